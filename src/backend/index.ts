@@ -1,0 +1,127 @@
+// One place where tfjs is set up. Picks the best backend present at run time:
+// tfjs-node-gpu → tfjs-node → wasm (SIMD, XNNPACK) → cpu. TFVLM_BACKEND overrides.
+import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import { TfvlmError } from '../errors.ts';
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+/** Preference order, best first. `tensorflow` is the name tfjs-node registers. */
+const CANDIDATES: { name: BackendName; pkg: string; tfName: string }[] = [
+  { name: 'tensorflow-gpu', pkg: '@tensorflow/tfjs-node-gpu', tfName: 'tensorflow' },
+  { name: 'tensorflow', pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow' },
+  { name: 'wasm', pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm' },
+  { name: 'cpu', pkg: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu' },
+];
+
+const ALIASES: Record<string, BackendName> = {
+  'tensorflow-gpu': 'tensorflow-gpu', 'node-gpu': 'tensorflow-gpu', gpu: 'tensorflow-gpu',
+  tensorflow: 'tensorflow', node: 'tensorflow',
+  wasm: 'wasm', cpu: 'cpu',
+};
+
+let initialised: Promise<BackendName> | undefined;
+let chosen: BackendName | undefined;
+
+async function tryLoad(pkg: string): Promise<string | undefined> {
+  try {
+    await import(pkg);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
+  }
+}
+
+async function activate(c: (typeof CANDIDATES)[number]): Promise<string | undefined> {
+  const loadError = await tryLoad(c.pkg);
+  if (loadError) return loadError;
+  try {
+    if (c.name === 'wasm') {
+      const wasm = await import('@tensorflow/tfjs-backend-wasm');
+      const require = createRequire(import.meta.url);
+      const dist = require.resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]+$/, '');
+      wasm.setWasmPaths(dist);
+    }
+    const ok = await tf.setBackend(c.tfName);
+    if (!ok) return `tf.setBackend('${c.tfName}') returned false`;
+    await tf.ready();
+    return undefined;
+  } catch (e) {
+    return (e as Error).message.split('\n')[0];
+  }
+}
+
+/**
+ * Initialise tfjs once and return the active backend. With TFVLM_BACKEND set (or `preferred`
+ * given), that backend must load or a TfvlmError says why; otherwise the first that loads wins.
+ */
+export function initBackend(preferred: string | undefined = process.env.TFVLM_BACKEND): Promise<BackendName> {
+  initialised ??= (async () => {
+    if (preferred) {
+      const name = ALIASES[preferred.toLowerCase()];
+      if (!name) {
+        throw new TfvlmError(
+          `TFVLM_BACKEND=${preferred} is not a backend; use one of ${Object.keys(ALIASES).join(', ')}`,
+        );
+      }
+      const c = CANDIDATES.find((x) => x.name === name)!;
+      const err = await activate(c);
+      if (err) throw new TfvlmError(`backend '${name}' (${c.pkg}) is not available: ${err}`);
+      chosen = name;
+      return name;
+    }
+    const failures: string[] = [];
+    for (const c of CANDIDATES) {
+      const err = await activate(c);
+      if (!err) {
+        chosen = c.name;
+        return c.name;
+      }
+      failures.push(`${c.name}: ${err}`);
+    }
+    throw new TfvlmError(`no tfjs backend could start:\n  ${failures.join('\n  ')}`);
+  })();
+  return initialised;
+}
+
+/** The backend chosen by initBackend, or undefined before it ran. */
+export function activeBackend(): BackendName | undefined {
+  return chosen;
+}
+
+export interface BackendInfo {
+  backend: BackendName;
+  tfjsVersion: string;
+  simd: boolean | null;
+  threads: number;
+  numTensors: number;
+  numBytes: number;
+  rssMB: number;
+  heapUsedMB: number;
+}
+
+export async function backendInfo(): Promise<BackendInfo> {
+  const backend = await initBackend();
+  const env = tf.env();
+  const simd = backend === 'wasm' ? Boolean(await env.getAsync('WASM_HAS_SIMD_SUPPORT')) : null;
+  let threads = 1;
+  if (backend === 'wasm') {
+    const wasm = await import('@tensorflow/tfjs-backend-wasm');
+    const getThreadsCount = (wasm as { getThreadsCount?: () => number }).getThreadsCount;
+    threads = getThreadsCount ? getThreadsCount() : 1;
+  }
+  const mem = tf.memory();
+  const usage = process.memoryUsage();
+  return {
+    backend,
+    tfjsVersion: tf.version_core,
+    simd,
+    threads,
+    numTensors: mem.numTensors,
+    numBytes: mem.numBytes,
+    rssMB: usage.rss / 2 ** 20,
+    heapUsedMB: usage.heapUsed / 2 ** 20,
+  };
+}
+
+export { tf };

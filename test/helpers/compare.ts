@@ -1,0 +1,57 @@
+// The one place that owns comparison tolerances. Goldens come from transformers in float32;
+// tfvlm computes in float32, so differences are summation-order noise.
+import assert from 'node:assert/strict';
+
+type Numeric = ArrayLike<number>;
+
+/** Tolerances by what is compared. `abs` bounds max |Δ|; `rel` scales with the reference's max |x|. */
+export const TOLERANCE = {
+  /** Exact: ids, masks, shapes, uint8-derived pixels after the same rounding. */
+  exact: { abs: 0, rel: 0 },
+  /** Preprocessed pixel values: the same uint8 pixels, normalised in float32. */
+  pixels: { abs: 1e-6, rel: 0 },
+  /** Hidden states / logits of a float32 forward pass vs transformers' float32 forward pass. */
+  float32: { abs: 1e-4, rel: 1e-5 },
+} as const;
+
+export interface Diff {
+  maxAbs: number;
+  maxRef: number;
+  argmax: number;
+}
+
+export function diff(actual: Numeric, expected: Numeric): Diff {
+  assert.equal(actual.length, expected.length, `length ${actual.length} != expected ${expected.length}`);
+  let maxAbs = 0;
+  let maxRef = 0;
+  let argmax = -1;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    if (!(d <= maxAbs)) {
+      maxAbs = Number.isNaN(d) ? Infinity : d;
+      argmax = i;
+    }
+    maxRef = Math.max(maxRef, Math.abs(expected[i]));
+  }
+  return { maxAbs, maxRef, argmax };
+}
+
+/**
+ * Asserts max |actual − expected| ≤ abs + rel · max|expected|. Returns the diff so tests can
+ * report a parity table.
+ */
+export function assertClose(
+  actual: Numeric,
+  expected: Numeric,
+  tol: { abs: number; rel: number } = TOLERANCE.float32,
+  what = 'tensor',
+): Diff {
+  const d = diff(actual, expected);
+  const bound = tol.abs + tol.rel * d.maxRef;
+  assert.ok(
+    d.maxAbs <= bound,
+    `${what}: max |Δ| ${d.maxAbs.toExponential(3)} at flat index ${d.argmax} ` +
+      `(actual ${actual[d.argmax]}, expected ${expected[d.argmax]}) exceeds ${bound.toExponential(3)}`,
+  );
+  return d;
+}

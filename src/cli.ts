@@ -1,0 +1,51 @@
+// The `tfvlm` command: a thin shell over the library API. Each subcommand lives in src/cli/.
+import { TfvlmError } from './errors.ts';
+import { parseCommandArgs, type Command } from './cli/command.ts';
+import { envCommand } from './cli/env.ts';
+
+const COMMANDS: Command[] = [envCommand];
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;
+  return [
+    'Usage: tfvlm <command> [options]',
+    '',
+    'Vision-language models (SmolVLM, LLaVA, CLIP, SigLIP) on TensorFlow.js, matching Hugging Face transformers.',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
+    '',
+    'Run `tfvlm <command> --help` for the options of one command.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n');
+    return name ? 0 : 1;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    process.stderr.write(`tfvlm: unknown command '${name}'\n\n${usage()}\n`);
+    return 2;
+  }
+  try {
+    const args = parseCommandArgs(cmd, rest);
+    if (args.values.help) {
+      process.stdout.write(cmd.usage + '\n');
+      return 0;
+    }
+    return await cmd.run(args);
+  } catch (e) {
+    if (e instanceof TfvlmError) {
+      process.stderr.write(`tfvlm ${name}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -1,0 +1,50 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { TfvlmError } from '../errors.ts';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/** One `tfvlm` subcommand: its usage text, its options (node:util parseArgs) and what it does. */
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  options: Options;
+  allowPositionals?: boolean;
+  run(args: ParsedArgs): Promise<number>;
+}
+
+export interface ParsedArgs {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
+export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
+  try {
+    const { values, positionals } = parseArgs({
+      args: argv,
+      options: { ...cmd.options, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: cmd.allowPositionals ?? false,
+      strict: true,
+    });
+    return { values: values as ParsedArgs['values'], positionals };
+  } catch (e) {
+    throw new TfvlmError(`tfvlm ${cmd.name}: ${(e as Error).message}\n\n${cmd.usage}`);
+  }
+}
+
+/** A required string option, with an error naming it. */
+export function requireString(args: ParsedArgs, name: string, cmd: string): string {
+  const v = args.values[name];
+  if (typeof v !== 'string' || v.length === 0) throw new TfvlmError(`tfvlm ${cmd}: --${name} is required`);
+  return v;
+}
+
+export function optionalNumber(args: ParsedArgs, name: string, cmd: string): number | undefined {
+  const v = args.values[name];
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isFinite(n)) {
+    throw new TfvlmError(`tfvlm ${cmd}: --${name} must be a number, got '${String(v)}'`);
+  }
+  return n;
+}

@@ -1,0 +1,507 @@
+// Safetensors reader and writer. Format and checks mirror huggingface/safetensors
+// safetensors/src/tensor.rs (read_metadata + Metadata::validate): u64 LE header length N (≤ 100 MB),
+// N bytes of UTF-8 JSON, then a data area the tensors must tile exactly (sorted by offsets, no gap,
+// no overlap, last end = end of file). Tensors are read one at a time with positioned reads.
+import fs from 'node:fs';
+import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { TfvlmError } from '../errors.ts';
+import { tf } from '../backend/index.ts';
+import {
+  DTYPE_BYTES, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, isSafetensorsDType,
+  type SafetensorsDType,
+} from './dtypes.ts';
+
+export interface TensorEntry {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  /** Absolute offset in the file. */
+  byteOffset: number;
+  byteLength: number;
+  file: string;
+}
+
+export type TensorArray = Float32Array | Int32Array | Uint8Array;
+
+export interface RawTensor {
+  dtype: SafetensorsDType;
+  shape: number[];
+  data: ArrayBufferView;
+}
+
+export interface ReadStats {
+  bytesRead: number;
+  readMs: number;
+}
+
+/** Same cap as the Rust crate (MAX_HEADER_SIZE = 100_000_000). */
+export const MAX_HEADER_BYTES = 100_000_000;
+const METADATA_KEY = '__metadata__';
+/** One readSync/writeSync moves at most this much (node caps a single call near 2 GiB). */
+const IO_CHUNK = 1 << 30;
+
+if (os.endianness() !== 'LE') {
+  throw new TfvlmError('tfvlm safetensors I/O assumes a little-endian host (safetensors data is little-endian)');
+}
+
+export class SafetensorsFile {
+  readonly file: string;
+  readonly metadata: Record<string, string>;
+  readonly entries: Map<string, TensorEntry>;
+  readonly stats: ReadStats;
+  /** Bytes of the JSON header (N); the data area starts at 8 + N. */
+  readonly headerLength: number;
+  private fd: number | undefined;
+
+  private constructor(file: string, fd: number, headerLength: number, metadata: Record<string, string>,
+    entries: Map<string, TensorEntry>, stats: ReadStats) {
+    this.file = file;
+    this.fd = fd;
+    this.headerLength = headerLength;
+    this.metadata = metadata;
+    this.entries = entries;
+    this.stats = stats;
+  }
+
+  /** Opens the file and reads + validates its header only. */
+  static open(file: string): SafetensorsFile {
+    let fd: number;
+    try {
+      fd = fs.openSync(file, 'r');
+    } catch (e) {
+      throw new TfvlmError(`safetensors ${file}: cannot open: ${(e as Error).message}`);
+    }
+    try {
+      const stats: ReadStats = { bytesRead: 0, readMs: 0 };
+      const { headerLength, metadata, entries } = readHeader(file, fd, stats);
+      return new SafetensorsFile(file, fd, headerLength, metadata, entries, stats);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+  }
+
+  has(name: string): boolean {
+    return this.entries.has(name);
+  }
+
+  keys(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  entry(name: string): TensorEntry {
+    const e = this.entries.get(name);
+    if (!e) {
+      throw new TfvlmError(`safetensors ${this.file}: no tensor '${name}' (file has ${this.entries.size} tensors)`);
+    }
+    return e;
+  }
+
+  /** The tensor's raw little-endian bytes, read with one positioned read. */
+  readBytes(name: string): Uint8Array {
+    const e = this.entry(name);
+    const out = new Uint8Array(e.byteLength);
+    this.readInto(e, out);
+    return out;
+  }
+
+  /** Floats widen to Float32Array, signed ints to Int32Array, U8/BOOL stay Uint8Array. */
+  readArray(name: string): TensorArray {
+    const e = this.entry(name);
+    const n = e.byteLength / DTYPE_BYTES[e.dtype];
+    switch (e.dtype) {
+      case 'F32': {
+        const out = new Float32Array(n);
+        this.readInto(e, new Uint8Array(out.buffer));
+        return out;
+      }
+      case 'BF16':
+      case 'F16': {
+        // Read the 2-byte values into the upper half of the output, then widen forward in place.
+        const out = new Float32Array(n);
+        this.readInto(e, new Uint8Array(out.buffer, 2 * n, 2 * n));
+        const bits = new Uint16Array(out.buffer, 2 * n, n);
+        return e.dtype === 'BF16' ? bf16ToF32(bits, out) : f16ToF32(bits, out);
+      }
+      case 'F64': {
+        const src = new Float64Array(n);
+        this.readInto(e, new Uint8Array(src.buffer));
+        const out = new Float32Array(n);
+        for (let i = 0; i < n; i++) out[i] = src[i]; // rounds to nearest even
+        return out;
+      }
+      case 'I32': {
+        const out = new Int32Array(n);
+        this.readInto(e, new Uint8Array(out.buffer));
+        return out;
+      }
+      case 'I16': {
+        const out = new Int32Array(n);
+        this.readInto(e, new Uint8Array(out.buffer, 2 * n, 2 * n));
+        const src = new Int16Array(out.buffer, 2 * n, n);
+        for (let i = 0; i < n; i++) out[i] = src[i];
+        return out;
+      }
+      case 'I8': {
+        const out = new Int32Array(n);
+        this.readInto(e, new Uint8Array(out.buffer, 3 * n, n));
+        const src = new Int8Array(out.buffer, 3 * n, n);
+        for (let i = 0; i < n; i++) out[i] = src[i];
+        return out;
+      }
+      case 'I64': {
+        const src = new Int32Array(2 * n); // [lo, hi] pairs
+        this.readInto(e, new Uint8Array(src.buffer));
+        const out = new Int32Array(n);
+        for (let i = 0; i < n; i++) {
+          const lo = src[2 * i];
+          const hi = src[2 * i + 1];
+          if (hi !== lo >> 31) {
+            const v = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+            throw new TfvlmError(
+              `safetensors ${this.file}: tensor '${name}': I64 value ${v} at flat index ${i} does not fit in int32`,
+            );
+          }
+          out[i] = lo;
+        }
+        return out;
+      }
+      case 'U8':
+      case 'BOOL': {
+        const out = new Uint8Array(n);
+        this.readInto(e, out);
+        return out;
+      }
+    }
+  }
+
+  /** float32 for float dtypes, int32 for signed ints and U8, bool for BOOL; shape as stored (0-d ok). */
+  readTensor(name: string): tf.Tensor {
+    const e = this.entry(name);
+    const arr = this.readArray(name);
+    return toTensor(e, arr);
+  }
+
+  close(): void {
+    if (this.fd !== undefined) {
+      fs.closeSync(this.fd);
+      this.fd = undefined;
+    }
+  }
+
+  private readInto(e: TensorEntry, dst: Uint8Array): void {
+    if (this.fd === undefined) {
+      throw new TfvlmError(`safetensors ${this.file}: tensor '${e.name}': file is closed`);
+    }
+    const t0 = performance.now();
+    readFully(this.fd, dst, e.byteOffset, () => `safetensors ${this.file}: tensor '${e.name}': file ended early (changed since open?)`);
+    this.stats.readMs += performance.now() - t0;
+    this.stats.bytesRead += dst.length;
+  }
+}
+
+/** Wraps a read TensorArray as a tf.Tensor of the entry's shape. */
+export function toTensor(e: TensorEntry, arr: TensorArray): tf.Tensor {
+  if (e.dtype === 'BOOL') return tf.tensor(arr, e.shape, 'bool');
+  if (e.dtype === 'U8') return tf.tensor(Int32Array.from(arr), e.shape, 'int32');
+  return tf.tensor(arr, e.shape, arr instanceof Float32Array ? 'float32' : 'int32');
+}
+
+function readFully(fd: number, dst: Uint8Array, position: number, ended: () => string): void {
+  let done = 0;
+  while (done < dst.length) {
+    const n = fs.readSync(fd, dst, done, Math.min(dst.length - done, IO_CHUNK), position + done);
+    if (n === 0) throw new TfvlmError(ended());
+    done += n;
+  }
+}
+
+function readHeader(file: string, fd: number, stats: ReadStats): {
+  headerLength: number; metadata: Record<string, string>; entries: Map<string, TensorEntry>;
+} {
+  const fail = (what: string): never => {
+    throw new TfvlmError(`safetensors ${file}: ${what}`);
+  };
+  const fileSize = fs.fstatSync(fd).size;
+  if (fileSize < 8) fail(`file is ${fileSize} bytes, shorter than the 8-byte header length`);
+
+  const t0 = performance.now();
+  const lenBytes = new Uint8Array(8);
+  readFully(fd, lenBytes, 0, () => `safetensors ${file}: file ended inside the header length`);
+  const n64 = new DataView(lenBytes.buffer).getBigUint64(0, true);
+  if (n64 > BigInt(MAX_HEADER_BYTES)) {
+    fail(`header length ${n64} bytes exceeds the ${MAX_HEADER_BYTES}-byte cap`);
+  }
+  const n = Number(n64);
+  if (8 + n > fileSize) fail(`header length ${n} bytes runs past the end of the file (${fileSize} bytes)`);
+
+  const headerBytes = new Uint8Array(n);
+  readFully(fd, headerBytes, 8, () => `safetensors ${file}: file ended inside the header`);
+  stats.readMs += performance.now() - t0;
+  stats.bytesRead += 8 + n;
+
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(headerBytes);
+  } catch {
+    return fail('header is not valid UTF-8');
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    return fail(`header is not valid JSON: ${(e as Error).message}`);
+  }
+  if (typeof header !== 'object' || header === null || Array.isArray(header)) {
+    fail(`header is not a JSON object (got ${Array.isArray(header) ? 'array' : header === null ? 'null' : typeof header})`);
+  }
+  const obj = header as Record<string, unknown>;
+
+  const keys = topLevelKeys(text);
+  const seen = new Set<string>();
+  for (const k of keys) {
+    if (seen.has(k)) fail(k === METADATA_KEY ? `header has '${METADATA_KEY}' twice` : `tensor '${k}': listed twice in the header`);
+    seen.add(k);
+  }
+
+  const metadata: Record<string, string> = {};
+  if (METADATA_KEY in obj) {
+    const m = obj[METADATA_KEY];
+    if (typeof m !== 'object' || m === null || Array.isArray(m)) fail(`'${METADATA_KEY}' is not an object of strings`);
+    for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
+      if (typeof v !== 'string') fail(`'${METADATA_KEY}'.${k} is ${typeof v}, not a string`);
+      metadata[k] = v as string;
+    }
+  }
+
+  const dataStart = 8 + n;
+  const dataSize = fileSize - dataStart;
+  const entries = new Map<string, TensorEntry>();
+  const spans: { name: string; begin: number; end: number }[] = [];
+  for (const name of keys) {
+    if (name === METADATA_KEY) continue;
+    const bad = (what: string): never => fail(`tensor '${name}': ${what}`);
+    const info = obj[name];
+    if (typeof info !== 'object' || info === null || Array.isArray(info)) bad('entry is not an object');
+    const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
+    if (dtype === undefined) bad('missing dtype');
+    if (typeof dtype !== 'string') bad(`dtype is ${JSON.stringify(dtype)}, not a string`);
+    if (!isSafetensorsDType(dtype)) {
+      bad(`unknown or unsupported dtype '${dtype}' (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`);
+    }
+    if (shape === undefined) bad('missing shape');
+    if (!Array.isArray(shape)) bad(`shape is ${JSON.stringify(shape)}, not an array`);
+    for (const d of shape as unknown[]) {
+      if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+        bad(`shape ${JSON.stringify(shape)} has dimension ${JSON.stringify(d)}, not a non-negative integer`);
+      }
+    }
+    if (offsets === undefined) bad('missing data_offsets');
+    if (!Array.isArray(offsets) || offsets.length !== 2 ||
+        !offsets.every((o) => typeof o === 'number' && Number.isSafeInteger(o) && o >= 0)) {
+      bad(`data_offsets ${JSON.stringify(offsets)} is not a pair of non-negative integers`);
+    }
+    const dims = shape as number[];
+    const [begin, end] = offsets as [number, number];
+    const dt = dtype as SafetensorsDType;
+    let numel = 1;
+    for (const d of dims) numel *= d;
+    const nbytes = numel * DTYPE_BYTES[dt];
+    if (!Number.isSafeInteger(nbytes)) bad(`shape ${JSON.stringify(dims)} × ${dt} overflows`);
+    if (begin > end) bad(`data_offsets [${begin}, ${end}]: begin is after end`);
+    if (end > dataSize) {
+      bad(`data_offsets [${begin}, ${end}] run past the data area (${dataSize} bytes after the ${n}-byte header)`);
+    }
+    if (end - begin !== nbytes) {
+      bad(`shape ${JSON.stringify(dims)} × ${dt} (${DTYPE_BYTES[dt]} B) = ${nbytes} bytes, but data_offsets [${begin}, ${end}] span ${end - begin}`);
+    }
+    entries.set(name, { name, dtype: dt, shape: dims.slice(), byteOffset: dataStart + begin, byteLength: nbytes, file });
+    spans.push({ name, begin, end });
+  }
+
+  // Metadata::validate: sorted by offsets, the tensors must tile the data area exactly.
+  spans.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let cursor = 0;
+  let prev: string | undefined;
+  for (const s of spans) {
+    if (s.begin < cursor) {
+      fail(`tensor '${s.name}': data_offsets [${s.begin}, ${s.end}] overlap tensor '${prev}' (which ends at ${cursor})`);
+    }
+    if (s.begin > cursor) {
+      fail(`tensor '${s.name}': data_offsets [${s.begin}, ${s.end}] leave a gap of ${s.begin - cursor} unused bytes at data offset ${cursor}` +
+        (prev === undefined ? '' : ` (after tensor '${prev}')`));
+    }
+    cursor = s.end;
+    prev = s.name;
+  }
+  if (cursor !== dataSize) {
+    fail(`data area is ${dataSize} bytes but the tensors cover ${cursor}` +
+      (prev === undefined ? '' : ` (last tensor '${prev}' ends at ${cursor})`) + '; the file has trailing bytes');
+  }
+  return { headerLength: n, metadata, entries };
+}
+
+/** Top-level keys of a valid JSON object text, in document order (JSON.parse moves integer-like keys first). */
+function topLevelKeys(text: string): string[] {
+  const keys: string[] = [];
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      let j = i + 1;
+      let escaped = false;
+      while (text.charCodeAt(j) !== 0x22) {
+        if (text.charCodeAt(j) === 0x5c) {
+          escaped = true;
+          j += 2;
+        } else {
+          j++;
+        }
+      }
+      if (depth === 1 && expectKey) {
+        keys.push(escaped ? (JSON.parse(text.slice(i, j + 1)) as string) : text.slice(i + 1, j));
+        expectKey = false;
+      }
+      i = j;
+    } else if (c === 0x7b || c === 0x5b) {
+      depth++;
+      if (depth === 1) expectKey = true;
+    } else if (c === 0x7d || c === 0x5d) {
+      depth--;
+    } else if (c === 0x2c && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return keys;
+}
+
+// ---------------------------------------------------------------- writer
+
+interface PlannedTensor {
+  name: string;
+  dtype: SafetensorsDType;
+  shape: number[];
+  byteLength: number;
+  bytes: () => Uint8Array;
+}
+
+const TF_FLOAT_CONVERT: Record<'F32' | 'F16' | 'BF16', (x: Float32Array) => ArrayBufferView> = {
+  F32: (x) => x,
+  F16: f32ToF16,
+  BF16: f32ToBf16,
+};
+
+function planTensor(file: string, name: string, t: tf.Tensor | RawTensor, floatDType: 'F32' | 'F16' | 'BF16'): PlannedTensor {
+  const bad = (what: string): never => {
+    throw new TfvlmError(`safetensors ${file}: cannot write tensor '${name}': ${what}`);
+  };
+  if (name === METADATA_KEY) bad(`'${METADATA_KEY}' is reserved`);
+  if (t instanceof tf.Tensor) {
+    if (t.isDisposed) bad('tensor is disposed');
+    const shape = t.shape.slice();
+    let dtype: SafetensorsDType;
+    let bytes: () => Uint8Array;
+    const asBytes = (v: ArrayBufferView) => new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    if (t.dtype === 'float32') {
+      dtype = floatDType;
+      const convert = TF_FLOAT_CONVERT[floatDType];
+      bytes = () => asBytes(convert(t.dataSync() as Float32Array));
+    } else if (t.dtype === 'int32') {
+      dtype = 'I32';
+      bytes = () => asBytes(t.dataSync() as Int32Array);
+    } else if (t.dtype === 'bool') {
+      dtype = 'BOOL';
+      bytes = () => Uint8Array.from(t.dataSync() as Uint8Array, (v) => (v ? 1 : 0));
+    } else {
+      return bad(`tf dtype '${t.dtype}' has no safetensors equivalent`);
+    }
+    return { name, dtype, shape, byteLength: t.size * DTYPE_BYTES[dtype], bytes };
+  }
+  const { dtype, shape, data } = t as RawTensor;
+  if (!isSafetensorsDType(dtype)) bad(`unknown dtype '${String(dtype)}'`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    bad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+  }
+  if (!ArrayBuffer.isView(data)) bad('data is not an ArrayBufferView');
+  const numel = shape.reduce((a, b) => a * b, 1);
+  const byteLength = numel * DTYPE_BYTES[dtype];
+  if (data.byteLength !== byteLength) {
+    bad(`shape ${JSON.stringify(shape)} × ${dtype} needs ${byteLength} bytes, data has ${data.byteLength}`);
+  }
+  return {
+    name, dtype, shape: shape.slice(), byteLength,
+    bytes: () => new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  };
+}
+
+/**
+ * Writes a safetensors file: tensors in the given order, header space-padded to a multiple of 8
+ * (as the Rust crate does), float32 tensors as F32 unless floatDType, int32 → I32, bool → BOOL.
+ * Streams one tensor at a time to a temporary file that is renamed into place when complete.
+ */
+export function writeSafetensors(
+  file: string,
+  tensors: Record<string, tf.Tensor | RawTensor> | Map<string, tf.Tensor | RawTensor>,
+  metadata?: Record<string, string>,
+  options?: { floatDType?: 'F32' | 'F16' | 'BF16' },
+): void {
+  const floatDType = options?.floatDType ?? 'F32';
+  if (!(floatDType in TF_FLOAT_CONVERT)) {
+    throw new TfvlmError(`safetensors ${file}: floatDType must be F32, F16 or BF16, got '${floatDType}'`);
+  }
+  const list = tensors instanceof Map ? [...tensors.entries()] : Object.entries(tensors);
+  const plan = list.map(([name, t]) => planTensor(file, name, t, floatDType));
+
+  const parts: string[] = [];
+  if (metadata !== undefined) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') {
+        throw new TfvlmError(`safetensors ${file}: metadata '${k}' is ${typeof v}, must be a string`);
+      }
+    }
+    parts.push(`${JSON.stringify(METADATA_KEY)}:${JSON.stringify(metadata)}`);
+  }
+  let offset = 0;
+  for (const p of plan) {
+    const info = { dtype: p.dtype, shape: p.shape, data_offsets: [offset, offset + p.byteLength] };
+    parts.push(`${JSON.stringify(p.name)}:${JSON.stringify(info)}`);
+    offset += p.byteLength;
+  }
+  const json = new TextEncoder().encode(`{${parts.join(',')}}`);
+  const headerLength = Math.ceil(json.length / 8) * 8;
+  const head = new Uint8Array(8 + headerLength).fill(0x20);
+  new DataView(head.buffer).setBigUint64(0, BigInt(headerLength), true);
+  head.set(json, 8);
+
+  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(tmp, 'w');
+    let position = 0;
+    const write = (buf: Uint8Array) => {
+      let done = 0;
+      while (done < buf.length) {
+        done += fs.writeSync(fd!, buf, done, Math.min(buf.length - done, IO_CHUNK), position + done);
+      }
+      position += buf.length;
+    };
+    write(head);
+    for (const p of plan) {
+      const bytes = p.bytes();
+      if (bytes.length !== p.byteLength) {
+        throw new TfvlmError(`safetensors ${file}: tensor '${p.name}' produced ${bytes.length} bytes, expected ${p.byteLength}`);
+      }
+      write(bytes);
+    }
+    fs.closeSync(fd);
+    fd = undefined;
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    if (fd !== undefined) fs.closeSync(fd);
+    fs.rmSync(tmp, { force: true });
+    if (e instanceof TfvlmError) throw e;
+    throw new TfvlmError(`safetensors ${file}: write failed: ${(e as Error).message}`);
+  }
+}

@@ -1,0 +1,32 @@
+import { TfvlmError } from '../../errors.ts';
+import type { Command } from '../../cli/command.ts';
+import { downloadModel } from './download.ts';
+import { formatBytes } from './progress.ts';
+
+export const downloadCommand: Command = {
+  name: 'download',
+  summary: 'fetch a model from the Hugging Face hub into the shared HF cache',
+  usage: `Usage: tfvlm download ORG/NAME[@REVISION] [--revision R] [--json]
+
+Downloads only the files tfvlm needs (config, safetensors weights and shards, tokenizer, processor,
+chat template, generation config) into the Hugging Face cache layout, where transformers and
+huggingface-cli find them too. Interrupted downloads resume. Prints the snapshot folder.
+
+Environment: HF_HUB_CACHE / HF_HOME (cache location), HF_ENDPOINT (mirror), HF_TOKEN (gated or
+private repos), HF_HUB_OFFLINE=1 (refuse to use the network).`,
+  options: { revision: { type: 'string' }, json: { type: 'boolean' } },
+  allowPositionals: true,
+  async run(args) {
+    if (args.positionals.length !== 1) throw new TfvlmError(`tfvlm download: expected one model id\n\n${this.usage}`);
+    const revision = typeof args.values.revision === 'string' ? args.values.revision : undefined;
+    const result = await downloadModel(args.positionals[0], { revision });
+    if (args.values.json) {
+      process.stdout.write(JSON.stringify(result) + '\n');
+    } else {
+      const fetched = result.bytesDownloaded > 0 ? `downloaded ${formatBytes(result.bytesDownloaded)}` : 'already in the cache';
+      process.stderr.write(`${result.repoId}@${result.revision} (${result.commit.slice(0, 10)}): ${result.files.length} files, ${fetched}\n`);
+      process.stdout.write(result.dir + '\n');
+    }
+    return 0;
+  },
+};

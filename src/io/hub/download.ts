@@ -1,0 +1,234 @@
+import path from 'node:path';
+import { promises as fs } from 'node:fs';
+import { TfvlmError } from '../../errors.ts';
+import { blobPath, isFile, linkSnapshotFile, parseHubId, repoFolder, snapshotDir, writeRef, type HubRef } from './cache.ts';
+import { fetchRevision, hubError, hubFetch, hubHeaders, resolveUrl, type HubClient, type RepoFile } from './http.ts';
+import { digestForEtag, etagKind } from './integrity.ts';
+import { selectModelFiles, shardsOfIndex, WEIGHTS_INDEX_FILE } from './model-files.ts';
+import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.ts';
+import { ProgressTracker } from './progress.ts';
+
+export interface DownloadResult {
+  repoId: string;
+  revision: string;
+  commit: string;
+  /** The snapshot folder: snapshots/<commit>/ in the cache, holding links to the blobs. */
+  dir: string;
+  /** Repo paths of every file the snapshot now holds for tfvlm. */
+  files: string[];
+  /** Bytes received over the network by this call. */
+  bytesDownloaded: number;
+}
+
+/** What one download needs to know: where the repo lives in the cache and on the hub. */
+interface Job {
+  ref: HubRef;
+  commit: string;
+  repoDir: string;
+  client: HubClient;
+  opts: ResolvedHubOptions;
+  received: number;
+}
+
+/**
+ * Fetch the files tfvlm needs from `id` (`org/name` or `org/name@revision`) into the Hugging Face cache,
+ * laid out as huggingface_hub does (blobs/<etag>, snapshots/<commit>/<file> → ../../blobs/<etag>, refs/<revision>),
+ * so transformers and huggingface-cli read it as their own and vice versa.
+ */
+export async function downloadModel(id: string, options: HubOptions = {}): Promise<DownloadResult> {
+  const ref = parseHubId(id, options.revision);
+  const opts = resolveHubOptions(options);
+  if (opts.offline) {
+    throw new TfvlmError(`cannot download ${ref.repoId}@${ref.revision}: offline mode is on (HF_HUB_OFFLINE=1)`);
+  }
+  const client = opts.client;
+  const listing = await fetchRevision(client, ref);
+  const repoDir = repoFolder(opts.cacheDir, ref.repoId);
+  await writeRef(repoDir, ref.revision, listing.commit);
+  const job: Job = { ref, commit: listing.commit, repoDir, client, opts, received: 0 };
+
+  const byPath = new Map(listing.files.map((f) => [f.path, f]));
+  const where = `${ref.repoId}@${ref.revision} at ${client.endpoint}`;
+  const files = selectModelFiles([...byPath.keys()], where);
+  if (files.includes(WEIGHTS_INDEX_FILE)) {
+    const index = await ensureFile(job, byPath.get(WEIGHTS_INDEX_FILE)!, undefined);
+    for (const shard of shardsOfIndex(await fs.readFile(index, 'utf8'), `${WEIGHTS_INDEX_FILE} of ${where}`)) {
+      if (!byPath.has(shard)) throw new TfvlmError(`${WEIGHTS_INDEX_FILE} of ${where} names shard "${shard}", which the repo does not have`);
+      if (!files.includes(shard)) files.push(shard);
+    }
+  }
+
+  const entries = files.map((f) => byPath.get(f)!);
+  const sizes = entries.map((e) => e.size);
+  const total = sizes.every((s) => s !== undefined) ? sizes.reduce((a: number, s) => a + s!, 0) : undefined;
+  const tracker = new ProgressTracker(ref.repoId, total, opts.onProgress);
+  for (const entry of entries) await ensureFile(job, entry, tracker);
+  if (job.received > 0) tracker.finish();
+
+  return { repoId: ref.repoId, revision: ref.revision, commit: job.commit, dir: snapshotDir(repoDir, job.commit), files, bytesDownloaded: job.received };
+}
+
+/** Puts one repo file in the snapshot (download, or link an existing blob) and returns its snapshot path. */
+async function ensureFile(job: Job, entry: RepoFile, tracker: ProgressTracker | undefined): Promise<string> {
+  const pointer = path.join(snapshotDir(job.repoDir, job.commit), ...entry.path.split('/'));
+  if (await isFile(pointer)) {
+    tracker?.skip(entry.size ?? 0);
+    return pointer;
+  }
+  const { etag, size } = entry.etag ? { etag: entry.etag, size: entry.size } : await fetchFileMetadata(job, entry.path);
+  if (!/^[\w.-]+$/.test(etag) || etag === '.' || etag === '..') {
+    throw new TfvlmError(`${entry.path} of ${job.ref.repoId}: the hub's etag "${etag}" is not usable as a blob name`);
+  }
+  const blob = blobPath(job.repoDir, etag);
+  if (await isFile(blob)) {
+    tracker?.skip(size ?? 0);
+  } else {
+    await fs.mkdir(path.dirname(blob), { recursive: true });
+    await downloadBlob(job, entry.path, blob, etag, size, tracker);
+  }
+  return linkSnapshotFile(job.repoDir, job.commit, entry.path, etag);
+}
+
+// file_download.py: get_hf_file_metadata — HEAD without following redirects; X-Linked-* describe the LFS target
+async function fetchFileMetadata(job: Job, file: string): Promise<{ etag: string; size?: number }> {
+  const url = resolveUrl(job.client, job.ref.repoId, job.commit, file);
+  const res = await hubFetch(job.client, url, { method: 'HEAD', redirect: 'manual', headers: hubHeaders(job.client, { 'Accept-Encoding': 'identity' }) }, file);
+  if (res.status >= 400) throw hubError(res, job.client, job.ref, file);
+  const rawEtag = res.headers.get('x-linked-etag') ?? res.headers.get('etag');
+  if (!rawEtag) throw new TfvlmError(`${url}: the hub sent no ETag, so the download cannot be checked`);
+  const sizeHeader = res.headers.get('x-linked-size') ?? res.headers.get('content-length');
+  return { etag: normalizeEtag(rawEtag), size: sizeHeader !== null ? Number(sizeHeader) : undefined };
+}
+
+// file_download.py: _normalize_etag — W/"x" and "x" → x
+export const normalizeEtag = (etag: string) => etag.replace(/^W\//, '').replace(/^"|"$/g, '');
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function fileSize(file: string): Promise<number> {
+  try {
+    return (await fs.stat(file)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/** `bytes START-END/TOTAL` → START and TOTAL. */
+function parseContentRange(header: string | null): { start?: number; total?: number } {
+  const m = header?.match(/^bytes\s+(?:(\d+)-\d+|\*)\/(\d+|\*)$/);
+  if (!m) return {};
+  return { start: m[1] !== undefined ? Number(m[1]) : undefined, total: m[2] !== '*' ? Number(m[2]) : undefined };
+}
+
+/**
+ * Streams a file into <blob>.incomplete, resuming with a Range request from what is already there (left by an earlier
+ * run, or by a connection cut mid-body), checks size and hash against the etag, then moves it to <blob>.
+ */
+// file_download.py: _download_to_tmp_and_move + http_get (resume_size, retries on a cut stream)
+async function downloadBlob(
+  job: Job,
+  file: string,
+  blob: string,
+  etag: string,
+  expectedSize: number | undefined,
+  tracker: ProgressTracker | undefined,
+): Promise<void> {
+  const incomplete = `${blob}.incomplete`;
+  const url = resolveUrl(job.client, job.ref.repoId, job.commit, file);
+  const what = `${file} of ${job.ref.repoId}@${job.commit}`;
+  let have = await fileSize(incomplete);
+  if (expectedSize !== undefined && have > expectedSize) {
+    await fs.rm(incomplete, { force: true });
+    have = 0;
+  }
+  tracker?.startFile(file, expectedSize, have);
+  let retriesLeft = job.opts.maxRetries;
+  let size = expectedSize;
+
+  for (;;) {
+    if (size !== undefined && have === size) break;
+    const headers = hubHeaders(job.client, { 'Accept-Encoding': 'identity' });
+    if (have > 0) headers.Range = `bytes=${have}-`;
+    const res = await hubFetch(job.client, url, { headers }, what);
+    if (res.status === 416 && have > 0) {
+      // the partial file is at least as long as the file: keep it if the lengths agree, else start over
+      await res.body?.cancel();
+      const { total } = parseContentRange(res.headers.get('content-range'));
+      if (total === have) break;
+      await fs.rm(incomplete, { force: true });
+      tracker?.advance(-have);
+      have = 0;
+      continue;
+    }
+    if (!res.ok) throw hubError(res, job.client, job.ref, file);
+    if (res.status === 206) {
+      const range = parseContentRange(res.headers.get('content-range'));
+      if (range.start !== have) {
+        await res.body?.cancel();
+        throw new TfvlmError(`${what}: asked for bytes from ${have} but the server sent range "${res.headers.get('content-range')}"`);
+      }
+      size ??= range.total;
+    } else {
+      // 200: the whole file, from the first byte (the server ignored or was not sent a Range)
+      if (have > 0) {
+        await fs.truncate(incomplete, 0);
+        tracker?.advance(-have);
+        have = 0;
+      }
+      const linked = res.headers.get('x-linked-size') ?? res.headers.get('content-length');
+      size ??= linked !== null ? Number(linked) : undefined;
+    }
+
+    const out = await fs.open(incomplete, 'a');
+    let cut: unknown;
+    try {
+      const reader = res.body!.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (size !== undefined && have + value.byteLength > size) {
+          await reader.cancel();
+          await fs.rm(incomplete, { force: true });
+          throw new TfvlmError(`${what}: the server sent more than the ${size} bytes the hub announced; the partial download was removed`);
+        }
+        await out.write(value);
+        have += value.byteLength;
+        job.received += value.byteLength;
+        tracker?.advance(value.byteLength);
+        retriesLeft = job.opts.maxRetries;
+      }
+    } catch (e) {
+      if (e instanceof TfvlmError) throw e;
+      cut = e;
+    } finally {
+      await out.close();
+    }
+    if (cut === undefined && (size === undefined || have === size)) break;
+    if (retriesLeft-- <= 0) {
+      const reason = cut !== undefined ? ((cut as { cause?: Error }).cause?.message ?? (cut as Error).message) : 'the body ended early';
+      throw new TfvlmError(
+        `${what}: the transfer stopped at byte ${have}${size !== undefined ? ` of ${size}` : ''} (${reason}) ` +
+          `after ${job.opts.maxRetries} attempts to resume; run again to resume from ${incomplete}`,
+      );
+    }
+    await sleep(job.opts.retryDelayMs);
+  }
+
+  await verifyBlob(incomplete, what, etag, expectedSize ?? size);
+  await fs.rename(incomplete, blob);
+}
+
+/** Size and content hash against what the hub announced; a mismatch removes the bytes and names the file. */
+async function verifyBlob(incomplete: string, what: string, etag: string, expectedSize: number | undefined): Promise<void> {
+  const actualSize = await fileSize(incomplete);
+  if (expectedSize !== undefined && actualSize !== expectedSize) {
+    await fs.rm(incomplete, { force: true });
+    throw new TfvlmError(`${what}: corrupted download, ${actualSize} bytes instead of ${expectedSize}; the bad file was removed, run again`);
+  }
+  const digest = await digestForEtag(incomplete, actualSize, etag);
+  if (digest !== undefined && digest !== etag) {
+    await fs.rm(incomplete, { force: true });
+    const kind = etagKind(etag) === 'sha256' ? 'sha256' : 'git blob sha1';
+    throw new TfvlmError(`${what}: corrupted download, its ${kind} is ${digest} but the hub says ${etag}; the bad file was removed, run again`);
+  }
+}

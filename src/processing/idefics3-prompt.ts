@@ -1,0 +1,101 @@
+// Idefics3 / SmolVLM prompt expansion: each <image> marker becomes the image's token block.
+// transformers models/idefics3/processing_idefics3.py and models/smolvlm/processing_smolvlm.py
+// (get_image_prompt_string, _prompt_split_image, _prompt_single_image); both expand images identically.
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { TfvlmError } from '../errors.ts';
+
+export interface Idefics3PromptConfig {
+  /** `<image>` tokens per tile (processor_config.json `image_seq_len`). */
+  image_seq_len: number;
+  image_token: string;
+  fake_image_token: string;
+  global_image_token: string;
+}
+
+/** Token strings: Idefics3Processor hard-codes them; SmolVLMProcessor reads tokenizer attributes
+ *  (tokenizer_config.json `extra_special_tokens`) with the same defaults. */
+export function idefics3PromptTokens(extraSpecialTokens: Record<string, string> = {}, modelType = 'idefics3') {
+  const smol = modelType === 'smolvlm';
+  return {
+    image_token: (smol && extraSpecialTokens.image_token) || '<image>',
+    fake_image_token: (smol && extraSpecialTokens.fake_image_token) || '<fake_token_around_image>',
+    global_image_token: (smol && extraSpecialTokens.global_image_token) || '<global-img>',
+  };
+}
+
+/** The token block of one image: rows×cols tiles (a "\n" after each row) plus the global image, or only the
+ *  global image when rows = cols = 0 (not split). */
+export function imagePromptString(rows: number, cols: number, cfg: Idefics3PromptConfig): string {
+  const run = cfg.image_token.repeat(cfg.image_seq_len);
+  const global = `${cfg.fake_image_token}${cfg.global_image_token}${run}${cfg.fake_image_token}`;
+  if (rows === 0 && cols === 0) return global;
+  let s = '';
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) s += `${cfg.fake_image_token}<row_${r + 1}_col_${c + 1}>${run}`;
+    s += '\n';
+  }
+  return `${s}\n${global}`;
+}
+
+function checkGrid(values: number[], name: string, n: number): void {
+  if (!Array.isArray(values) || values.length !== n) {
+    throw new TfvlmError(`prompt expansion: ${name} must list one entry per image (${n} images), got ${Array.isArray(values) ? values.length : typeof values}`);
+  }
+  values.forEach((v, i) => {
+    if (!Number.isInteger(v) || v < 0) throw new TfvlmError(`prompt expansion: ${name}[${i}] must be a non-negative integer, got ${v}`);
+  });
+}
+
+/**
+ * Replaces the k-th image marker of `prompt` with the block of image k (images in prompt order; with
+ * several messages the images are consumed across messages in order). `rows`/`cols` come from the image
+ * processor (0/0 = not split). The number of markers must equal the number of images.
+ */
+export function expandIdefics3Prompt(prompt: string, rows: number[], cols: number[], cfg: Idefics3PromptConfig): string {
+  checkGrid(rows, 'rows', rows?.length ?? 0);
+  checkGrid(cols, 'cols', rows.length);
+  const parts = prompt.split(cfg.image_token);
+  const markers = parts.length - 1;
+  if (markers !== rows.length) {
+    throw new TfvlmError(
+      `prompt expansion: the prompt has ${markers} ${cfg.image_token} marker(s) but ${rows.length} image(s) were given; they must be equal`,
+    );
+  }
+  let out = parts[0];
+  for (let i = 0; i < rows.length; i++) out += imagePromptString(rows[i], cols[i], cfg) + parts[i + 1];
+  return out;
+}
+
+/**
+ * Reads the expansion settings of a model folder: processor_config.json `image_seq_len`; when absent, derived
+ * from config.json as the processor docstring defines it: (image_size / patch_size)² / scale_factor².
+ */
+export async function loadIdefics3PromptConfig(dir: string, extraSpecialTokens: Record<string, string> = {}): Promise<Idefics3PromptConfig> {
+  const read = async (name: string): Promise<Record<string, any> | undefined> => {
+    const file = path.join(dir, name);
+    let text: string;
+    try {
+      text = await fs.readFile(file, 'utf8');
+    } catch {
+      return undefined;
+    }
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      throw new TfvlmError(`${file}: not valid JSON (${(err as Error).message})`);
+    }
+  };
+  const processor = await read('processor_config.json');
+  const config = await read('config.json');
+  let seq = processor?.image_seq_len;
+  if (seq === undefined && config?.vision_config) {
+    const v = config.vision_config;
+    const s = config.scale_factor ?? 2;
+    if (Number.isInteger(v.image_size) && Number.isInteger(v.patch_size)) seq = Math.floor((Math.floor(v.image_size / v.patch_size) ** 2) / (s * s));
+  }
+  if (!Number.isInteger(seq) || seq <= 0) {
+    throw new TfvlmError(`${path.join(dir, 'processor_config.json')}: field "image_seq_len" missing or not a positive integer (and config.json cannot give it)`);
+  }
+  return { image_seq_len: seq, ...idefics3PromptTokens(extraSpecialTokens, config?.model_type) };
+}

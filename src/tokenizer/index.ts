@@ -1,0 +1,40 @@
+import fs from 'node:fs/promises';
+import { TfvlmError } from '../errors.ts';
+import { isObject, readJsonFile, readTextFile } from './files.ts';
+import { resolveSettings } from './config.ts';
+import { Tokenizer } from './tokenizer.ts';
+
+export { Tokenizer, validateTokenizerJson } from './tokenizer.ts';
+export type { EncodeOptions, EncodeBatchOptions, BatchEncoding, DecodeOptions } from './tokenizer.ts';
+export { createStreamDecoder } from './stream-decoder.ts';
+export type { StreamDecoder } from './stream-decoder.ts';
+export { renderChatTemplate, selectChatTemplate } from './chat-template.ts';
+export type { ChatTemplateOptions, TemplateMessage } from './chat-template.ts';
+export { resolveSettings } from './config.ts';
+export type { SpecialTokens, TokenizerSettings } from './config.ts';
+
+/**
+ * Loads a tokenizer folder: tokenizer.json (required), tokenizer_config.json (required), and when present
+ * special_tokens_map.json, added_tokens.json, chat_template.jinja / chat_template.json.
+ */
+export async function loadTokenizer(dir: string): Promise<Tokenizer> {
+  let stat;
+  try {
+    stat = await fs.stat(dir);
+  } catch {
+    throw new TfvlmError(`${dir}: tokenizer folder not found`);
+  }
+  if (!stat.isDirectory()) throw new TfvlmError(`${dir}: expected a folder holding tokenizer.json and tokenizer_config.json`);
+
+  const [tokenizerJson, tokenizerConfig, specialTokensMap, addedTokens, chatTemplateJson, chatTemplateJinja] = await Promise.all([
+    readJsonFile(dir, 'tokenizer.json', true),
+    readJsonFile(dir, 'tokenizer_config.json', true),
+    readJsonFile(dir, 'special_tokens_map.json', false),
+    readJsonFile(dir, 'added_tokens.json', false),
+    readJsonFile(dir, 'chat_template.json', false),
+    readTextFile(dir, 'chat_template.jinja', false),
+  ]);
+  if (!isObject(tokenizerConfig)) throw new TfvlmError(`${dir}/tokenizer_config.json: must be a JSON object`);
+  const settings = resolveSettings({ tokenizerConfig, specialTokensMap, addedTokens, chatTemplateJson, chatTemplateJinja });
+  return new Tokenizer(tokenizerJson, settings);
+}

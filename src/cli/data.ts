@@ -1,0 +1,60 @@
+import path from 'node:path';
+import { TfvlmError } from '../errors.ts';
+import { optionalNumber, requireString, type Command } from './command.ts';
+import {
+  DATA_FILE, DEFAULT_IMAGE_SIZE, DEFAULT_QUESTIONS_PER_IMAGE, IMAGES_DIR, SCENES_FILE, writeShapesDataset,
+} from '../data/shapes.ts';
+
+export const dataCommand: Command = {
+  name: 'data',
+  summary: 'generate a synthetic dataset (shapes: coloured shapes with captions and questions)',
+  usage: `Usage: tfvlm data shapes --n N --out DIR [--seed S] [--size 96] [--questions-per-image 3] [--force]
+
+Draws N images of 1–3 shapes (circle, square, triangle; red, green, blue, yellow) on white, each in
+its own cell of a 3×3 grid, and writes:
+  DIR/${IMAGES_DIR}/000000.png …   the images (RGB PNG, --size × --size pixels)
+  DIR/${DATA_FILE}              conversations in the chat message format, one per line: per image
+                            its caption ("Describe the image." → "a red circle at the top left.")
+                            then --questions-per-image questions (count, color, shape, exists,
+                            where). Image paths are relative to DIR. Each line also carries
+                            "kind" (caption|qa) and "task".
+  DIR/${SCENES_FILE}            the scene of each image (shapes, cells, pixel boxes) and its caption
+
+The same --seed (default 0) gives byte-identical output; use different seeds for train and eval.
+--force replaces a dataset already in DIR.`,
+  options: {
+    n: { type: 'string' },
+    seed: { type: 'string' },
+    out: { type: 'string' },
+    size: { type: 'string' },
+    'questions-per-image': { type: 'string' },
+    force: { type: 'boolean' },
+  },
+  allowPositionals: true,
+  async run(args) {
+    const [kind, ...extra] = args.positionals;
+    if (kind !== 'shapes' || extra.length > 0) {
+      throw new TfvlmError(`expected 'tfvlm data shapes …', got '${args.positionals.join(' ')}'\n\n${dataCommand.usage}`);
+    }
+    const n = optionalNumber(args, 'n', 'data');
+    if (n === undefined) throw new TfvlmError('tfvlm data: --n is required');
+    const out = requireString(args, 'out', 'data');
+    const counts = await writeShapesDataset(
+      out,
+      {
+        n,
+        seed: optionalNumber(args, 'seed', 'data') ?? 0,
+        size: optionalNumber(args, 'size', 'data') ?? DEFAULT_IMAGE_SIZE,
+        questionsPerImage: optionalNumber(args, 'questions-per-image', 'data') ?? DEFAULT_QUESTIONS_PER_IMAGE,
+      },
+      { force: args.values.force === true },
+    );
+    const tasks = Object.entries(counts.byTask).map(([t, c]) => `${t} ${c}`).join(', ');
+    process.stdout.write(
+      `wrote ${counts.images} images and ${counts.conversations} conversations to ${path.resolve(out)}\n` +
+        `  captions   ${counts.captions}\n` +
+        `  questions  ${counts.questions} (${tasks}; exists: yes ${counts.yes}, no ${counts.no})\n`,
+    );
+    return 0;
+  },
+};

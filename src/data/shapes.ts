@@ -1,0 +1,165 @@
+/**
+ * The synthetic "shapes" dataset: scenes → PNG images + caption and question/answer conversations.
+ *
+ * Layout of a dataset folder:
+ *   images/000000.png …   one image per scene
+ *   data.jsonl            per image: its caption conversation, then its QA conversations
+ *   scenes.jsonl          per image: the scene (shapes, cells, boxes) and its caption
+ *
+ * Image i draws its scene and its questions from two seeds taken, in order, from one Rng(seed),
+ * so output depends only on (seed, n, size, questionsPerImage), and the scenes only on the seed
+ * and size (changing the number of questions keeps the images).
+ */
+import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Rng } from '../generation/rng.ts';
+import { TfvlmError } from '../errors.ts';
+import { checkImageSize, sampleScene, type Scene } from './scene.ts';
+import { sceneToPng } from './draw.ts';
+import { CAPTION_PROMPT, QUESTION_TYPES, caption, sampleQuestions, type QuestionType } from './text.ts';
+import type { Conversation } from './jsonl.ts';
+
+export const DATA_FILE = 'data.jsonl';
+export const SCENES_FILE = 'scenes.jsonl';
+export const IMAGES_DIR = 'images';
+export const DEFAULT_IMAGE_SIZE = 96;
+export const DEFAULT_QUESTIONS_PER_IMAGE = 3;
+
+export interface ShapesDatasetOptions {
+  n: number;
+  seed: number;
+  /** Image side in pixels (square images). */
+  size?: number;
+  questionsPerImage?: number;
+}
+
+export interface ShapesConversation extends Conversation {
+  kind: 'caption' | 'qa';
+  task: 'caption' | QuestionType;
+}
+
+export interface ShapesExample {
+  scene: Scene;
+  caption: string;
+  conversations: ShapesConversation[];
+}
+
+export interface ShapesDatasetCounts {
+  images: number;
+  conversations: number;
+  captions: number;
+  questions: number;
+  byTask: Record<QuestionType, number>;
+  yes: number;
+  no: number;
+}
+
+function conversation(image: string, prompt: string, answer: string, task: ShapesConversation['task']): ShapesConversation {
+  return {
+    messages: [
+      { role: 'user', content: [{ type: 'image', image }, { type: 'text', text: prompt }] },
+      { role: 'assistant', content: [{ type: 'text', text: answer }] },
+    ],
+    kind: task === 'caption' ? 'caption' : 'qa',
+    task,
+  };
+}
+
+function checkOptions(opts: ShapesDatasetOptions): Required<ShapesDatasetOptions> {
+  const { n, seed, size = DEFAULT_IMAGE_SIZE, questionsPerImage = DEFAULT_QUESTIONS_PER_IMAGE } = opts;
+  if (!Number.isInteger(n) || n < 1) throw new TfvlmError(`shapes dataset: n must be a positive integer, got ${n}`);
+  if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+    throw new TfvlmError(`shapes dataset: seed must be an integer in [0, 2^32), got ${seed}`);
+  }
+  checkImageSize(size);
+  if (!Number.isInteger(questionsPerImage) || questionsPerImage < 0) {
+    throw new TfvlmError(`shapes dataset: questions per image must be an integer ≥ 0, got ${questionsPerImage}`);
+  }
+  return { n, seed, size, questionsPerImage };
+}
+
+export function imageName(index: number, n: number): string {
+  const digits = Math.max(6, String(n - 1).length);
+  return `${IMAGES_DIR}/${String(index).padStart(digits, '0')}.png`;
+}
+
+/** The dataset's examples in order, without drawing or writing anything. */
+export function* shapesExamples(options: ShapesDatasetOptions): Generator<ShapesExample> {
+  const { n, seed, size, questionsPerImage } = checkOptions(options);
+  const master = new Rng(seed);
+  for (let i = 0; i < n; i++) {
+    const sceneRng = new Rng(master.nextUint32());
+    const questionRng = new Rng(master.nextUint32());
+    const scene = sampleScene(sceneRng, size, imageName(i, n));
+    const text = caption(scene);
+    const conversations = [
+      conversation(scene.image, CAPTION_PROMPT, text, 'caption'),
+      ...sampleQuestions(questionRng, scene, questionsPerImage).map((q) =>
+        conversation(scene.image, q.question, q.answer, q.type),
+      ),
+    ];
+    yield { scene, caption: text, conversations };
+  }
+}
+
+function emptyCounts(): ShapesDatasetCounts {
+  const byTask = Object.fromEntries(QUESTION_TYPES.map((t) => [t, 0])) as Record<QuestionType, number>;
+  return { images: 0, conversations: 0, captions: 0, questions: 0, byTask, yes: 0, no: 0 };
+}
+
+function tally(counts: ShapesDatasetCounts, ex: ShapesExample): void {
+  counts.images++;
+  for (const c of ex.conversations) {
+    counts.conversations++;
+    if (c.task === 'caption') {
+      counts.captions++;
+      continue;
+    }
+    counts.questions++;
+    counts.byTask[c.task]++;
+    const answer = c.messages[1].content[0];
+    if (c.task === 'exists' && answer.type === 'text') counts[answer.text === 'yes' ? 'yes' : 'no']++;
+  }
+}
+
+/** Counts of the dataset's conversations without writing it (for reports and tests). */
+export function countShapesDataset(options: ShapesDatasetOptions): ShapesDatasetCounts {
+  const counts = emptyCounts();
+  for (const ex of shapesExamples(options)) tally(counts, ex);
+  return counts;
+}
+
+/**
+ * Writes the dataset into `out`. Refuses a folder that already holds a dataset unless `force`,
+ * which first removes the previous images/, data.jsonl and scenes.jsonl (so no stale image stays).
+ */
+export async function writeShapesDataset(
+  out: string,
+  options: ShapesDatasetOptions,
+  { force = false }: { force?: boolean } = {},
+): Promise<ShapesDatasetCounts> {
+  checkOptions(options);
+  const existing = await readdir(out).catch(() => [] as string[]);
+  const previous = [IMAGES_DIR, DATA_FILE, SCENES_FILE].filter((f) => existing.includes(f));
+  if (previous.length > 0) {
+    if (!force) throw new TfvlmError(`${out} already holds ${previous.join(', ')}; pass --force to replace them`);
+    for (const f of previous) await rm(path.join(out, f), { recursive: true, force: true });
+  }
+  await mkdir(path.join(out, IMAGES_DIR), { recursive: true });
+
+  const counts = emptyCounts();
+  const data = await open(path.join(out, DATA_FILE), 'w');
+  const scenes = await open(path.join(out, SCENES_FILE), 'w');
+  try {
+    for (const ex of shapesExamples(options)) {
+      await writeFile(path.join(out, ex.scene.image), await sceneToPng(ex.scene));
+      await data.write(ex.conversations.map((c) => JSON.stringify(c) + '\n').join(''));
+      await scenes.write(JSON.stringify({ ...ex.scene, caption: ex.caption }) + '\n');
+      tally(counts, ex);
+    }
+  } finally {
+    await data.close();
+    await scenes.close();
+  }
+  return counts;
+}

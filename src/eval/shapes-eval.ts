@@ -1,0 +1,112 @@
+/**
+ * Scoring for the shapes dataset: exact match of generated text against the reference answer or
+ * caption after trimming surrounding whitespace, reported separately for captions and questions.
+ */
+import { TfvlmError } from '../errors.ts';
+import { CAPTION_PROMPT } from '../data/text.ts';
+import { messageText, resolveImagePath, type Conversation } from '../data/jsonl.ts';
+
+export interface AnswerPair {
+  expected: string;
+  predicted: string;
+}
+
+export interface Score {
+  exact: number;
+  total: number;
+  /** exact / total; 0 when there is nothing to score. */
+  accuracy: number;
+}
+
+export interface EvalItem {
+  kind: 'caption' | 'qa';
+  /** "caption" or the question type ("count", "where", ...); "qa" when the line does not say. */
+  task: string;
+  /** Absolute image path. */
+  image: string;
+  prompt: string;
+  expected: string;
+}
+
+export function isExactMatch(expected: string, predicted: string): boolean {
+  return expected.trim() === predicted.trim();
+}
+
+export function scoreAnswers(pairs: readonly AnswerPair[]): Score {
+  const exact = pairs.filter((p) => isExactMatch(p.expected, p.predicted)).length;
+  const total = pairs.length;
+  return { exact, total, accuracy: total === 0 ? 0 : exact / total };
+}
+
+/**
+ * One eval item per conversation: a user turn with one image and a text prompt, then the reference
+ * assistant turn. The kind comes from the line's "kind" field, or else from the prompt (the caption
+ * instruction means a caption). `jsonlFile` resolves relative image paths.
+ */
+export function evalItem(conv: Conversation, jsonlFile: string, where = jsonlFile): EvalItem {
+  const user = conv.messages.find((m) => m.role === 'user');
+  const assistant = conv.messages.find((m) => m.role === 'assistant');
+  const images = user?.content.filter((p) => p.type === 'image') ?? [];
+  if (!user || !assistant || images.length !== 1 || images[0].type !== 'image') {
+    throw new TfvlmError(`${where}: expected a user turn with exactly one image and an assistant turn`);
+  }
+  const prompt = messageText(user);
+  const kind = conv.kind === 'caption' || conv.kind === 'qa' ? conv.kind : prompt === CAPTION_PROMPT ? 'caption' : 'qa';
+  return {
+    kind,
+    task: conv.task ?? kind,
+    image: resolveImagePath(jsonlFile, images[0].image),
+    prompt,
+    expected: messageText(assistant),
+  };
+}
+
+export function evalItems(conversations: readonly Conversation[], jsonlFile: string): EvalItem[] {
+  return conversations.map((c, i) => evalItem(c, jsonlFile, `${jsonlFile}: conversation ${i + 1}`));
+}
+
+export function splitByKind(items: readonly EvalItem[]): { captions: EvalItem[]; questions: EvalItem[] } {
+  return {
+    captions: items.filter((it) => it.kind === 'caption'),
+    questions: items.filter((it) => it.kind === 'qa'),
+  };
+}
+
+export interface ShapesEvalResult {
+  captions: Score;
+  questions: Score;
+  /** Per task ("caption", "count", "color", ...). */
+  byTask: Record<string, Score>;
+  /** The items that did not match, with what was generated. */
+  mistakes: (EvalItem & { predicted: string })[];
+}
+
+/** Runs `predict` on every item (in order, one at a time) and scores it. */
+export async function evaluateShapes(
+  items: readonly EvalItem[],
+  predict: (item: EvalItem) => Promise<string>,
+): Promise<ShapesEvalResult> {
+  const scored: (EvalItem & { predicted: string })[] = [];
+  for (const item of items) scored.push({ ...item, predicted: await predict(item) });
+  const byTask: Record<string, Score> = {};
+  for (const task of [...new Set(scored.map((s) => s.task))].sort()) {
+    byTask[task] = scoreAnswers(scored.filter((s) => s.task === task));
+  }
+  return {
+    captions: scoreAnswers(scored.filter((s) => s.kind === 'caption')),
+    questions: scoreAnswers(scored.filter((s) => s.kind === 'qa')),
+    byTask,
+    mistakes: scored.filter((s) => !isExactMatch(s.expected, s.predicted)),
+  };
+}
+
+export function formatScore(s: Score): string {
+  return `${s.exact}/${s.total} = ${(100 * s.accuracy).toFixed(1)}%`;
+}
+
+/** A few lines for the terminal: caption and question accuracy, then per task. */
+export function formatShapesEval(r: ShapesEvalResult): string {
+  const lines = [`captions   ${formatScore(r.captions)} exact`, `questions  ${formatScore(r.questions)} exact`];
+  for (const [task, s] of Object.entries(r.byTask)) lines.push(`  ${task.padEnd(9)}${formatScore(s)}`);
+  return lines.join('\n');
+}

@@ -29,6 +29,8 @@ export interface FakeHubFaults {
   cutOnce?: string[];
   /** Repo paths served with one byte flipped, under the headers of the true content. */
   corrupt?: string[];
+  /** The listing ignores `blobs=true` (no sizes or etags), as some mirrors do: the client must HEAD each file. */
+  plainListing?: boolean;
 }
 
 export interface RecordedRequest {
@@ -149,7 +151,7 @@ export class FakeHub {
   private serveListing(req: http.IncomingMessage, res: http.ServerResponse, repoId: string, rev: string): void {
     const found = this.access(req, res, repoId, rev);
     if (!found) return;
-    const blobs = new URL(req.url ?? '/', this.url).searchParams.get('blobs') === 'true';
+    const blobs = new URL(req.url ?? '/', this.url).searchParams.get('blobs') === 'true' && !this.faults.plainListing;
     const siblings = [...found.repo.files.values()].map((f) =>
       blobs
         ? { rfilename: f.path, blobId: f.gitSha1, size: f.size, ...(f.lfs ? { lfs: { sha256: f.sha256, size: f.size, pointerSize: 134 } } : {}) }

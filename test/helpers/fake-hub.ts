@@ -31,6 +31,10 @@ export interface FakeHubFaults {
   corrupt?: string[];
   /** The listing ignores `blobs=true` (no sizes or etags), as some mirrors do: the client must HEAD each file. */
   plainListing?: boolean;
+  /** Unknown repos answer 401 RepoNotFound, as huggingface.co does for anonymous requests. */
+  hideUnknownRepos?: boolean;
+  /** Range headers are ignored: every GET answers 200 with the whole file. */
+  ignoreRange?: boolean;
 }
 
 export interface RecordedRequest {
@@ -136,6 +140,7 @@ export class FakeHub {
   /** The repo and commit a request may see, or undefined after answering with the hub's error. */
   private access(req: http.IncomingMessage, res: http.ServerResponse, repoId: string, rev: string): { repo: ServedRepo; commit: string } | undefined {
     const repo = this.repos.get(repoId);
+    if (!repo && this.faults.hideUnknownRepos) return this.fail(res, 401, 'RepoNotFound', 'Invalid username or password.'), undefined;
     if (!repo) return this.fail(res, 404, 'RepoNotFound', `Repository Not Found for url: ${req.url}.`), undefined;
     if (repo.token !== undefined) {
       const auth = req.headers.authorization;
@@ -193,7 +198,7 @@ export class FakeHub {
       bytes = Buffer.from(bytes);
       bytes[bytes.length >> 1] ^= 0xff;
     }
-    const range = req.headers.range?.match(/^bytes=(\d+)-$/);
+    const range = this.faults.ignoreRange ? null : req.headers.range?.match(/^bytes=(\d+)-$/);
     let status = 200;
     const out: Record<string, string> = { ...headers, 'Accept-Ranges': 'bytes', 'Content-Type': 'application/octet-stream' };
     if (range) {

@@ -141,6 +141,7 @@ async function downloadBlob(
     await fs.rm(incomplete, { force: true });
     have = 0;
   }
+  await (await fs.open(incomplete, 'a')).close(); // exists even for an empty file
   tracker?.startFile(file, expectedSize, have);
   let retriesLeft = job.opts.maxRetries;
   let size = expectedSize;
@@ -149,7 +150,15 @@ async function downloadBlob(
     if (size !== undefined && have === size) break;
     const headers = hubHeaders(job.client, { 'Accept-Encoding': 'identity' });
     if (have > 0) headers.Range = `bytes=${have}-`;
-    const res = await hubFetch(job.client, url, { headers }, what);
+    let res: Response;
+    try {
+      res = await hubFetch(job.client, url, { headers }, what);
+    } catch (e) {
+      // the hub went away between two attempts: wait and retry like a cut stream, unless this was the first try
+      if (have === 0 || retriesLeft-- <= 0) throw e;
+      await sleep(job.opts.retryDelayMs);
+      continue;
+    }
     if (res.status === 416 && have > 0) {
       // the partial file is at least as long as the file: keep it if the lengths agree, else start over
       await res.body?.cancel();

@@ -55,15 +55,25 @@ export function hubError(res: Response, client: HubClient, ref: HubRef, file?: s
       if (code === 'EntryNotFound') return new TfvlmError(`model or file not found: ${target} does not exist ${at}${detail}`);
       return new TfvlmError(`model or file not found: ${target} ${at} (HTTP 404)${detail}`);
     case 401:
+      if (code === 'RepoNotFound') {
+        return new TfvlmError(
+          `model or file not found: ${ref.repoId} ${at} (HTTP 401: no such repo, or it is private or gated — ` +
+            `${client.token ? 'the token in use has no access to it' : 'set HF_TOKEN if it is'})${detail}`,
+        );
+      }
       return new TfvlmError(
         `${target} ${at}: HTTP 401 unauthorized — the repo is private or gated (or does not exist). ` +
-          (client.token ? 'The token in HF_TOKEN was rejected; set HF_TOKEN to a valid token with access.' : 'Set HF_TOKEN to a token with access.') +
+          (client.token
+            ? 'The token in use (HF_TOKEN or huggingface-cli login) was rejected; set HF_TOKEN to a valid token with access.'
+            : 'Set HF_TOKEN to a token with access.') +
           detail,
       );
     case 403:
       return new TfvlmError(
         `${target} ${at}: HTTP 403 forbidden — the repo is gated or private and ` +
-          (client.token ? 'the token in HF_TOKEN has no access; accept the terms on the model page or use another token.' : 'needs a token; set HF_TOKEN.') +
+          (client.token
+            ? 'the token in use (HF_TOKEN or huggingface-cli login) has no access; accept the terms on the model page or set HF_TOKEN to another token.'
+            : 'needs a token; set HF_TOKEN.') +
           detail,
       );
     default:

@@ -141,6 +141,36 @@ describe('downloadModel against a fake hub', () => {
     await assert.rejects(downloadModel(GATED, { env: { ...env, HF_TOKEN: 'hf_bad' }, ...quiet }), /403.*gated or private.*HF_TOKEN/);
   });
 
+  it('anonymous 401 RepoNotFound (what huggingface.co answers for unknown repos) reads as not found', async () => {
+    hub.faults = { hideUnknownRepos: true };
+    await assert.rejects(downloadModel('nobody/nothing', { env, ...quiet }), /model or file not found: nobody\/nothing.*401.*set HF_TOKEN/);
+  });
+
+  it('an unreachable endpoint says so and names it', async () => {
+    const dead = { ...env, HF_ENDPOINT: 'http://127.0.0.1:1' };
+    await assert.rejects(downloadModel(REPO, { env: dead, ...quiet }), /cannot reach the hub at http:\/\/127\.0\.0\.1:1.*HF_HUB_OFFLINE/);
+  });
+
+  it('starts over when the server ignores the Range header', async () => {
+    hub.faults = { ignoreRange: true };
+    const weights = readFileSync(path.join(SRC, 'model.safetensors'));
+    await fs.mkdir(path.join(repoDir(), 'blobs'), { recursive: true });
+    await fs.writeFile(path.join(repoDir(), 'blobs', `${sha256(weights)}.incomplete`), weights.subarray(0, 1000));
+    const result = await downloadModel(REPO, { env, ...quiet });
+    assert.ok(readFileSync(path.join(result.dir, 'model.safetensors')).equals(weights));
+  });
+
+  it('a leftover partial file with wrong bytes fails the hash check, is removed, and the next run succeeds', async () => {
+    const weights = readFileSync(path.join(SRC, 'model.safetensors'));
+    await fs.mkdir(path.join(repoDir(), 'blobs'), { recursive: true });
+    const partial = path.join(repoDir(), 'blobs', `${sha256(weights)}.incomplete`);
+    await fs.writeFile(partial, Buffer.alloc(1000, 7));
+    await assert.rejects(downloadModel(REPO, { env, ...quiet }), /model\.safetensors.*corrupted download/);
+    await assert.rejects(fs.stat(partial), { code: 'ENOENT' });
+    const result = await downloadModel(REPO, { env, ...quiet });
+    assert.ok(readFileSync(path.join(result.dir, 'model.safetensors')).equals(weights));
+  });
+
   it('sends HF_TOKEN as a Bearer token and gets the gated repo', async () => {
     const result = await downloadModel(GATED, { env: { ...env, HF_TOKEN: 'hf_good' }, ...quiet });
     assert.ok(readFileSync(path.join(result.dir, 'config.json')).equals(readFileSync(path.join(SRC, 'config.json'))));

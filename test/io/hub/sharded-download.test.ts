@@ -24,6 +24,7 @@ async function writeShardedRepo(dir: string, weightMap: Record<string, string>):
   await fs.writeFile(path.join(dir, 'pytorch_model.bin'), randomBytes(1000));
   await fs.writeFile(path.join(dir, 'onnx', 'model.onnx'), randomBytes(1000));
   await fs.writeFile(path.join(dir, 'README.md'), '# sharded\n');
+  await fs.writeFile(path.join(dir, 'chat_template.jinja'), '');
 }
 
 describe('sharded repos, hostile indexes, mirrors without blob metadata', () => {
@@ -56,7 +57,7 @@ describe('sharded repos, hostile indexes, mirrors without blob metadata', () => 
 
   it('fetches the index and exactly the shards it names, nothing else', async () => {
     const result = await downloadModel('org/sharded', { env, ...quiet });
-    const expected = ['config.json', 'model.safetensors.index.json', 'tokenizer.json', ...SHARDS].sort();
+    const expected = ['chat_template.jinja', 'config.json', 'model.safetensors.index.json', 'tokenizer.json', ...SHARDS].sort();
     assert.deepEqual([...result.files].sort(), expected);
     assert.deepEqual((await fs.readdir(result.dir)).sort(), expected);
     for (const f of expected) assert.ok(readFileSync(path.join(result.dir, f)).equals(readFileSync(path.join(repoDir, f))), f);

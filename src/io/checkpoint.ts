@@ -134,8 +134,9 @@ export class Checkpoint {
     return this.file(name).entry(name);
   }
 
-  readArray(name: string): TensorArray {
-    return this.file(name).readArray(name);
+  /** See SafetensorsFile.readArray (`out` lets one buffer serve many tensors). */
+  readArray(name: string, out?: TensorArray): TensorArray {
+    return this.file(name).readArray(name, out);
   }
 
   readTensor(name: string): tf.Tensor {

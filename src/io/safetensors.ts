@@ -106,54 +106,64 @@ export class SafetensorsFile {
     return out;
   }
 
-  /** Floats widen to Float32Array, signed ints to Int32Array, U8/BOOL stay Uint8Array. */
-  readArray(name: string): TensorArray {
+  /**
+   * Floats widen to Float32Array, signed ints to Int32Array, U8/BOOL stay Uint8Array.
+   * With `out` (of that array type, at least as long as the tensor) the values land in it and the
+   * result is `out` or its leading subarray, so one buffer can be reused across tensors.
+   */
+  readArray(name: string, out?: TensorArray): TensorArray {
     const e = this.entry(name);
     const n = e.byteLength / DTYPE_BYTES[e.dtype];
-    switch (e.dtype) {
-      case 'F32': {
-        const out = new Float32Array(n);
-        this.readInto(e, new Uint8Array(out.buffer));
-        return out;
+    const Kind = arrayTypeOf(e.dtype);
+    let res: TensorArray;
+    if (out === undefined) {
+      res = new Kind(n);
+    } else {
+      if (!(out instanceof Kind)) {
+        throw new TfvlmError(`safetensors ${this.file}: tensor '${name}': ${e.dtype} reads into a ${Kind.name}, got a ${out.constructor.name}`);
       }
+      if (out.length < n) {
+        throw new TfvlmError(`safetensors ${this.file}: tensor '${name}': out has ${out.length} elements, the tensor ${n}`);
+      }
+      res = out.length === n ? out : out.subarray(0, n);
+    }
+    const buf = res.buffer;
+    const at = res.byteOffset;
+    switch (e.dtype) {
+      case 'F32':
+      case 'I32':
+      case 'U8':
+      case 'BOOL':
+        this.readInto(e, new Uint8Array(buf, at, e.byteLength));
+        return res;
       case 'BF16':
       case 'F16': {
         // Read the 2-byte values into the upper half of the output, then widen forward in place.
-        const out = new Float32Array(n);
-        this.readInto(e, new Uint8Array(out.buffer, 2 * n, 2 * n));
-        const bits = new Uint16Array(out.buffer, 2 * n, n);
-        return e.dtype === 'BF16' ? bf16ToF32(bits, out) : f16ToF32(bits, out);
+        this.readInto(e, new Uint8Array(buf, at + 2 * n, 2 * n));
+        const bits = new Uint16Array(buf, at + 2 * n, n);
+        return e.dtype === 'BF16' ? bf16ToF32(bits, res as Float32Array) : f16ToF32(bits, res as Float32Array);
       }
       case 'F64': {
         const src = new Float64Array(n);
         this.readInto(e, new Uint8Array(src.buffer));
-        const out = new Float32Array(n);
-        for (let i = 0; i < n; i++) out[i] = src[i]; // rounds to nearest even
-        return out;
-      }
-      case 'I32': {
-        const out = new Int32Array(n);
-        this.readInto(e, new Uint8Array(out.buffer));
-        return out;
+        for (let i = 0; i < n; i++) res[i] = src[i]; // rounds to nearest even
+        return res;
       }
       case 'I16': {
-        const out = new Int32Array(n);
-        this.readInto(e, new Uint8Array(out.buffer, 2 * n, 2 * n));
-        const src = new Int16Array(out.buffer, 2 * n, n);
-        for (let i = 0; i < n; i++) out[i] = src[i];
-        return out;
+        this.readInto(e, new Uint8Array(buf, at + 2 * n, 2 * n));
+        const src = new Int16Array(buf, at + 2 * n, n);
+        for (let i = 0; i < n; i++) res[i] = src[i]; // forward widening in place is safe
+        return res;
       }
       case 'I8': {
-        const out = new Int32Array(n);
-        this.readInto(e, new Uint8Array(out.buffer, 3 * n, n));
-        const src = new Int8Array(out.buffer, 3 * n, n);
-        for (let i = 0; i < n; i++) out[i] = src[i];
-        return out;
+        this.readInto(e, new Uint8Array(buf, at + 3 * n, n));
+        const src = new Int8Array(buf, at + 3 * n, n);
+        for (let i = 0; i < n; i++) res[i] = src[i];
+        return res;
       }
       case 'I64': {
         const src = new Int32Array(2 * n); // [lo, hi] pairs
         this.readInto(e, new Uint8Array(src.buffer));
-        const out = new Int32Array(n);
         for (let i = 0; i < n; i++) {
           const lo = src[2 * i];
           const hi = src[2 * i + 1];
@@ -163,15 +173,9 @@ export class SafetensorsFile {
               `safetensors ${this.file}: tensor '${name}': I64 value ${v} at flat index ${i} does not fit in int32`,
             );
           }
-          out[i] = lo;
+          res[i] = lo;
         }
-        return out;
-      }
-      case 'U8':
-      case 'BOOL': {
-        const out = new Uint8Array(n);
-        this.readInto(e, out);
-        return out;
+        return res;
       }
     }
   }
@@ -198,6 +202,15 @@ export class SafetensorsFile {
     readFully(this.fd, dst, e.byteOffset, () => `safetensors ${this.file}: tensor '${e.name}': file ended early (changed since open?)`);
     this.stats.readMs += performance.now() - t0;
     this.stats.bytesRead += dst.length;
+  }
+}
+
+/** The array type readArray returns for a dtype. */
+export function arrayTypeOf(dtype: SafetensorsDType): Float32ArrayConstructor | Int32ArrayConstructor | Uint8ArrayConstructor {
+  switch (dtype) {
+    case 'F64': case 'F32': case 'F16': case 'BF16': return Float32Array;
+    case 'I64': case 'I32': case 'I16': case 'I8': return Int32Array;
+    case 'U8': case 'BOOL': return Uint8Array;
   }
 }
 

@@ -165,6 +165,16 @@ describe('writeSafetensors → SafetensorsFile round trip', () => {
           : ['U8', 'BOOL'].includes(t.dtype) ? Uint8Array : Int32Array;
         assert.ok(arr instanceof kind, `${name}: ${arr.constructor.name}`);
         assert.deepEqual([...arr], expected.get(name), name);
+        // into a reused buffer that is longer than the tensor and starts mid-ArrayBuffer
+        const backing = new kind(new ArrayBuffer(4 * (2 * arr.length + 8)), 16, 2 * arr.length + 3).fill(99);
+        const into = f.readArray(name, backing);
+        assert.equal(into.buffer, backing.buffer);
+        assert.equal(into.byteOffset, 16);
+        assert.deepEqual([...into], expected.get(name), `${name} into out`);
+        if (arr.length > 0) {
+          throwsNaming(() => f.readArray(name, backing.subarray(0, arr.length - 1)), file, `'${name}'`, 'elements');
+        }
+        throwsNaming(() => f.readArray(name, kind === Float32Array ? new Int32Array(arr.length) : new Float32Array(arr.length)), file, `'${name}'`, kind.name);
         const tensor = f.readTensor(name);
         assert.deepEqual(tensor.shape, t.shape);
         assert.equal(tensor.dtype, t.dtype === 'BOOL' ? 'bool' : kind === Float32Array ? 'float32' : 'int32');

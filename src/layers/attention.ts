@@ -1,0 +1,87 @@
+// Multi-head / grouped-query self-attention (transformers modeling_llama.py LlamaAttention and
+// modeling_siglip.py SiglipAttention, eager path): softmax(q·kᵀ·scale + mask)·v, then the output
+// projection. Query head h reads key/value head ⌊h / (H / Hkv)⌋ (repeat_kv order).
+import { tf } from '../backend/index.ts';
+import { TfvlmError } from '../errors.ts';
+import { linear, type Linear } from './linear.ts';
+import { applyRotary, type RotaryTables } from './rotary.ts';
+import type { KVCache } from './kv-cache.ts';
+
+export interface AttentionWeights {
+  q: Linear;
+  k: Linear;
+  v: Linear;
+  /** Output projection (Llama `o_proj`, SigLIP `out_proj`). */
+  o: Linear;
+}
+
+export interface AttentionOptions {
+  numHeads: number;
+  numKeyValueHeads: number;
+  headDim: number;
+  /** Defaults to 1/√headDim. */
+  scale?: number;
+  /** RoPE tables for the new positions ([B, 1, T, headDim]). */
+  rotary?: RotaryTables;
+  /** Additive mask [B, 1, T, S] or [B, 1, 1, S]; see masks.ts. */
+  mask?: tf.Tensor;
+  /** Keys/values of earlier positions; updated with this call's keys/values. */
+  cache?: KVCache;
+}
+
+/**
+ * softmax(q·kᵀ·scale + mask)·v for q [B, H, T, D], k/v [B, Hkv, S, D] → [B, H, T, D].
+ * Runs one 2-D matMul pair per (batch, head): the wasm backend's batched matMul has no fast path.
+ */
+export function scaledDotProductAttention(
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number,
+): tf.Tensor {
+  const [B, H, T, D] = q.shape;
+  const [kB, Hkv, S, kD] = k.shape;
+  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4 || kB !== B || kD !== D || v.shape.some((d, i) => d !== k.shape[i])) {
+    throw new TfvlmError(`attention: q [B,H,T,D], k/v [B,Hkv,S,D] expected, got q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
+  }
+  if (H % Hkv !== 0) throw new TfvlmError(`attention: ${H} query heads are not a multiple of ${Hkv} key/value heads`);
+  if (mask && (mask.rank !== 4 || (mask.shape[0] !== B && mask.shape[0] !== 1) || mask.shape[1] !== 1
+    || (mask.shape[2] !== T && mask.shape[2] !== 1) || mask.shape[3] !== S)) {
+    throw new TfvlmError(`attention: mask must be [${B}, 1, ${T} or 1, ${S}], got [${mask.shape}]`);
+  }
+  const groups = H / Hkv;
+  return tf.tidy(() => {
+    const qs = tf.unstack(tf.reshape(q, [B * H, T, D]));
+    const kTs = tf.unstack(tf.reshape(tf.transpose(k, [0, 1, 3, 2]), [B * Hkv, D, S])); // [D, S] each
+    const vs = tf.unstack(tf.reshape(v, [B * Hkv, S, D]));
+    const masks = mask ? tf.unstack(tf.reshape(mask, [mask.shape[0], mask.shape[2] as number, S])) : undefined;
+    const outs: tf.Tensor[] = [];
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const j = b * Hkv + Math.floor(h / groups);
+        let scores = tf.mul(tf.matMul(qs[b * H + h], kTs[j]), scale); // [T, S]
+        if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+        outs.push(tf.matMul(tf.softmax(scores), vs[j])); // [T, D]
+      }
+    }
+    return tf.reshape(tf.stack(outs), [B, H, T, D]);
+  });
+}
+
+/** Self-attention over x [B, T, hidden] → [B, T, hidden_out]. */
+export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOptions): tf.Tensor {
+  const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = opts;
+  if (x.rank !== 3) throw new TfvlmError(`attention: input must be [B, T, hidden], got [${x.shape}]`);
+  const [B, T] = x.shape;
+  return tf.tidy(() => {
+    const heads = (y: tf.Tensor, n: number) => tf.transpose(tf.reshape(y, [B, T, n, D]), [0, 2, 1, 3]); // [B, n, T, D]
+    let q = heads(linear(w.q, x), H);
+    let k = heads(linear(w.k, x), Hkv);
+    let v = heads(linear(w.v, x), Hkv);
+    if (opts.rotary) {
+      q = applyRotary(q, opts.rotary);
+      k = applyRotary(k, opts.rotary);
+    }
+    if (opts.cache) ({ k, v } = opts.cache.update(k, v));
+    const out = scaledDotProductAttention(q, k, v, opts.mask, opts.scale ?? 1 / Math.sqrt(D));
+    const merged = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
+    return linear(w.o, merged);
+  });
+}

@@ -1,0 +1,64 @@
+// Per-layer key/value cache (cf. mlx-lm models/cache.py KVCache). `offset` is the number of
+// positions already stored; RoPE reads it to place new tokens. This first version concatenates
+// on update — the simplest correct strategy; it sits behind this small interface so a
+// preallocated / chunked cache can replace it without touching attention.
+import { tf } from '../backend/index.ts';
+import { TfvlmError } from '../errors.ts';
+
+export interface KVCache {
+  /** Positions stored so far. */
+  readonly offset: number;
+  /**
+   * Appends k, v [B, Hkv, T, D] and returns all keys/values [B, Hkv, offset+T, D]. The returned
+   * tensors are owned by the cache (valid until the next update or dispose); do not dispose them.
+   */
+  update(k: tf.Tensor, v: tf.Tensor): { k: tf.Tensor; v: tf.Tensor };
+  dispose(): void;
+}
+
+export class ConcatKVCache implements KVCache {
+  private keys: tf.Tensor | undefined;
+  private values: tf.Tensor | undefined;
+  private stored = 0;
+
+  get offset(): number {
+    return this.stored;
+  }
+
+  update(k: tf.Tensor, v: tf.Tensor): { k: tf.Tensor; v: tf.Tensor } {
+    if (k.rank !== 4 || v.rank !== 4 || k.shape.some((d, i) => d !== v.shape[i])) {
+      throw new TfvlmError(`KV cache update: k and v must both be [B, Hkv, T, D], got [${k.shape}] and [${v.shape}]`);
+    }
+    if (this.keys) {
+      const [b, h, , d] = this.keys.shape;
+      if (k.shape[0] !== b || k.shape[1] !== h || k.shape[3] !== d) {
+        throw new TfvlmError(`KV cache update: cache holds [${b}, ${h}, *, ${d}], got [${k.shape}]`);
+      }
+    }
+    const newKeys = tf.keep(this.keys ? tf.concat([this.keys, k], 2) : tf.clone(k));
+    const newValues = tf.keep(this.values ? tf.concat([this.values, v], 2) : tf.clone(v));
+    this.keys?.dispose();
+    this.values?.dispose();
+    this.keys = newKeys;
+    this.values = newValues;
+    this.stored += k.shape[2] as number;
+    return { k: newKeys, v: newValues };
+  }
+
+  dispose(): void {
+    this.keys?.dispose();
+    this.values?.dispose();
+    this.keys = undefined;
+    this.values = undefined;
+    this.stored = 0;
+  }
+}
+
+/** One cache per decoder layer. */
+export function createKVCaches(numLayers: number): KVCache[] {
+  return Array.from({ length: numLayers }, () => new ConcatKVCache());
+}
+
+export function disposeKVCaches(caches: KVCache[]): void {
+  for (const c of caches) c.dispose();
+}

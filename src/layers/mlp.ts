@@ -1,0 +1,26 @@
+// Feed-forward blocks: Llama's gated MLP down(act(gate(x)) · up(x)) (modeling_llama.py LlamaMLP)
+// and the plain fc1 → act → fc2 MLP (modeling_siglip.py SiglipMLP, CLIP).
+import { tf } from '../backend/index.ts';
+import { linear, type Linear } from './linear.ts';
+import type { Activation } from './activations.ts';
+
+export interface GatedMLP {
+  gate: Linear;
+  up: Linear;
+  down: Linear;
+  act: Activation;
+}
+
+export function gatedMlp(m: GatedMLP, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => linear(m.down, tf.mul(m.act(linear(m.gate, x)), linear(m.up, x))));
+}
+
+export interface MLP {
+  fc1: Linear;
+  fc2: Linear;
+  act: Activation;
+}
+
+export function mlp(m: MLP, x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => linear(m.fc2, m.act(linear(m.fc1, x))));
+}

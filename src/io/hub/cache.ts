@@ -92,3 +92,12 @@ export async function linkSnapshotFile(repoDir: string, commit: string, filename
   await fs.symlink(path.relative(path.dirname(pointer), blobPath(repoDir, etag)), pointer);
   return pointer;
 }
+
+// file_download.py: _get_metadata_or_catch_error — .no_exist/<commit>/<file> records a file absent at that commit
+export async function markMissing(repoDir: string, commit: string, filenames: readonly string[]): Promise<void> {
+  for (const f of filenames) {
+    const marker = path.join(repoDir, '.no_exist', commit, ...f.split('/'));
+    await fs.mkdir(path.dirname(marker), { recursive: true });
+    await (await fs.open(marker, 'a')).close();
+  }
+}

@@ -1,6 +1,7 @@
 import { TfvlmError } from '../../errors.ts';
-import type { Command } from '../../cli/command.ts';
-import { downloadModel } from './download.ts';
+import type { Command, ParsedArgs } from '../../cli/command.ts';
+import { downloadModel, type DownloadResult } from './download.ts';
+import type { HubOptions } from './options.ts';
 import { formatBytes } from './progress.ts';
 
 export const downloadCommand: Command = {
@@ -17,9 +18,7 @@ private repos), HF_HUB_OFFLINE=1 (refuse to use the network).`,
   options: { revision: { type: 'string' }, json: { type: 'boolean' } },
   allowPositionals: true,
   async run(args) {
-    if (args.positionals.length !== 1) throw new TfvlmError(`tfvlm download: expected one model id\n\n${this.usage}`);
-    const revision = typeof args.values.revision === 'string' ? args.values.revision : undefined;
-    const result = await downloadModel(args.positionals[0], { revision });
+    const result = await runDownload(args);
     if (args.values.json) {
       process.stdout.write(JSON.stringify(result) + '\n');
     } else {
@@ -30,3 +29,10 @@ private repos), HF_HUB_OFFLINE=1 (refuse to use the network).`,
     return 0;
   },
 };
+
+/** `tfvlm download ID [--revision R]` without the printing; `options` (env, cacheDir...) for tests and embedding. */
+export async function runDownload(args: ParsedArgs, options: HubOptions = {}): Promise<DownloadResult> {
+  if (args.positionals.length !== 1) throw new TfvlmError(`tfvlm download: expected one model id\n\n${downloadCommand.usage}`);
+  const revision = typeof args.values.revision === 'string' ? args.values.revision : undefined;
+  return downloadModel(args.positionals[0], { ...options, revision });
+}

@@ -1,10 +1,10 @@
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { TfvlmError } from '../../errors.ts';
-import { blobPath, isFile, linkSnapshotFile, parseHubId, repoFolder, snapshotDir, writeRef, type HubRef } from './cache.ts';
+import { blobPath, isFile, linkSnapshotFile, markMissing, parseHubId, repoFolder, snapshotDir, writeRef, type HubRef } from './cache.ts';
 import { fetchRevision, hubError, hubFetch, hubHeaders, resolveUrl, type HubClient, type RepoFile } from './http.ts';
 import { digestForEtag, etagKind } from './integrity.ts';
-import { selectModelFiles, shardsOfIndex, WEIGHTS_INDEX_FILE } from './model-files.ts';
+import { MODEL_FILES, selectModelFiles, shardsOfIndex, WEIGHTS_INDEX_FILE } from './model-files.ts';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.ts';
 import { ProgressTracker } from './progress.ts';
 
@@ -50,6 +50,8 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
   const byPath = new Map(listing.files.map((f) => [f.path, f]));
   const where = `${ref.repoId}@${ref.revision} at ${client.endpoint}`;
   const files = selectModelFiles([...byPath.keys()], where);
+  // lets transformers, offline, tell "absent from the repo" from "not downloaded"
+  await markMissing(repoDir, job.commit, MODEL_FILES.filter((f) => !byPath.has(f)));
   if (files.includes(WEIGHTS_INDEX_FILE)) {
     const index = await ensureFile(job, byPath.get(WEIGHTS_INDEX_FILE)!, undefined);
     for (const shard of shardsOfIndex(await fs.readFile(index, 'utf8'), `${WEIGHTS_INDEX_FILE} of ${where}`)) {

@@ -5,6 +5,7 @@ import os from 'node:os';
 import { promises as fs, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { downloadModel } from '../../../src/io/hub/download.ts';
+import { runDownload } from '../../../src/io/hub/download-command.ts';
 import { TfvlmError } from '../../../src/errors.ts';
 import type { DownloadProgress } from '../../../src/io/hub/progress.ts';
 import { fixture } from '../../helpers/paths.ts';
@@ -60,6 +61,8 @@ describe('downloadModel against a fake hub', () => {
     assert.equal(await fs.readlink(path.join(result.dir, 'config.json')), `../../blobs/${gitSha1}`);
     assert.equal(await fs.readFile(path.join(repoDir(), 'refs', 'main'), 'utf8'), commit);
     assert.ok(!(await fs.readdir(path.join(repoDir(), 'blobs'))).some((b) => b.endsWith('.incomplete')));
+    const absent = (await fs.readdir(path.join(repoDir(), '.no_exist', commit))).sort();
+    assert.ok(absent.includes('model.safetensors.index.json') && absent.includes('spiece.model') && !absent.includes('config.json'), `${absent}`);
 
     const total = TOP_FILES.reduce((a, f) => a + readFileSync(path.join(SRC, f)).length, 0);
     assert.equal(result.bytesDownloaded, total);
@@ -190,6 +193,12 @@ describe('downloadModel against a fake hub', () => {
     assert.equal(byHash.dir, path.join(repoDir(), 'snapshots', main));
     assert.deepEqual(await fs.readdir(path.join(repoDir(), 'refs')), ['v1']);
     assert.equal(byHash.bytesDownloaded, 0, 'blobs shared across snapshots are not fetched twice');
+  });
+
+  it('runDownload (the CLI verb) takes a positional id and --revision', async () => {
+    const result = await runDownload({ positionals: [REPO], values: { revision: 'v1' } }, { env, ...quiet });
+    assert.equal(result.commit, fakeCommit('v1'));
+    await assert.rejects(runDownload({ positionals: [], values: {} }, { env, ...quiet }), /expected one model id/);
   });
 
   it('refuses to download in offline mode without touching the network', async () => {

@@ -2,6 +2,7 @@ import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { TfvlmError } from '../errors.ts';
 import { isObject } from './files.ts';
 import { SINGLE_SPECIAL_TOKEN_KEYS, type SingleSpecialTokenKey, type SpecialTokens, type TokenizerSettings } from './config.ts';
+import { applyLibraryFixes } from './library-fixes.ts';
 import { renderChatTemplate, selectChatTemplate, type ChatTemplateOptions, type TemplateMessage } from './chat-template.ts';
 
 export interface EncodeOptions {
@@ -107,6 +108,7 @@ export class Tokenizer {
     } catch (err) {
       throw new TfvlmError(`tokenizer.json: cannot build the tokenizer (${(err as Error).message})`);
     }
+    applyLibraryFixes(this.hf, json);
     for (const t of json.added_tokens as Array<{ id: number; special?: boolean }>) if (t.special) this.specialIds.add(t.id);
     for (const tok of this.allSpecialTokens()) {
       const id = this.tokenToId(tok);

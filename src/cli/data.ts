@@ -12,15 +12,16 @@ export const dataCommand: Command = {
 
 Draws N images of 1–3 shapes (circle, square, triangle; red, green, blue, yellow) on white, each in
 its own cell of a 3×3 grid, and writes:
-  DIR/${IMAGES_DIR}/000000.png …   the images (RGB PNG, --size × --size pixels)
-  DIR/${DATA_FILE}              conversations in the chat message format, one per line: per image
+  DIR/${IMAGES_DIR}/000000.png …  the images (RGB PNG, --size × --size pixels)
+  DIR/${DATA_FILE}            conversations in the chat message format, one per line: per image
                             its caption ("Describe the image." → "a red circle at the top left.")
                             then --questions-per-image questions (count, color, shape, exists,
                             where). Image paths are relative to DIR. Each line also carries
                             "kind" (caption|qa) and "task".
-  DIR/${SCENES_FILE}            the scene of each image (shapes, cells, pixel boxes) and its caption
+  DIR/${SCENES_FILE}          the scene of each image (shapes, cells, pixel boxes) and its caption
 
-The same --seed (default 0) gives byte-identical output; use different seeds for train and eval.
+Defaults: --seed 0, --size ${DEFAULT_IMAGE_SIZE}, --questions-per-image ${DEFAULT_QUESTIONS_PER_IMAGE}. The same seed gives
+byte-identical output; use different seeds for train and eval (e.g. train 0, eval 1).
 --force replaces a dataset already in DIR.`,
   options: {
     n: { type: 'string' },

@@ -72,6 +72,16 @@ export function splitByKind(items: readonly EvalItem[]): { captions: EvalItem[];
   };
 }
 
+/** The first `captions` caption items and the first `questions` QA items, in file order. */
+export function selectEvalItems(
+  items: readonly EvalItem[],
+  { captions = Infinity, questions = Infinity }: { captions?: number; questions?: number },
+): EvalItem[] {
+  let c = 0;
+  let q = 0;
+  return items.filter((it) => (it.kind === 'caption' ? c++ < captions : q++ < questions));
+}
+
 export interface ShapesEvalResult {
   captions: Score;
   questions: Score;

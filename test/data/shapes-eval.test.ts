@@ -4,7 +4,7 @@ import path from 'node:path';
 import { shapesExamples } from '../../src/data/shapes.ts';
 import { parseJsonl, toJsonl, validateConversation, type Conversation } from '../../src/data/jsonl.ts';
 import {
-  evalItem, evalItems, evaluateShapes, formatShapesEval, scoreAnswers, splitByKind,
+  evalItem, evalItems, evaluateShapes, formatShapesEval, scoreAnswers, selectEvalItems, splitByKind,
 } from '../../src/eval/shapes-eval.ts';
 import { TfvlmError } from '../../src/errors.ts';
 
@@ -32,6 +32,10 @@ describe('shapes eval', () => {
     assert.ok(captions.every((c) => c.prompt === 'Describe the image.' && c.task === 'caption' && c.expected.endsWith('.')));
     assert.ok(questions.every((q) => q.prompt.endsWith('?') && q.task !== 'caption'));
     assert.equal(captions[0].image, path.resolve('/data/eval/images/000000.png'));
+
+    const some = selectEvalItems(evalItems(convs, file), { captions: 3, questions: 5 });
+    assert.deepEqual(some.map((it) => it.kind).sort(), [...Array(3).fill('caption'), ...Array(5).fill('qa')]);
+    assert.equal(selectEvalItems(evalItems(convs, file), {}).length, 30);
 
     const bare = { messages: convs[0].messages };
     assert.equal(evalItem(bare, file).kind, 'caption');

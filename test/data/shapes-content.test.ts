@@ -132,4 +132,32 @@ describe('shapes dataset content', () => {
       });
     }
   });
+
+  it('the pixels alone determine the caption (a rule-based reader recovers every one)', async () => {
+    for (const sc of scenes) {
+      const img = await Jimp.read(path.join(tmp, sc.image));
+      const { width, height, data } = img.bitmap;
+      const parts: string[] = [];
+      for (let cell = 0; cell < 9; cell++) {
+        const [x0, x1] = [Math.floor(((cell % 3) * width) / 3), Math.floor((((cell % 3) + 1) * width) / 3)];
+        const [y0, y1] = [Math.floor((Math.floor(cell / 3) * height) / 3), Math.floor(((Math.floor(cell / 3) + 1) * height) / 3)];
+        let n = 0, minX = Infinity, maxX = -1, minY = Infinity, maxY = -1, colour = '';
+        for (let y = y0; y < y1; y++) {
+          for (let x = x0; x < x1; x++) {
+            const rgb = Array.from(data.subarray((y * width + x) * 4, (y * width + x) * 4 + 3));
+            if (rgb.every((v) => v === 255)) continue;
+            colour = Object.keys(RGB).find((k) => RGB[k].every((v, i) => v === rgb[i]))!;
+            n++;
+            [minX, maxX, minY, maxY] = [Math.min(minX, x), Math.max(maxX, x), Math.min(minY, y), Math.max(maxY, y)];
+          }
+        }
+        if (n === 0) continue;
+        const fill = n / ((maxX - minX + 1) * (maxY - minY + 1));
+        const shape = fill > 0.95 ? 'square' : fill > 0.65 ? 'circle' : 'triangle';
+        const name = CELLS[cell];
+        parts.push(`a ${colour} ${shape} ${name === 'center' ? 'in the center' : 'at the ' + name}`);
+      }
+      assert.equal(parts.join(', ') + '.', sc.caption, sc.image);
+    }
+  });
 });

@@ -1,0 +1,367 @@
+// Image decoding that keeps what Pillow's `Image.open` gives: the same uint8 pixels and mode
+// (L / LA / RGB / RGBA / P), then transformers `load_image`'s `ImageOps.exif_transpose`.
+// PNG, GIF and BMP decode with jimp; JPEG with MozJPEG (@jsquash/jpeg, libjpeg-turbo based, bit-identical
+// to Pillow's libjpeg-turbo on the fixture photos where jimp's jpeg-js is not).
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import { Jimp } from 'jimp';
+import decodeJpeg, { init as initJpeg } from '@jsquash/jpeg/decode.js';
+import { TfvlmError } from '../errors.ts';
+import { type Bitmap, type ImageMode, MODE_CHANNELS, checkBitmap } from '../processing/image.ts';
+
+export type DecodedImage = Bitmap;
+export type ImageSource = string | Uint8Array | DecodedImage;
+
+/** Pillow's decompression-bomb limit (2 × `Image.MAX_IMAGE_PIXELS`): larger images raise there too. */
+export const MAX_IMAGE_PIXELS = 2 * Math.floor((1024 * 1024 * 1024) / 4 / 3);
+
+type Format = 'png' | 'jpeg' | 'gif' | 'bmp';
+
+interface Header {
+  format: Format;
+  width: number;
+  height: number;
+  mode: ImageMode;
+}
+
+/** Decodes a file path, a `data:` URI, encoded bytes, or validates an already-decoded bitmap. */
+export async function loadImage(src: ImageSource | Buffer, name?: string): Promise<DecodedImage> {
+  if (typeof src === 'string') {
+    if (src.startsWith('data:')) return decodeImage(parseDataUri(src), name ?? 'data: URI');
+    return decodeImage(readImageFile(src), name ?? src);
+  }
+  if (src instanceof Uint8Array) return decodeImage(src, name ?? 'image bytes');
+  if (src !== null && typeof src === 'object' && 'data' in src) return fromRaw(src, name ?? 'decoded image');
+  throw new TfvlmError(`${name ?? 'image'}: expected a file path, a data: URI, bytes or a decoded image`);
+}
+
+function fromRaw(img: DecodedImage, what: string): DecodedImage {
+  const raw = img as Partial<Bitmap> & { data: unknown };
+  let data = raw.data as Uint8Array;
+  if ((raw.data as object) instanceof Uint8ClampedArray) {
+    const c = raw.data as unknown as Uint8ClampedArray;
+    data = new Uint8Array(c.buffer, c.byteOffset, c.length);
+  }
+  let mode = raw.mode;
+  if (mode === undefined && typeof raw.width === 'number' && typeof raw.height === 'number') {
+    const per = data.length / (raw.width * raw.height);
+    mode = per === 4 ? 'RGBA' : per === 3 ? 'RGB' : per === 1 ? 'L' : undefined;
+  }
+  return checkBitmap({ width: raw.width as number, height: raw.height as number, mode: mode as ImageMode, data: data as Uint8Array }, what);
+}
+
+function readImageFile(file: string): Uint8Array {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new TfvlmError(`cannot read image ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  if (stat.isDirectory()) throw new TfvlmError(`cannot read image ${file}: it is a directory, not an image file`);
+  try {
+    return fs.readFileSync(file);
+  } catch (e) {
+    throw new TfvlmError(`cannot read image ${file}: ${(e as Error).message}`);
+  }
+}
+
+export function parseDataUri(uri: string): Uint8Array {
+  const comma = uri.indexOf(',');
+  if (comma < 0) throw new TfvlmError(`malformed data: URI (no comma): ${uri.slice(0, 40)}…`);
+  const meta = uri.slice(5, comma);
+  const payload = uri.slice(comma + 1);
+  if (/;base64$/i.test(meta)) {
+    const clean = payload.replace(/\s+/g, '');
+    if (!/^[A-Za-z0-9+/_-]*=*$/.test(clean)) throw new TfvlmError('malformed data: URI: invalid base64 payload');
+    return Buffer.from(clean, 'base64');
+  }
+  try {
+    return Buffer.from(decodeURIComponent(payload), 'latin1');
+  } catch {
+    throw new TfvlmError('malformed data: URI: invalid percent-encoding');
+  }
+}
+
+/** Decodes encoded image bytes; `what` names the source in errors. */
+export async function decodeImage(bytes: Uint8Array, what: string): Promise<DecodedImage> {
+  if (bytes.length === 0) throw new TfvlmError(`cannot decode image ${what}: the file is empty (0 bytes)`);
+  const header = readHeader(bytes, what);
+  if (header.width * header.height > MAX_IMAGE_PIXELS) {
+    throw new TfvlmError(
+      `image ${what} is ${header.width}x${header.height} = ${header.width * header.height} pixels, over the ` +
+        `${MAX_IMAGE_PIXELS}-pixel limit (Pillow's decompression-bomb limit); downscale it first`,
+    );
+  }
+  const img = header.format === 'jpeg' ? await decodeJpegBytes(bytes, header, what) : await decodeWithJimp(bytes, header, what);
+  return exifTranspose(img, exifOrientation(bytes, header.format));
+}
+
+function u16be(b: Uint8Array, o: number): number {
+  return (b[o] << 8) | b[o + 1];
+}
+function u32be(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+function u16le(b: Uint8Array, o: number): number {
+  return b[o] | (b[o + 1] << 8);
+}
+function i32le(b: Uint8Array, o: number): number {
+  return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24);
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Format by magic bytes (never the extension), size, and the mode Pillow would open it in. */
+function readHeader(b: Uint8Array, what: string): Header {
+  const truncated = (fmt: string): never => {
+    throw new TfvlmError(`cannot decode image ${what}: truncated ${fmt} header (${b.length} bytes)`);
+  };
+  if (PNG_SIGNATURE.every((v, i) => b[i] === v)) {
+    if (b.length < 33) truncated('PNG');
+    if (String.fromCharCode(b[12], b[13], b[14], b[15]) !== 'IHDR') {
+      throw new TfvlmError(`cannot decode image ${what}: corrupt PNG (first chunk is not IHDR)`);
+    }
+    const depth = b[24];
+    const colorType = b[25];
+    const modes: Record<number, ImageMode> = { 0: 'L', 2: 'RGB', 3: 'P', 4: 'LA', 6: 'RGBA' };
+    const mode = modes[colorType];
+    if (mode === undefined) throw new TfvlmError(`cannot decode image ${what}: invalid PNG colour type ${colorType}`);
+    if (depth === 16 && colorType === 0) {
+      throw new TfvlmError(`image ${what}: 16-bit grayscale PNG (Pillow mode I) is not supported; convert it to 8-bit`);
+    }
+    return { format: 'png', width: u32be(b, 16), height: u32be(b, 20), mode };
+  }
+  if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return readJpegHeader(b, what);
+  if (b.length >= 6 && (String.fromCharCode(...b.subarray(0, 6)) === 'GIF87a' || String.fromCharCode(...b.subarray(0, 6)) === 'GIF89a')) {
+    if (b.length < 10) truncated('GIF');
+    return { format: 'gif', width: u16le(b, 6), height: u16le(b, 8), mode: 'P' };
+  }
+  if (b[0] === 0x42 && b[1] === 0x4d) {
+    if (b.length < 30) truncated('BMP');
+    const headerSize = i32le(b, 14);
+    let width: number;
+    let height: number;
+    let bpp: number;
+    if (headerSize === 12) {
+      width = u16le(b, 18);
+      height = u16le(b, 20);
+      bpp = u16le(b, 24);
+    } else {
+      width = i32le(b, 18);
+      height = Math.abs(i32le(b, 22));
+      bpp = u16le(b, 28);
+    }
+    const compression = headerSize >= 40 && b.length >= 34 ? i32le(b, 30) : 0;
+    const alphaMask = headerSize >= 56 && b.length >= 70 ? i32le(b, 66) : 0;
+    // Pillow BmpImagePlugin: palette images are P; 32-bit is RGB unless bitfields carry an alpha mask.
+    const mode: ImageMode = bpp <= 8 ? 'P' : bpp === 32 && (compression === 3 || compression === 6) && alphaMask !== 0 ? 'RGBA' : 'RGB';
+    return { format: 'bmp', width, height, mode };
+  }
+  const ascii = String.fromCharCode(...b.subarray(0, Math.min(12, b.length)));
+  const known =
+    ascii.startsWith('RIFF') && ascii.slice(8, 12) === 'WEBP' ? 'WebP'
+    : ascii.startsWith('II*\0') || ascii.startsWith('MM\0*') ? 'TIFF'
+    : ascii.slice(4, 12).startsWith('ftyp') ? 'HEIF/AVIF'
+    : null;
+  throw new TfvlmError(
+    `cannot decode image ${what}: ${known ? `${known} is not supported` : 'unknown or unsupported image format'} ` +
+      '(supported: PNG, JPEG, GIF, BMP)',
+  );
+}
+
+function readJpegHeader(b: Uint8Array, what: string): Header {
+  let o = 2;
+  while (o + 4 <= b.length) {
+    if (b[o] !== 0xff) {
+      o++;
+      continue;
+    }
+    const m = b[o + 1];
+    if (m === 0xff) {
+      o++;
+      continue;
+    }
+    if (m === 0xd8 || m === 0x01 || (m >= 0xd0 && m <= 0xd7)) {
+      o += 2;
+      continue;
+    }
+    const len = u16be(b, o + 2);
+    const isSof = m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc;
+    if (isSof) {
+      if (o + 10 > b.length) break;
+      const height = u16be(b, o + 5);
+      const width = u16be(b, o + 7);
+      const components = b[o + 9];
+      if (components === 1) return { format: 'jpeg', width, height, mode: 'L' };
+      if (components === 3) return { format: 'jpeg', width, height, mode: 'RGB' };
+      throw new TfvlmError(`image ${what}: JPEG with ${components} components (CMYK/YCCK) is not supported; convert it to RGB`);
+    }
+    if (m === 0xda || m === 0xd9) break;
+    o += 2 + len;
+  }
+  throw new TfvlmError(`cannot decode image ${what}: truncated or corrupt JPEG (no frame header)`);
+}
+
+let jpegReady: Promise<void> | undefined;
+
+/** MozJPEG's wasm, compiled once from the package's bundled .wasm file (no fetch in Node). */
+function ensureJpegDecoder(): Promise<void> {
+  jpegReady ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const wasm = fs.readFileSync(require.resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'));
+    await initJpeg(await WebAssembly.compile(wasm) as never);
+  })();
+  return jpegReady;
+}
+
+/** True when an EOI marker follows the first scan: Pillow refuses JPEGs that end early. */
+function jpegHasEnd(b: Uint8Array): boolean {
+  let o = 2;
+  while (o + 4 <= b.length) {
+    if (b[o] !== 0xff) return false;
+    const m = b[o + 1];
+    if (m === 0xff) {
+      o++;
+      continue;
+    }
+    if (m === 0xda) break;
+    o += 2 + u16be(b, o + 2);
+  }
+  for (let i = b.length - 2; i > o; i--) if (b[i] === 0xff && b[i + 1] === 0xd9) return true;
+  return false;
+}
+
+async function decodeJpegBytes(bytes: Uint8Array, header: Header, what: string): Promise<Bitmap> {
+  if (!jpegHasEnd(bytes)) throw new TfvlmError(`cannot decode image ${what}: truncated JPEG (no end-of-image marker)`);
+  await ensureJpegDecoder();
+  let rgba: Uint8ClampedArray;
+  let width: number;
+  let height: number;
+  try {
+    const copy = bytes.slice().buffer;
+    const out = await decodeJpeg(copy, { preserveOrientation: false });
+    rgba = out.data;
+    width = out.width;
+    height = out.height;
+  } catch (e) {
+    throw new TfvlmError(`cannot decode image ${what}: corrupt JPEG (${(e as Error).message})`);
+  }
+  return fromRgba(rgba, width, height, header.mode);
+}
+
+async function decodeWithJimp(bytes: Uint8Array, header: Header, what: string): Promise<Bitmap> {
+  let bitmap: { data: Uint8Array; width: number; height: number };
+  try {
+    const img = await Jimp.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    bitmap = img.bitmap;
+  } catch (e) {
+    throw new TfvlmError(`cannot decode image ${what}: truncated or corrupt ${header.format.toUpperCase()} (${(e as Error).message})`);
+  }
+  if (bitmap.width !== header.width || bitmap.height !== header.height) {
+    if (header.format !== 'gif') {
+      throw new TfvlmError(`cannot decode image ${what}: decoded ${bitmap.width}x${bitmap.height}, header says ${header.width}x${header.height}`);
+    }
+  }
+  return fromRgba(bitmap.data, bitmap.width, bitmap.height, header.mode);
+}
+
+/** Keeps the channels the source mode has (palette images keep their looked-up RGB). */
+function fromRgba(rgba: ArrayLike<number>, width: number, height: number, mode: ImageMode): Bitmap {
+  const C = MODE_CHANNELS[mode];
+  const n = width * height;
+  const out = new Uint8Array(n * C);
+  if (C === 4) out.set(rgba as Uint8Array);
+  else if (C === 3) {
+    for (let i = 0, j = 0, k = 0; i < n; i++, j += 3, k += 4) {
+      out[j] = rgba[k];
+      out[j + 1] = rgba[k + 1];
+      out[j + 2] = rgba[k + 2];
+    }
+  } else if (C === 2) {
+    for (let i = 0; i < n; i++) {
+      out[i * 2] = rgba[i * 4];
+      out[i * 2 + 1] = rgba[i * 4 + 3];
+    }
+  } else {
+    for (let i = 0; i < n; i++) out[i] = rgba[i * 4];
+  }
+  return { width, height, mode, data: out };
+}
+
+/** The EXIF Orientation tag (1..8) from a JPEG APP1 or PNG eXIf chunk; 1 when absent. */
+export function exifOrientation(b: Uint8Array, format: Format): number {
+  let tiff = -1;
+  if (format === 'jpeg') {
+    let o = 2;
+    while (o + 4 <= b.length && b[o] === 0xff) {
+      const m = b[o + 1];
+      const len = u16be(b, o + 2);
+      if (m === 0xda) break;
+      if (m === 0xe1 && len >= 14 && String.fromCharCode(...b.subarray(o + 4, o + 10)) === 'Exif\0\0') {
+        tiff = o + 10;
+        break;
+      }
+      o += 2 + len;
+    }
+  } else if (format === 'png') {
+    let o = 8;
+    while (o + 12 <= b.length) {
+      const len = u32be(b, o);
+      const type = String.fromCharCode(b[o + 4], b[o + 5], b[o + 6], b[o + 7]);
+      if (type === 'eXIf') {
+        tiff = String.fromCharCode(...b.subarray(o + 8, o + 14)) === 'Exif\0\0' ? o + 14 : o + 8;
+        break;
+      }
+      if (type === 'IDAT' || type === 'IEND') break;
+      o += 12 + len;
+    }
+  }
+  if (tiff < 0 || tiff + 8 > b.length) return 1;
+  const le = b[tiff] === 0x49 && b[tiff + 1] === 0x49;
+  if (!le && !(b[tiff] === 0x4d && b[tiff + 1] === 0x4d)) return 1;
+  const r16 = (o: number) => (le ? u16le(b, o) : u16be(b, o));
+  const r32 = (o: number) => (le ? i32le(b, o) >>> 0 : u32be(b, o));
+  const ifd = tiff + r32(tiff + 4);
+  if (ifd + 2 > b.length) return 1;
+  const count = r16(ifd);
+  for (let i = 0; i < count; i++) {
+    const e = ifd + 2 + i * 12;
+    if (e + 12 > b.length) return 1;
+    if (r16(e) === 0x0112) {
+      const v = r16(e + 8);
+      return v >= 1 && v <= 8 ? v : 1;
+    }
+  }
+  return 1;
+}
+
+/** Pillow `ImageOps.exif_transpose`: 2 mirror, 3 rotate 180, 4 flip, 5 transpose, 6 rotate 270, 7 transverse, 8 rotate 90. */
+export function exifTranspose(img: Bitmap, orientation: number): Bitmap {
+  if (orientation <= 1 || orientation > 8) return img;
+  const { width: W, height: H, mode } = img;
+  const C = MODE_CHANNELS[mode];
+  const swap = orientation >= 5;
+  const outW = swap ? H : W;
+  const outH = swap ? W : H;
+  const out = new Uint8Array(img.data.length);
+  for (let y = 0; y < outH; y++) {
+    for (let x = 0; x < outW; x++) {
+      let sx: number;
+      let sy: number;
+      switch (orientation) {
+        case 2: sx = W - 1 - x; sy = y; break;
+        case 3: sx = W - 1 - x; sy = H - 1 - y; break;
+        case 4: sx = x; sy = H - 1 - y; break;
+        case 5: sx = y; sy = x; break;
+        case 6: sx = y; sy = H - 1 - x; break;
+        case 7: sx = W - 1 - y; sy = H - 1 - x; break;
+        default: sx = W - 1 - y; sy = x; break;
+      }
+      const s = (sy * W + sx) * C;
+      const d = (y * outW + x) * C;
+      for (let c = 0; c < C; c++) out[d + c] = img.data[s + c];
+    }
+  }
+  return { width: outW, height: outH, mode, data: out };
+}

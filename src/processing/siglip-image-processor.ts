@@ -1,0 +1,30 @@
+/**
+ * SiglipImageProcessor — transformers 4.47 models/siglip/image_processing_siglip.py: optional
+ * `convert("RGB")` (`do_convert_rgb` null means none), resize both sides to `size.height ×
+ * size.width` (aspect not kept), rescale, normalize.
+ */
+import { TfvlmError } from '../errors.ts';
+import { type Bitmap, type ImageProcessorOutput, convertToRGB } from './image.ts';
+import type { SiglipImageProcessorConfig } from './preprocessor-config.ts';
+import { resize } from './resample.ts';
+import { checkImageList, stackImages } from './clip-image-processor.ts';
+
+export class SiglipImageProcessor {
+  constructor(readonly config: SiglipImageProcessorConfig) {}
+
+  processImage(image: Bitmap): Bitmap {
+    const cfg = this.config;
+    let img = cfg.do_convert_rgb ? convertToRGB(image) : image;
+    if (img.mode === 'L' || img.mode === 'LA') {
+      throw new TfvlmError(`SiglipImageProcessor: a ${img.mode} image needs do_convert_rgb: true (transformers cannot infer its channels either)`);
+    }
+    if (cfg.do_resize) img = resize(img, cfg.size.width, cfg.size.height, cfg.resample);
+    return img;
+  }
+
+  /** `pixel_values` `[N, C, height, width]`. */
+  preprocess(images: Bitmap | Bitmap[]): ImageProcessorOutput {
+    const list = checkImageList(images, 'SiglipImageProcessor');
+    return stackImages(list.map((img) => this.processImage(img)), this.config, 'SiglipImageProcessor');
+  }
+}

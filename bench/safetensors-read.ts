@@ -67,13 +67,17 @@ function writeCheckpoint(file: string): { tensors: number; bytes: number } {
   return { tensors: shapes.length, bytes: fs.statSync(file).size };
 }
 
-function readAll(file: string): void {
+/** reuse: one Float32Array sized for the largest tensor serves every read (no fresh pages per tensor). */
+function readAll(file: string, reuse: boolean): void {
   const t0 = performance.now();
   const ckpt = Checkpoint.open(file);
   let elements = 0;
   let checksum = 0;
+  const scratch = reuse
+    ? new Float32Array(Math.max(...ckpt.keys().map((k) => ckpt.entry(k).shape.reduce((a, b) => a * b, 1))))
+    : undefined;
   for (const name of ckpt.keys()) {
-    const a = ckpt.readArray(name);
+    const a = ckpt.readArray(name, scratch);
     elements += a.length;
     checksum += a[a.length >> 1];
   }
@@ -82,7 +86,7 @@ function readAll(file: string): void {
   ckpt.close();
   const bytes = fs.statSync(file).size;
   process.stdout.write(JSON.stringify({
-    fileBytes: bytes, bytesRead: stats.bytesRead, tensors: ckpt.keys().length, elements,
+    mode: reuse ? 'reused out buffer' : 'fresh array per tensor', fileBytes: bytes, bytesRead: stats.bytesRead, tensors: ckpt.keys().length, elements,
     wallMs, readMs: stats.readMs, mbPerS: bytes / 2 ** 20 / (wallMs / 1000),
     peakRssMB: process.resourceUsage().maxRSS / 1024, checksum,
   }));
@@ -90,7 +94,7 @@ function readAll(file: string): void {
 
 function main(): void {
   const args = process.argv.slice(2);
-  if (args[0] === '--read') return readAll(args[1]);
+  if (args[0] === '--read') return readAll(args[1], args[2] === 'reuse');
   const file = path.join(os.tmpdir(), `tfvlm-bench-${process.pid}.safetensors`);
   try {
     const tw = performance.now();
@@ -98,8 +102,8 @@ function main(): void {
     const writeMs = performance.now() - tw;
     const self = fileURLToPath(import.meta.url);
     const runs = [];
-    for (let i = 0; i < 2; i++) { // run 0 warms the page cache path; both reported
-      const child = spawnSync(process.execPath, ['--import', 'tsx', self, '--read', file], { encoding: 'utf8' });
+    for (const mode of ['fresh', 'fresh', 'reuse']) {
+      const child = spawnSync(process.execPath, ['--import', 'tsx', self, '--read', file, mode], { encoding: 'utf8' });
       if (child.status !== 0) throw new Error(`reader failed: ${child.stderr}`);
       runs.push(JSON.parse(child.stdout));
     }
@@ -109,7 +113,7 @@ function main(): void {
     } else {
       console.log(`safetensors read bench: ${tensors} BF16 tensors, ${result.fileMB.toFixed(1)} MB (written in ${(writeMs / 1000).toFixed(2)} s)`);
       for (const [i, r] of runs.entries()) {
-        console.log(`  read #${i + 1}: ${r.mbPerS.toFixed(0)} MB/s (file MB / wall s, page cache warm), ` +
+        console.log(`  read #${i + 1} (${r.mode}): ${r.mbPerS.toFixed(0)} MB/s (file MB / wall s, page cache warm), ` +
           `${(r.wallMs / 1000).toFixed(2)} s wall, ${(r.readMs / 1000).toFixed(2)} s in readSync, peak RSS ${r.peakRssMB.toFixed(0)} MB`);
       }
     }

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import type { tf } from '../backend/index.ts';
-import { SafetensorsFile, type TensorArray, type TensorEntry } from './safetensors.ts';
+import { ReadScratch, SafetensorsFile, type TensorArray, type TensorEntry } from './safetensors.ts';
 
 export const SAFE_WEIGHTS_NAME = 'model.safetensors';
 export const SAFE_WEIGHTS_INDEX_NAME = 'model.safetensors.index.json';
@@ -93,10 +93,11 @@ export class Checkpoint {
     }
 
     const shards: SafetensorsFile[] = [];
+    const scratch = new ReadScratch();
     try {
       const byName = new Map<string, SafetensorsFile>();
       for (const s of shardNames) {
-        const f = SafetensorsFile.open(path.join(dir, s));
+        const f = SafetensorsFile.open(path.join(dir, s), scratch);
         shards.push(f);
         byName.set(s, f);
       }

@@ -53,9 +53,12 @@ export class SafetensorsFile {
   /** Bytes of the JSON header (N); the data area starts at 8 + N. */
   readonly headerLength: number;
   private fd: number | undefined;
+  private readonly scratch: ReadScratch;
 
   private constructor(file: string, fd: number, headerLength: number, metadata: Record<string, string>,
-    entries: Map<string, TensorEntry>, stats: ReadStats) {
+    entries: Map<string, TensorEntry>, stats: ReadStats, scratch: ReadScratch) {
+    this.scratch = scratch;
+    scratch.users.add(this);
     this.file = file;
     this.fd = fd;
     this.headerLength = headerLength;
@@ -64,8 +67,11 @@ export class SafetensorsFile {
     this.stats = stats;
   }
 
-  /** Opens the file and reads + validates its header only. */
-  static open(file: string): SafetensorsFile {
+  /**
+   * Opens the file and reads + validates its header only. Files given the same `scratch`
+   * (e.g. the shards of one checkpoint) share one staging buffer for readTensor.
+   */
+  static open(file: string, scratch: ReadScratch = new ReadScratch()): SafetensorsFile {
     let fd: number;
     try {
       fd = fs.openSync(file, 'r');
@@ -75,7 +81,7 @@ export class SafetensorsFile {
     try {
       const stats: ReadStats = { bytesRead: 0, readMs: 0 };
       const { headerLength, metadata, entries } = readHeader(file, fd, stats);
-      return new SafetensorsFile(file, fd, headerLength, metadata, entries, stats);
+      return new SafetensorsFile(file, fd, headerLength, metadata, entries, stats, scratch);
     } catch (e) {
       fs.closeSync(fd);
       throw e;
@@ -183,15 +189,22 @@ export class SafetensorsFile {
   /** float32 for float dtypes, int32 for signed ints and U8, bool for BOOL; shape as stored (0-d ok). */
   readTensor(name: string): tf.Tensor {
     const e = this.entry(name);
-    const arr = this.readArray(name);
-    return toTensor(e, arr);
+    if (tf.getBackend() === 'wasm' && e.dtype !== 'U8') {
+      // tfjs-backend-wasm copies the values into its heap inside tf.tensor (backend_wasm.ts: move),
+      // so a reused staging buffer saves allocating and page-faulting a fresh array per tensor.
+      const Kind = arrayTypeOf(e.dtype);
+      return toTensor(e, this.readArray(name, this.scratch.view(Kind, e.byteLength / DTYPE_BYTES[e.dtype])));
+    }
+    return toTensor(e, this.readArray(name));
   }
 
+  /** Closes the file and drops the staging buffer (unless shared with other open files). */
   close(): void {
     if (this.fd !== undefined) {
       fs.closeSync(this.fd);
       this.fd = undefined;
     }
+    this.scratch.release(this);
   }
 
   private readInto(e: TensorEntry, dst: Uint8Array): void {
@@ -202,6 +215,23 @@ export class SafetensorsFile {
     readFully(this.fd, dst, e.byteOffset, () => `safetensors ${this.file}: tensor '${e.name}': file ended early (changed since open?)`);
     this.stats.readMs += performance.now() - t0;
     this.stats.bytesRead += dst.length;
+  }
+}
+
+/** A staging buffer grown to the largest tensor read through it; freed when its last file closes. */
+export class ReadScratch {
+  readonly users = new Set<object>();
+  private buf: ArrayBuffer | undefined;
+
+  view<K extends Float32ArrayConstructor | Int32ArrayConstructor | Uint8ArrayConstructor>(Kind: K, n: number): InstanceType<K> {
+    const bytes = n * Kind.BYTES_PER_ELEMENT;
+    if (!this.buf || this.buf.byteLength < bytes) this.buf = new ArrayBuffer(bytes);
+    return new Kind(this.buf, 0, n) as InstanceType<K>;
+  }
+
+  release(user: object): void {
+    this.users.delete(user);
+    if (this.users.size === 0) this.buf = undefined;
   }
 }
 

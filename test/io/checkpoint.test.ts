@@ -107,6 +107,9 @@ describe('Checkpoint', () => {
       assert.equal(t.dataSync()[0], 5);
       t.dispose();
       assert.equal(tf.memory().numTensors, before);
+      const fromBoth = ['c.weight', 'a.weight', 'b.weight'].map((k) => c.readTensor(k));
+      assert.deepEqual(fromBoth.map((x) => [...x.dataSync()]), [[1, -2], [1, 2], [3]]);
+      tf.dispose(fromBoth);
       throwsNaming(() => c.readArray('zzz'), 'model.safetensors.index.json', "'zzz'");
       assert.ok(c.stats.readMs >= 0);
     } finally {

@@ -277,6 +277,23 @@ describe('writeSafetensors → SafetensorsFile round trip', () => {
     throwsNaming(() => f.readArray('big'), file, "'big'", 'closed');
   });
 
+  it('returns independent tensors from successive readTensor calls (the staging buffer is reused)', () => {
+    const file = tmpFile();
+    writeSafetensors(file, {
+      a: { dtype: 'BF16', shape: [3], data: Uint16Array.of(0x3f80, 0x4000, 0x4040) },
+      b: { dtype: 'F32', shape: [5], data: Float32Array.of(9, 8, 7, 6, 5) },
+      c: { dtype: 'I16', shape: [2], data: Int16Array.of(-3, 4) },
+      m: { dtype: 'BOOL', shape: [2], data: Uint8Array.of(1, 0) },
+    });
+    const f = SafetensorsFile.open(file);
+    const before = tf.memory().numTensors;
+    const ts = ['a', 'b', 'c', 'm', 'a'].map((k) => f.readTensor(k));
+    assert.deepEqual(ts.map((t) => [...t.dataSync()]), [[1, 2, 3], [9, 8, 7, 6, 5], [-3, 4], [1, 0], [1, 2, 3]]);
+    tf.dispose(ts);
+    assert.equal(tf.memory().numTensors, before);
+    f.close();
+  });
+
   it('names the file and tensor when a tensor is missing', () => {
     const file = tmpFile();
     writeSafetensors(file, { a: { dtype: 'U8', shape: [1], data: Uint8Array.of(1) } });

@@ -23,13 +23,19 @@ export interface ChatTemplateOptions {
 
 const compiled = new Map<string, Template>();
 
+/** Jinja's `capitalize` lower-cases the rest of the string (Python str.capitalize); @huggingface/jinja 0.5.11
+ *  only upper-cases the first letter, so `| capitalize` is rewritten as `| lower | capitalize`. */
+function patchFilters(source: string): string {
+  return source.replace(/\|\s*capitalize\b/g, '| lower | capitalize');
+}
+
 function compile(source: string): Template {
   let t = compiled.get(source);
   if (!t) {
     try {
       // @huggingface/jinja tokenizes with trim_blocks + lstrip_blocks and drops {% generation %} tags,
       // as transformers' ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, AssistantTracker) does.
-      t = new Template(source);
+      t = new Template(patchFilters(source));
     } catch (err) {
       throw new TfvlmError(`chat template: cannot parse (${(err as Error).message})`);
     }

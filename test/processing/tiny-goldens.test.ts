@@ -1,0 +1,58 @@
+// pixel_values (and Idefics3 pixel_attention_mask / rows / cols) of every tiny-* golden case, made
+// from golden/inputs/*.png with the folder's preprocessor_config.json, against transformers 4.47.1.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { fixture } from '../helpers/paths.ts';
+import { TOLERANCE, assertClose } from '../helpers/compare.ts';
+import { createImageProcessor, loadPreprocessorConfig } from '../../src/processing/preprocessor-config.ts';
+import { Idefics3ImageProcessor } from '../../src/processing/idefics3-image-processor.ts';
+import { loadInputs, readGolden } from './goldens.ts';
+
+interface Case {
+  name: string;
+  batch?: number;
+  images: string[] | string[][];
+  image_rows?: number[] | number[][];
+  image_cols?: number[] | number[][];
+}
+
+const casesOf = (folder: string): Case[] =>
+  (JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
+
+describe('tiny-smolvlm pixel inputs', () => {
+  const processor = createImageProcessor(loadPreprocessorConfig(fixture('tiny-smolvlm')));
+  assert.ok(processor instanceof Idefics3ImageProcessor);
+  for (const c of casesOf('tiny-smolvlm')) {
+    it(c.name, async () => {
+      const samples = c.batch ? (c.images as string[][]) : [c.images as string[]];
+      const bitmaps = await Promise.all(samples.map((s) => loadInputs('tiny-smolvlm', s)));
+      // nosplit_single was made with splitting turned off, the others with the config's default (on)
+      const split = (c.image_rows as number[]).flat().some((r) => r > 0);
+      const out = processor.preprocess(bitmaps, { do_image_splitting: split });
+      const golden = readGolden(fixture('tiny-smolvlm', 'golden', `${c.name}.inputs.safetensors`));
+      const pv = golden.get('pixel_values')!;
+      assert.deepEqual(out.shape, pv.shape);
+      assertClose(out.pixel_values, pv.data, TOLERANCE.pixels, 'pixel_values');
+      const mask = golden.get('pixel_attention_mask')!;
+      assert.deepEqual(Array.from(out.pixel_attention_mask!), Array.from(mask.data), 'pixel_attention_mask');
+      assert.deepEqual(out.rows, (c.image_rows as number[]).flat());
+      assert.deepEqual(out.cols, (c.image_cols as number[]).flat());
+    });
+  }
+});
+
+for (const folder of ['tiny-llava', 'tiny-clip', 'tiny-siglip']) {
+  describe(`${folder} pixel inputs`, () => {
+    const processor = createImageProcessor(loadPreprocessorConfig(fixture(folder)));
+    assert.ok(!(processor instanceof Idefics3ImageProcessor));
+    for (const c of casesOf(folder)) {
+      it(c.name, async () => {
+        const out = processor.preprocess(await loadInputs(folder, c.images as string[]));
+        const pv = readGolden(fixture(folder, 'golden', `${c.name}.inputs.safetensors`)).get('pixel_values')!;
+        assert.deepEqual(out.shape, pv.shape);
+        assertClose(out.pixel_values, pv.data, TOLERANCE.pixels, 'pixel_values');
+      });
+    }
+  });
+}

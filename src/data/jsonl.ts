@@ -4,20 +4,22 @@
  * {"type":"text","text":"..."}]},{"role":"assistant","content":[{"type":"text","text":"..."}]}]}.
  * Image paths are relative to the folder of the JSONL file. Extra top-level fields (the shapes
  * dataset adds "kind" and "task") are kept and ignored by readers that do not know them.
+ * These types are the on-disk form only; src/processing/messages.ts parses the same messages for
+ * the processor (pass the JSONL folder as its baseDir).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 
-export type ContentPart = { type: 'image'; image: string } | { type: 'text'; text: string };
+export type DatasetPart = { type: 'image'; image: string } | { type: 'text'; text: string };
 
-export interface ChatMessage {
+export interface DatasetMessage {
   role: 'system' | 'user' | 'assistant';
-  content: ContentPart[];
+  content: DatasetPart[];
 }
 
 export interface Conversation {
-  messages: ChatMessage[];
+  messages: DatasetMessage[];
   /** "caption" or "qa" in the shapes dataset. */
   kind?: string;
   /** The question type of a "qa" conversation in the shapes dataset ("count", "where", ...). */
@@ -97,6 +99,6 @@ export function conversationImages(conv: Conversation): string[] {
 }
 
 /** The text parts of one message joined by "" (the chat format's concatenation). */
-export function messageText(message: ChatMessage): string {
+export function messageText(message: DatasetMessage): string {
   return message.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
 }

@@ -2,8 +2,9 @@
 import { TfvlmError } from './errors.ts';
 import { parseCommandArgs, type Command } from './cli/command.ts';
 import { envCommand } from './cli/env.ts';
+import { dataCommand } from './cli/data.ts';
 
-const COMMANDS: Command[] = [envCommand];
+const COMMANDS: Command[] = [envCommand, dataCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

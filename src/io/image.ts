@@ -6,8 +6,9 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { Jimp } from 'jimp';
 import decodeJpeg, { init as initJpeg } from '@jsquash/jpeg/decode.js';
+import encodeJpegWasm, { init as initJpegEncoder } from '@jsquash/jpeg/encode.js';
 import { TfvlmError } from '../errors.ts';
-import { type Bitmap, type ImageMode, MODE_CHANNELS, checkBitmap } from '../processing/image.ts';
+import { type Bitmap, type ImageMode, MODE_CHANNELS, checkBitmap, convertToRGBA } from '../processing/image.ts';
 
 export type DecodedImage = Bitmap;
 export type ImageSource = string | Uint8Array | DecodedImage;
@@ -215,6 +216,23 @@ function ensureJpegDecoder(): Promise<void> {
   return jpegReady;
 }
 
+let jpegEncoderReady: Promise<void> | undefined;
+
+/** Encodes a bitmap as JPEG with MozJPEG (test images, benchmarks, debugging dumps); L is written as 1-component gray. */
+export async function encodeJpeg(img: Bitmap, quality = 90): Promise<Uint8Array> {
+  const grayscale = img.mode === 'L';
+  jpegEncoderReady ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const wasm = fs.readFileSync(require.resolve('@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm'));
+    await initJpegEncoder(await WebAssembly.compile(wasm) as never);
+  })();
+  await jpegEncoderReady;
+  const rgba = convertToRGBA(img);
+  const data = new Uint8ClampedArray(rgba.data.buffer, rgba.data.byteOffset, rgba.data.length);
+  const imageData = { data, width: img.width, height: img.height, colorSpace: 'srgb' } as ImageData;
+  return new Uint8Array(await encodeJpegWasm(imageData, { quality, color_space: grayscale ? 1 : 3 }));
+}
+
 /** True when an EOI marker follows the first scan: Pillow refuses JPEGs that end early. */
 function jpegHasEnd(b: Uint8Array): boolean {
   let o = 2;
@@ -239,8 +257,9 @@ async function decodeJpegBytes(bytes: Uint8Array, header: Header, what: string):
   let width: number;
   let height: number;
   try {
-    const copy = bytes.slice().buffer;
-    const out = await decodeJpeg(copy, { preserveOrientation: false });
+    const copy = new Uint8Array(bytes.length); // Buffer#slice would share a pooled ArrayBuffer
+    copy.set(bytes);
+    const out = await decodeJpeg(copy.buffer, { preserveOrientation: false });
     rgba = out.data;
     width = out.width;
     height = out.height;

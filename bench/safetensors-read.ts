@@ -9,6 +9,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { initBackend } from '../src/backend/index.ts';
 import { Checkpoint } from '../src/io/checkpoint.ts';
 import { writeSafetensors, type RawTensor } from '../src/io/safetensors.ts';
 
@@ -42,6 +43,8 @@ function smolvlmShapes(): [string, number[]][] {
   return out;
 }
 
+const RESULT_MARK = 'READ_RESULT ';
+
 /** Random finite bf16 bits (|x| in [2^-8, 2^-4)); tensors are views into this pool, so the writer never holds 500 MB. */
 function randomBf16Pool(n: number): Uint16Array {
   const pool = new Uint16Array(n);
@@ -67,8 +70,15 @@ function writeCheckpoint(file: string): { tensors: number; bytes: number } {
   return { tensors: shapes.length, bytes: fs.statSync(file).size };
 }
 
-/** reuse: one Float32Array sized for the largest tensor serves every read (no fresh pages per tensor). */
-function readAll(file: string, reuse: boolean): void {
+/**
+ * fresh: readArray returns a new array per tensor (the default API);
+ * reuse: one Float32Array sized for the largest tensor serves every read (no fresh pages per tensor);
+ * tensor: readTensor on the active backend (wasm here), each tensor disposed right away.
+ */
+async function readAll(file: string, mode: string): Promise<void> {
+  const reuse = mode === 'reuse';
+  let backend = '';
+  if (mode === 'tensor') backend = await initBackend();
   const t0 = performance.now();
   const ckpt = Checkpoint.open(file);
   let elements = 0;
@@ -77,6 +87,12 @@ function readAll(file: string, reuse: boolean): void {
     ? new Float32Array(Math.max(...ckpt.keys().map((k) => ckpt.entry(k).shape.reduce((a, b) => a * b, 1))))
     : undefined;
   for (const name of ckpt.keys()) {
+    if (mode === 'tensor') {
+      const t = ckpt.readTensor(name);
+      elements += t.size;
+      t.dispose();
+      continue;
+    }
     const a = ckpt.readArray(name, scratch);
     elements += a.length;
     checksum += a[a.length >> 1];
@@ -85,16 +101,17 @@ function readAll(file: string, reuse: boolean): void {
   const stats = ckpt.stats;
   ckpt.close();
   const bytes = fs.statSync(file).size;
-  process.stdout.write(JSON.stringify({
-    mode: reuse ? 'reused out buffer' : 'fresh array per tensor', fileBytes: bytes, bytesRead: stats.bytesRead, tensors: ckpt.keys().length, elements,
+  process.stdout.write(RESULT_MARK + JSON.stringify({
+    mode: { fresh: 'readArray, fresh array per tensor', reuse: 'readArray, reused out buffer', tensor: `readTensor on ${backend}` }[mode],
+    fileBytes: bytes, bytesRead: stats.bytesRead, tensors: ckpt.keys().length, elements,
     wallMs, readMs: stats.readMs, mbPerS: bytes / 2 ** 20 / (wallMs / 1000),
     peakRssMB: process.resourceUsage().maxRSS / 1024, checksum,
   }));
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--read') return readAll(args[1], args[2] === 'reuse');
+  if (args[0] === '--read') return readAll(args[1], args[2]);
   const file = path.join(os.tmpdir(), `tfvlm-bench-${process.pid}.safetensors`);
   try {
     const tw = performance.now();
@@ -102,10 +119,12 @@ function main(): void {
     const writeMs = performance.now() - tw;
     const self = fileURLToPath(import.meta.url);
     const runs = [];
-    for (const mode of ['fresh', 'fresh', 'reuse']) {
+    for (const mode of ['fresh', 'fresh', 'reuse', 'tensor']) {
       const child = spawnSync(process.execPath, ['--import', 'tsx', self, '--read', file, mode], { encoding: 'utf8' });
       if (child.status !== 0) throw new Error(`reader failed: ${child.stderr}`);
-      runs.push(JSON.parse(child.stdout));
+      const line = child.stdout.split('\n').find((l) => l.startsWith(RESULT_MARK));
+      if (!line) throw new Error(`reader printed no result: ${child.stdout}`);
+      runs.push(JSON.parse(line.slice(RESULT_MARK.length)));
     }
     const result = { file: path.basename(file), tensors, fileMB: bytes / 2 ** 20, writeMs, writeMBPerS: bytes / 2 ** 20 / (writeMs / 1000), reads: runs };
     if (args.includes('--json')) {
@@ -122,4 +141,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

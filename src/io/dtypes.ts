@@ -19,14 +19,26 @@ function outFor(n: number, out: Float32Array | undefined, fn: string): Float32Ar
 
 /**
  * bfloat16 bits → float32: the bf16 bits are the top half of the float32 bits.
- * `out` may share memory with `bits` if it starts at or before it (widening forward in place is safe:
- * element i is written to bytes [4i, 4i+4) only after source elements 0..i were read).
+ * In place is allowed: `bits` may sit inside `out`'s memory starting at byte 2n − 2 or later
+ * (element i is written only after source elements 0..i were read).
  */
 export function bf16ToF32(bits: Uint16Array, out?: Float32Array): Float32Array {
   const n = bits.length;
   const res = outFor(n, out, 'bf16ToF32');
   const u32 = new Uint32Array(res.buffer, res.byteOffset, n);
-  for (let i = 0; i < n; i++) u32[i] = bits[i] << 16;
+  let i = 0;
+  if ((bits.byteOffset & 3) === 0) {
+    // two values per 32-bit load (little-endian: element 2j in the low half)
+    const m = n >> 1;
+    const pairs = new Uint32Array(bits.buffer, bits.byteOffset, m);
+    for (let j = 0, o = 0; j < m; j++, o += 2) {
+      const w = pairs[j];
+      u32[o] = w << 16;
+      u32[o + 1] = w & 0xffff0000;
+    }
+    i = 2 * m;
+  }
+  for (; i < n; i++) u32[i] = bits[i] << 16;
   return res;
 }
 
@@ -54,13 +66,24 @@ function f16ToF32Table(): Uint32Array {
   return t;
 }
 
-/** float16 bits → float32, exact for every pattern (±0, subnormals, ±inf, NaN payloads). Same aliasing rule as bf16ToF32. */
+/** float16 bits → float32, exact for every pattern (±0, subnormals, ±inf, NaN payloads). Same in-place rule as bf16ToF32. */
 export function f16ToF32(bits: Uint16Array, out?: Float32Array): Float32Array {
   const n = bits.length;
   const res = outFor(n, out, 'f16ToF32');
   const u32 = new Uint32Array(res.buffer, res.byteOffset, n);
   const table = f16ToF32Table();
-  for (let i = 0; i < n; i++) u32[i] = table[bits[i]];
+  let i = 0;
+  if ((bits.byteOffset & 3) === 0) {
+    const m = n >> 1;
+    const pairs = new Uint32Array(bits.buffer, bits.byteOffset, m);
+    for (let j = 0, o = 0; j < m; j++, o += 2) {
+      const w = pairs[j];
+      u32[o] = table[w & 0xffff];
+      u32[o + 1] = table[w >>> 16];
+    }
+    i = 2 * m;
+  }
+  for (; i < n; i++) u32[i] = table[bits[i]];
   return res;
 }
 

@@ -144,9 +144,11 @@ export class SafetensorsFile {
         return res;
       case 'BF16':
       case 'F16': {
-        // Read the 2-byte values into the upper half of the output, then widen forward in place.
-        this.readInto(e, new Uint8Array(buf, at + 2 * n, 2 * n));
-        const bits = new Uint16Array(buf, at + 2 * n, n);
+        // Read the 2-byte values into the upper half of the output (4-byte aligned, so from byte
+        // 2n − 2 when n is odd), then widen forward in place.
+        const src = at + 2 * n - (n & 1) * 2;
+        this.readInto(e, new Uint8Array(buf, src, 2 * n));
+        const bits = new Uint16Array(buf, src, n);
         return e.dtype === 'BF16' ? bf16ToF32(bits, res as Float32Array) : f16ToF32(bits, res as Float32Array);
       }
       case 'F64': {

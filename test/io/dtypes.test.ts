@@ -54,6 +54,28 @@ describe('bf16ToF32', () => {
   });
 });
 
+describe('in-place and unaligned widening', () => {
+  for (const [name, widen] of [['bf16ToF32', bf16ToF32], ['f16ToF32', f16ToF32]] as const) {
+    it(`${name}: odd and even lengths, source at byte 2n−2 / 2n of out, and a 2-byte-aligned source`, () => {
+      for (const n of [1, 2, 5, 6, 101]) {
+        const src = Uint16Array.from({ length: n }, (_, i) => (i * 0x1f3d + 0x3c00) & 0xffff);
+        const expected = bitsOf(widen(Uint16Array.from(src)));
+        for (const start of [2 * n - 2, 2 * n]) {
+          if (start < 0) continue;
+          const out = new Float32Array(new ArrayBuffer(4 * n + 4), 0, n);
+          const bits = new Uint16Array(out.buffer, start, n);
+          bits.set(src);
+          widen(bits, out);
+          assert.deepEqual(bitsOf(out), expected, `n=${n} start=${start}`);
+        }
+        const unaligned = new Uint16Array(new ArrayBuffer(2 * n + 2), 2, n);
+        unaligned.set(src);
+        assert.deepEqual(bitsOf(widen(unaligned)), expected, `n=${n} unaligned`);
+      }
+    });
+  }
+});
+
 describe('f16ToF32', () => {
   it('widens known bit patterns exactly', () => {
     assert.ok(Object.is(widenF16(0x0000), 0));

@@ -99,3 +99,57 @@ export async function loadIdefics3PromptConfig(dir: string, extraSpecialTokens: 
   }
   return { image_seq_len: seq, ...idefics3PromptTokens(extraSpecialTokens, config?.model_type) };
 }
+
+/** One video as SmolVLMProcessor.process_video sees it: frame times in seconds and the clip duration. */
+export interface VideoPromptInfo {
+  timestamps: number[];
+  duration: number;
+}
+
+const ONES = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve',
+  'thirteen', 'fourteen', 'fifteen', 'sixteen', 'seventeen', 'eighteen', 'nineteen'];
+const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 'eighty', 'ninety'];
+
+/** English cardinal as the `num2words` package writes it (0–999: "sixty-four", "one hundred and five"). */
+export function numberToWords(n: number): string {
+  if (!Number.isInteger(n) || n < 0 || n > 999) throw new TfvlmError(`video prompt: frame count ${n} outside 0..999`);
+  if (n < 20) return ONES[n];
+  if (n < 100) return TENS[Math.floor(n / 10)] + (n % 10 ? `-${ONES[n % 10]}` : '');
+  const rest = n % 100;
+  return `${ONES[Math.floor(n / 100)]} hundred${rest ? ` and ${numberToWords(rest)}` : ''}`;
+}
+
+/** Python str(timedelta(seconds=s)): "H:MM:SS", with "D day(s), " in front from one day on. */
+function timedeltaString(seconds: number): string {
+  const days = Math.floor(seconds / 86400);
+  const r = seconds - days * 86400;
+  const hms = `${Math.floor(r / 3600)}:${String(Math.floor((r % 3600) / 60)).padStart(2, '0')}:${String(r % 60).padStart(2, '0')}`;
+  return days ? `${days} day${days === 1 ? '' : 's'}, ${hms}` : hms;
+}
+
+/**
+ * SmolVLM (SmolVLM2) video expansion (processing_smolvlm.py process_video): each `<video>` marker becomes an intro
+ * naming the frame count (`numFrames` = frames per video after padding) and duration, then per frame
+ * "\nFrame from MM:SS:" + the single-image block, then "\n\n". Idefics3 has no video support.
+ */
+export function expandSmolvlmVideoPrompt(
+  prompt: string, videos: VideoPromptInfo[], numFrames: number, cfg: Idefics3PromptConfig, videoToken = '<video>',
+): string {
+  const markers = prompt.split(videoToken).length - 1;
+  if (markers !== videos.length) {
+    throw new TfvlmError(`prompt expansion: the prompt has ${markers} ${videoToken} marker(s) but ${videos.length} video(s) were given; they must be equal`);
+  }
+  let out = prompt;
+  for (const v of videos) {
+    let block = `You are provided the following series of ${numberToWords(numFrames)} frames from a ${timedeltaString(Math.trunc(v.duration))} [H:MM:SS] video.\n`;
+    for (const t of v.timestamps) {
+      const mm = String(Math.trunc(Math.floor(t / 60))).padStart(2, '0');
+      const ss = String(Math.trunc(t - Math.floor(t / 60) * 60)).padStart(2, '0');
+      block += `\nFrame from ${mm}:${ss}:` + imagePromptString(0, 0, cfg);
+    }
+    block += '\n\n';
+    const at = out.indexOf(videoToken);
+    out = out.slice(0, at) + block + out.slice(at + videoToken.length);
+  }
+  return out;
+}

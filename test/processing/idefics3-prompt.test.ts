@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { fixture } from '../helpers/paths.ts';
 import { loadTokenizer, type Tokenizer } from '../../src/tokenizer/index.ts';
 import {
-  expandIdefics3Prompt, imagePromptString, idefics3PromptTokens, loadIdefics3PromptConfig, type Idefics3PromptConfig,
+  expandIdefics3Prompt, expandSmolvlmVideoPrompt, imagePromptString, numberToWords, idefics3PromptTokens, loadIdefics3PromptConfig, type Idefics3PromptConfig,
 } from '../../src/processing/idefics3-prompt.ts';
 import { parseMessages, toTemplateMessages } from '../../src/processing/messages.ts';
 import { TfvlmError } from '../../src/errors.ts';
@@ -125,5 +125,15 @@ describe('Idefics3 prompt expansion rules', () => {
     fs.writeFileSync(path.join(dir, 'processor_config.json'), '{"image_seq_len": ');
     await assert.rejects(loadIdefics3PromptConfig(dir), /processor_config.json: not valid JSON/);
     fs.rmSync(dir, { recursive: true });
+  });
+
+  it('SmolVLM2 video: intro with frame count in words and H:MM:SS duration, per-frame timestamps, outro', () => {
+    const one = imagePromptString(0, 0, cfg);
+    const out = expandSmolvlmVideoPrompt('User: <video>Describe', [{ timestamps: [0, 75.5], duration: 3725.9 }], 2, cfg);
+    assert.equal(out, 'User: You are provided the following series of two frames from a 1:02:05 [H:MM:SS] video.\n' +
+      `\nFrame from 00:00:${one}\nFrame from 01:15:${one}\n\nDescribe`);
+    assert.deepEqual([0, 13, 21, 64, 100, 105, 999].map(numberToWords),
+      ['zero', 'thirteen', 'twenty-one', 'sixty-four', 'one hundred', 'one hundred and five', 'nine hundred and ninety-nine']);
+    assert.throws(() => expandSmolvlmVideoPrompt('<video><video>', [{ timestamps: [], duration: 1 }], 1, cfg), /2 <video> marker\(s\) but 1 video/);
   });
 });

@@ -1,0 +1,16 @@
+export { loadModel, REGISTRY, findEntry } from './registry.ts';
+export { Capture } from './capture.ts';
+export { WeightLoader, disposeTree, type WeightSpec } from './weights.ts';
+export { parseIdefics3Config, IDEFICS3_VISION_DEFAULTS, type Idefics3Config } from './idefics3/config.ts';
+export {
+  Idefics3Model, idefics3WeightSpec, type Idefics3Inputs, type Idefics3ForwardOptions, type Idefics3Output,
+} from './idefics3/model.ts';
+export { Idefics3VisionTransformer, visionPositionIds, patchMaskFromPixels } from './idefics3/vision.ts';
+export { pixelShuffle, connectorForward, type Idefics3ConnectorWeights } from './idefics3/connector.ts';
+export { parseLlamaConfig, type LlamaConfig } from './llama/config.ts';
+export { LlamaDecoder, llamaWeightSpec, loadLlamaWeights, type DecoderInputs, type DecoderOptions } from './llama/model.ts';
+export { parseSiglipVisionConfig, SIGLIP_VISION_DEFAULTS, type SiglipVisionConfig } from './siglip/config.ts';
+export {
+  siglipVisionWeightSpec, loadSiglipVisionWeights, patchEmbed, siglipEncoderLayer, siglipEncode,
+  type SiglipVisionWeights, type SiglipEncoderLayer,
+} from './siglip/encoder.ts';

@@ -1,0 +1,191 @@
+// Llama decoder (transformers 4.47 modeling_llama.py: LlamaModel, LlamaDecoderLayer; eager attention,
+// causal mask from _update_causal_mask). Takes inputs_embeds so multimodal models can merge image
+// features first; runs with an optional per-layer KV cache and can compute logits for the last
+// position only.
+import { tf } from '../../backend/index.ts';
+import { TfvlmError } from '../../errors.ts';
+import { activation } from '../../layers/activations.ts';
+import { attention, type AttentionWeights } from '../../layers/attention.ts';
+import { embed } from '../../layers/embedding.ts';
+import { createKVCaches, type KVCache } from '../../layers/kv-cache.ts';
+import { linear, linearFromCheckpoint, type Linear } from '../../layers/linear.ts';
+import { causalMask } from '../../layers/masks.ts';
+import { gatedMlp, type GatedMLP } from '../../layers/mlp.ts';
+import { rmsNorm, type RMSNorm } from '../../layers/rms-norm.ts';
+import { inverseFrequencies, rotaryTables } from '../../layers/rotary.ts';
+import type { Capture } from '../capture.ts';
+import { disposeTree, specLinear, specRMSNorm, type WeightLoader, type WeightSpec } from '../weights.ts';
+import type { LlamaConfig } from './config.ts';
+
+export interface LlamaDecoderLayer {
+  input_layernorm: RMSNorm;
+  self_attn: AttentionWeights;
+  post_attention_layernorm: RMSNorm;
+  mlp: GatedMLP;
+}
+
+export interface LlamaWeights {
+  embed_tokens: tf.Tensor2D;
+  layers: LlamaDecoderLayer[];
+  norm: RMSNorm;
+}
+
+/** Keys of a LlamaModel under prefix (e.g. `model.text_model`). */
+export function llamaWeightSpec(spec: WeightSpec, prefix: string, c: LlamaConfig): void {
+  spec.set(`${prefix}.embed_tokens.weight`, [c.vocab_size, c.hidden_size]);
+  const qDim = c.num_attention_heads * c.head_dim;
+  const kvDim = c.num_key_value_heads * c.head_dim;
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const p = `${prefix}.layers.${i}`;
+    specRMSNorm(spec, `${p}.input_layernorm`, c.hidden_size);
+    specLinear(spec, `${p}.self_attn.q_proj`, c.hidden_size, qDim, c.attention_bias);
+    specLinear(spec, `${p}.self_attn.k_proj`, c.hidden_size, kvDim, c.attention_bias);
+    specLinear(spec, `${p}.self_attn.v_proj`, c.hidden_size, kvDim, c.attention_bias);
+    specLinear(spec, `${p}.self_attn.o_proj`, qDim, c.hidden_size, c.attention_bias);
+    specRMSNorm(spec, `${p}.post_attention_layernorm`, c.hidden_size);
+    specLinear(spec, `${p}.mlp.gate_proj`, c.hidden_size, c.intermediate_size, c.mlp_bias);
+    specLinear(spec, `${p}.mlp.up_proj`, c.hidden_size, c.intermediate_size, c.mlp_bias);
+    specLinear(spec, `${p}.mlp.down_proj`, c.intermediate_size, c.hidden_size, c.mlp_bias);
+  }
+  specRMSNorm(spec, `${prefix}.norm`, c.hidden_size);
+}
+
+export function loadLlamaWeights(w: WeightLoader, prefix: string, c: LlamaConfig): LlamaWeights {
+  const act = activation(c.hidden_act);
+  const layers: LlamaDecoderLayer[] = [];
+  for (let i = 0; i < c.num_hidden_layers; i++) {
+    const p = `${prefix}.layers.${i}`;
+    layers.push({
+      input_layernorm: w.rmsNorm(`${p}.input_layernorm`, c.rms_norm_eps),
+      self_attn: {
+        q: w.linear(`${p}.self_attn.q_proj`, c.attention_bias),
+        k: w.linear(`${p}.self_attn.k_proj`, c.attention_bias),
+        v: w.linear(`${p}.self_attn.v_proj`, c.attention_bias),
+        o: w.linear(`${p}.self_attn.o_proj`, c.attention_bias),
+      },
+      post_attention_layernorm: w.rmsNorm(`${p}.post_attention_layernorm`, c.rms_norm_eps),
+      mlp: {
+        gate: w.linear(`${p}.mlp.gate_proj`, c.mlp_bias),
+        up: w.linear(`${p}.mlp.up_proj`, c.mlp_bias),
+        down: w.linear(`${p}.mlp.down_proj`, c.mlp_bias),
+        act,
+      },
+    });
+  }
+  return {
+    embed_tokens: w.tensor(`${prefix}.embed_tokens.weight`) as tf.Tensor2D,
+    layers,
+    norm: w.rmsNorm(`${prefix}.norm`, c.rms_norm_eps),
+  };
+}
+
+/** Host copy of a [B, S] mask / id tensor or array. */
+export type HostInts = tf.Tensor | ArrayLike<number>;
+
+function hostInts(x: HostInts): ArrayLike<number> {
+  return x instanceof tf.Tensor ? (x.dataSync() as ArrayLike<number>) : x;
+}
+
+export interface DecoderInputs {
+  /** [B, T, hidden] — not disposed by the decoder. */
+  inputs_embeds: tf.Tensor;
+  /** 1 = attend, 0 = padding; [B, cached + T]. Omitted: attend to every position. */
+  attention_mask?: HostInts;
+  /** [B, T] RoPE positions. Omitted: cache offset + 0..T−1 in every row. */
+  position_ids?: HostInts;
+}
+
+export interface DecoderOptions {
+  /** One KVCache per layer (see createCache); updated in place. */
+  cache?: KVCache[];
+  /** Compute the final norm and logits for the last position only ([B, 1, V]). */
+  lastOnly?: boolean;
+  capture?: Capture;
+  /** Capture name prefix for inputs_embeds / layers / norm (default 'text'). */
+  captureAs?: string;
+}
+
+export class LlamaDecoder {
+  private readonly invFreq: Float32Array;
+
+  /** lmHead: the output projection; for tied embeddings a transposed copy of embed_tokens. */
+  constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights, readonly lmHead: Linear) {
+    this.invFreq = inverseFrequencies({ dim: config.head_dim, rope_theta: config.rope_theta, rope_scaling: config.rope_scaling });
+  }
+
+  /** lm_head tied to embed_tokens: same values, laid out once as [hidden, vocab]. */
+  static tiedHead(weights: LlamaWeights): Linear {
+    return linearFromCheckpoint(tf.clone(weights.embed_tokens));
+  }
+
+  createCache(): KVCache[] {
+    return createKVCaches(this.config.num_hidden_layers);
+  }
+
+  embed(inputIds: tf.Tensor): tf.Tensor {
+    return embed(this.weights.embed_tokens, inputIds);
+  }
+
+  /** Decoder layers + final norm + LM head → logits [B, T, V] (or [B, 1, V] with lastOnly). */
+  forward(inputs: DecoderInputs, opts: DecoderOptions = {}): tf.Tensor {
+    const c = this.config;
+    const x = inputs.inputs_embeds;
+    if (x.rank !== 3 || x.shape[2] !== c.hidden_size) {
+      throw new TfvlmError(`inputs_embeds must be [B, T, ${c.hidden_size}], got [${x.shape}]`);
+    }
+    const [B, T] = x.shape;
+    const cache = opts.cache;
+    if (cache && cache.length !== c.num_hidden_layers) {
+      throw new TfvlmError(`cache has ${cache.length} layers, the decoder has ${c.num_hidden_layers}`);
+    }
+    const offset = cache ? cache[0].offset : 0;
+    let positions: ArrayLike<number>;
+    if (inputs.position_ids !== undefined) {
+      positions = hostInts(inputs.position_ids);
+      if (positions.length !== B * T) throw new TfvlmError(`position_ids must be [${B}, ${T}], got ${positions.length} values`);
+    } else {
+      positions = Int32Array.from({ length: B * T }, (_, i) => offset + (i % T));
+    }
+    const keyMask = inputs.attention_mask === undefined ? undefined : hostInts(inputs.attention_mask);
+    const rotary = rotaryTables(this.invFreq, positions, B, T);
+    const mask = causalMask({ batch: B, queryLen: T, offset, keyMask });
+    const name = opts.captureAs ?? 'text';
+    const capture = opts.capture;
+    capture?.record(`${name}.inputs_embeds`, x);
+    try {
+      let h = x;
+      for (let i = 0; i < c.num_hidden_layers; i++) {
+        const layer = this.weights.layers[i];
+        const next = tf.tidy(() => {
+          const attn = attention(layer.self_attn, rmsNorm(layer.input_layernorm, h), {
+            numHeads: c.num_attention_heads, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim,
+            rotary, mask, cache: cache?.[i],
+          });
+          const mid = tf.add(h, attn);
+          return tf.add(mid, gatedMlp(layer.mlp, rmsNorm(layer.post_attention_layernorm, mid)));
+        });
+        if (h !== x) h.dispose();
+        h = next;
+        capture?.record(`${name}.layers.${i}`, h);
+      }
+      return tf.tidy(() => {
+        const last = opts.lastOnly ? tf.slice(h, [0, T - 1, 0], [B, 1, c.hidden_size]) : h;
+        const normed = rmsNorm(this.weights.norm, last);
+        capture?.record(`${name}.norm`, normed);
+        const logits = linear(this.lmHead, normed);
+        capture?.record('logits', logits);
+        if (h !== x) h.dispose();
+        return logits;
+      });
+    } finally {
+      rotary.cos.dispose();
+      rotary.sin.dispose();
+      mask?.dispose();
+    }
+  }
+
+  dispose(): void {
+    disposeTree(this.weights);
+    disposeTree(this.lmHead);
+  }
+}

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 /**
  * A stand-in for huggingface.co on 127.0.0.1 that serves model folders with the hub's real routes and headers:
  *   GET  /api/models/{repo}/revision/{rev}?blobs=true   → {id, sha, siblings: [{rfilename, blobId, size, lfs?}]}
+ *   GET  /api/models/{repo}/tree/{rev}?recursive=true   → [{type, oid, size, path, lfs?}] (huggingface_hub's listing)
  *   GET|HEAD /{repo}/resolve/{rev}/{file}                → non-LFS: 200, ETag = git blob sha1
  *                                                          LFS: 302 to /cdn/{sha256}, X-Linked-Etag / X-Linked-Size
  * with X-Repo-Commit, X-Error-Code (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo), Range requests,
@@ -122,7 +123,10 @@ export class FakeHub {
     const url = new URL(req.url ?? '/', this.url);
     const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);
 
-    if (parts[0] === 'cdn' && parts.length === 3) return this.serveCdn(req, res, parts[1], parts[2]);
+    if (parts[0] === 'cdn' && parts.length === 4) return this.serveCdn(req, res, parts[1], parts[2], parts[3]);
+    if (parts[0] === 'api' && parts[1] === 'models' && parts[4] === 'tree') {
+      return this.serveTree(req, res, `${parts[2]}/${parts[3]}`, parts[5] ?? 'main');
+    }
     if (parts[0] === 'api' && parts[1] === 'models' && parts[4] === 'revision') {
       return this.serveListing(req, res, `${parts[2]}/${parts[3]}`, parts.slice(5).join('/'));
     }
@@ -166,6 +170,21 @@ export class FakeHub {
     res.end(JSON.stringify({ id: repoId, modelId: repoId, sha: found.commit, private: false, siblings }));
   }
 
+  // what huggingface_hub's snapshot_download lists: GET /api/models/{repo}/tree/{rev}?recursive=true (files only here)
+  private serveTree(req: http.IncomingMessage, res: http.ServerResponse, repoId: string, rev: string): void {
+    const found = this.access(req, res, repoId, rev);
+    if (!found) return;
+    const entries = [...found.repo.files.values()].map((f) => ({
+      type: 'file',
+      oid: f.gitSha1,
+      size: f.size,
+      path: f.path,
+      ...(f.lfs ? { lfs: { oid: f.sha256, size: f.size, pointerSize: 134 } } : {}),
+    }));
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(entries));
+  }
+
   private serveResolve(req: http.IncomingMessage, res: http.ServerResponse, repoId: string, rev: string, file: string): void {
     const found = this.access(req, res, repoId, rev);
     if (!found) return;
@@ -173,7 +192,7 @@ export class FakeHub {
     if (!f) return this.fail(res, 404, 'EntryNotFound', `Entry not found: ${file}`, { 'X-Repo-Commit': found.commit });
     if (f.lfs) {
       res.writeHead(302, {
-        Location: `/cdn/${f.sha256}/${encodeURIComponent(f.path)}`,
+        Location: `${this.url}/cdn/${found.commit}/${f.sha256}/${encodeURIComponent(f.path)}`, // absolute, like the real CDN hop
         'X-Repo-Commit': found.commit,
         ETag: `"${f.gitSha1}"`,
         'X-Linked-Etag': `"${f.sha256}"`,
@@ -184,10 +203,12 @@ export class FakeHub {
     this.serveBytes(req, res, f, { ETag: `"${f.gitSha1}"`, 'X-Repo-Commit': found.commit });
   }
 
-  private serveCdn(req: http.IncomingMessage, res: http.ServerResponse, sha256: string, file: string): void {
+  // The real CDN is another host, which huggingface_hub does not follow on HEAD; here it is the same host, so the
+  // response also carries X-Repo-Commit for huggingface_hub clients pointed at this server.
+  private serveCdn(req: http.IncomingMessage, res: http.ServerResponse, commit: string, sha256: string, file: string): void {
     for (const repo of this.repos.values()) {
       const f = repo.files.get(file);
-      if (f?.sha256 === sha256) return this.serveBytes(req, res, f, { ETag: `"${f.sha256}"` });
+      if (f?.sha256 === sha256) return this.serveBytes(req, res, f, { ETag: `"${f.sha256}"`, 'X-Repo-Commit': commit });
     }
     this.fail(res, 404, 'NotFound', 'no such blob');
   }

@@ -101,3 +101,19 @@ export async function markMissing(repoDir: string, commit: string, filenames: re
     await (await fs.open(marker, 'a')).close();
   }
 }
+
+// huggingface_hub writes this tag at the cache root so backup tools skip the folder (https://bford.info/cachedir/)
+const CACHEDIR_TAG =
+  'Signature: 8a477f597d28d172789f06886806bc55\n' +
+  '# This file is a cache directory tag created by huggingface_hub.\n' +
+  '# For information about cache directory tags, see:\n' +
+  '#\thttps://bford.info/cachedir/\n';
+
+export async function tagCacheDir(cacheDir: string): Promise<void> {
+  await fs.mkdir(cacheDir, { recursive: true });
+  try {
+    await fs.writeFile(path.join(cacheDir, 'CACHEDIR.TAG'), CACHEDIR_TAG, { flag: 'wx' });
+  } catch {
+    // already tagged
+  }
+}

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { TfvlmError } from '../../errors.ts';
-import { blobPath, isFile, linkSnapshotFile, markMissing, parseHubId, repoFolder, snapshotDir, writeRef, type HubRef } from './cache.ts';
+import { blobPath, isFile, linkSnapshotFile, markMissing, parseHubId, tagCacheDir, repoFolder, snapshotDir, writeRef, type HubRef } from './cache.ts';
 import { fetchRevision, hubError, hubFetch, hubHeaders, resolveUrl, type HubClient, type RepoFile } from './http.ts';
 import { digestForEtag, etagKind } from './integrity.ts';
 import { MODEL_FILES, selectModelFiles, shardsOfIndex, WEIGHTS_INDEX_FILE } from './model-files.ts';
@@ -44,6 +44,7 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
   const client = opts.client;
   const listing = await fetchRevision(client, ref);
   const repoDir = repoFolder(opts.cacheDir, ref.repoId);
+  await tagCacheDir(opts.cacheDir);
   await writeRef(repoDir, ref.revision, listing.commit);
   const job: Job = { ref, commit: listing.commit, repoDir, client, opts, received: 0 };
 

@@ -60,6 +60,7 @@ describe('downloadModel against a fake hub', () => {
     const gitSha1 = createHash('sha1').update(`blob ${config.length}\0`).update(config).digest('hex');
     assert.equal(await fs.readlink(path.join(result.dir, 'config.json')), `../../blobs/${gitSha1}`);
     assert.equal(await fs.readFile(path.join(repoDir(), 'refs', 'main'), 'utf8'), commit);
+    assert.match(await fs.readFile(path.join(home, 'hub', 'CACHEDIR.TAG'), 'utf8'), /^Signature: 8a477f597d28d172789f06886806bc55\n/);
     assert.ok(!(await fs.readdir(path.join(repoDir(), 'blobs'))).some((b) => b.endsWith('.incomplete')));
     const absent = (await fs.readdir(path.join(repoDir(), '.no_exist', commit))).sort();
     assert.ok(absent.includes('model.safetensors.index.json') && absent.includes('spiece.model') && !absent.includes('config.json'), `${absent}`);

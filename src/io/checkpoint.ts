@@ -112,10 +112,9 @@ export class Checkpoint {
         fail(`weight_map names tensors their shard does not hold: ${absent.slice(0, 10).join('; ')}` +
           (absent.length > 10 ? `; … ${absent.length - 10} more` : ''));
       }
-      const metadata: Record<string, string> = {};
-      if (typeof rawMeta === 'object' && rawMeta !== null) {
-        for (const [k, v] of Object.entries(rawMeta)) metadata[k] = typeof v === 'string' ? v : JSON.stringify(v);
-      }
+      const metadata: Record<string, string> = typeof rawMeta === 'object' && rawMeta !== null
+        ? Object.fromEntries(Object.entries(rawMeta).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]))
+        : {};
       return new Checkpoint(indexFile, metadata, shards, owner);
     } catch (e) {
       for (const f of shards) f.close();

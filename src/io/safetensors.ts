@@ -310,14 +310,15 @@ function readHeader(file: string, fd: number, stats: ReadStats): {
     seen.add(k);
   }
 
-  const metadata: Record<string, string> = {};
-  if (METADATA_KEY in obj) {
+  let metadata: Record<string, string> = {};
+  if (Object.hasOwn(obj, METADATA_KEY)) {
     const m = obj[METADATA_KEY];
     if (typeof m !== 'object' || m === null || Array.isArray(m)) fail(`'${METADATA_KEY}' is not an object of strings`);
-    for (const [k, v] of Object.entries(m as Record<string, unknown>)) {
+    const pairs = Object.entries(m as Record<string, unknown>);
+    for (const [k, v] of pairs) {
       if (typeof v !== 'string') fail(`'${METADATA_KEY}'.${k} is ${typeof v}, not a string`);
-      metadata[k] = v as string;
     }
+    metadata = Object.fromEntries(pairs) as Record<string, string>; // fromEntries: a '__proto__' key stays data
   }
 
   const dataStart = 8 + n;

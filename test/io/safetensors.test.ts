@@ -247,7 +247,9 @@ describe('writeSafetensors → SafetensorsFile round trip', () => {
     file = tmpFile();
     writeSafetensors(file, {});
     assert.deepEqual([...fs.readFileSync(file)], [8, 0, 0, 0, 0, 0, 0, 0, 123, 125, 32, 32, 32, 32, 32, 32]);
-    assert.equal(SafetensorsFile.open(file).keys().length, 0);
+    const emptyFile = SafetensorsFile.open(file);
+    assert.equal(emptyFile.keys().length, 0);
+    emptyFile.close();
 
     file = tmpFile();
     writeSafetensors(file, {}, { framework: 'pt' });
@@ -258,7 +260,9 @@ describe('writeSafetensors → SafetensorsFile round trip', () => {
     const file = tmpFile();
     const one = { dtype: 'U8' as const, shape: [1], data: Uint8Array.of(9) };
     writeSafetensors(file, new Map([['b', one], ['10', one], ['a', one], ['2', one]]));
-    assert.deepEqual(SafetensorsFile.open(file).keys(), ['b', '10', 'a', '2']);
+    const f = SafetensorsFile.open(file);
+    assert.deepEqual(f.keys(), ['b', '10', 'a', '2']);
+    f.close();
   });
 
   it('reads one tensor per call and counts the bytes', () => {
@@ -436,6 +440,15 @@ describe('SafetensorsFile validation: each corruption is a TfvlmError naming the
     openFails(rawFile('{"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"w":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', 1), "tensor 'w'", 'twice');
     openFails(rawFile({ __metadata__: { a: 1 } }), '__metadata__', 'not a string');
     openFails(rawFile({ __metadata__: ['x'] }), '__metadata__');
+  });
+
+  it('keeps a "__proto__" name or metadata key as plain data', () => {
+    const file = rawFile('{"__metadata__":{"__proto__":"x"},"__proto__":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', Uint8Array.of(7));
+    const f = SafetensorsFile.open(file);
+    assert.equal(Object.getOwnPropertyDescriptor(f.metadata, '__proto__')?.value, 'x');
+    assert.deepEqual(f.keys(), ['__proto__']);
+    assert.deepEqual([...f.readArray('__proto__')], [7]);
+    f.close();
   });
 
   it('accepts zero-length tensors sharing an offset, and a header padded with spaces', () => {

@@ -55,19 +55,23 @@ export function validateTokenizerJson(raw: unknown, file = 'tokenizer.json'): Js
     if (!Array.isArray(model.vocab)) throw new TfvlmError(`${file}: field "model.vocab" must be a list of [piece, score] for Unigram`);
   } else {
     if (!isObject(model.vocab)) throw new TfvlmError(`${file}: field "model.vocab" is missing or not an object {token: id}`);
-    for (const [tok, id] of Object.entries(model.vocab)) {
-      if (!Number.isInteger(id) || (id as number) < 0) {
+    const vocab = model.vocab as Record<string, unknown>;
+    for (const tok in vocab) {
+      const id = vocab[tok];
+      if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
         throw new TfvlmError(`${file}: field "model.vocab" maps ${JSON.stringify(tok)} to ${JSON.stringify(id)}, not a non-negative integer id`);
       }
     }
   }
   if (type === 'BPE' || (type === undefined && 'merges' in model)) {
     if (!Array.isArray(model.merges)) throw new TfvlmError(`${file}: field "model.merges" must be a list`);
-    model.merges.forEach((m, i) => {
+    const merges = model.merges as unknown[];
+    for (let i = 0; i < merges.length; i++) {
+      const m = merges[i];
       const ok = (typeof m === 'string' && m.includes(' ')) ||
         (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string');
       if (!ok) throw new TfvlmError(`${file}: field "model.merges[${i}]" must be "a b" or ["a", "b"], got ${JSON.stringify(m)}`);
-    });
+    }
   }
   const added = raw.added_tokens ?? [];
   if (!Array.isArray(added)) throw new TfvlmError(`${file}: field "added_tokens" must be a list`);
@@ -93,7 +97,7 @@ export class Tokenizer {
   private readonly decoderType: string | undefined;
 
   constructor(tokenizerJson: unknown, settings: TokenizerSettings) {
-    const json = structuredClone(validateTokenizerJson(tokenizerJson));
+    const json: Json = { ...validateTokenizerJson(tokenizerJson) }; // shallow: only top-level keys are replaced
     for (const key of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) json[key] ??= null;
     json.added_tokens = registerMissingTokens(json, settings);
     this.settings = settings;
@@ -242,11 +246,9 @@ function registerMissingTokens(json: Json, settings: TokenizerSettings): Json[] 
   const unigram = Array.isArray(model.vocab) ? (model.vocab as unknown[][]).map((p) => p[0] as string) : null;
   const has = (tok: string) => added.some((t) => t.content === tok);
   const vocabId = (tok: string): number | undefined => vocab ? vocab[tok] : unigram ? (unigram.indexOf(tok) >= 0 ? unigram.indexOf(tok) : undefined) : undefined;
-  let nextId = Math.max(
-    -1,
-    ...added.map((t) => t.id as number),
-    ...(vocab ? Object.values(vocab) : [(unigram?.length ?? 0) - 1]),
-  ) + 1;
+  let nextId = unigram ? unigram.length : 0;
+  for (const t of added) nextId = Math.max(nextId, (t.id as number) + 1);
+  if (vocab) for (const tok in vocab) nextId = Math.max(nextId, vocab[tok] + 1);
   const specials = new Set<string>([
     ...SINGLE_SPECIAL_TOKEN_KEYS.map((k) => settings.specialTokens[k]).filter((t): t is string => t !== undefined),
     ...settings.specialTokens.additional_special_tokens,

@@ -7,6 +7,10 @@ import { fixture } from '../helpers/paths.ts';
 import { loadTokenizer, type Tokenizer } from '../../src/tokenizer/index.ts';
 import { expandLlavaPrompt, llavaImageTokenCount, loadLlavaPromptConfig, type LlavaPromptConfig } from '../../src/processing/llava-prompt.ts';
 import { TfvlmError } from '../../src/errors.ts';
+import { renderChatTemplate } from '../../src/tokenizer/index.ts';
+
+// The llava-hf/llava-1.5-*-hf chat_template (images first, then text, `{% generation %}` around assistant text).
+const LLAVA_HF_TEMPLATE = "{% for message in messages %}{% if message['role'] != 'system' %}{{ message['role'].upper() + ': '}}{% endif %}{# Render all images first #}{% for content in message['content'] | selectattr('type', 'equalto', 'image') %}{{ '<image>\n' }}{% endfor %}{# Render all text next #}{% if message['role'] != 'assistant' %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{{ content['text'] + ' '}}{% endfor %}{% else %}{% for content in message['content'] | selectattr('type', 'equalto', 'text') %}{% generation %}{{ content['text'] + ' '}}{% endgeneration %}{% endfor %}{% endif %}{% endfor %}{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";
 
 describe('LLaVA prompt: tiny-llava cases.json (raw prompts, no template)', () => {
   let tok: Tokenizer;
@@ -49,5 +53,14 @@ describe('LLaVA prompt: tiny-llava cases.json (raw prompts, no template)', () =>
     fs.writeFileSync(path.join(dir, 'processor_config.json'), JSON.stringify({ patch_size: 14, vision_feature_select_strategy: 'mean' }));
     await assert.rejects(loadLlavaPromptConfig(dir), /vision_feature_select_strategy/);
     fs.rmSync(dir, { recursive: true });
+  });
+
+  it('the llava-hf chat template renders the raw LLaVA-1.5 prompts of single_image and two_images', () => {
+    const texts: Record<string, string> = { single_image: 'What is shown in this image?', two_images: 'Compare these two images.' };
+    for (const c of golden.cases.filter((c: { name: string }) => c.name in texts)) {
+      const content = [...c.images.map(() => ({ type: 'image' })), { type: 'text', text: texts[c.name] }];
+      const prompt = renderChatTemplate(LLAVA_HF_TEMPLATE, [{ role: 'user', content }], tok.specialTokens, { addGenerationPrompt: true });
+      assert.equal(prompt, c.prompt);
+    }
   });
 });

@@ -249,6 +249,15 @@ export function normalizationTable(channels: number, s: NormalizeSettings, what:
 export function writeChannelsFirst(img: Bitmap, lut: Float32Array, out: Float32Array, offset: number, padHeight = img.height, padWidth = img.width): void {
   const C = MODE_CHANNELS[img.mode];
   const { width: W, height: H, data } = img;
+  if (padWidth === W) {
+    const n = W * H;
+    for (let c = 0; c < C; c++) {
+      const plane = offset + c * padHeight * padWidth;
+      const t = c * 256;
+      for (let i = 0, s = c; i < n; i++, s += C) out[plane + i] = lut[t + data[s]];
+    }
+    return;
+  }
   for (let c = 0; c < C; c++) {
     const plane = offset + c * padHeight * padWidth;
     const t = c * 256;

@@ -1,0 +1,97 @@
+// Loading: config parsing (defaults, validation naming the field) and weight checks that list every
+// missing / unexpected / wrong-shape tensor in one error.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { initBackend } from '../../src/backend/index.ts';
+import { TfvlmError } from '../../src/errors.ts';
+import { writeSafetensors } from '../../src/io/safetensors.ts';
+import { idefics3WeightSpec, loadModel, parseIdefics3Config } from '../../src/models/index.ts';
+import { randomTensors } from '../../src/models/random-weights.ts';
+import { fixture } from '../helpers/paths.ts';
+
+const tinyConfig = () => JSON.parse(fs.readFileSync(fixture('tiny-smolvlm', 'config.json'), 'utf8'));
+
+describe('Idefics3 config', () => {
+  it('fills transformers defaults and derived values', () => {
+    const c = parseIdefics3Config(tinyConfig());
+    assert.equal(c.text_config.rope_theta, 100000);
+    assert.equal(c.text_config.head_dim, 16);
+    assert.equal(c.text_config.num_key_value_heads, 2);
+    assert.equal(c.text_config.hidden_act, 'silu');
+    assert.equal(c.text_config.attention_bias, false);
+    assert.equal(c.text_config.rope_scaling, null);
+    assert.equal(c.vision_config.hidden_act, 'gelu_pytorch_tanh');
+    assert.equal(c.vision_config.layer_norm_eps, 1e-6);
+    assert.equal(c.vision_config.num_channels, 3);
+    assert.equal(c.image_seq_len, 16);
+    assert.equal(c.tie_word_embeddings, false);
+    // (the default 224 px / patch 32 grid is 7×7, which scale_factor 2 cannot shuffle; give a valid size)
+    const bare = parseIdefics3Config({ model_type: 'idefics3', vision_config: { image_size: 448 } });
+    assert.equal(bare.scale_factor, 2);
+    assert.equal(bare.image_token_id, 128257);
+    assert.equal(bare.vision_config.hidden_size, 1152);
+    assert.equal(bare.vision_config.patch_size, 32);
+    assert.equal(bare.text_config.rms_norm_eps, 1e-5);
+    const real = parseIdefics3Config(JSON.parse(fs.readFileSync(fixture('smolvlm-256m-real-tokenizer', 'config.json'), 'utf8')));
+    assert.equal(real.image_seq_len, 64);
+    assert.equal(real.text_config.head_dim, 64);
+  });
+
+  it('rejects inconsistent sizes with a TfvlmError naming the field', () => {
+    const cases: [(c: any) => void, RegExp][] = [
+      [(c) => { c.text_config.num_key_value_heads = 3; }, /text_config\.num_key_value_heads/],
+      [(c) => { c.vision_config.num_attention_heads = 5; }, /vision_config\.num_attention_heads/],
+      [(c) => { c.vision_config.hidden_size = -1; }, /vision_config\.hidden_size/],
+      [(c) => { c.scale_factor = 3; }, /scale_factor/],
+      [(c) => { c.vision_config.patch_size = 7; }, /vision_config\.patch_size/],
+      [(c) => { c.text_config.rope_scaling = { rope_type: 'yarn', factor: 4 }; }, /rope_scaling/],
+      [(c) => { c.text_config.hidden_act = 'tanhh'; }, /text_config\.hidden_act/],
+    ];
+    for (const [edit, pattern] of cases) {
+      const raw = tinyConfig();
+      edit(raw);
+      assert.throws(() => parseIdefics3Config(raw), (e: Error) => e instanceof TfvlmError && pattern.test(e.message), String(pattern));
+    }
+  });
+});
+
+describe('Idefics3 weight loading', () => {
+  let dir: string;
+  before(async () => {
+    await initBackend();
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfvlm-load-'));
+  });
+  after(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+  it('lists every missing, unexpected and wrong-shape weight in one error', async () => {
+    const raw = tinyConfig();
+    const tensors = randomTensors(idefics3WeightSpec(parseIdefics3Config(raw)), { seed: 1 });
+    tensors.delete('model.text_model.layers.1.mlp.up_proj.weight');
+    tensors.delete('lm_head.weight');
+    tensors.set('model.text_model.layers.0.self_attn.k_proj.weight', { dtype: 'F32', shape: [64, 64], data: new Float32Array(64 * 64) });
+    tensors.set('model.vision_model.extra.weight', { dtype: 'F32', shape: [2], data: new Float32Array(2) });
+    fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(raw));
+    writeSafetensors(path.join(dir, 'model.safetensors'), tensors);
+    await assert.rejects(loadModel(dir), (e: Error) => {
+      assert.ok(e instanceof TfvlmError, String(e));
+      for (const key of ['model.text_model.layers.1.mlp.up_proj.weight', 'lm_head.weight', 'model.vision_model.extra.weight']) {
+        assert.match(e.message, new RegExp(key.replace(/\./g, '\\.')));
+      }
+      assert.match(e.message, /missing \(2\)/);
+      assert.match(e.message, /unexpected \(1\)/);
+      assert.match(e.message, /k_proj\.weight: checkpoint \[64, 64\], expected \[32, 64\]/);
+      return true;
+    });
+  });
+
+  it('unknown model types and missing folders give clear errors', async () => {
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'tfvlm-load-'));
+    fs.writeFileSync(path.join(other, 'config.json'), JSON.stringify({ model_type: 'mamba', architectures: ['MambaForCausalLM'] }));
+    await assert.rejects(loadModel(other), (e: Error) => e instanceof TfvlmError && /mamba/.test(e.message));
+    await assert.rejects(loadModel(path.join(other, 'nope')), TfvlmError);
+    fs.rmSync(other, { recursive: true, force: true });
+  });
+});

@@ -30,6 +30,9 @@ export interface TokenizerSettings {
   model_max_length: number | undefined;
   clean_up_tokenization_spaces: boolean;
   tokenizer_class: string | undefined;
+  /** tokenizer_config.json flags that Llama/Gemma fast tokenizers turn into their post-processor. */
+  add_bos_token: boolean | undefined;
+  add_eos_token: boolean | undefined;
   /** Chat templates by name ('default' is the unnamed one); processor files first, then tokenizer_config. */
   chatTemplates: Record<string, string>;
 }
@@ -145,6 +148,8 @@ export function resolveSettings(src: SettingsSources): TokenizerSettings {
     model_max_length: typeof maxLen === 'number' && maxLen < 1e15 ? maxLen : undefined,
     clean_up_tokenization_spaces: cfg.clean_up_tokenization_spaces === true,
     tokenizer_class: typeof cfg.tokenizer_class === 'string' ? cfg.tokenizer_class : undefined,
+    add_bos_token: typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : undefined,
+    add_eos_token: typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : undefined,
     chatTemplates,
   };
 }

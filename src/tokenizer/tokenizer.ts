@@ -100,6 +100,8 @@ export class Tokenizer {
     const json: Json = { ...validateTokenizerJson(tokenizerJson) }; // shallow: only top-level keys are replaced
     for (const key of ['normalizer', 'pre_tokenizer', 'post_processor', 'decoder']) json[key] ??= null;
     json.added_tokens = registerMissingTokens(json, settings);
+    const rebuilt = llamaPostProcessor(json, settings);
+    if (rebuilt) json.post_processor = rebuilt;
     this.settings = settings;
     this.specialTokens = settings.specialTokens;
     const libConfig = {
@@ -261,4 +263,34 @@ function registerMissingTokens(json: Json, settings: TokenizerSettings): Json[] 
   for (const [tok, id] of Object.entries(settings.legacyAddedTokens).sort((a, b) => a[1] - b[1])) add(tok, id);
   for (const tok of specials) add(tok, undefined);
   return added;
+}
+
+const BOS_EOS_CLASSES = /^(Llama|CodeLlama|Gemma)Tokenizer(Fast)?$/;
+
+/** transformers LlamaTokenizerFast/GemmaTokenizerFast.update_post_processor: the post-processor is rebuilt from
+ *  tokenizer_config.json add_bos_token (default true) / add_eos_token (default false), whatever tokenizer.json says. */
+function llamaPostProcessor(json: Json, settings: TokenizerSettings): Json | null {
+  if (!settings.tokenizer_class || !BOS_EOS_CLASSES.test(settings.tokenizer_class)) return null;
+  const addBos = settings.add_bos_token ?? true;
+  const addEos = settings.add_eos_token ?? false;
+  const idOf = (tok: string | undefined, what: string): number => {
+    const added = (json.added_tokens as Json[]).find((t) => t.content === tok);
+    const model = json.model as Json;
+    const id = added ? (added.id as number) : tok !== undefined && isObject(model.vocab) ? (model.vocab as Record<string, number>)[tok] : undefined;
+    if (id === undefined) throw new TfvlmError(`tokenizer_config.json: ${what} is true but "${what.replace('add_', '')}" ${tok === undefined ? 'is not set' : `"${tok}" is not in the vocabulary`}`);
+    return id;
+  };
+  const special: Record<string, Json> = {};
+  const single: Json[] = [];
+  const pair: Json[] = [];
+  const bos = settings.specialTokens.bos_token;
+  const eos = settings.specialTokens.eos_token;
+  if (addBos) special[bos!] = { id: bos, ids: [idOf(bos, 'add_bos_token')], tokens: [bos] };
+  if (addEos) special[eos!] = { id: eos, ids: [idOf(eos, 'add_eos_token')], tokens: [eos] };
+  for (const [seq, typeId, out] of [['A', 0, single], ['A', 0, pair], ['B', 1, pair]] as const) {
+    if (addBos) out.push({ SpecialToken: { id: bos, type_id: typeId } });
+    out.push({ Sequence: { id: seq, type_id: typeId } });
+    if (addEos) out.push({ SpecialToken: { id: eos, type_id: typeId } });
+  }
+  return { type: 'TemplateProcessing', single, pair, special_tokens: special };
 }

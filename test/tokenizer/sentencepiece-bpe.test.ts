@@ -81,4 +81,21 @@ describe('sentencepiece-style BPE (byte fallback, ▁)', () => {
     assert.equal(split.decode(split.encode('He  w')), 'He  w');
     assert.deepEqual(metaspaceLlama.encode('He  w', { addSpecialTokens: false }), [id('▁H'), id('e'), id('▁▁'), id('w')]);
   });
+
+  it('Llama tokenizer classes rebuild the post-processor from add_bos_token / add_eos_token', () => {
+    const json = {
+      version: '1.0', added_tokens: added, model, post_processor: bos, pre_tokenizer: null,
+      normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+      decoder: null,
+    };
+    const base = { added_tokens_decoder: {}, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', tokenizer_class: 'LlamaTokenizer' };
+    const he = [id('▁H'), id('e')];
+    assert.deepEqual(new Tokenizer(json, resolveSettings({ tokenizerConfig: base })).encode('He'), [1, ...he]);
+    const eosOnly = new Tokenizer(json, resolveSettings({ tokenizerConfig: { ...base, add_bos_token: false, add_eos_token: true } }));
+    assert.deepEqual(eosOnly.encode('He'), [...he, 2]);
+    assert.deepEqual(eosOnly.encode('He', { addSpecialTokens: false }), he);
+    // other classes keep tokenizer.json's post-processor
+    const gpt2 = new Tokenizer(json, resolveSettings({ tokenizerConfig: { ...base, tokenizer_class: 'GPT2Tokenizer', add_bos_token: false } }));
+    assert.deepEqual(gpt2.encode('He'), [1, ...he]);
+  });
 });

@@ -1,3 +1,9 @@
+// Hugging Face tokenizers as transformers 4.47 loads and runs them. The BPE/normalizer/pre-tokenizer pipeline is
+// @huggingface/tokenizers; chat templates are @huggingface/jinja. What this module adds around them:
+// transformers' special-token resolution (tokenizer_config.json vs special_tokens_map.json / added_tokens.json),
+// Rust-parity decode (special-token skipping, ByteFallback/Metaspace fixes in library-fixes.ts, CLIP's `</w>`),
+// Llama-class post-processor rebuilding, padding/truncation, chat-template selection and variables, and a
+// streaming decoder.
 import fs from 'node:fs/promises';
 import { TfvlmError } from '../errors.ts';
 import { isObject, readJsonFile, readTextFile } from './files.ts';

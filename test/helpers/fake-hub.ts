@@ -28,6 +28,10 @@ export interface FakeRepo {
 export interface FakeHubFaults {
   /** Repo paths whose first GET body is cut after half its bytes (socket destroyed). */
   cutOnce?: string[];
+  /** Repo paths whose first GET body stops after half its bytes with the connection left open. */
+  stallOnce?: string[];
+  /** Listing requests wait this long before answering. */
+  listingDelayMs?: number;
   /** Repo paths served with one byte flipped, under the headers of the true content. */
   corrupt?: string[];
   /** The listing ignores `blobs=true` (no sizes or etags), as some mirrors do: the client must HEAD each file. */
@@ -85,8 +89,16 @@ export const fakeCommit = (seed: string) => createHash('sha1').update(seed).dige
 export class FakeHub {
   readonly requests: RecordedRequest[] = [];
   readonly repos = new Map<string, ServedRepo>();
-  faults: FakeHubFaults = {};
   private cutDone = new Set<string>();
+  private currentFaults: FakeHubFaults = {};
+  /** Setting faults re-arms the one-shot ones. */
+  get faults(): FakeHubFaults {
+    return this.currentFaults;
+  }
+  set faults(f: FakeHubFaults) {
+    this.currentFaults = f;
+    this.cutDone.clear();
+  }
   private server: http.Server;
   url = '';
 
@@ -158,6 +170,11 @@ export class FakeHub {
   }
 
   private serveListing(req: http.IncomingMessage, res: http.ServerResponse, repoId: string, rev: string): void {
+    if (this.faults.listingDelayMs) {
+      const delay = this.faults.listingDelayMs;
+      this.currentFaults = { ...this.currentFaults, listingDelayMs: undefined };
+      return void setTimeout(() => this.serveListing(req, res, repoId, rev), delay).unref();
+    }
     const found = this.access(req, res, repoId, rev);
     if (!found) return;
     const blobs = new URL(req.url ?? '/', this.url).searchParams.get('blobs') === 'true' && !this.faults.plainListing;
@@ -235,6 +252,11 @@ export class FakeHub {
     out['Content-Length'] = String(bytes.length);
     res.writeHead(status, out);
     if (req.method === 'HEAD') return void res.end();
+    if (this.faults.stallOnce?.includes(f.path) && !this.cutDone.has(f.path)) {
+      this.cutDone.add(f.path);
+      res.write(bytes.subarray(0, bytes.length >> 1));
+      return;
+    }
     if (this.faults.cutOnce?.includes(f.path) && !this.cutDone.has(f.path)) {
       this.cutDone.add(f.path);
       res.write(bytes.subarray(0, bytes.length >> 1), () => setTimeout(() => res.socket?.destroy(), 20));

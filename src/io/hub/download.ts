@@ -42,7 +42,7 @@ export async function downloadModel(id: string, options: HubOptions = {}): Promi
     throw new TfvlmError(`cannot download ${ref.repoId}@${ref.revision}: offline mode is on (HF_HUB_OFFLINE=1)`);
   }
   const client = opts.client;
-  const listing = await fetchRevision(client, ref);
+  const listing = await fetchRevision(client, ref, opts.metadataTimeoutMs);
   const repoDir = repoFolder(opts.cacheDir, ref.repoId);
   await tagCacheDir(opts.cacheDir);
   await writeRef(repoDir, ref.revision, listing.commit);
@@ -95,7 +95,12 @@ async function ensureFile(job: Job, entry: RepoFile, tracker: ProgressTracker | 
 // file_download.py: get_hf_file_metadata — HEAD without following redirects; X-Linked-* describe the LFS target
 async function fetchFileMetadata(job: Job, file: string): Promise<{ etag: string; size?: number }> {
   const url = resolveUrl(job.client, job.ref.repoId, job.commit, file);
-  const res = await hubFetch(job.client, url, { method: 'HEAD', redirect: 'manual', headers: hubHeaders(job.client, { 'Accept-Encoding': 'identity' }) }, file);
+  const res = await hubFetch(job.client, url, {
+    method: 'HEAD',
+    redirect: 'manual',
+    headers: hubHeaders(job.client, { 'Accept-Encoding': 'identity' }),
+    signal: AbortSignal.timeout(job.opts.metadataTimeoutMs),
+  }, file);
   if (res.status >= 400) throw hubError(res, job.client, job.ref, file);
   const rawEtag = res.headers.get('x-linked-etag') ?? res.headers.get('etag');
   if (!rawEtag) throw new TfvlmError(`${url}: the hub sent no ETag, so the download cannot be checked`);
@@ -121,6 +126,45 @@ function parseContentRange(header: string | null): { start?: number; total?: num
   const m = header?.match(/^bytes\s+(?:(\d+)-\d+|\*)\/(\d+|\*)$/);
   if (!m) return {};
   return { start: m[1] !== undefined ? Number(m[1]) : undefined, total: m[2] !== '*' ? Number(m[2]) : undefined };
+}
+
+/** Aborts a request when no bytes arrive for `ms`; `touch()` after every chunk. */
+function idleTimeout(ms: number) {
+  const controller = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const touch = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => controller.abort(new Error(`no data for ${ms / 1000} s`)), ms);
+  };
+  touch();
+  return { signal: controller.signal, touch, clear: () => clearTimeout(timer) };
+}
+
+/**
+ * How a response to a (possibly ranged) GET continues the partial file of `have` bytes:
+ * 'append' (206 from `have`), 'restart' (200: the whole file again), 'complete' (416, the partial file is whole),
+ * 'discard' (416, the partial file is longer than the file: drop it and ask again).
+ */
+async function acceptRange(res: Response, have: number, what: string, job: Job, file: string): Promise<'append' | 'restart' | 'complete' | 'discard'> {
+  if (res.status === 416 && have > 0) {
+    await res.body?.cancel();
+    return parseContentRange(res.headers.get('content-range')).total === have ? 'complete' : 'discard';
+  }
+  if (!res.ok) throw hubError(res, job.client, job.ref, file);
+  if (res.status !== 206) return 'restart';
+  const range = parseContentRange(res.headers.get('content-range'));
+  if (range.start !== have) {
+    await res.body?.cancel();
+    throw new TfvlmError(`${what}: asked for bytes from ${have} but the server sent range "${res.headers.get('content-range')}"`);
+  }
+  return 'append';
+}
+
+/** The file's full length as the response states it (X-Linked-Size, Content-Range total, or Content-Length of a 200). */
+function announcedSize(res: Response): number | undefined {
+  const header = res.headers.get('x-linked-size') ?? (res.status === 206 ? parseContentRange(res.headers.get('content-range')).total : res.headers.get('content-length'));
+  const n = header === null || header === undefined ? NaN : Number(header);
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
 }
 
 /**
@@ -153,67 +197,54 @@ async function downloadBlob(
     if (size !== undefined && have === size) break;
     const headers = hubHeaders(job.client, { 'Accept-Encoding': 'identity' });
     if (have > 0) headers.Range = `bytes=${have}-`;
-    let res: Response;
-    try {
-      res = await hubFetch(job.client, url, { headers }, what);
-    } catch (e) {
-      // the hub went away between two attempts: wait and retry like a cut stream, unless this was the first try
-      if (have === 0 || retriesLeft-- <= 0) throw e;
-      await sleep(job.opts.retryDelayMs);
-      continue;
-    }
-    if (res.status === 416 && have > 0) {
-      // the partial file is at least as long as the file: keep it if the lengths agree, else start over
-      await res.body?.cancel();
-      const { total } = parseContentRange(res.headers.get('content-range'));
-      if (total === have) break;
-      await fs.rm(incomplete, { force: true });
-      tracker?.advance(-have);
-      have = 0;
-      continue;
-    }
-    if (!res.ok) throw hubError(res, job.client, job.ref, file);
-    if (res.status === 206) {
-      const range = parseContentRange(res.headers.get('content-range'));
-      if (range.start !== have) {
-        await res.body?.cancel();
-        throw new TfvlmError(`${what}: asked for bytes from ${have} but the server sent range "${res.headers.get('content-range')}"`);
-      }
-      size ??= range.total;
-    } else {
-      // 200: the whole file, from the first byte (the server ignored or was not sent a Range)
-      if (have > 0) {
-        await fs.truncate(incomplete, 0);
-        tracker?.advance(-have);
-        have = 0;
-      }
-      const linked = res.headers.get('x-linked-size') ?? res.headers.get('content-length');
-      size ??= linked !== null ? Number(linked) : undefined;
-    }
-
-    const out = await fs.open(incomplete, 'a');
+    const idle = idleTimeout(job.opts.idleTimeoutMs);
     let cut: unknown;
     try {
-      const reader = res.body!.getReader();
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (size !== undefined && have + value.byteLength > size) {
-          await reader.cancel();
-          await fs.rm(incomplete, { force: true });
-          throw new TfvlmError(`${what}: the server sent more than the ${size} bytes the hub announced; the partial download was removed`);
-        }
-        await out.write(value);
-        have += value.byteLength;
-        job.received += value.byteLength;
-        tracker?.advance(value.byteLength);
-        retriesLeft = job.opts.maxRetries;
+      let res: Response;
+      try {
+        res = await hubFetch(job.client, url, { headers, signal: idle.signal }, what);
+      } catch (e) {
+        // the hub went away between two attempts: retry like a cut stream, unless nothing came yet
+        if (have === 0) throw e;
+        cut = e;
       }
-    } catch (e) {
-      if (e instanceof TfvlmError) throw e;
-      cut = e;
+      if (cut === undefined) {
+        const how = await acceptRange(res!, have, what, job, file);
+        if (how === 'complete') break;
+        if (how === 'restart' || how === 'discard') {
+          await fs.truncate(incomplete, 0);
+          tracker?.advance(-have);
+          have = 0;
+          if (how === 'discard') continue;
+        }
+        size ??= announcedSize(res!);
+        const out = await fs.open(incomplete, 'a');
+        try {
+          const reader = res!.body!.getReader();
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            idle.touch();
+            if (size !== undefined && have + value.byteLength > size) {
+              await reader.cancel();
+              await fs.rm(incomplete, { force: true });
+              throw new TfvlmError(`${what}: the server sent more than the ${size} bytes the hub announced; the partial download was removed`);
+            }
+            await out.write(value);
+            have += value.byteLength;
+            job.received += value.byteLength;
+            tracker?.advance(value.byteLength);
+            retriesLeft = job.opts.maxRetries;
+          }
+        } catch (e) {
+          if (e instanceof TfvlmError) throw e;
+          cut = e;
+        } finally {
+          await out.close();
+        }
+      }
     } finally {
-      await out.close();
+      idle.clear();
     }
     if (cut === undefined && (size === undefined || have === size)) break;
     if (retriesLeft-- <= 0) {

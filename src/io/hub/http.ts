@@ -92,15 +92,16 @@ const str = (v: unknown) => (typeof v === 'string' && v.length > 0 ? v : undefin
 const num = (v: unknown) => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : undefined);
 
 // huggingface_hub hf_api.py: model_info → GET {endpoint}/api/models/{repo_id}/revision/{revision}?blobs=true
-export async function fetchRevision(client: HubClient, ref: HubRef): Promise<RepoRevision> {
+export async function fetchRevision(client: HubClient, ref: HubRef, timeoutMs: number): Promise<RepoRevision> {
   const url = `${client.endpoint}/api/models/${ref.repoId}/revision/${encodeURIComponent(ref.revision)}?blobs=true`;
-  const res = await hubFetch(client, url, { headers: hubHeaders(client) }, `${ref.repoId}@${ref.revision}`);
+  const signal = AbortSignal.timeout(timeoutMs);
+  const res = await hubFetch(client, url, { headers: hubHeaders(client), signal }, `${ref.repoId}@${ref.revision}`);
   if (!res.ok) throw hubError(res, client, ref);
   let info: { sha?: unknown; siblings?: unknown };
   try {
     info = (await res.json()) as typeof info;
   } catch (e) {
-    throw new TfvlmError(`${url}: the file listing is not JSON (${(e as Error).message})`);
+    throw new TfvlmError(`${url}: the file listing could not be read as JSON (${(e as Error).message})`);
   }
   const commit = str(info.sha);
   if (!commit || !/^[0-9a-f]{40}$/.test(commit)) throw new TfvlmError(`${url}: the listing has no commit "sha"`);

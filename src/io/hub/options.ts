@@ -22,6 +22,10 @@ export interface HubOptions {
   maxRetries?: number;
   /** Pause before a resume attempt (default 1000 ms). */
   retryDelayMs?: number;
+  /** A transfer with no bytes for this long is cut and resumed (default HF_HUB_DOWNLOAD_TIMEOUT s, else 10 s). */
+  idleTimeoutMs?: number;
+  /** Limit for the listing and metadata requests (default HF_HUB_ETAG_TIMEOUT s, else 10 s). */
+  metadataTimeoutMs?: number;
 }
 
 export interface ResolvedHubOptions {
@@ -31,7 +35,14 @@ export interface ResolvedHubOptions {
   onProgress?: ProgressCallback;
   maxRetries: number;
   retryDelayMs: number;
+  idleTimeoutMs: number;
+  metadataTimeoutMs: number;
 }
+
+const secondsToMs = (v: string | undefined, fallbackMs: number) => {
+  const s = v === undefined ? NaN : Number(v);
+  return Number.isFinite(s) && s > 0 ? s * 1000 : fallbackMs;
+};
 
 export function resolveHubOptions(opts: HubOptions): ResolvedHubOptions {
   const env = opts.env ?? process.env;
@@ -42,5 +53,8 @@ export function resolveHubOptions(opts: HubOptions): ResolvedHubOptions {
     onProgress: opts.onProgress ?? (opts.progress === false ? undefined : ttyProgressReporter()),
     maxRetries: opts.maxRetries ?? 5,
     retryDelayMs: opts.retryDelayMs ?? 1000,
+    // huggingface_hub constants.py: DEFAULT_ETAG_TIMEOUT and DEFAULT_DOWNLOAD_TIMEOUT are 10 s
+    idleTimeoutMs: opts.idleTimeoutMs ?? secondsToMs(env.HF_HUB_DOWNLOAD_TIMEOUT, 10_000),
+    metadataTimeoutMs: opts.metadataTimeoutMs ?? secondsToMs(env.HF_HUB_ETAG_TIMEOUT, 10_000),
   };
 }

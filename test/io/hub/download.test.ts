@@ -95,6 +95,20 @@ describe('downloadModel against a fake hub', () => {
     assert.equal(result.bytesDownloaded, TOP_FILES.reduce((a, f) => a + readFileSync(path.join(SRC, f)).length, 0));
   });
 
+  it('a transfer that stalls is cut after the idle timeout and resumed', async () => {
+    hub.faults = { stallOnce: ['model.safetensors'] };
+    const weights = readFileSync(path.join(SRC, 'model.safetensors'));
+    const result = await downloadModel(REPO, { env: { ...env, HF_HUB_DOWNLOAD_TIMEOUT: '0.3' }, ...quiet });
+    assert.ok(readFileSync(path.join(result.dir, 'model.safetensors')).equals(weights));
+    const ranges = hub.requestsTo('/cdn/').filter((r) => r.url.includes('model.safetensors')).map((r) => r.headers.range);
+    assert.deepEqual(ranges, [undefined, `bytes=${weights.length >> 1}-`]);
+  });
+
+  it('a listing that does not answer in time names the endpoint', async () => {
+    hub.faults = { listingDelayMs: 2000 };
+    await assert.rejects(downloadModel(REPO, { env, ...quiet, metadataTimeoutMs: 200 }), /cannot reach the hub at http:\/\/127\.0\.0\.1:\d+ for tiny\/smolvlm@main.*(timeout|aborted)/);
+  });
+
   it('resumes a partial .incomplete blob left by an earlier run', async () => {
     const weights = readFileSync(path.join(SRC, 'model.safetensors'));
     await fs.mkdir(path.join(repoDir(), 'blobs'), { recursive: true });

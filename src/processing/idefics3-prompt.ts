@@ -153,3 +153,14 @@ export function expandSmolvlmVideoPrompt(
   }
   return out;
 }
+
+/** processing_smolvlm.py DEFAULT_CHAT_TEMPLATE: SmolVLMProcessor.apply_chat_template renders a conversation that has a
+ *  video part with it (unless a template is named), since older checkpoint templates drop video parts. */
+export const SMOLVLM_VIDEO_CHAT_TEMPLATE = "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}{% elif line['type'] == 'image' %}{{ '<image>' }}{% elif line['type'] == 'video' %}{{ '<video>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
+
+/** The template SmolVLMProcessor would force for these messages, or undefined (use the checkpoint's). */
+export function smolvlmChatTemplateOverride(modelType: string | undefined, messages: Array<{ content: unknown }>): string | undefined {
+  if (modelType !== 'smolvlm') return undefined;
+  const hasVideo = messages.some((m) => Array.isArray(m.content) && m.content.some((p) => (p as { type?: unknown })?.type === 'video'));
+  return hasVideo ? SMOLVLM_VIDEO_CHAT_TEMPLATE : undefined;
+}

@@ -2,9 +2,9 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { fixture } from '../helpers/paths.ts';
-import { loadTokenizer, type Tokenizer } from '../../src/tokenizer/index.ts';
+import { loadTokenizer, renderChatTemplate, type Tokenizer } from '../../src/tokenizer/index.ts';
 import {
-  expandIdefics3Prompt, expandSmolvlmVideoPrompt, imagePromptString, numberToWords, idefics3PromptTokens, loadIdefics3PromptConfig, type Idefics3PromptConfig,
+  expandIdefics3Prompt, expandSmolvlmVideoPrompt, imagePromptString, numberToWords, smolvlmChatTemplateOverride, idefics3PromptTokens, loadIdefics3PromptConfig, type Idefics3PromptConfig,
 } from '../../src/processing/idefics3-prompt.ts';
 import { parseMessages, toTemplateMessages } from '../../src/processing/messages.ts';
 import { TfvlmError } from '../../src/errors.ts';
@@ -135,5 +135,14 @@ describe('Idefics3 prompt expansion rules', () => {
     assert.deepEqual([0, 13, 21, 64, 100, 105, 999].map(numberToWords),
       ['zero', 'thirteen', 'twenty-one', 'sixty-four', 'one hundred', 'one hundred and five', 'nine hundred and ninety-nine']);
     assert.throws(() => expandSmolvlmVideoPrompt('<video><video>', [{ timestamps: [], duration: 1 }], 1, cfg), /2 <video> marker\(s\) but 1 video/);
+  });
+
+  it('SmolVLM renders conversations with a video with its default template (video → <video>)', () => {
+    const msgs = toTemplateMessages(parseMessages([{ role: 'user', content: [{ type: 'video', path: 'v.mp4' }, { type: 'text', text: 'What happens?' }] }]).messages);
+    assert.equal(smolvlmChatTemplateOverride('idefics3', msgs), undefined);
+    assert.equal(smolvlmChatTemplateOverride('smolvlm', [{ content: 'text only' }]), undefined);
+    const t = smolvlmChatTemplateOverride('smolvlm', msgs)!;
+    assert.equal(renderChatTemplate(t, msgs, { additional_special_tokens: [] }, { addGenerationPrompt: true }),
+      '<|im_start|>User: <video>What happens?<end_of_utterance>\nAssistant:');
   });
 });

@@ -88,9 +88,18 @@ export async function isFile(file: string): Promise<boolean> {
 export async function linkSnapshotFile(repoDir: string, commit: string, filename: string, etag: string): Promise<string> {
   const pointer = path.join(snapshotDir(repoDir, commit), ...filename.split('/'));
   await fs.mkdir(path.dirname(pointer), { recursive: true });
-  await fs.rm(pointer, { force: true });
-  await fs.symlink(path.relative(path.dirname(pointer), blobPath(repoDir, etag)), pointer);
-  return pointer;
+  const target = path.relative(path.dirname(pointer), blobPath(repoDir, etag));
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await fs.symlink(target, pointer);
+      return pointer;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      // a concurrent download may have made the same link already
+      if ((await fs.readlink(pointer).catch(() => undefined)) === target || attempt > 0) return pointer;
+      await fs.rm(pointer, { force: true });
+    }
+  }
 }
 
 // file_download.py: _get_metadata_or_catch_error — .no_exist/<commit>/<file> records a file absent at that commit

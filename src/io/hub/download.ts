@@ -4,6 +4,7 @@ import { TfvlmError } from '../../errors.ts';
 import { blobPath, isFile, linkSnapshotFile, markMissing, parseHubId, tagCacheDir, repoFolder, snapshotDir, writeRef, type HubRef } from './cache.ts';
 import { fetchRevision, hubError, hubFetch, hubHeaders, resolveUrl, type HubClient, type RepoFile } from './http.ts';
 import { digestForEtag, etagKind } from './integrity.ts';
+import { withFileLock } from './lock.ts';
 import { MODEL_FILES, selectModelFiles, shardsOfIndex, WEIGHTS_INDEX_FILE } from './model-files.ts';
 import { resolveHubOptions, type HubOptions, type ResolvedHubOptions } from './options.ts';
 import { ProgressTracker } from './progress.ts';
@@ -87,7 +88,12 @@ async function ensureFile(job: Job, entry: RepoFile, tracker: ProgressTracker | 
     tracker?.skip(size ?? 0);
   } else {
     await fs.mkdir(path.dirname(blob), { recursive: true });
-    await downloadBlob(job, entry.path, blob, etag, size, tracker);
+    // file_download.py locks <cache>/.locks/models--org--name/<etag>.lock the same way
+    const lock = path.join(job.opts.cacheDir, '.locks', path.basename(job.repoDir), `${etag}.tfvlm.lock`);
+    await withFileLock(lock, async () => {
+      if (await isFile(blob)) tracker?.skip(size ?? 0); // another process finished it while we waited
+      else await downloadBlob(job, entry.path, blob, etag, size, tracker);
+    });
   }
   return linkSnapshotFile(job.repoDir, job.commit, entry.path, etag);
 }

@@ -82,6 +82,26 @@ describe('downloadModel against a fake hub', () => {
     assert.deepEqual(hub.requests.map((r) => r.url.split('?')[0]), [`/api/models/${REPO}/revision/main`]);
   });
 
+  it('two downloads of the same model at once share the work: each blob is fetched once', async () => {
+    const [a, b] = await Promise.all([downloadModel(REPO, { env, ...quiet }), downloadModel(REPO, { env, ...quiet })]);
+    assert.equal(a.dir, b.dir);
+    for (const f of TOP_FILES) assert.ok(readFileSync(path.join(a.dir, f)).equals(readFileSync(path.join(SRC, f))), f);
+    const gets = hub.requests.filter((r) => r.method === 'GET' && (r.url.startsWith('/cdn/') || r.url.includes('/resolve/')));
+    const nonLfs = TOP_FILES.length - 1;
+    assert.equal(gets.length, nonLfs + 2, 'every file once, model.safetensors as resolve + CDN hop');
+    assert.equal(a.bytesDownloaded + b.bytesDownloaded, TOP_FILES.reduce((n, f) => n + readFileSync(path.join(SRC, f)).length, 0));
+    assert.deepEqual(await fs.readdir(path.join(home, 'hub', '.locks', 'models--tiny--smolvlm')), [], 'locks released');
+  });
+
+  it('a lock left by a dead process is taken over', async () => {
+    const weights = readFileSync(path.join(SRC, 'model.safetensors'));
+    const locks = path.join(home, 'hub', '.locks', 'models--tiny--smolvlm');
+    await fs.mkdir(locks, { recursive: true });
+    await fs.writeFile(path.join(locks, `${sha256(weights)}.tfvlm.lock`), '2147483646');
+    const result = await downloadModel(REPO, { env, ...quiet });
+    assert.ok(readFileSync(path.join(result.dir, 'model.safetensors')).equals(weights));
+  });
+
   it('resumes with a Range request after the connection is cut half-way', async () => {
     hub.faults = { cutOnce: ['model.safetensors'] };
     const result = await downloadModel(REPO, { env, ...quiet });

@@ -42,6 +42,11 @@ function cleanUpTokenization(s: string): string {
     .replaceAll(" 've", "'ve").replaceAll(" 're", "'re");
 }
 
+function splitMerge(m: string): [string, string] {
+  const at = m.indexOf(' ');
+  return [m.slice(0, at), m.slice(at + 1)];
+}
+
 /** Checks the fields @huggingface/tokenizers relies on, so a malformed file fails here with a clear message. */
 export function validateTokenizerJson(raw: unknown, file = 'tokenizer.json'): Json {
   if (!isObject(raw)) throw new TfvlmError(`${file}: must be a JSON object`);
@@ -66,11 +71,21 @@ export function validateTokenizerJson(raw: unknown, file = 'tokenizer.json'): Js
   if (type === 'BPE' || (type === undefined && 'merges' in model)) {
     if (!Array.isArray(model.merges)) throw new TfvlmError(`${file}: field "model.merges" must be a list`);
     const merges = model.merges as unknown[];
+    const vocab = isObject(model.vocab) ? (model.vocab as Record<string, unknown>) : null;
+    const prefixLen = typeof model.continuing_subword_prefix === 'string' ? model.continuing_subword_prefix.length : 0;
     for (let i = 0; i < merges.length; i++) {
       const m = merges[i];
       const ok = (typeof m === 'string' && m.includes(' ')) ||
         (Array.isArray(m) && m.length === 2 && typeof m[0] === 'string' && typeof m[1] === 'string');
       if (!ok) throw new TfvlmError(`${file}: field "model.merges[${i}]" must be "a b" or ["a", "b"], got ${JSON.stringify(m)}`);
+      // Rust BPE refuses merges whose parts or result are not in the vocabulary (MergeTokenOutOfVocabulary).
+      if (vocab) {
+        const [a, b] = typeof m === 'string' ? splitMerge(m) : (m as [string, string]);
+        const joined = a + b.slice(prefixLen);
+        for (const piece of [a, b, joined]) {
+          if (!Object.hasOwn(vocab, piece)) throw new TfvlmError(`${file}: field "model.merges[${i}]" uses ${JSON.stringify(piece)}, which is not in "model.vocab"`);
+        }
+      }
     }
   }
   const added = raw.added_tokens ?? [];

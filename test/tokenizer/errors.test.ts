@@ -43,6 +43,7 @@ describe('tokenizer loading errors', () => {
       [withModel({ vocab: { a: 'x' } }), /field "model\.vocab" maps "a" to "x"/],
       [withModel({ merges: 'a b' }), /field "model\.merges" must be a list/],
       [withModel({ merges: ['ab'] }), /field "model\.merges\[0\]" must be "a b" or \["a", "b"\]/],
+      [withModel({ merges: [...good.model.merges, ['Ġ', 'zz']] }), /field "model\.merges\[\d+\]" uses "zz", which is not in "model\.vocab"/],
       [{ ...good, added_tokens: [{ content: '<x>' }] }, /field "added_tokens\[0\]" must have an integer "id"/],
       [{ ...good, added_tokens: {} }, /field "added_tokens" must be a list/],
       [{ ...good, decoder: 'ByteLevel' }, /field "decoder" must be an object or null/],

@@ -33,6 +33,8 @@ export interface TokenizerSettings {
   /** tokenizer_config.json flags that Llama/Gemma fast tokenizers turn into their post-processor. */
   add_bos_token: boolean | undefined;
   add_eos_token: boolean | undefined;
+  /** GPT2TokenizerFast forces this onto a top-level ByteLevel pre-tokenizer. */
+  add_prefix_space: boolean | undefined;
   /** Chat templates by name ('default' is the unnamed one); processor files first, then tokenizer_config. */
   chatTemplates: Record<string, string>;
 }
@@ -150,6 +152,7 @@ export function resolveSettings(src: SettingsSources): TokenizerSettings {
     tokenizer_class: typeof cfg.tokenizer_class === 'string' ? cfg.tokenizer_class : undefined,
     add_bos_token: typeof cfg.add_bos_token === 'boolean' ? cfg.add_bos_token : undefined,
     add_eos_token: typeof cfg.add_eos_token === 'boolean' ? cfg.add_eos_token : undefined,
+    add_prefix_space: typeof cfg.add_prefix_space === 'boolean' ? cfg.add_prefix_space : undefined,
     chatTemplates,
   };
 }

@@ -117,6 +117,12 @@ export class Tokenizer {
     json.added_tokens = registerMissingTokens(json, settings);
     const rebuilt = llamaPostProcessor(json, settings);
     if (rebuilt) json.post_processor = rebuilt;
+    // transformers GPT2TokenizerFast.__init__: tokenizer_config add_prefix_space overrides a ByteLevel pre-tokenizer's.
+    const pre = json.pre_tokenizer;
+    if (settings.tokenizer_class && /^GPT2Tokenizer(Fast)?$/.test(settings.tokenizer_class) && settings.add_prefix_space !== undefined &&
+        isObject(pre) && pre.type === 'ByteLevel' && (pre.add_prefix_space ?? false) !== settings.add_prefix_space) {
+      json.pre_tokenizer = { ...pre, add_prefix_space: settings.add_prefix_space };
+    }
     this.settings = settings;
     this.specialTokens = settings.specialTokens;
     const libConfig = {

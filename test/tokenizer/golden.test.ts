@@ -97,3 +97,19 @@ describe('encodeBatch', () => {
     assert.equal(r.input_ids[1].at(-1), tok.encode('Hi').at(-1));
   });
 });
+
+describe('tokenizer_config.json overrides transformers applies', () => {
+  it('GPT2Tokenizer add_prefix_space: true forces a prefix space on the ByteLevel pre-tokenizer', async () => {
+    const os = await import('node:os');
+    const path = await import('node:path');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfvlm-aps-'));
+    fs.copyFileSync(fixture('tiny-llava', 'tokenizer.json'), path.join(dir, 'tokenizer.json'));
+    const cfg = JSON.parse(fs.readFileSync(fixture('tiny-llava', 'tokenizer_config.json'), 'utf8'));
+    fs.writeFileSync(path.join(dir, 'tokenizer_config.json'), JSON.stringify({ ...cfg, add_prefix_space: true }));
+    const spaced = await loadTokenizer(dir);
+    const plain = await loadTokenizer(fixture('tiny-llava'));
+    assert.deepEqual(spaced.encode('Hello', { addSpecialTokens: false }), plain.encode(' Hello', { addSpecialTokens: false }));
+    fs.rmSync(dir, { recursive: true });
+  });
+});
+

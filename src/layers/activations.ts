@@ -10,11 +10,16 @@ const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
 export const gelu: Activation = (x) =>
   tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
 
-/** GELU tanh approximation (gelu_pytorch_tanh, gelu_new): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))). */
+/**
+ * GELU tanh approximation (gelu_pytorch_tanh, gelu_new): 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))),
+ * evaluated as x·sigmoid(x·(2√(2/π) + 2√(2/π)·0.044715·x²)) since 0.5·(1 + tanh z) = sigmoid(2z):
+ * fewer scalar-broadcast ops, which are slow on the wasm backend.
+ */
 export const geluTanh: Activation = (x) =>
   tf.tidy(() => {
-    const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.mul(x, x), x), 0.044715)), SQRT_2_OVER_PI);
-    return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
+    const c1 = 2 * SQRT_2_OVER_PI;
+    const inner = tf.mul(x, tf.add(tf.mul(tf.square(x), c1 * 0.044715), c1));
+    return tf.mul(x, tf.sigmoid(inner));
   });
 
 /** x · sigmoid(1.702 · x) (CLIP). */

@@ -48,7 +48,9 @@ export function scaledDotProductAttention(
   }
   const groups = H / Hkv;
   return tf.tidy(() => {
-    const qs = tf.unstack(tf.reshape(q, [B * H, T, D]));
+    // Scaling q instead of the scores is exact for power-of-two scales (head_dim 16, 64, 256) and
+    // within an ulp otherwise; it touches T·D instead of T·S values.
+    const qs = tf.unstack(tf.reshape(tf.mul(q, scale), [B * H, T, D]));
     const kTs = tf.unstack(tf.reshape(tf.transpose(k, [0, 1, 3, 2]), [B * Hkv, D, S])); // [D, S] each
     const vs = tf.unstack(tf.reshape(v, [B * Hkv, S, D]));
     const masks = mask ? tf.unstack(tf.reshape(mask, [mask.shape[0], mask.shape[2] as number, S])) : undefined;
@@ -56,7 +58,7 @@ export function scaledDotProductAttention(
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < H; h++) {
         const j = b * Hkv + Math.floor(h / groups);
-        let scores = tf.mul(tf.matMul(qs[b * H + h], kTs[j]), scale); // [T, S]
+        let scores = tf.matMul(qs[b * H + h], kTs[j]); // [T, S]
         if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
         outs.push(tf.matMul(tf.softmax(scores), vs[j])); // [T, D]
       }

@@ -5,11 +5,13 @@ import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import type { TemplateMessage } from '../tokenizer/index.ts';
 
-/** An already-decoded image handed over through the API (row-major interleaved channels). */
+/** An already-decoded image handed over through the API (row-major interleaved channels); the same shape as
+ *  src/processing/image.ts `Bitmap` (whose `mode` the image loader checks). */
 export interface DecodedBitmap {
   width: number;
   height: number;
   data: Uint8Array | Uint8ClampedArray;
+  mode?: string;
   channels?: number;
 }
 
@@ -82,6 +84,7 @@ function parseSource(part: Record<string, unknown>, where: string, baseDir: stri
     }
     if (v instanceof ArrayBuffer) return parseSource({ [mediaKey]: new Uint8Array(v) }, where, baseDir, mediaKey);
     if (isBitmap(v)) {
+      if (v.mode !== undefined) return { kind: 'bitmap', bitmap: v }; // the image loader validates moded bitmaps
       const ch = v.channels ?? v.data.length / Math.max(1, v.width * v.height);
       if (v.width <= 0 || v.height <= 0 || !Number.isInteger(ch) || ch < 1 || ch > 4 || v.data.length !== v.width * v.height * ch) {
         throw new TfvlmError(`${at}: bitmap ${v.width}x${v.height} has ${v.data.length} bytes, not width*height*channels (1-4 channels)`);
@@ -204,4 +207,17 @@ export function toTemplateMessages(messages: ChatMessage[], opts: { stringConten
     }
     return { ...m.extra, role: m.role, content };
   });
+}
+
+/** The value the image loader (src/io/image.ts loadImage) takes for a source: a path or data: URI string, bytes or
+ *  a bitmap. URLs must be fetched first and bare `{type:'image'}` parts need their pixels from the caller. */
+export function imageSourceOf(ref: MediaRef, where = 'image'): string | Uint8Array | DecodedBitmap {
+  switch (ref.kind) {
+    case 'path': return ref.path;
+    case 'data-uri': return ref.uri;
+    case 'bytes': return ref.bytes;
+    case 'bitmap': return ref.bitmap;
+    case 'url': throw new TfvlmError(`${where}: ${ref.url} is a URL; download it first (tfvlm reads local files, data: URIs, bytes or bitmaps)`);
+    case 'none': throw new TfvlmError(`${where}: the message has a bare {"type": "image"} and no image was supplied for it`);
+  }
 }

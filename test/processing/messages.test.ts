@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseMessages, readMessagesFile, toTemplateMessages } from '../../src/processing/messages.ts';
+import { imageSourceOf, parseMessages, readMessagesFile, toTemplateMessages } from '../../src/processing/messages.ts';
 import { TfvlmError } from '../../src/errors.ts';
 
 const isTfvlm = (re: RegExp) => (e: Error) => e instanceof TfvlmError && re.test(e.message);
@@ -82,4 +82,16 @@ describe('chat messages', () => {
     await assert.rejects(readMessagesFile(dir), isTfvlm(/is a directory/));
     fs.rmSync(dir, { recursive: true });
   });
+
+  it('imageSourceOf gives what the image loader takes; URLs and bare parts are clear errors', () => {
+    const bitmap = { width: 1, height: 1, mode: 'RGB', data: new Uint8Array(3) };
+    const req = parseMessages([{ role: 'user', content: [
+      { type: 'image', image: '/a.png' }, { type: 'image', image: bitmap }, { type: 'image', url: 'https://x/y.png' }, { type: 'image' },
+    ] }]);
+    assert.equal(imageSourceOf(req.images[0]), '/a.png');
+    assert.equal(imageSourceOf(req.images[1]), bitmap);
+    assert.throws(() => imageSourceOf(req.images[2], 'images[2]'), isTfvlm(/images\[2\]: https:\/\/x\/y.png is a URL/));
+    assert.throws(() => imageSourceOf(req.images[3]), isTfvlm(/bare \{"type": "image"\}/));
+  });
 });
+

@@ -21,8 +21,10 @@ export interface FakeRepo {
   commit?: string;
   /** Other branch or tag names → commit (all serve the same files). */
   refs?: Record<string, string>;
-  /** When set, every request must carry `Authorization: Bearer <token>` (401 without, 403 with another). */
+  /** When set, requests must carry `Authorization: Bearer <token>` (401 without, 403 with another). */
   token?: string;
+  /** With `token`: a gated repo, whose listing is public and whose files need the token (as on huggingface.co). */
+  gated?: boolean;
 }
 
 export interface FakeHubFaults {
@@ -154,11 +156,11 @@ export class FakeHub {
   }
 
   /** The repo and commit a request may see, or undefined after answering with the hub's error. */
-  private access(req: http.IncomingMessage, res: http.ServerResponse, repoId: string, rev: string): { repo: ServedRepo; commit: string } | undefined {
+  private access(req: http.IncomingMessage, res: http.ServerResponse, repoId: string, rev: string, listing = false): { repo: ServedRepo; commit: string } | undefined {
     const repo = this.repos.get(repoId);
     if (!repo && this.faults.hideUnknownRepos) return this.fail(res, 401, 'RepoNotFound', 'Invalid username or password.'), undefined;
     if (!repo) return this.fail(res, 404, 'RepoNotFound', `Repository Not Found for url: ${req.url}.`), undefined;
-    if (repo.token !== undefined) {
+    if (repo.token !== undefined && !(repo.gated && listing)) {
       const auth = req.headers.authorization;
       if (!auth) return this.fail(res, 401, 'GatedRepo', `Access to model ${repoId} is restricted. You must have access to it and be authenticated.`), undefined;
       if (auth !== `Bearer ${repo.token}`) return this.fail(res, 403, 'GatedRepo', `Access to model ${repoId} is restricted and you are not in the authorized list.`), undefined;
@@ -175,7 +177,7 @@ export class FakeHub {
       this.currentFaults = { ...this.currentFaults, listingDelayMs: undefined };
       return void setTimeout(() => this.serveListing(req, res, repoId, rev), delay).unref();
     }
-    const found = this.access(req, res, repoId, rev);
+    const found = this.access(req, res, repoId, rev, true);
     if (!found) return;
     const blobs = new URL(req.url ?? '/', this.url).searchParams.get('blobs') === 'true' && !this.faults.plainListing;
     const siblings = [...found.repo.files.values()].map((f) =>

@@ -31,6 +31,7 @@ describe('downloadModel against a fake hub', () => {
     hub = await startFakeHub([
       { id: REPO, dir: SRC, refs: { v1: fakeCommit('v1') } },
       { id: GATED, dir: SRC, token: 'hf_good' },
+      { id: 'tiny/gated-public-listing', dir: SRC, token: 'hf_good', gated: true },
     ]);
   });
   after(() => hub.close());
@@ -207,6 +208,20 @@ describe('downloadModel against a fake hub', () => {
     await assert.rejects(fs.stat(partial), { code: 'ENOENT' });
     const result = await downloadModel(REPO, { env, ...quiet });
     assert.ok(readFileSync(path.join(result.dir, 'model.safetensors')).equals(weights));
+  });
+
+  it('a gated repo whose listing is public fails on the first file, naming it', async () => {
+    await assert.rejects(downloadModel('tiny/gated-public-listing', { env, ...quiet }), /file "config\.json" of tiny\/gated-public-listing@main.*401.*private or gated.*HF_TOKEN/);
+  });
+
+  it('a partial file already whole (killed before the rename) is checked and kept without fetching', async () => {
+    const weights = readFileSync(path.join(SRC, 'model.safetensors'));
+    await fs.mkdir(path.join(repoDir(), 'blobs'), { recursive: true });
+    await fs.writeFile(path.join(repoDir(), 'blobs', `${sha256(weights)}.incomplete`), weights);
+    const result = await downloadModel(REPO, { env, ...quiet });
+    assert.ok(readFileSync(path.join(result.dir, 'model.safetensors')).equals(weights));
+    assert.equal(hub.requestsTo('/cdn/').length, 0);
+    assert.ok(!hub.requests.some((r) => r.url.endsWith('/model.safetensors')));
   });
 
   it('sends HF_TOKEN as a Bearer token and gets the gated repo', async () => {

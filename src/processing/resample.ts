@@ -170,7 +170,10 @@ function resampleHorizontal(
   return out;
 }
 
-/** Vertical pass: each output row accumulates whole input rows (cache-friendly, same integers). */
+/**
+ * Vertical pass: each output row accumulates whole input rows, four taps at a time (cache-friendly;
+ * integer sums are exact, and int32 wrap-around cannot change a final sum that fits in int32).
+ */
 function resampleVertical(src: Uint8Array, rowLen: number, outH: number, co: Coefficients): Uint8Array {
   const out = new Uint8Array(outH * rowLen);
   const clip = new Uint8ClampedArray(out.buffer);
@@ -180,11 +183,23 @@ function resampleVertical(src: Uint8Array, rowLen: number, outH: number, co: Coe
     acc.fill(HALF);
     const ymin = bounds[yy * 2];
     const n = bounds[yy * 2 + 1];
-    for (let y = 0; y < n; y++) {
-      const k = kk[yy * ksize + y];
-      if (k === 0) continue;
-      const base = (ymin + y) * rowLen;
-      for (let i = 0; i < rowLen; i++) acc[i] += src[base + i] * k;
+    const kOff = yy * ksize;
+    let y = 0;
+    for (; y + 3 < n; y += 4) {
+      const k0 = kk[kOff + y];
+      const k1 = kk[kOff + y + 1];
+      const k2 = kk[kOff + y + 2];
+      const k3 = kk[kOff + y + 3];
+      const b0 = (ymin + y) * rowLen;
+      const b1 = b0 + rowLen;
+      const b2 = b1 + rowLen;
+      const b3 = b2 + rowLen;
+      for (let i = 0; i < rowLen; i++) acc[i] += src[b0 + i] * k0 + src[b1 + i] * k1 + src[b2 + i] * k2 + src[b3 + i] * k3;
+    }
+    for (; y < n; y++) {
+      const k = kk[kOff + y];
+      const b = (ymin + y) * rowLen;
+      for (let i = 0; i < rowLen; i++) acc[i] += src[b + i] * k;
     }
     const o = yy * rowLen;
     for (let i = 0; i < rowLen; i++) clip[o + i] = acc[i] >> PRECISION_BITS;

@@ -10,7 +10,8 @@ import { isObject, readJsonFile, readTextFile } from './files.ts';
 import { resolveSettings } from './config.ts';
 import { Tokenizer } from './tokenizer.ts';
 
-export { Tokenizer, validateTokenizerJson } from './tokenizer.ts';
+export { Tokenizer } from './tokenizer.ts';
+export { validateTokenizerJson } from './tokenizer-json.ts';
 export type { EncodeOptions, EncodeBatchOptions, BatchEncoding, DecodeOptions } from './tokenizer.ts';
 export { createStreamDecoder } from './stream-decoder.ts';
 export type { StreamDecoder } from './stream-decoder.ts';

@@ -171,6 +171,12 @@ describe('loadImage bad input: a TfvlmError naming the file', () => {
     await rejectsWith(loadImage(tmpFile('half.jpg', bytes.subarray(0, bytes.length >> 1))), /half\.jpg: truncated JPEG/);
     await rejectsWith(loadImage(tmpFile('tiny.jpg', bytes.subarray(0, 4))), /tiny\.jpg: truncated or corrupt JPEG/);
   });
+  it('truncated BMP and GIF', async () => {
+    const bmp = encodeBmp24(40, 30, new Uint8Array(40 * 30 * 3).fill(100));
+    await rejectsWith(loadImage(tmpFile('cut.bmp', bmp.subarray(0, bmp.length >> 1))), /cut\.bmp: truncated or corrupt BMP/);
+    const gif = await new Jimp({ width: 40, height: 30, color: 0xff0000ff }).getBuffer('image/gif');
+    await rejectsWith(loadImage(tmpFile('cut.gif', gif.subarray(0, gif.length >> 1))), /cut\.gif: truncated or corrupt GIF/);
+  });
   it('over the pixel limit: refused from the header, before any allocation', async () => {
     assert.ok(30000 * 30000 > MAX_IMAGE_PIXELS && 10000 * 10000 < MAX_IMAGE_PIXELS);
     await rejectsWith(loadImage(tmpFile('bomb.png', pngHeaderOnly(30000, 30000))), /bomb\.png is 30000x30000 .* over the \d+-pixel limit/);

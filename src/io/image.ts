@@ -29,6 +29,7 @@ interface Header {
 export async function loadImage(src: ImageSource | Buffer, name?: string): Promise<DecodedImage> {
   if (typeof src === 'string') {
     if (src.startsWith('data:')) return decodeImage(parseDataUri(src), name ?? 'data: URI');
+    if (/^https?:\/\//i.test(src)) throw new TfvlmError(`cannot read image ${src}: URLs are not fetched; download the file first`);
     return decodeImage(readImageFile(src), name ?? src);
   }
   if (src instanceof Uint8Array) return decodeImage(src, name ?? 'image bytes');

@@ -181,5 +181,6 @@ describe('loadImage bad input: a TfvlmError naming the file', () => {
     assert.ok(30000 * 30000 > MAX_IMAGE_PIXELS && 10000 * 10000 < MAX_IMAGE_PIXELS);
     await rejectsWith(loadImage(tmpFile('bomb.png', pngHeaderOnly(30000, 30000))), /bomb\.png is 30000x30000 .* over the \d+-pixel limit/);
   });
+  it('a URL', () => rejectsWith(loadImage('https://example.com/cat.png'), /cat\.png: URLs are not fetched/));
   it('malformed data: URI', () => rejectsWith(loadImage('data:image/png;base64'), /malformed data: URI/));
 });

@@ -14,3 +14,4 @@ export {
   siglipVisionWeightSpec, loadSiglipVisionWeights, patchEmbed, siglipEncoderLayer, siglipEncode,
   type SiglipVisionWeights, type SiglipEncoderLayer,
 } from './siglip/encoder.ts';
+export { forwardDump, parseCaptureList, type ForwardDumpOptions, type ForwardDumpResult } from './forward-dump.ts';

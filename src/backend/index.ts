@@ -1,8 +1,8 @@
 // One place where tfjs is set up. Picks the best backend present at run time:
 // tfjs-node-gpu → tfjs-node → wasm (SIMD, XNNPACK) → cpu. TFVLM_BACKEND overrides.
 import * as tf from '@tensorflow/tfjs-core';
-import { createRequire } from 'node:module';
 import { TfvlmError } from '../errors.ts';
+import { startWasm, wasmThreading } from './wasm.ts';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -37,16 +37,16 @@ async function activate(c: (typeof CANDIDATES)[number]): Promise<string | undefi
   if (loadError) return loadError;
   try {
     if (c.name === 'wasm') {
-      const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      const require = createRequire(import.meta.url);
-      const dist = require.resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]+$/, '');
-      wasm.setWasmPaths(dist);
+      const err = await startWasm();
+      if (err) return err;
+    } else {
+      const ok = await tf.setBackend(c.tfName);
+      if (!ok) return `tf.setBackend('${c.tfName}') returned false`;
     }
-    const ok = await tf.setBackend(c.tfName);
-    if (!ok) return `tf.setBackend('${c.tfName}') returned false`;
     await tf.ready();
     return undefined;
   } catch (e) {
+    if (e instanceof TfvlmError) throw e;
     return (e as Error).message.split('\n')[0];
   }
 }
@@ -93,7 +93,12 @@ export interface BackendInfo {
   backend: BackendName;
   tfjsVersion: string;
   simd: boolean | null;
+  /** Threads the backend computes with (wasm: XNNPACK's pool, main thread included). */
   threads: number;
+  /** wasm: threads asked for (TFVLM_THREADS, default one per core); otherwise null. */
+  threadsRequested: number | null;
+  /** wasm: why fewer threads than requested run (e.g. the threaded build could not start), or null. */
+  threadsFallback: string | null;
   numTensors: number;
   numBytes: number;
   rssMB: number;
@@ -107,9 +112,9 @@ export async function backendInfo(): Promise<BackendInfo> {
   let threads = 1;
   if (backend === 'wasm') {
     const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    const getThreadsCount = (wasm as { getThreadsCount?: () => number }).getThreadsCount;
-    threads = getThreadsCount ? getThreadsCount() : 1;
+    threads = wasm.getThreadsCount();
   }
+  const threading = backend === 'wasm' ? wasmThreading() : undefined;
   const mem = tf.memory();
   const usage = process.memoryUsage();
   return {
@@ -117,6 +122,8 @@ export async function backendInfo(): Promise<BackendInfo> {
     tfjsVersion: tf.version_core,
     simd,
     threads,
+    threadsRequested: threading?.requested ?? null,
+    threadsFallback: threading?.fallback ?? null,
     numTensors: mem.numTensors,
     numBytes: mem.numBytes,
     rssMB: usage.rss / 2 ** 20,

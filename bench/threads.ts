@@ -1,0 +1,183 @@
+// wasm backend throughput with 1 thread vs one per core: large matmuls (GFLOP/s), a matrix-vector
+// product streaming a 64 MB matrix (GB/s), and conv2d/softmax/matmul outputs compared bit for bit
+// across thread counts. Each thread count runs in its own child process (the pool is sized at init).
+//   npx tsx bench/threads.ts [--json] [--threads 1,2] [--rounds 7]
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const CHILD_ENV = 'TFVLM_THREADS_BENCH_OUT';
+
+interface Row {
+  name: string;
+  /** GFLOP/s for matmuls, GB/s for the matrix-vector product (best round). */
+  value: number;
+  unit: 'GFLOP/s' | 'GB/s';
+  bestMs: number;
+  /** Process CPU time ÷ wall time over the timed rounds: ~threads when every thread computes. */
+  cpuPerWall: number;
+}
+
+export interface ChildResult {
+  threads: number;
+  threadsRequested: number | null;
+  threadsFallback: string | null;
+  initMs: number;
+  rssMB: number;
+  rows: Row[];
+}
+
+export interface ThreadsBench {
+  runs: ChildResult[];
+  /** Largest |difference| of each checked output against the first thread count's. */
+  maxAbsDiff: Record<string, number>;
+}
+
+/** Names of the outputs each child writes for the numerics check. */
+const CHECKED = ['matmul_1024x768x768', 'matvec_4096x4096', 'conv2d_3x3', 'softmax'] as const;
+
+async function child(outDir: string, rounds: number): Promise<void> {
+  const t0 = performance.now();
+  const { initBackend, backendInfo, tf } = await import('../src/backend/index.ts');
+  await initBackend();
+  const initMs = performance.now() - t0;
+
+  const best = (fn: () => void, warmup = 2): { ms: number; cpuPerWall: number } => {
+    for (let i = 0; i < warmup; i++) fn();
+    let ms = Infinity;
+    const cpu0 = process.cpuUsage();
+    const wall0 = performance.now();
+    for (let i = 0; i < rounds; i++) {
+      const t = performance.now();
+      fn();
+      ms = Math.min(ms, performance.now() - t);
+    }
+    const cpu = process.cpuUsage(cpu0);
+    return { ms, cpuPerWall: (cpu.user + cpu.system) / 1000 / (performance.now() - wall0) };
+  };
+  const save = (name: string, t: import('@tensorflow/tfjs-core').Tensor) =>
+    writeFileSync(path.join(outDir, `${name}.f32`), Buffer.from((t.dataSync() as Float32Array).buffer));
+
+  const rows: Row[] = [];
+  const matmul = (m: number, k: number, n: number) => {
+    const a = tf.randomUniform([m, k], -1, 1, 'float32', 1);
+    const b = tf.randomUniform([k, n], -1, 1, 'float32', 2);
+    const name = `matmul_${m}x${k}x${n}`;
+    const { ms, cpuPerWall } = best(() => tf.matMul(a, b).dispose());
+    rows.push({ name, value: (2 * m * k * n) / ms / 1e6, unit: 'GFLOP/s', bestMs: ms, cpuPerWall });
+    if ((CHECKED as readonly string[]).includes(name)) tf.tidy(() => save(name, tf.matMul(a, b)));
+    tf.dispose([a, b]);
+  };
+  matmul(1024, 1024, 1024);
+  matmul(1024, 768, 768);
+
+  // 4096 × 4096 f32 = 64 MB, far larger than any cache: the product streams it from memory.
+  const rowsK = 4096;
+  const colsN = 4096;
+  const w = tf.randomUniform([rowsK, colsN], -1, 1, 'float32', 3);
+  const x = tf.randomUniform([1, rowsK], -1, 1, 'float32', 4);
+  const mv = best(() => tf.matMul(x, w).dispose(), 3);
+  const bytes = rowsK * colsN * 4;
+  rows.push({ name: 'matvec_4096x4096', value: bytes / mv.ms / 1e6, unit: 'GB/s', bestMs: mv.ms, cpuPerWall: mv.cpuPerWall });
+  tf.tidy(() => save('matvec_4096x4096', tf.matMul(x, w)));
+  tf.dispose([w, x]);
+
+  tf.tidy(() => {
+    const img = tf.randomUniform([1, 64, 64, 32], -1, 1, 'float32', 5) as import('@tensorflow/tfjs-core').Tensor4D;
+    const filter = tf.randomUniform([3, 3, 32, 64], -1, 1, 'float32', 6) as import('@tensorflow/tfjs-core').Tensor4D;
+    save('conv2d_3x3', tf.conv2d(img, filter, 1, 'same'));
+    save('softmax', tf.softmax(tf.randomUniform([64, 1000], -8, 8, 'float32', 7)));
+  });
+
+  const info = await backendInfo();
+  const result: ChildResult = {
+    threads: info.threads,
+    threadsRequested: info.threadsRequested,
+    threadsFallback: info.threadsFallback,
+    initMs,
+    rssMB: info.rssMB,
+    rows,
+  };
+  writeFileSync(path.join(outDir, 'result.json'), JSON.stringify(result));
+}
+
+/** Runs the bench once per thread count, each in a fresh process, and compares their outputs. */
+export function runThreadsBench(threadCounts: number[], rounds = 7): ThreadsBench {
+  const self = fileURLToPath(import.meta.url);
+  const runs: ChildResult[] = [];
+  const outputs: Record<string, Float32Array>[] = [];
+  for (const threads of threadCounts) {
+    const outDir = mkdtempSync(path.join(os.tmpdir(), 'tfvlm-threads-'));
+    try {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', self], {
+        env: {
+          ...process.env,
+          TFVLM_THREADS: String(threads),
+          TFVLM_THREADS_BENCH_ROUNDS: String(rounds),
+          [CHILD_ENV]: outDir,
+        },
+        stdio: ['ignore', 'inherit', 'inherit'],
+      });
+      if (r.status !== 0) throw new Error(`bench child with TFVLM_THREADS=${threads} exited with ${r.status}`);
+      runs.push(JSON.parse(readFileSync(path.join(outDir, 'result.json'), 'utf8')) as ChildResult);
+      const out: Record<string, Float32Array> = {};
+      for (const name of CHECKED) {
+        const buf = readFileSync(path.join(outDir, `${name}.f32`));
+        out[name] = new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4);
+      }
+      outputs.push(out);
+    } finally {
+      rmSync(outDir, { recursive: true, force: true });
+    }
+  }
+  const maxAbsDiff: Record<string, number> = {};
+  for (const name of CHECKED) {
+    let d = 0;
+    for (const out of outputs.slice(1)) {
+      const a = outputs[0][name];
+      const b = out[name];
+      if (a.length !== b.length) d = Infinity;
+      else for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+    }
+    maxAbsDiff[name] = d;
+  }
+  return { runs, maxAbsDiff };
+}
+
+function printTable(bench: ThreadsBench): void {
+  const head = ['', ...bench.runs.map((r) => `${r.threads} thread${r.threads > 1 ? 's' : ''}`)];
+  const lines: string[][] = [head];
+  for (const [i, row] of bench.runs[0].rows.entries()) {
+    lines.push([
+      `${row.name} (${row.unit})`,
+      ...bench.runs.map((r) => {
+        const x = r.rows[i];
+        return `${x.value.toFixed(1)} (${x.bestMs.toFixed(1)} ms, cpu/wall ${x.cpuPerWall.toFixed(2)})`;
+      }),
+    ]);
+  }
+  lines.push(['backend init (ms)', ...bench.runs.map((r) => r.initMs.toFixed(0))]);
+  lines.push(['RSS after bench (MB)', ...bench.runs.map((r) => r.rssMB.toFixed(0))]);
+  const widths = head.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
+  for (const l of lines) console.log(l.map((cell, c) => cell.padEnd(widths[c])).join('  '));
+  for (const r of bench.runs) if (r.threadsFallback) console.log(`note (${r.threadsRequested} requested): ${r.threadsFallback}`);
+  console.log('max |diff| vs first run:', JSON.stringify(bench.maxAbsDiff));
+}
+
+const childOut = process.env[CHILD_ENV];
+if (childOut) {
+  await child(childOut, Number(process.env.TFVLM_THREADS_BENCH_ROUNDS ?? 7));
+} else if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({
+    options: { json: { type: 'boolean' }, threads: { type: 'string' }, rounds: { type: 'string' } },
+  });
+  const counts = values.threads
+    ? values.threads.split(',').map(Number)
+    : [...new Set([1, Math.min(os.availableParallelism(), 8)])];
+  const bench = runThreadsBench(counts, Number(values.rounds ?? 7));
+  if (values.json) console.log(JSON.stringify(bench));
+  else printTable(bench);
+}

@@ -1,0 +1,136 @@
+// Starts @tensorflow/tfjs-backend-wasm: the threaded SIMD build with one thread per core when it
+// can run here, else the single-threaded SIMD build, with the reason kept for backendInfo().
+import * as tf from '@tensorflow/tfjs-core';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { TfvlmError } from '../errors.ts';
+import { prepareThreadedStart, type ThreadedStart } from './wasm-threads.ts';
+
+/** XNNPACK's cap in tfjs-backend-wasm (src/cc/backend.cc: max_num_threads; the pool has 8 workers). */
+export const MAX_WASM_THREADS = 8;
+
+/** How long the threaded build may take to load its workers before we fall back. */
+const DEFAULT_START_TIMEOUT_MS = 30_000;
+
+export interface WasmThreading {
+  /** Threads asked for (TFVLM_THREADS, default one per core), after the cap. */
+  requested: number;
+  /** Why the backend runs on fewer threads than requested, or null. */
+  fallback: string | null;
+}
+
+let threading: WasmThreading | undefined;
+
+/** What startWasm settled on, or undefined before it ran. */
+export function wasmThreading(): WasmThreading | undefined {
+  return threading;
+}
+
+function positiveInt(name: string, raw: string): number {
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) < 1) {
+    throw new TfvlmError(`${name}=${raw} is not a positive integer`);
+  }
+  return Number(raw);
+}
+
+/** TFVLM_THREADS, or one thread per core; throws a TfvlmError for a malformed value. */
+export function requestedThreads(raw: string | undefined = process.env.TFVLM_THREADS): number {
+  return raw === undefined || raw === '' ? os.availableParallelism() : positiveInt('TFVLM_THREADS', raw);
+}
+
+function startTimeoutMs(): number {
+  const raw = process.env.TFVLM_THREADS_TIMEOUT_MS;
+  return raw ? positiveInt('TFVLM_THREADS_TIMEOUT_MS', raw) : DEFAULT_START_TIMEOUT_MS;
+}
+
+type WasmModule = typeof import('@tensorflow/tfjs-backend-wasm');
+
+/**
+ * tfjs-backend-wasm sizes its thread pool from emscripten_num_logical_cores() / 2 (it assumes two
+ * hyperthreads per core) and caps the requested count by that; the glue answers with
+ * os.cpus().length. While the module starts, os.cpus reports 2 × `threads` entries.
+ */
+function reportCoresFor(threads: number): () => void {
+  const cpus = os.cpus;
+  const one = cpus()[0];
+  os.cpus = () => Array.from({ length: 2 * threads }, () => one);
+  return () => {
+    os.cpus = cpus;
+  };
+}
+
+/** Resolves with the threaded start's outcome: undefined when it ran, else why it did not. */
+async function tryThreaded(wasm: WasmModule, threads: number): Promise<string | undefined> {
+  let start: ThreadedStart;
+  try {
+    start = prepareThreadedStart(threads);
+  } catch (e) {
+    return `cannot install the pthread Worker shim: ${(e as Error).message}`;
+  }
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  wasm.setThreadsCount(threads);
+  const restoreCpus = reportCoresFor(threads);
+  const timeoutMs = startTimeoutMs();
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`threaded wasm did not start within ${timeoutMs} ms`), timeoutMs);
+  });
+  try {
+    const outcome = await Promise.race([
+      tf.setBackend('wasm').then((ok) => (ok ? undefined : 'tf.setBackend(wasm) returned false for the threaded build')),
+      start.failed.catch((e: Error) => `a pthread worker failed: ${e.message.split('\n')[0]}`),
+      timedOut,
+    ]);
+    if (outcome !== undefined) {
+      await start.abandon();
+      return outcome;
+    }
+    return undefined;
+  } catch (e) {
+    await start.abandon();
+    return (e as Error).message.split('\n')[0];
+  } finally {
+    clearTimeout(timer);
+    restoreCpus();
+    start.finish();
+  }
+}
+
+/**
+ * Starts the wasm backend with TFVLM_THREADS threads (default one per core, at most 8). Returns
+ * undefined on success or the reason the backend could not start at all; a threaded start that
+ * fails falls back to one thread and the reason is kept in wasmThreading().
+ */
+export async function startWasm(): Promise<string | undefined> {
+  let requested = requestedThreads();
+  let fallback: string | null = null;
+  if (requested > MAX_WASM_THREADS) {
+    fallback = `TFVLM_THREADS=${requested} capped at tfjs-backend-wasm's maximum of ${MAX_WASM_THREADS}`;
+    requested = MAX_WASM_THREADS;
+  }
+  const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const require = createRequire(import.meta.url);
+  wasm.setWasmPaths(require.resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]+$/, ''));
+
+  const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
+  if (requested > 1 && !simd) {
+    fallback = 'this WebAssembly engine has no SIMD, and tfjs ships threads only in its SIMD build';
+  } else if (requested > 1) {
+    const failure = await tryThreaded(wasm, requested);
+    if (failure === undefined) {
+      const actual = wasm.getThreadsCount();
+      if (actual < requested) fallback ??= `tfjs-backend-wasm started ${actual} of ${requested} threads`;
+      threading = { requested, fallback };
+      return undefined;
+    }
+    fallback = failure;
+    process.emitWarning(`wasm threads unavailable, running single-threaded: ${failure}`, 'TfvlmWarning');
+  }
+
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+  wasm.setThreadsCount(1);
+  const ok = await tf.setBackend('wasm');
+  if (!ok) return `tf.setBackend('wasm') returned false`;
+  threading = { requested, fallback };
+  return undefined;
+}

@@ -1,0 +1,173 @@
+import { describe, it, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { initBackend, backendInfo, tf } from '../../src/backend/index.ts';
+import { requestedThreads, MAX_WASM_THREADS } from '../../src/backend/wasm.ts';
+import { TfvlmError } from '../../src/errors.ts';
+
+const tfjsNodeInstalled = (() => {
+  try {
+    createRequire(import.meta.url).resolve('@tensorflow/tfjs-node');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const CHILD = fileURLToPath(new URL('./start-backend.ts', import.meta.url));
+
+interface ChildReport {
+  ok: boolean;
+  backend?: string;
+  threads?: number;
+  threadsRequested?: number | null;
+  threadsFallback?: string | null;
+  products?: string;
+  name?: string;
+  message?: string;
+}
+
+interface ChildRun {
+  report: ChildReport;
+  stderr: string;
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** Starts the backend in a fresh Node with `env` added; it must exit by itself within the timeout. */
+function startInChild(env: Record<string, string>): Promise<ChildRun> {
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env };
+  for (const k of ['TFVLM_BACKEND', 'TFVLM_THREADS', 'TFVLM_THREADS_TIMEOUT_MS']) {
+    if (!(k in env)) delete childEnv[k];
+  }
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      ['--import', 'tsx', CHILD],
+      { env: childEnv, timeout: 90_000, killSignal: 'SIGKILL' },
+      (_err, stdout, stderr) => {
+        const last = stdout.trim().split('\n').at(-1) ?? '';
+        let report: ChildReport;
+        try {
+          report = JSON.parse(last) as ChildReport;
+        } catch {
+          report = { ok: false, message: `no report on stdout: ${stdout}` };
+        }
+        resolve({ report, stderr, code: child.exitCode, signal: child.signalCode });
+      },
+    );
+  });
+}
+
+function assertExitedCleanly(run: ChildRun, what: string): void {
+  assert.equal(run.signal, null, `${what}: killed by ${run.signal} (hung, e.g. on a worker thread)\n${run.stderr}`);
+  assert.equal(run.code, 0, `${what}: exit code ${run.code}\n${run.stderr}`);
+}
+
+describe('backend', () => {
+  before(async () => {
+    await initBackend();
+  });
+
+  it('initialises to wasm with SIMD and reports at least one thread', async () => {
+    const info = await backendInfo();
+    assert.equal(info.backend, 'wasm');
+    assert.equal(info.simd, true);
+    assert.ok(Number.isInteger(info.threads) && info.threads >= 1, `threads = ${info.threads}`);
+    assert.ok(info.threadsRequested !== null && info.threads <= info.threadsRequested);
+    if (info.threads < info.threadsRequested) assert.ok(info.threadsFallback, 'fewer threads without a reason');
+  });
+
+  it('computes on the threads it reports', () => {
+    const y = tf.tidy(() => tf.matMul(tf.ones([64, 32]), tf.ones([32, 48])).dataSync());
+    assert.equal(y.length, 64 * 48);
+    assert.ok(y.every((v) => v === 32));
+  });
+
+  it('reads TFVLM_THREADS, one thread per core by default', () => {
+    assert.equal(requestedThreads('3'), 3);
+    assert.ok(requestedThreads(undefined) >= 1);
+    assert.ok(MAX_WASM_THREADS >= 2);
+    for (const bad of ['0', '-2', 'two', '1.5']) {
+      assert.throws(() => requestedThreads(bad), (e: Error) => e instanceof TfvlmError && e.message.includes(`TFVLM_THREADS=${bad}`));
+    }
+  });
+});
+
+describe('backend in a fresh process', () => {
+  const runs: Record<string, ChildRun> = {};
+
+  before(async () => {
+    const envs: Record<string, Record<string, string>> = {
+      one: { TFVLM_THREADS: '1' },
+      two: { TFVLM_THREADS: '2' },
+      fallback: { TFVLM_THREADS: '2', TFVLM_THREADS_TIMEOUT_MS: '1' },
+      nonsense: { TFVLM_BACKEND: 'nonsense' },
+      tensorflow: { TFVLM_BACKEND: 'tensorflow' },
+      badThreads: { TFVLM_THREADS: 'many' },
+    };
+    await Promise.all(
+      Object.entries(envs).map(async ([name, env]) => {
+        runs[name] = await startInChild(env);
+      }),
+    );
+  });
+
+  it('runs the threaded SIMD build with TFVLM_THREADS=2', () => {
+    const { report } = runs.two;
+    assert.ok(report.ok, report.message);
+    assert.equal(report.backend, 'wasm');
+    assert.equal(report.threadsFallback, null);
+    assert.equal(report.threads, 2);
+    assert.equal(report.threadsRequested, 2);
+  });
+
+  it('runs single-threaded with TFVLM_THREADS=1', () => {
+    const { report } = runs.one;
+    assert.ok(report.ok, report.message);
+    assert.equal(report.threads, 1);
+    assert.equal(report.threadsFallback, null);
+  });
+
+  it('gives matmul results identical bit for bit between 1 and 2 threads', () => {
+    assert.ok(runs.one.report.products && runs.two.report.products);
+    assert.equal(runs.two.report.products, runs.one.report.products);
+  });
+
+  it('falls back to one thread, with the reason, when the threaded build does not start', () => {
+    const { report, stderr } = runs.fallback;
+    assert.ok(report.ok, report.message);
+    assert.equal(report.threads, 1);
+    assert.equal(report.threadsRequested, 2);
+    assert.match(report.threadsFallback ?? '', /did not start within 1 ms/);
+    assert.match(stderr, /running single-threaded/);
+    assert.equal(report.products, runs.one.report.products);
+  });
+
+  it('exits by itself after starting (no worker thread keeps Node alive)', () => {
+    for (const name of ['one', 'two', 'fallback']) assertExitedCleanly(runs[name], name);
+  });
+
+  it('explains TFVLM_BACKEND=nonsense with a TfvlmError', () => {
+    const { report } = runs.nonsense;
+    assert.equal(report.ok, false);
+    assert.equal(report.name, 'TfvlmError');
+    assert.match(report.message ?? '', /TFVLM_BACKEND=nonsense is not a backend; use one of .*wasm/);
+  });
+
+  it('explains a missing TFVLM_BACKEND=tensorflow with a TfvlmError', { skip: tfjsNodeInstalled }, () => {
+    const { report } = runs.tensorflow;
+    assert.equal(report.ok, false);
+    assert.equal(report.name, 'TfvlmError');
+    assert.match(report.message ?? '', /backend 'tensorflow' \(@tensorflow\/tfjs-node\) is not available/);
+  });
+
+  it('explains a malformed TFVLM_THREADS with a TfvlmError', () => {
+    const { report } = runs.badThreads;
+    assert.equal(report.ok, false);
+    assert.equal(report.name, 'TfvlmError');
+    assert.match(report.message ?? '', /TFVLM_THREADS=many is not a positive integer/);
+  });
+});

@@ -3,8 +3,9 @@ import { TfvlmError } from './errors.ts';
 import { parseCommandArgs, type Command } from './cli/command.ts';
 import { envCommand } from './cli/env.ts';
 import { dataCommand } from './cli/data.ts';
+import { downloadCommand } from './io/hub/index.ts';
 
-const COMMANDS: Command[] = [envCommand, dataCommand];
+const COMMANDS: Command[] = [envCommand, dataCommand, downloadCommand];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

@@ -1,0 +1,67 @@
+// The whole request → inputs path against the goldens: rendered prompt, expanded prompt, ids, mask,
+// pixels, grid — for every single-sample and batched case of tiny-smolvlm and tiny-llava.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { fixture } from '../helpers/paths.ts';
+import { assertClose, TOLERANCE } from '../helpers/compare.ts';
+import { SafetensorsFile } from '../../src/io/safetensors.ts';
+import { VlmProcessor } from '../../src/processing/processor.ts';
+
+interface Case {
+  name: string;
+  batch?: number;
+  images: string[] | string[][];
+  messages?: unknown;
+  prompt: string | string[];
+  prompt_expanded: string | string[];
+  input_ids: number[] | number[][];
+  attention_mask: number[] | number[][];
+  do_image_splitting?: boolean;
+  image_rows?: number[] | number[][];
+  image_cols?: number[] | number[][];
+}
+
+function goldenPixels(folder: string, name: string) {
+  const f = SafetensorsFile.open(fixture(folder, 'golden', `${name}.inputs.safetensors`));
+  try {
+    const mask = f.has('pixel_attention_mask') ? f.readArray('pixel_attention_mask') : undefined;
+    return { pixels: f.readArray('pixel_values') as Float32Array, shape: f.entry('pixel_values').shape, mask };
+  } finally {
+    f.close();
+  }
+}
+
+for (const folder of ['tiny-smolvlm', 'tiny-llava']) {
+  const cases: Case[] = JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')).cases;
+  describe(`VlmProcessor: ${folder}`, () => {
+    for (const c of cases) {
+      it(`${c.name}: prompt, ids, mask and pixels equal transformers'`, async () => {
+        const processor = await VlmProcessor.load(fixture(folder));
+        const batched = c.batch !== undefined;
+        const imageLists = (batched ? c.images : [c.images]) as string[][];
+        const paths = imageLists.map((l) => l.map((p) => fixture(folder, 'golden', p)));
+        const splitting = c.do_image_splitting;
+        const out = c.messages
+          ? await processor.fromMessages(batched ? (c.messages as unknown[][]) : [c.messages as unknown[]], {
+              images: paths,
+              ...(splitting === undefined ? {} : { imageSplitting: splitting }),
+            })
+          : await processor.fromPrompt(c.prompt as string, paths[0]);
+        const wrap = <T,>(x: T | T[]): T[] => (batched ? (x as T[]) : [x as T]);
+        assert.deepEqual(out.prompts, wrap(c.prompt));
+        assert.deepEqual(out.promptsExpanded, wrap(c.prompt_expanded));
+        assert.deepEqual(out.input_ids, wrap(c.input_ids));
+        assert.deepEqual(out.attention_mask, wrap(c.attention_mask));
+        if (c.image_rows) {
+          assert.deepEqual(out.rows, wrap(c.image_rows).flat());
+          assert.deepEqual(out.cols, wrap(c.image_cols).flat());
+        }
+        const golden = goldenPixels(folder, c.name);
+        assert.deepEqual(out.pixelShape, golden.shape);
+        assertClose(out.pixel_values!, golden.pixels, TOLERANCE.pixels, 'pixel_values');
+        if (golden.mask) assert.deepEqual(Array.from(out.pixel_attention_mask!), Array.from(golden.mask).map(Number));
+      });
+    }
+  });
+}

@@ -120,34 +120,45 @@ export function flattenOnWhite(img: Bitmap): Bitmap {
   return { width: img.width, height: img.height, mode: 'RGB', data: out };
 }
 
-/** Pillow `MULDIV255`: round(a * b / 255) the way ImagingUtils.h computes it. */
-function mulDiv255(a: number, b: number): number {
-  const tmp = a * b + 128;
-  return ((tmp >> 8) + tmp) >> 8;
-}
+/** Pillow `MULDIV255(v, a)` (ImagingUtils.h), tabulated as `[a * 256 + v]`. */
+const MULDIV255 = (() => {
+  const t = new Uint8Array(256 * 256);
+  for (let a = 0; a < 256; a++) {
+    for (let v = 0; v < 256; v++) {
+      const tmp = v * a + 128;
+      t[a * 256 + v] = ((tmp >> 8) + tmp) >> 8;
+    }
+  }
+  return t;
+})();
+
+/** Pillow `rgba2rgbA` un-premultiply `CLIP8((255 * v) / a)` (truncating), tabulated as `[a * 256 + v]`. */
+const UNPREMULTIPLY = (() => {
+  const t = new Uint8Array(256 * 256);
+  for (let a = 1; a < 256; a++) for (let v = 0; v < 256; v++) t[a * 256 + v] = Math.min(255, Math.floor((255 * v) / a));
+  return t;
+})();
 
 /** Pillow Convert.c `rgbA2rgba` (RGBA → RGBa) / LA → La: colour channels times alpha. */
 export function premultiplyAlpha(data: Uint8Array, channels: 2 | 4): Uint8Array {
   const out = new Uint8Array(data.length);
   const a = channels - 1;
   for (let p = 0; p < data.length; p += channels) {
-    const alpha = data[p + a];
-    for (let c = 0; c < a; c++) out[p + c] = mulDiv255(data[p + c], alpha);
-    out[p + a] = alpha;
+    const row = data[p + a] * 256;
+    for (let c = 0; c < a; c++) out[p + c] = MULDIV255[row + data[p + c]];
+    out[p + a] = data[p + a];
   }
   return out;
 }
 
-/** Pillow Convert.c `rgba2rgbA` (RGBa → RGBA): truncating division by alpha, clipped to 255. */
+/** Pillow Convert.c `rgba2rgbA` (RGBa → RGBA), in place: alpha 0 and 255 leave the colour as is. */
 export function unpremultiplyAlpha(data: Uint8Array, channels: 2 | 4): Uint8Array {
   const a = channels - 1;
   for (let p = 0; p < data.length; p += channels) {
     const alpha = data[p + a];
     if (alpha === 255 || alpha === 0) continue;
-    for (let c = 0; c < a; c++) {
-      const v = Math.floor((255 * data[p + c]) / alpha);
-      data[p + c] = v > 255 ? 255 : v;
-    }
+    const row = alpha * 256;
+    for (let c = 0; c < a; c++) data[p + c] = UNPREMULTIPLY[row + data[p + c]];
   }
   return data;
 }

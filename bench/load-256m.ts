@@ -40,15 +40,20 @@ console.log(`load: ${(loadMs / 1000).toFixed(2)} s; RSS ${rssBefore.toFixed(0)} 
 const vc = model.config.vision_config;
 const pixels = tf.randomUniform([1, 1, vc.num_channels, vc.image_size, vc.image_size], -1, 1, 'float32', 1);
 const times: number[] = [];
+const cpuTimes: number[] = [];
 for (let i = 0; i < 3; i++) {
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
   const features = model.encodeImages(pixels);
   features.dataSync();
   times.push(performance.now() - t);
+  const cpu = process.cpuUsage(cpu0);
+  cpuTimes.push((cpu.user + cpu.system) / 1000);
   if (i === 0) console.log(`image features: [${features.shape}]`);
   features.dispose();
 }
-console.log(`one ${vc.image_size}×${vc.image_size} tile, vision encoder + connector: ${times.map((t) => `${t.toFixed(0)} ms`).join(', ')} (first is warm-up)`);
+console.log(`one ${vc.image_size}×${vc.image_size} tile, vision encoder + connector: wall ${times.map((t) => `${t.toFixed(0)} ms`).join(', ')} (first is warm-up); ` +
+  `CPU time ${cpuTimes.map((t) => `${t.toFixed(0)} ms`).join(', ')} (wall ≫ CPU means other processes share the cores)`);
 console.log(`peak RSS overall: ${peakRssMB().toFixed(0)} MiB`);
 pixels.dispose();
 model.dispose();

@@ -154,12 +154,13 @@ export class Idefics3ImageProcessor {
 
   /**
    * `images`: one image, a list of images (one sample), or one list per sample (a batch).
-   * Tiles of a sample's images are concatenated in order.
+   * Tiles of a sample's images are concatenated in order; a sample with no images gets only
+   * padding tiles (mask 0).
    */
   preprocess(images: Bitmap | Bitmap[] | Bitmap[][], options: Idefics3Options = {}): Idefics3Output {
     const batch: Bitmap[][] = !Array.isArray(images) ? [[images]] : images.length > 0 && Array.isArray(images[0]) ? (images as Bitmap[][]) : [images as Bitmap[]];
-    if (batch.length === 0 || batch.some((s) => !Array.isArray(s) || s.length === 0)) {
-      throw new TfvlmError('Idefics3ImageProcessor: every sample needs at least one image');
+    if (batch.some((s) => !Array.isArray(s)) || batch.every((s) => s.length === 0)) {
+      throw new TfvlmError('Idefics3ImageProcessor: no images given (a sample without images is only padding)');
     }
     const cfg = this.config;
     const rows: number[] = [];

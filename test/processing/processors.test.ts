@@ -128,8 +128,12 @@ describe('Idefics3 modes and options', () => {
     assert.deepEqual(out.shape, [1, 1, 4, 64, 64]);
   });
 
-  it('rejects an empty sample', () => {
-    assert.throws(() => smol.preprocess([[]]), /at least one image/);
+  it('a sample without images is all padding; no images at all is an error', () => {
+    const out = smol.preprocess([[], [gradient(64, 64)]]);
+    assert.deepEqual(out.shape, [2, 10, 3, 64, 64]);
+    assert.deepEqual(out.images_per_sample, [0, 1]);
+    assert.ok(out.pixel_attention_mask!.subarray(0, 10 * 4096).every((v) => v === 0));
+    assert.throws(() => smol.preprocess([[]]), /no images given/);
   });
 });
 

@@ -1,0 +1,197 @@
+// The decoding loop: prefill the prompt once (images encoded once), then one token per step with
+// a per-layer KV cache. Batched rows follow transformers' generate(): position ids from the
+// attention mask (cumsum − 1), the first new token taken from the last column, finished rows
+// continued with the pad id.
+import { tf } from '../backend/index.ts';
+import { TfvlmError } from '../errors.ts';
+import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
+import type { GenerateOptions } from './generation-config.ts';
+import { Rng } from './rng.ts';
+import { isGreedy, sampleToken } from './sampler.ts';
+import type { CausalVlm } from './vlm.ts';
+
+/** A tokenised batch as the processor makes it (plain arrays). */
+export interface PromptBatch {
+  input_ids: number[][];
+  attention_mask?: number[][];
+  pixel_values?: Float32Array;
+  pixelShape?: number[];
+  pixel_attention_mask?: Uint8Array;
+}
+
+export interface GenerationTimings {
+  /** Token embedding + vision encoder + connector + merge. */
+  embedMs: number;
+  /** Decoder over the prompt. */
+  prefillMs: number;
+  prefillTokens: number;
+  /** All decode steps after the first token. */
+  decodeMs: number;
+  decodeTokens: number;
+}
+
+export interface TokenStep {
+  /** 0 for the token picked from the prompt's logits. */
+  step: number;
+  /** The new token of each row (pad id for rows that had already finished). */
+  tokens: number[];
+  /** Rows that are finished after this step. */
+  finished: boolean[];
+}
+
+export interface TokenLoopOptions extends Pick<GenerateOptions,
+  'maxNewTokens' | 'eosTokenIds' | 'seed' | 'doSample' | 'temperature' | 'topK' | 'topP' | 'minP' | 'repetitionPenalty'> {
+  /** Id that finished rows continue with (generation_config pad_token_id, else the first eos). */
+  padTokenId?: number;
+  /** Receives each step's raw logits [B, vocab] (for tests and research; costs a download per step). */
+  onLogits?: (logits: Float32Array, step: number) => void;
+  /** Stop early (e.g. a stop string was matched by the caller). */
+  shouldStop?: () => boolean;
+}
+
+export interface TokenLoopResult {
+  /** Generated ids per row (including the eos that ended the row). */
+  generated: number[][];
+  timings: GenerationTimings;
+  /** What ended generation: every row hit eos, max_new_tokens, the context window, or the caller. */
+  stopReason: 'eos' | 'max_new_tokens' | 'context' | 'stopped';
+}
+
+/**
+ * Generates token ids for a batch, yielding each step. The KV cache is created here and disposed at
+ * the end (or when the consumer stops iterating).
+ */
+export async function* generateTokens(
+  vlm: CausalVlm,
+  prompt: PromptBatch,
+  options: TokenLoopOptions,
+): AsyncGenerator<TokenStep, TokenLoopResult> {
+  const B = prompt.input_ids.length;
+  const T = prompt.input_ids[0]?.length ?? 0;
+  if (B === 0 || T === 0) throw new TfvlmError('generate: the prompt is empty');
+  if (prompt.input_ids.some((row) => row.length !== T)) throw new TfvlmError('generate: input_ids rows differ in length (pad the batch)');
+  if (T >= vlm.maxPositions) {
+    throw new TfvlmError(`generate: the prompt has ${T} tokens but the context window (max_position_embeddings) is ${vlm.maxPositions}`);
+  }
+  const maxNew = Math.min(options.maxNewTokens, vlm.maxPositions - T);
+  const mask = (prompt.attention_mask ?? prompt.input_ids.map((row) => row.map(() => 1))).map((row) => [...row]);
+  const history = prompt.input_ids.map((row) => [...row]);
+  const generated: number[][] = Array.from({ length: B }, () => []);
+  const finished = new Array<boolean>(B).fill(false);
+  const eos = new Set(options.eosTokenIds);
+  const pad = options.padTokenId ?? options.eosTokenIds[0] ?? 0;
+  const rng = new Rng(options.seed);
+  const timings: GenerationTimings = { embedMs: 0, prefillMs: 0, prefillTokens: B * T, decodeMs: 0, decodeTokens: 0 };
+  const cache: KVCache[] = vlm.createCache();
+  let stopReason: TokenLoopResult['stopReason'] = 'max_new_tokens';
+  try {
+    if (maxNew === 0) return { generated, timings, stopReason: options.maxNewTokens === 0 ? 'max_new_tokens' : 'context' };
+    let t0 = performance.now();
+    const embeds = tf.tidy(() =>
+      vlm.embed({
+        input_ids: tf.tensor2d(prompt.input_ids.flat(), [B, T], 'int32'),
+        ...(prompt.pixel_values && prompt.pixelShape
+          ? {
+              pixel_values: tf.tensor(prompt.pixel_values, prompt.pixelShape, 'float32'),
+              ...(prompt.pixel_attention_mask
+                ? { pixel_attention_mask: tf.tensor(prompt.pixel_attention_mask, [prompt.pixelShape[0], prompt.pixelShape[1], ...prompt.pixelShape.slice(3)], 'bool') }
+                : {}),
+            }
+          : {}),
+      }),
+    );
+    timings.embedMs = performance.now() - t0;
+    t0 = performance.now();
+    let logits: tf.Tensor;
+    try {
+      logits = vlm.decodeLast(embeds, mask.flat(), prefillPositions(mask), cache);
+    } finally {
+      embeds.dispose();
+    }
+    let tokens = pickTokens(logits, history, finished, pad, options, rng, 0);
+    timings.prefillMs = performance.now() - t0;
+
+    for (let step = 0; ; step++) {
+      for (let b = 0; b < B; b++) {
+        if (finished[b]) continue;
+        generated[b].push(tokens[b]);
+        history[b].push(tokens[b]);
+        if (eos.has(tokens[b])) finished[b] = true;
+      }
+      yield { step, tokens, finished: [...finished] };
+      if (finished.every(Boolean)) {
+        stopReason = 'eos';
+        break;
+      }
+      if (options.shouldStop?.()) {
+        stopReason = 'stopped';
+        break;
+      }
+      if (step + 1 >= maxNew) {
+        stopReason = maxNew < options.maxNewTokens ? 'context' : 'max_new_tokens';
+        break;
+      }
+      t0 = performance.now();
+      for (const row of mask) row.push(1);
+      const positions = mask.map((row) => row.reduce((a, m) => a + m, 0) - 1);
+      const stepTokens = tokens;
+      const stepEmbeds = tf.tidy(() => vlm.embed({ input_ids: tf.tensor2d(stepTokens, [B, 1], 'int32') }));
+      try {
+        logits = vlm.decodeLast(stepEmbeds, mask.flat(), positions, cache);
+      } finally {
+        stepEmbeds.dispose();
+      }
+      tokens = pickTokens(logits, history, finished, pad, options, rng, step + 1);
+      timings.decodeMs += performance.now() - t0;
+      timings.decodeTokens += B;
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    return { generated, timings, stopReason };
+  } finally {
+    disposeKVCaches(cache);
+  }
+}
+
+/** transformers generate(): position_ids = cumsum(attention_mask) − 1, and 1 where the mask is 0. */
+export function prefillPositions(mask: number[][]): Int32Array {
+  const T = mask[0].length;
+  const out = new Int32Array(mask.length * T);
+  mask.forEach((row, b) => {
+    let seen = 0;
+    row.forEach((m, t) => {
+      seen += m;
+      out[b * T + t] = m === 0 ? 1 : seen - 1;
+    });
+  });
+  return out;
+}
+
+/** Next token per row from logits [B, 1, V]; disposes the logits. Finished rows get the pad id. */
+function pickTokens(
+  logits: tf.Tensor,
+  history: number[][],
+  finished: boolean[],
+  pad: number,
+  options: TokenLoopOptions,
+  rng: Rng,
+  step: number,
+): number[] {
+  const B = logits.shape[0];
+  const V = logits.shape[2] as number;
+  try {
+    const onDevice = isGreedy(options) && options.repetitionPenalty === 1 && !options.onLogits;
+    if (onDevice) {
+      const best = tf.tidy(() => tf.argMax(tf.reshape(logits, [B, V]), -1));
+      const ids = best.dataSync();
+      best.dispose();
+      return Array.from(ids, (id, b) => (finished[b] ? pad : id));
+    }
+    const all = logits.dataSync() as Float32Array;
+    options.onLogits?.(Float32Array.from(all), step);
+    return Array.from({ length: B }, (_, b) =>
+      finished[b] ? pad : sampleToken(all.slice(b * V, (b + 1) * V), history[b], options, rng),
+    );
+  } finally {
+    logits.dispose();
+  }
+}

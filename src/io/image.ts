@@ -23,6 +23,8 @@ interface Header {
   width: number;
   height: number;
   mode: ImageMode;
+  /** PNG sample depth (16-bit samples are read raw and truncated to their high byte, like Pillow). */
+  bitDepth?: number;
 }
 
 /** Decodes a file path, a `data:` URI, encoded bytes, or validates an already-decoded bitmap. */
@@ -132,7 +134,7 @@ function readHeader(b: Uint8Array, what: string): Header {
     if (depth === 16 && colorType === 0) {
       throw new TfvlmError(`image ${what}: 16-bit grayscale PNG (Pillow mode I) is not supported; convert it to 8-bit`);
     }
-    return { format: 'png', width: u32be(b, 16), height: u32be(b, 20), mode };
+    return { format: 'png', width: u32be(b, 16), height: u32be(b, 20), mode, bitDepth: depth };
   }
   if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return readJpegHeader(b, what);
   if (b.length >= 6 && (String.fromCharCode(...b.subarray(0, 6)) === 'GIF87a' || String.fromCharCode(...b.subarray(0, 6)) === 'GIF89a')) {
@@ -272,9 +274,13 @@ async function decodeJpegBytes(bytes: Uint8Array, header: Header, what: string):
 
 async function decodeWithJimp(bytes: Uint8Array, header: Header, what: string): Promise<Bitmap> {
   let bitmap: { data: Uint8Array; width: number; height: number };
+  const raw16 = header.bitDepth === 16;
   try {
-    const img = await Jimp.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+    // pngjs rounds 16-bit samples to 8 bits; Pillow (PngImagePlugin "RGB;16B" etc.) keeps the high byte
+    const options = raw16 ? { 'image/png': { skipRescale: true } } : undefined;
+    const img = await Jimp.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), options as never);
     bitmap = img.bitmap;
+    if (raw16) bitmap = { ...bitmap, data: Uint8Array.from(bitmap.data as unknown as Uint16Array, (v) => v >> 8) };
   } catch (e) {
     throw new TfvlmError(`cannot decode image ${what}: truncated or corrupt ${header.format.toUpperCase()} (${(e as Error).message})`);
   }

@@ -94,6 +94,15 @@ describe('loadImage sources', () => {
     assert.deepEqual(Array.from(p.data), [0, 0, 255, 255, 0, 0, 0, 255, 0]);
   });
 
+  it('16-bit PNG samples keep their high byte (Pillow), not a rounded value', async () => {
+    const vals = Uint16Array.from([0x1234, 0xff80, 0x0080, 0x7fff, 0x8000, 0xffff, 0x01ff, 0xfe00]);
+    const rgba = await decodeImage(encodePng(2, 1, 6, vals, { bitDepth: 16 }), 'rgba16.png');
+    assert.deepEqual([rgba.mode, ...rgba.data], ['RGBA', 0x12, 0xff, 0x00, 0x7f, 0x80, 0xff, 0x01, 0xfe]);
+    const rgb = await decodeImage(encodePng(2, 1, 2, vals.subarray(0, 6), { bitDepth: 16 }), 'rgb16.png');
+    assert.deepEqual([rgb.mode, ...rgb.data], ['RGB', 0x12, 0xff, 0x00, 0x7f, 0x80, 0xff]);
+    await rejectsWith(decodeImage(encodePng(1, 1, 0, Uint16Array.from([7]), { bitDepth: 16 }), 'i16.png'), /i16\.png: 16-bit grayscale PNG/);
+  });
+
   it('decodes BMP (24-bit, bottom-up rows) as RGB', async () => {
     const rgb = Uint8Array.from([255, 0, 0, 0, 255, 0, 0, 0, 255, 9, 99, 199]);
     const img = await loadImage(tmpFile('x.bmp', encodeBmp24(2, 2, rgb)));

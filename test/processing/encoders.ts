@@ -25,20 +25,29 @@ function chunk(type: string, data: Uint8Array): Buffer {
 
 export interface PngOptions {
   palette?: Uint8Array;
+  /** 16-bit samples (big-endian in the file); `samples` must then be a Uint16Array. */
+  bitDepth?: 8 | 16;
   /** Raw TIFF bytes for an eXIf chunk. */
   exif?: Uint8Array;
 }
 
-/** 8-bit PNG. `samples` holds width × height × channels bytes (palette indices for colour type 3). */
-export function encodePng(width: number, height: number, colorType: 0 | 2 | 3 | 4 | 6, samples: Uint8Array, opts: PngOptions = {}): Buffer {
+/** PNG. `samples` holds width × height × channels samples (palette indices for colour type 3). */
+export function encodePng(width: number, height: number, colorType: 0 | 2 | 3 | 4 | 6, samples: Uint8Array | Uint16Array, opts: PngOptions = {}): Buffer {
   const channels = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 }[colorType];
-  const stride = width * channels;
+  const bytes = opts.bitDepth === 16 ? 2 : 1;
+  const stride = width * channels * bytes;
   const raw = Buffer.alloc((stride + 1) * height);
-  for (let y = 0; y < height; y++) Buffer.from(samples.subarray(y * stride, (y + 1) * stride)).copy(raw, y * (stride + 1) + 1);
+  for (let y = 0; y < height; y++) {
+    for (let i = 0; i < width * channels; i++) {
+      const v = samples[y * width * channels + i];
+      if (bytes === 2) raw.writeUInt16BE(v, y * (stride + 1) + 1 + i * 2);
+      else raw[y * (stride + 1) + 1 + i] = v;
+    }
+  }
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(width, 0);
   ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
+  ihdr[8] = bytes * 8;
   ihdr[9] = colorType;
   const parts = [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr)];
   if (opts.palette) parts.push(chunk('PLTE', opts.palette));

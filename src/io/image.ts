@@ -289,7 +289,49 @@ async function decodeWithJimp(bytes: Uint8Array, header: Header, what: string): 
       throw new TfvlmError(`cannot decode image ${what}: decoded ${bitmap.width}x${bitmap.height}, header says ${header.width}x${header.height}`);
     }
   }
+  if (header.format === 'gif') restoreGifTransparentColour(bitmap.data, gifTransparentColour(bytes));
   return fromRgba(bitmap.data, bitmap.width, bitmap.height, header.mode);
+}
+
+/**
+ * The palette colour of the first frame's transparent index, or null. Pillow keeps that index (so
+ * its palette colour) where gifwrap writes transparent pixels as 0,0,0,0.
+ */
+export function gifTransparentColour(b: Uint8Array): [number, number, number] | null {
+  if (b.length < 13) return null;
+  let o = 13;
+  let palette = -1;
+  if (b[10] & 0x80) {
+    palette = o;
+    o += 3 * (1 << ((b[10] & 7) + 1));
+  }
+  let transparent = -1;
+  while (o < b.length) {
+    const block = b[o];
+    if (block === 0x21) {
+      if (b[o + 1] === 0xf9 && o + 6 < b.length && b[o + 3] & 1) transparent = b[o + 6];
+      o += 2;
+      while (o < b.length && b[o] !== 0) o += b[o] + 1;
+      o += 1;
+    } else if (block === 0x2c) {
+      if (o + 9 < b.length && b[o + 9] & 0x80) palette = o + 10;
+      break;
+    } else return null;
+  }
+  if (transparent < 0 || palette < 0 || palette + 3 * transparent + 3 > b.length) return null;
+  const p = palette + 3 * transparent;
+  return [b[p], b[p + 1], b[p + 2]];
+}
+
+function restoreGifTransparentColour(rgba: Uint8Array, colour: [number, number, number] | null): void {
+  if (!colour) return;
+  for (let i = 0; i < rgba.length; i += 4) {
+    if (rgba[i + 3] === 0) {
+      rgba[i] = colour[0];
+      rgba[i + 1] = colour[1];
+      rgba[i + 2] = colour[2];
+    }
+  }
 }
 
 /** Keeps the channels the source mode has (palette images keep their looked-up RGB). */

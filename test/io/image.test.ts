@@ -121,6 +121,18 @@ describe('loadImage sources', () => {
     assert.ok(b > 200 && r < 60, `pixel (3,1) should be blue, got ${img.data.subarray(21, 24)}`);
   });
 
+  it('GIF transparent pixels keep the palette colour of the transparent index (as Pillow)', async () => {
+    const gif = new Uint8Array(await new Jimp({ width: 3, height: 2, color: 0x00ff00ff }).getBuffer('image/gif'));
+    // mark palette index 0 (the green every pixel uses) transparent in the graphic control extension
+    const gce = Buffer.from(gif).indexOf(Buffer.from([0x21, 0xf9, 0x04]));
+    assert.ok(gce > 0);
+    gif[gce + 3] |= 1;
+    gif[gce + 6] = 0;
+    const img = await loadImage(gif);
+    assert.equal(img.mode, 'P');
+    for (let i = 0; i < 6; i++) assert.deepEqual(Array.from(img.data.subarray(i * 3, i * 3 + 3)), [0, 255, 0]);
+  });
+
   it('decodes grayscale JPEG as L', async () => {
     const gray = { width: 16, height: 16, mode: 'L' as const, data: new Uint8Array(256).fill(128) };
     const img = await loadImage(await encodeJpeg(gray));

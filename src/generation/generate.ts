@@ -47,6 +47,11 @@ export interface TokenLoopOptions extends Pick<GenerateOptions,
   onLogits?: (logits: Float32Array, step: number) => void;
   /** Stop early (e.g. a stop string was matched by the caller). */
   shouldStop?: () => boolean;
+  /**
+   * A KV cache that already holds earlier positions of this (single, unpadded) sequence: the prompt
+   * is then only the new tokens. The cache is updated and left to its owner (not disposed).
+   */
+  cache?: KVCache[];
 }
 
 export interface TokenLoopResult {
@@ -70,11 +75,19 @@ export async function* generateTokens(
   const T = prompt.input_ids[0]?.length ?? 0;
   if (B === 0 || T === 0) throw new TfvlmError('generate: the prompt is empty');
   if (prompt.input_ids.some((row) => row.length !== T)) throw new TfvlmError('generate: input_ids rows differ in length (pad the batch)');
-  if (T >= vlm.maxPositions) {
-    throw new TfvlmError(`generate: the prompt has ${T} tokens but the context window (max_position_embeddings) is ${vlm.maxPositions}`);
+  const cached = options.cache?.[0]?.offset ?? 0;
+  if (options.cache && (B !== 1 || prompt.attention_mask?.[0].some((m) => m === 0))) {
+    throw new TfvlmError('generate: continuing a cached sequence needs one unpadded row');
   }
-  const maxNew = Math.min(options.maxNewTokens, vlm.maxPositions - T);
-  const mask = (prompt.attention_mask ?? prompt.input_ids.map((row) => row.map(() => 1))).map((row) => [...row]);
+  if (cached + T >= vlm.maxPositions) {
+    throw new TfvlmError(
+      `generate: the prompt has ${cached + T} tokens${cached ? ` (${cached} cached)` : ''} but the context window (max_position_embeddings) is ${vlm.maxPositions}`,
+    );
+  }
+  const maxNew = Math.min(options.maxNewTokens, vlm.maxPositions - cached - T);
+  const mask = options.cache
+    ? [new Array<number>(cached + T).fill(1)]
+    : (prompt.attention_mask ?? prompt.input_ids.map((row) => row.map(() => 1))).map((row) => [...row]);
   const history = prompt.input_ids.map((row) => [...row]);
   const generated: number[][] = Array.from({ length: B }, () => []);
   const finished = new Array<boolean>(B).fill(false);
@@ -82,7 +95,7 @@ export async function* generateTokens(
   const pad = options.padTokenId ?? options.eosTokenIds[0] ?? 0;
   const rng = new Rng(options.seed);
   const timings: GenerationTimings = { embedMs: 0, prefillMs: 0, prefillTokens: B * T, decodeMs: 0, decodeTokens: 0 };
-  const cache: KVCache[] = vlm.createCache();
+  const cache: KVCache[] = options.cache ?? vlm.createCache();
   let stopReason: TokenLoopResult['stopReason'] = 'max_new_tokens';
   try {
     if (maxNew === 0) return { generated, timings, stopReason: options.maxNewTokens === 0 ? 'max_new_tokens' : 'context' };
@@ -104,7 +117,8 @@ export async function* generateTokens(
     t0 = performance.now();
     let logits: tf.Tensor;
     try {
-      logits = vlm.decodeLast(embeds, mask.flat(), prefillPositions(mask), cache);
+      const positions = options.cache ? Int32Array.from({ length: T }, (_, t) => cached + t) : prefillPositions(mask);
+      logits = vlm.decodeLast(embeds, mask.flat(), positions, cache);
     } finally {
       embeds.dispose();
     }
@@ -148,7 +162,7 @@ export async function* generateTokens(
     }
     return { generated, timings, stopReason };
   } finally {
-    disposeKVCaches(cache);
+    if (!options.cache) disposeKVCaches(cache);
   }
 }
 

@@ -126,6 +126,17 @@ export class VlmProcessor {
     return this.process(prompts, decoded, options);
   }
 
+  /** Pixel inputs of one prompt's images alone (used to continue a cached conversation). */
+  pixels(images: Bitmap[], options: ProcessOptions = {}): Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'> {
+    if (images.length === 0) return {};
+    if (this.family === 'idefics3') {
+      const out = (this.imageProcessor as Idefics3ImageProcessor).preprocess([images], { do_image_splitting: options.imageSplitting });
+      return { pixel_values: out.pixel_values, pixelShape: out.shape, pixel_attention_mask: out.pixel_attention_mask };
+    }
+    const out = (this.imageProcessor as CLIPImageProcessor).preprocess(images);
+    return { pixel_values: out.pixel_values, pixelShape: out.shape };
+  }
+
   /** Rendered prompts + decoded images → expanded prompts, token ids and pixels. */
   process(prompts: string[], images: Bitmap[][], options: ProcessOptions = {}): ProcessedInputs {
     const withImages = images.some((list) => list.length > 0);

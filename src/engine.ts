@@ -1,0 +1,114 @@
+// The library's front door: a model folder (or hub id) → model + processor + generation settings,
+// and the things users do with it: prepare inputs, generate (streamed or whole), forward with
+// activation capture, multi-turn conversations.
+import fs from 'node:fs';
+import path from 'node:path';
+import { initBackend } from './backend/index.ts';
+import { TfvlmError } from './errors.ts';
+import type { ImageSource } from './io/image.ts';
+import { resolveModel, type HubOptions } from './io/hub/index.ts';
+import { loadModel } from './models/registry.ts';
+import { Idefics3Model } from './models/idefics3/model.ts';
+import { VlmProcessor, type ProcessedInputs, type ProcessOptions } from './processing/processor.ts';
+import type { Tokenizer } from './tokenizer/index.ts';
+import {
+  readGenerationConfig, resolveGenerateOptions, type GenerateOverrides, type GenerationConfigJson,
+} from './generation/generation-config.ts';
+import { streamText, type TextGenerationResult } from './generation/text-stream.ts';
+import { idefics3Vlm, type CausalVlm } from './generation/vlm.ts';
+import { Conversation, type ConversationOptions } from './generation/conversation.ts';
+
+/** A request as users write it: chat messages, or a raw prompt with `<image>` markers. */
+export type VlmRequest =
+  | { messages: unknown[]; baseDir?: string; images?: ImageSource[] }
+  | { prompt: string; images?: ImageSource[] };
+
+export interface GenerateCallOptions extends GenerateOverrides, ProcessOptions {}
+
+export interface GenerationOutput extends TextGenerationResult {
+  prompt: string;
+  input_ids: number[];
+}
+
+/** Each architecture's model and its generation adapter. */
+type LoadedModel = Idefics3Model;
+
+function asCausalVlm(model: LoadedModel): CausalVlm {
+  if (model instanceof Idefics3Model) return idefics3Vlm(model);
+  throw new TfvlmError(`no generation adapter for ${(model as object).constructor.name}`);
+}
+
+export class Vlm {
+  private constructor(
+    readonly dir: string,
+    readonly model: LoadedModel,
+    readonly vlm: CausalVlm,
+    readonly processor: VlmProcessor,
+    readonly generationConfig: GenerationConfigJson,
+    /** Milliseconds spent loading weights, tokenizer and processor. */
+    readonly loadMs: number,
+  ) {}
+
+  /** Loads a model folder, or a hub id (`org/name[@revision]`) through the Hugging Face cache. */
+  static async load(spec: string, hub: HubOptions = {}): Promise<Vlm> {
+    await initBackend();
+    const t0 = performance.now();
+    const dir = await resolveModel(spec, hub);
+    if (!fs.existsSync(path.join(dir, 'config.json'))) throw new TfvlmError(`${dir}: no config.json (not a model folder)`);
+    const [model, processor] = await Promise.all([loadModel(dir), VlmProcessor.load(dir)]);
+    return new Vlm(dir, model, asCausalVlm(model), processor, readGenerationConfig(dir), performance.now() - t0);
+  }
+
+  get tokenizer(): Tokenizer {
+    return this.processor.tokenizer;
+  }
+
+  /** Request → model inputs (rendered prompt, ids, pixels) exactly as transformers' processor makes them. */
+  async prepare(request: VlmRequest, options: ProcessOptions = {}): Promise<ProcessedInputs> {
+    if ('messages' in request) {
+      if (!Array.isArray(request.messages)) throw new TfvlmError('request.messages must be an array of messages');
+      return this.processor.fromMessages(request.messages, {
+        ...options,
+        baseDir: request.baseDir,
+        ...(request.images ? { images: [request.images] } : {}),
+      });
+    }
+    return this.processor.fromPrompt(request.prompt, request.images ?? []);
+  }
+
+  /** Resolved sampling/stopping settings: defaults ← generation_config.json ← overrides. */
+  generateOptions(overrides: GenerateOverrides = {}) {
+    const extraEos = [this.tokenizer.eosTokenId, this.tokenizer.tokenToId('<end_of_utterance>')]
+      .filter((id): id is number => typeof id === 'number');
+    return resolveGenerateOptions(this.generationConfig, overrides, extraEos);
+  }
+
+  /** Streams the answer as text deltas; the iterator's return value is the whole result. */
+  async *stream(request: VlmRequest, options: GenerateCallOptions = {}): AsyncGenerator<string, GenerationOutput> {
+    const inputs = await this.prepare(request, options);
+    const gen = this.generateOptions(options);
+    const result = yield* streamText(this.vlm, this.tokenizer, inputs, {
+      ...gen,
+      padTokenId: this.generationConfig.pad_token_id ?? this.tokenizer.padTokenId ?? undefined,
+    });
+    return { ...result, prompt: inputs.prompts[0], input_ids: inputs.input_ids[0] };
+  }
+
+  /** The whole answer at once. */
+  async generate(request: VlmRequest, options: GenerateCallOptions = {}): Promise<GenerationOutput> {
+    const it = this.stream(request, options);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** A multi-turn chat that keeps the KV cache of earlier turns and prefills only the new turn. */
+  conversation(options: ConversationOptions = {}): Conversation {
+    return new Conversation(this, options);
+  }
+
+  dispose(): void {
+    this.model.dispose();
+  }
+}

@@ -1,0 +1,112 @@
+// Multi-turn chat that keeps the KV cache of earlier turns: each turn re-renders the whole
+// conversation with the chat template, reuses the cached prefix it shares with what was already
+// fed to the model, and prefills only the rest (new images included).
+import { TfvlmError } from '../errors.ts';
+import { loadImage, type ImageSource } from '../io/image.ts';
+import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
+import type { Bitmap } from '../processing/image.ts';
+import { imageSourceOf, parseMessages } from '../processing/messages.ts';
+import type { Vlm, GenerateCallOptions, GenerationOutput } from '../engine.ts';
+import { streamText } from './text-stream.ts';
+
+export interface ConversationOptions {
+  /** A system message put first. */
+  system?: string;
+  /** Folder that relative image paths in messages are resolved against. */
+  baseDir?: string;
+}
+
+type Part = { type: 'text'; text: string } | { type: 'image'; image?: ImageSource };
+
+export class Conversation {
+  /** The messages so far, in the chat request format (images as `{type:'image'}` parts). */
+  readonly messages: { role: string; content: Part[] }[] = [];
+  private readonly images: Bitmap[] = [];
+  private cache: KVCache[] | undefined;
+  /** Token ids whose keys/values are in the cache. */
+  private cachedIds: number[] = [];
+  /** Images whose features are in the cache. */
+  private cachedImages = 0;
+  /** Prompt tokens prefilled by the last turn (the rest came from the cache). */
+  lastPrefillTokens = 0;
+
+  constructor(private readonly vlm: Vlm, private readonly options: ConversationOptions = {}) {
+    if (options.system) this.messages.push({ role: 'system', content: [{ type: 'text', text: options.system }] });
+  }
+
+  /** Sends a user turn (text, or parts with images) and streams the assistant's answer. */
+  async *send(content: string | unknown[], options: GenerateCallOptions = {}): AsyncGenerator<string, GenerationOutput> {
+    const parsed = parseMessages([{ role: 'user', content }], { baseDir: this.options.baseDir });
+    const parts: Part[] = [];
+    for (const [i, p] of (typeof parsed.messages[0].content === 'string'
+      ? [{ type: 'text' as const, text: parsed.messages[0].content }]
+      : parsed.messages[0].content).entries()) {
+      if (p.type === 'text') parts.push({ type: 'text', text: p.text });
+      else if (p.type === 'image') {
+        this.images.push(await loadImage(imageSourceOf(p.source, `turn ${this.messages.length} part ${i}`) as ImageSource));
+        parts.push({ type: 'image' });
+      } else throw new TfvlmError('conversation: video parts are not supported in multi-turn chat');
+    }
+    this.messages.push({ role: 'user', content: parts });
+
+    const processor = this.vlm.processor;
+    const prompt = processor.renderMessages(parseMessages(this.messages), { addGenerationPrompt: true });
+    const full = processor.process([prompt], [this.images], options);
+    const ids = full.input_ids[0];
+    let shared = commonPrefix(this.cachedIds, ids);
+    if (shared < this.cachedIds.length || shared === ids.length) {
+      // The re-rendered history differs from what was fed (or nothing is new): start over.
+      this.reset();
+      shared = 0;
+    }
+    this.cache ??= this.vlm.vlm.createCache();
+    const newImages = this.images.slice(this.cachedImages);
+    const turn = {
+      input_ids: [ids.slice(shared)],
+      ...(shared === 0 ? pick(full) : processor.pixels(newImages, options)),
+    };
+    this.lastPrefillTokens = ids.length - shared;
+    const gen = this.vlm.generateOptions(options);
+    const result = yield* streamText(this.vlm.vlm, this.vlm.tokenizer, turn, {
+      ...gen,
+      cache: this.cache,
+      padTokenId: this.vlm.generationConfig.pad_token_id ?? undefined,
+    });
+    // The last generated token was never fed to the model, so it is not in the cache.
+    this.cachedIds = ids.concat(result.generatedIds.slice(0, -1));
+    this.cachedImages = this.images.length;
+    this.messages.push({ role: 'assistant', content: [{ type: 'text', text: result.text }] });
+    return { ...result, prompt, input_ids: ids };
+  }
+
+  /** Sends a turn and returns the whole answer. */
+  async say(content: string | unknown[], options: GenerateCallOptions = {}): Promise<GenerationOutput> {
+    const it = this.send(content, options);
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /** Drops the KV cache (the messages stay; the next turn prefills everything). */
+  reset(): void {
+    if (this.cache) disposeKVCaches(this.cache);
+    this.cache = undefined;
+    this.cachedIds = [];
+    this.cachedImages = 0;
+  }
+
+  dispose(): void {
+    this.reset();
+  }
+}
+
+function commonPrefix(a: number[], b: number[]): number {
+  let n = 0;
+  while (n < a.length && n < b.length && a[n] === b[n]) n++;
+  return n;
+}
+
+function pick(p: { pixel_values?: Float32Array; pixelShape?: number[]; pixel_attention_mask?: Uint8Array }) {
+  return { pixel_values: p.pixel_values, pixelShape: p.pixelShape, pixel_attention_mask: p.pixel_attention_mask };
+}

@@ -1,0 +1,53 @@
+// Token loop → text: incremental decoding (never a broken UTF-8 sequence or a partial special
+// token), stop strings matched across token boundaries, special tokens left out of the text.
+import type { Tokenizer } from '../tokenizer/index.ts';
+import { createStreamDecoder } from '../tokenizer/index.ts';
+import { generateTokens, type GenerationTimings, type PromptBatch, type TokenLoopOptions, type TokenLoopResult } from './generate.ts';
+import { StopStringMatcher } from './stop-strings.ts';
+import type { CausalVlm } from './vlm.ts';
+
+export interface TextGenerationOptions extends TokenLoopOptions {
+  stopStrings?: string[];
+}
+
+export interface TextGenerationResult {
+  text: string;
+  /** New token ids (the eos that ended generation included). */
+  generatedIds: number[];
+  timings: GenerationTimings;
+  stopReason: TokenLoopResult['stopReason'] | 'stop_string';
+}
+
+/** Streams the text of one sequence as it is generated; returns the whole result at the end. */
+export async function* streamText(
+  vlm: CausalVlm,
+  tokenizer: Tokenizer,
+  prompt: PromptBatch,
+  options: TextGenerationOptions,
+): AsyncGenerator<string, TextGenerationResult> {
+  const decoder = createStreamDecoder(tokenizer, { skipSpecialTokens: true });
+  const stops = new StopStringMatcher(options.stopStrings ?? []);
+  const loop = generateTokens(vlm, prompt, { ...options, shouldStop: () => stops.stopped || (options.shouldStop?.() ?? false) });
+  let text = '';
+  for (;;) {
+    const r = await loop.next();
+    if (r.done) {
+      const tail = stops.push(decoder.flush()) + stops.flush();
+      if (tail) {
+        text += tail;
+        yield tail;
+      }
+      return {
+        text,
+        generatedIds: r.value.generated[0],
+        timings: r.value.timings,
+        stopReason: stops.stopped ? 'stop_string' : r.value.stopReason,
+      };
+    }
+    const delta = stops.push(decoder.push(r.value.tokens[0]));
+    if (delta) {
+      text += delta;
+      yield delta;
+    }
+  }
+}

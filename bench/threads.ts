@@ -13,9 +13,9 @@ const CHILD_ENV = 'TFVLM_THREADS_BENCH_OUT';
 
 interface Row {
   name: string;
-  /** GFLOP/s for matmuls, GB/s for the matrix-vector product (best round). */
+  /** GFLOP/s for matmuls, GB/s for the matrix-vector product, ms for the decode layers (best round). */
   value: number;
-  unit: 'GFLOP/s' | 'GB/s';
+  unit: 'GFLOP/s' | 'GB/s' | 'ms';
   bestMs: number;
   /** Process CPU time ÷ wall time over the timed rounds: ~threads when every thread computes. */
   cpuPerWall: number;
@@ -84,6 +84,40 @@ async function child(outDir: string, rounds: number): Promise<void> {
   rows.push({ name: 'matvec_4096x4096', value: bytes / mv.ms / 1e6, unit: 'GB/s', bestMs: mv.ms, cpuPerWall: mv.cpuPerWall });
   tf.tidy(() => save('matvec_4096x4096', tf.matMul(x, w)));
   tf.dispose([w, x]);
+
+  // One decoder layer of a SmolVLM-256M-size text model at one token (hidden 576, MLP 1536):
+  // many small ops, where waking the other threads can cost more than it saves.
+  const hidden = 576;
+  const inter = 1536;
+  const lw = {
+    qkv: tf.randomUniform([hidden, 3 * hidden], -0.05, 0.05, 'float32', 8),
+    o: tf.randomUniform([hidden, hidden], -0.05, 0.05, 'float32', 9),
+    gateUp: tf.randomUniform([hidden, 2 * inter], -0.05, 0.05, 'float32', 10),
+    down: tf.randomUniform([inter, hidden], -0.05, 0.05, 'float32', 11),
+  };
+  const h0 = tf.randomUniform([1, hidden], -1, 1, 'float32', 12);
+  type T = import('@tensorflow/tfjs-core').Tensor;
+  const rms = (t: T) => tf.mul(t, tf.rsqrt(tf.add(tf.mean(tf.square(t), -1, true), 1e-5)));
+  const layer = (h: T) =>
+    tf.tidy(() => {
+      const qkv = tf.matMul(rms(h), lw.qkv);
+      const a = tf.add(h, tf.matMul(tf.slice(qkv, [0, 2 * hidden], [1, hidden]), lw.o));
+      const [g, u] = tf.split(tf.matMul(rms(a), lw.gateUp), 2, -1);
+      return tf.add(a, tf.matMul(tf.mul(tf.mul(g, tf.sigmoid(g)), u), lw.down));
+    });
+  const layers = 30;
+  const dec = best(() => {
+    let h = tf.clone(h0);
+    for (let i = 0; i < layers; i++) {
+      const next = layer(h);
+      h.dispose();
+      h = next;
+    }
+    h.dataSync();
+    h.dispose();
+  });
+  rows.push({ name: `decode_${layers}_layers_576`, value: dec.ms, unit: 'ms', bestMs: dec.ms, cpuPerWall: dec.cpuPerWall });
+  tf.dispose([lw.qkv, lw.o, lw.gateUp, lw.down, h0]);
 
   tf.tidy(() => {
     const img = tf.randomUniform([1, 64, 64, 32], -1, 1, 'float32', 5) as import('@tensorflow/tfjs-core').Tensor4D;

@@ -59,6 +59,25 @@ function reportCoresFor(threads: number): () => void {
   };
 }
 
+/**
+ * Emscripten's Node glue adds process listeners that rethrow every uncaught exception and
+ * unhandled rejection from inside the glue: Node then prints a whole line of minified glue and
+ * exits with code 7 instead of reporting the error. They serve only Emscripten's exit(), which tfjs
+ * never calls, so the ones a start added are removed again.
+ */
+function dropGlueProcessListeners(): () => void {
+  const uncaught = new Set(process.listeners('uncaughtException'));
+  const unhandled = new Set(process.listeners('unhandledRejection'));
+  return () => {
+    for (const l of process.listeners('uncaughtException')) {
+      if (!uncaught.has(l)) process.removeListener('uncaughtException', l);
+    }
+    for (const l of process.listeners('unhandledRejection')) {
+      if (!unhandled.has(l)) process.removeListener('unhandledRejection', l);
+    }
+  };
+}
+
 /** Resolves with the threaded start's outcome: undefined when it ran, else why it did not. */
 async function tryThreaded(wasm: WasmModule, threads: number): Promise<string | undefined> {
   let start: ThreadedStart;
@@ -108,6 +127,16 @@ export async function startWasm(): Promise<string | undefined> {
     fallback = `TFVLM_THREADS=${requested} capped at tfjs-backend-wasm's maximum of ${MAX_WASM_THREADS}`;
     requested = MAX_WASM_THREADS;
   }
+  const restoreListeners = dropGlueProcessListeners();
+  try {
+    return await start(requested, fallback);
+  } finally {
+    restoreListeners();
+  }
+}
+
+async function start(requested: number, capped: string | null): Promise<string | undefined> {
+  let fallback = capped;
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
   const require = createRequire(import.meta.url);
   wasm.setWasmPaths(require.resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]+$/, ''));

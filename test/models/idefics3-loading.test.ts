@@ -58,6 +58,31 @@ describe('Idefics3 config', () => {
   });
 });
 
+describe('Idefics3 weight spec', () => {
+  it('the real SmolVLM-256M-Instruct config implies its published key layout and size', () => {
+    const c = parseIdefics3Config(JSON.parse(fs.readFileSync(fixture('smolvlm-256m-real-tokenizer', 'config.json'), 'utf8')));
+    const spec = idefics3WeightSpec(c);
+    const expect: Record<string, number[]> = {
+      'model.vision_model.embeddings.patch_embedding.weight': [768, 3, 16, 16],
+      'model.vision_model.embeddings.position_embedding.weight': [1024, 768],
+      'model.vision_model.encoder.layers.11.mlp.fc2.bias': [768],
+      'model.vision_model.post_layernorm.weight': [768],
+      'model.connector.modality_projection.proj.weight': [576, 12288],
+      'model.text_model.embed_tokens.weight': [49280, 576],
+      'model.text_model.layers.29.self_attn.k_proj.weight': [192, 576],
+      'model.text_model.layers.29.mlp.down_proj.weight': [576, 1536],
+      'model.text_model.norm.weight': [576],
+      'lm_head.weight': [49280, 576],
+    };
+    for (const [key, shape] of Object.entries(expect)) assert.deepEqual(spec.get(key), shape, key);
+    assert.equal(spec.has('model.text_model.layers.0.self_attn.q_proj.bias'), false);
+    assert.equal(spec.size, 471);
+    let params = 0;
+    for (const shape of spec.values()) params += shape.reduce((a, b) => a * b, 1);
+    assert.ok(Math.abs(params / 1e6 - 256.5) < 0.1, `${params} parameters`);
+  });
+});
+
 describe('Idefics3 weight loading', () => {
   let dir: string;
   before(async () => {

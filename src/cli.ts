@@ -4,8 +4,18 @@ import { parseCommandArgs, type Command } from './cli/command.ts';
 import { envCommand } from './cli/env.ts';
 import { dataCommand } from './cli/data.ts';
 import { downloadCommand } from './io/hub/index.ts';
+import { describeCommand } from './cli/describe.ts';
+import { askCommand } from './cli/ask.ts';
+import { chatCommand } from './cli/chat.ts';
+import { generateCommand } from './cli/generate.ts';
+import { promptCommand } from './cli/prompt.ts';
+import { preprocessCommand } from './cli/preprocess.ts';
 
-const COMMANDS: Command[] = [envCommand, dataCommand, downloadCommand];
+const COMMANDS: Command[] = [
+  describeCommand, askCommand, chatCommand, generateCommand,
+  promptCommand, preprocessCommand,
+  dataCommand, downloadCommand, envCommand,
+];
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length)) + 2;

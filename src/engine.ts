@@ -73,7 +73,7 @@ export class Vlm {
         ...(request.images ? { images: [request.images] } : {}),
       });
     }
-    return this.processor.fromPrompt(request.prompt, request.images ?? []);
+    return this.processor.fromPrompt(request.prompt, request.images ?? [], options);
   }
 
   /** Resolved sampling/stopping settings: defaults ← generation_config.json ← overrides. */

@@ -1,0 +1,82 @@
+import readline from 'node:readline';
+import { TfvlmError } from '../errors.ts';
+import type { Vlm, GenerateCallOptions } from '../engine.ts';
+import type { Command } from './command.ts';
+import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions, timingsLine } from './generation-flags.ts';
+import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
+import { requestFromArgs } from './request.ts';
+import { streamToStdout, withModel } from './run-generation.ts';
+
+export const chatCommand: Command = {
+  name: 'chat',
+  summary: 'answer a chat conversation (--messages), or chat interactively',
+  usage: `Usage: tfvlm chat --messages M.json [--model DIR|ID] [generation options]
+       tfvlm chat [--system TEXT] [--model DIR|ID]         (interactive)
+
+With --messages: answers the conversation in M.json (system/user/assistant messages; images as
+{"type":"image","image":"photo.jpg"}, paths relative to M.json) and prints the assistant's reply.
+Without it: an interactive chat that keeps the KV cache between turns. Type a message and press
+Enter; "/image PATH" attaches an image to your next message, "/reset" starts over, "/exit" quits.
+Lines can also be piped in on stdin.
+  --system TEXT       a system message for the interactive chat
+  ${MODEL_OPTION_HELP}
+
+${GENERATION_HELP}`,
+  options: { model: { type: 'string' }, messages: { type: 'string' }, system: { type: 'string' }, ...GENERATION_OPTIONS },
+  async run(args) {
+    const options = generationOptions(args, 'chat');
+    const flags = args.values as { json?: boolean; quiet?: boolean };
+    if (typeof args.values.messages === 'string') {
+      const request = requestFromArgs(args, 'chat');
+      await withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, flags));
+      return 0;
+    }
+    if (flags.json) throw new TfvlmError('tfvlm chat: --json needs --messages');
+    await withModel(modelSpec(args), (vlm) => interactive(vlm, args.values.system as string | undefined, options, !!flags.quiet));
+    return 0;
+  },
+};
+
+async function interactive(vlm: Vlm, system: string | undefined, options: GenerateCallOptions, quiet: boolean): Promise<void> {
+  const tty = process.stdin.isTTY === true;
+  const rl = readline.createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
+  const chat = vlm.conversation({ system, baseDir: process.cwd() });
+  let images: string[] = [];
+  const prompt = () => tty && rl.prompt();
+  if (tty) {
+    process.stdout.write(`tfvlm chat — ${vlm.dir}\n/image PATH attaches an image, /reset starts over, /exit quits.\n`);
+    rl.setPrompt('you> ');
+  }
+  prompt();
+  try {
+    for await (const line of rl) {
+      const text = line.trim();
+      if (text === '/exit' || text === '/quit') break;
+      if (text === '/reset') {
+        chat.reset();
+        chat.messages.splice(system ? 1 : 0);
+        images = [];
+      } else if (text.startsWith('/image ')) {
+        images.push(text.slice('/image '.length).trim());
+      } else if (text) {
+        const content = [...images.map((image) => ({ type: 'image', image })), { type: 'text', text }];
+        images = [];
+        if (tty) process.stdout.write('assistant> ');
+        const it = chat.send(content, options);
+        for (;;) {
+          const r = await it.next();
+          if (r.done) {
+            process.stdout.write('\n');
+            if (!quiet) process.stderr.write(`[${timingsLine(r.value, vlm.loadMs)} · prefilled ${chat.lastPrefillTokens} new tokens]\n`);
+            break;
+          }
+          process.stdout.write(r.value);
+        }
+      }
+      prompt();
+    }
+  } finally {
+    rl.close();
+    chat.dispose();
+  }
+}

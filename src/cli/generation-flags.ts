@@ -1,0 +1,82 @@
+// The flags every generating command shares, and how timings are reported.
+import { TfvlmError } from '../errors.ts';
+import type { GenerateCallOptions, GenerationOutput } from '../engine.ts';
+import { optionalNumber, type ParsedArgs } from './command.ts';
+
+export const GENERATION_OPTIONS = {
+  'max-new-tokens': { type: 'string' },
+  greedy: { type: 'boolean' },
+  temperature: { type: 'string' },
+  'top-k': { type: 'string' },
+  'top-p': { type: 'string' },
+  'min-p': { type: 'string' },
+  'repetition-penalty': { type: 'string' },
+  seed: { type: 'string' },
+  stop: { type: 'string', multiple: true },
+  'image-splitting': { type: 'string' },
+  json: { type: 'boolean' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
+
+export const GENERATION_HELP = `Generation:
+  --max-new-tokens N     new tokens at most (default: generation_config.json, else 256)
+  --greedy               argmax decoding (the default unless generation_config.json samples)
+  --temperature T        sample with temperature T (0 = greedy)
+  --top-k K --top-p P --min-p P --repetition-penalty R
+  --seed S               seed of the sampler (same seed, same output)
+  --stop TEXT            stop when TEXT appears (repeatable; TEXT is not printed)
+  --image-splitting on|off   override the checkpoint's do_image_splitting (off is faster on CPU)
+  --json                 print one JSON object {prompt, input_ids, generated_ids, text, timings} and nothing else on stdout
+  -q, --quiet            no timings on stderr`;
+
+export function imageSplitting(args: ParsedArgs, cmd: string): boolean | undefined {
+  const v = args.values['image-splitting'];
+  if (v === undefined) return undefined;
+  if (v === 'on') return true;
+  if (v === 'off') return false;
+  throw new TfvlmError(`tfvlm ${cmd}: --image-splitting must be on or off, got '${String(v)}'`);
+}
+
+export function generationOptions(args: ParsedArgs, cmd: string): GenerateCallOptions {
+  const temperature = optionalNumber(args, 'temperature', cmd);
+  const sampled = !args.values.greedy && (temperature !== undefined && temperature > 0 ? true : undefined);
+  const stops = args.values.stop;
+  const o: GenerateCallOptions = {
+    maxNewTokens: optionalNumber(args, 'max-new-tokens', cmd),
+    temperature,
+    topK: optionalNumber(args, 'top-k', cmd),
+    topP: optionalNumber(args, 'top-p', cmd),
+    minP: optionalNumber(args, 'min-p', cmd),
+    repetitionPenalty: optionalNumber(args, 'repetition-penalty', cmd),
+    seed: optionalNumber(args, 'seed', cmd),
+    stopStrings: Array.isArray(stops) ? stops.map(String) : undefined,
+    imageSplitting: imageSplitting(args, cmd),
+  };
+  if (args.values.greedy) o.doSample = false;
+  else if (sampled) o.doSample = true;
+  return o;
+}
+
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+const rate = (n: number, ms: number) => (ms > 0 ? `${((n * 1000) / ms).toFixed(1)} tok/s` : 'n/a');
+
+export function timingsLine(out: GenerationOutput, loadMs: number): string {
+  const t = out.timings;
+  return [
+    `load ${s(loadMs)}`,
+    `vision+embed ${s(t.embedMs)}`,
+    `prefill ${t.prefillTokens} tok in ${s(t.prefillMs)} (${rate(t.prefillTokens, t.prefillMs)})`,
+    `decode ${t.decodeTokens} tok in ${s(t.decodeMs)} (${rate(t.decodeTokens, t.decodeMs)})`,
+  ].join(' · ');
+}
+
+export function jsonResult(out: GenerationOutput, loadMs: number) {
+  return {
+    prompt: out.prompt,
+    input_ids: out.input_ids,
+    generated_ids: out.generatedIds,
+    text: out.text,
+    stop_reason: out.stopReason,
+    timings: { load_ms: loadMs, ...out.timings },
+  };
+}

@@ -70,8 +70,10 @@ describe('Idefics3 pieces', () => {
     it('merge refuses a token / feature count mismatch, naming both counts', () => {
       const ids = tf.tensor2d([[1, 510, 510, 2]], [1, 4], 'int32');
       const pixels = tf.ones([1, 1, 3, 64, 64]);
+      const before = tf.memory().numTensors;
       assert.throws(() => model.forward({ input_ids: ids, pixel_values: pixels }), (e: Error) =>
         e instanceof TfvlmError && /2 image tokens/.test(e.message) && /16 feature rows/.test(e.message));
+      assert.equal(tf.memory().numTensors, before, 'a refused merge frees what it made');
       ids.dispose();
       pixels.dispose();
     });

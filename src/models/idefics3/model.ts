@@ -179,11 +179,18 @@ export class Idefics3Model {
     const firstCall = !opts.cache || opts.cache[0].offset === 0;
     let embeds = this.text.embed(ids);
     if (inputs.pixel_values && firstCall) {
-      const features = this.encodeImages(inputs.pixel_values, inputs.pixel_attention_mask, opts.capture);
-      const merged = this.mergeImageFeatures(ids, embeds, features);
-      features.dispose();
-      embeds.dispose();
-      embeds = merged;
+      let features: tf.Tensor | undefined;
+      try {
+        features = this.encodeImages(inputs.pixel_values, inputs.pixel_attention_mask, opts.capture);
+        const merged = this.mergeImageFeatures(ids, embeds, features);
+        embeds.dispose();
+        embeds = merged;
+      } catch (e) {
+        embeds.dispose();
+        throw e;
+      } finally {
+        features?.dispose();
+      }
     }
     try {
       const logits = this.text.forward(

@@ -152,8 +152,8 @@ export class LlamaDecoder {
     const name = opts.captureAs ?? 'text';
     const capture = opts.capture;
     capture?.record(`${name}.inputs_embeds`, x);
+    let h = x;
     try {
-      let h = x;
       for (let i = 0; i < c.num_hidden_layers; i++) {
         const layer = this.weights.layers[i];
         const next = tf.tidy(() => {
@@ -177,6 +177,9 @@ export class LlamaDecoder {
         if (h !== x) h.dispose();
         return logits;
       });
+    } catch (e) {
+      if (h !== x && !h.isDisposed) h.dispose();
+      throw e;
     } finally {
       rotary.cos.dispose();
       rotary.sin.dispose();

@@ -72,6 +72,14 @@ describe('1×1 images', () => {
 });
 
 describe('Idefics3 modes and options', () => {
+  it('processImage reports the sizes each step produced', () => {
+    const steps = smol.processImage(gradient(150, 100));
+    assert.deepEqual(steps.after_resize_hw, [128, 192]);
+    assert.deepEqual(steps.after_resize_for_vision_encoder_hw, [128, 192]);
+    assert.deepEqual([steps.rows, steps.cols, steps.tiles.length], [2, 3, 7]);
+    assert.ok(steps.tiles.every((t) => t.width === 64 && t.height === 64 && t.mode === 'RGB'));
+  });
+
   it('--image-splitting off gives one max×max tile with rows = cols = 0', () => {
     const out = smol.preprocess(gradient(150, 100), { do_image_splitting: false });
     assert.deepEqual(out.shape, [1, 1, 3, 64, 64]);

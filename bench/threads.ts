@@ -41,7 +41,7 @@ const CHECKED = ['matmul_1024x768x768', 'matvec_4096x4096', 'conv2d_3x3', 'softm
 
 async function child(outDir: string, rounds: number): Promise<void> {
   const t0 = performance.now();
-  const { initBackend, backendInfo, tf } = await import('../src/backend/index.ts');
+  const { initBackend, backendInfo, setComputeThreads, tf } = await import('../src/backend/index.ts');
   await initBackend();
   const initMs = performance.now() - t0;
 
@@ -106,17 +106,36 @@ async function child(outDir: string, rounds: number): Promise<void> {
       return tf.add(a, tf.matMul(tf.mul(tf.mul(g, tf.sigmoid(g)), u), lw.down));
     });
   const layers = 30;
-  const dec = best(() => {
-    let h = tf.clone(h0);
-    for (let i = 0; i < layers; i++) {
-      const next = layer(h);
+  const lmHead = tf.randomUniform([hidden, 49152], -0.05, 0.05, 'float32', 13);
+  const decodeRows = (suffix: string) => {
+    const dec = best(() => {
+      let h = tf.clone(h0);
+      for (let i = 0; i < layers; i++) {
+        const next = layer(h);
+        h.dispose();
+        h = next;
+      }
+      h.dataSync();
       h.dispose();
-      h = next;
-    }
-    h.dataSync();
-    h.dispose();
-  });
-  rows.push({ name: `decode_${layers}_layers_576`, value: dec.ms, unit: 'ms', bestMs: dec.ms, cpuPerWall: dec.cpuPerWall });
+    });
+    rows.push({ name: `decode_${layers}_layers_576${suffix}`, value: dec.ms, unit: 'ms', bestMs: dec.ms, cpuPerWall: dec.cpuPerWall });
+    // The vocabulary projection of one token: a 576 × 49152 f32 matrix (113 MB) streamed once.
+    const head = best(() => tf.matMul(h0, lmHead).dispose());
+    rows.push({
+      name: `lm_head_576x49152${suffix}`,
+      value: (hidden * 49152 * 4) / head.ms / 1e6,
+      unit: 'GB/s',
+      bestMs: head.ms,
+      cpuPerWall: head.cpuPerWall,
+    });
+  };
+  decodeRows('');
+  const started = (await backendInfo()).threadsStarted ?? 1;
+  if (started > 1 && setComputeThreads(1) === 1) {
+    decodeRows(' [switched to 1 thread]');
+    setComputeThreads(started);
+  }
+  lmHead.dispose();
   tf.dispose([lw.qkv, lw.o, lw.gateUp, lw.down, h0]);
 
   tf.tidy(() => {
@@ -184,12 +203,14 @@ export function runThreadsBench(threadCounts: number[], rounds = 7): ThreadsBenc
 function printTable(bench: ThreadsBench): void {
   const head = ['', ...bench.runs.map((r) => `${r.threads} thread${r.threads > 1 ? 's' : ''}`)];
   const lines: string[][] = [head];
-  for (const [i, row] of bench.runs[0].rows.entries()) {
+  const names = [...new Set(bench.runs.flatMap((r) => r.rows.map((x) => x.name)))];
+  for (const name of names) {
+    const unit = bench.runs.flatMap((r) => r.rows).find((x) => x.name === name)!.unit;
     lines.push([
-      `${row.name} (${row.unit})`,
+      `${name} (${unit})`,
       ...bench.runs.map((r) => {
-        const x = r.rows[i];
-        return `${x.value.toFixed(1)} (${x.bestMs.toFixed(1)} ms, cpu/wall ${x.cpuPerWall.toFixed(2)})`;
+        const x = r.rows.find((y) => y.name === name);
+        return x ? `${x.value.toFixed(1)} (${x.bestMs.toFixed(1)} ms, cpu/wall ${x.cpuPerWall.toFixed(2)})` : '';
       }),
     ]);
   }

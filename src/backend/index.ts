@@ -2,7 +2,7 @@
 // tfjs-node-gpu → tfjs-node → wasm (SIMD, XNNPACK) → cpu. TFVLM_BACKEND overrides.
 import * as tf from '@tensorflow/tfjs-core';
 import { TfvlmError } from '../errors.ts';
-import { startWasm, wasmThreading } from './wasm.ts';
+import { setWasmThreads, startWasm, wasmThreading } from './wasm.ts';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -93,16 +93,27 @@ export interface BackendInfo {
   backend: BackendName;
   tfjsVersion: string;
   simd: boolean | null;
-  /** Threads the backend computes with (wasm: XNNPACK's pool, main thread included). */
+  /** Threads ops compute with now (wasm: XNNPACK's pool, main thread included). */
   threads: number;
   /** wasm: threads asked for (TFVLM_THREADS, default one per core); otherwise null. */
   threadsRequested: number | null;
+  /** wasm: threads started; setComputeThreads switches between 1 and this. Otherwise null. */
+  threadsStarted: number | null;
   /** wasm: why fewer threads than requested run (e.g. the threaded build could not start), or null. */
   threadsFallback: string | null;
   numTensors: number;
   numBytes: number;
   rssMB: number;
   heapUsedMB: number;
+}
+
+/**
+ * From now on ops compute on one thread (n ≤ 1) or on every thread the backend started (n > 1):
+ * one thread is faster for the small ops of a decode step, all threads for large matmuls (see
+ * bench/threads.ts). Returns the thread count in effect; backends other than wasm keep theirs.
+ */
+export function setComputeThreads(n: number): number {
+  return chosen === 'wasm' ? setWasmThreads(n) : 1;
 }
 
 export async function backendInfo(): Promise<BackendInfo> {
@@ -123,6 +134,7 @@ export async function backendInfo(): Promise<BackendInfo> {
     simd,
     threads,
     threadsRequested: threading?.requested ?? null,
+    threadsStarted: threading?.started ?? null,
     threadsFallback: threading?.fallback ?? null,
     numTensors: mem.numTensors,
     numBytes: mem.numBytes,

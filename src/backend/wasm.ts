@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { TfvlmError } from '../errors.ts';
 import { prepareThreadedStart, type ThreadedStart } from './wasm-threads.ts';
+import { makeThreadpoolSwitch, type ThreadpoolSwitch } from './wasm-threadpool.ts';
 
 /** XNNPACK's cap in tfjs-backend-wasm (src/cc/backend.cc: max_num_threads; the pool has 8 workers). */
 export const MAX_WASM_THREADS = 8;
@@ -17,9 +18,23 @@ export interface WasmThreading {
   requested: number;
   /** Why the backend runs on fewer threads than requested, or null. */
   fallback: string | null;
+  /** Threads the backend started; setWasmThreads chooses between 1 and this. */
+  started: number;
+  /** Why setWasmThreads cannot switch, or null when it can (or only one thread started). */
+  switchUnavailable: string | null;
 }
 
 let threading: WasmThreading | undefined;
+let poolSwitch: ThreadpoolSwitch | undefined;
+
+/**
+ * From now on XNNPACK ops use one thread (n ≤ 1) or every thread the backend started (n > 1).
+ * One thread wins on the small ops of a decode step, all threads on large matmuls. Returns the
+ * count in effect (unchanged when the backend cannot switch).
+ */
+export function setWasmThreads(n: number): number {
+  return poolSwitch ? poolSwitch.use(n) : (threading?.started ?? 1);
+}
 
 /** What startWasm settled on, or undefined before it ran. */
 export function wasmThreading(): WasmThreading | undefined {
@@ -147,9 +162,11 @@ async function start(requested: number, capped: string | null): Promise<string |
   } else if (requested > 1) {
     const failure = await tryThreaded(wasm, requested);
     if (failure === undefined) {
-      const actual = wasm.getThreadsCount();
-      if (actual < requested) fallback ??= `tfjs-backend-wasm started ${actual} of ${requested} threads`;
-      threading = { requested, fallback };
+      const started = wasm.getThreadsCount();
+      if (started < requested) fallback ??= `tfjs-backend-wasm started ${started} of ${requested} threads`;
+      const made = makeThreadpoolSwitch((tf.backend() as unknown as { wasm: Parameters<typeof makeThreadpoolSwitch>[0] }).wasm);
+      if (typeof made !== 'string') poolSwitch = made;
+      threading = { requested, fallback, started, switchUnavailable: typeof made === 'string' ? made : null };
       return undefined;
     }
     fallback = failure;
@@ -160,6 +177,6 @@ async function start(requested: number, capped: string | null): Promise<string |
   wasm.setThreadsCount(1);
   const ok = await tf.setBackend('wasm');
   if (!ok) return `tf.setBackend('wasm') returned false`;
-  threading = { requested, fallback };
+  threading = { requested, fallback, started: 1, switchUnavailable: null };
   return undefined;
 }

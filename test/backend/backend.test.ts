@@ -25,6 +25,10 @@ interface ChildReport {
   threadsRequested?: number | null;
   threadsFallback?: string | null;
   products?: string;
+  switchedTo1?: number;
+  productsAfterSwitchTo1?: string;
+  switchedBack?: number;
+  productsAfterSwitchBack?: string;
   name?: string;
   message?: string;
 }
@@ -124,11 +128,20 @@ describe('backend in a fresh process', () => {
     assert.equal(report.threadsRequested, 2);
   });
 
+  it('switches a 2-thread backend to one thread and back, with identical results', () => {
+    const { report } = runs.two;
+    assert.equal(report.switchedTo1, 1);
+    assert.equal(report.switchedBack, 2);
+    assert.equal(report.productsAfterSwitchTo1, runs.one.report.products);
+    assert.equal(report.productsAfterSwitchBack, runs.one.report.products);
+  });
+
   it('runs single-threaded with TFVLM_THREADS=1', () => {
     const { report } = runs.one;
     assert.ok(report.ok, report.message);
     assert.equal(report.threads, 1);
     assert.equal(report.threadsFallback, null);
+    assert.equal(report.switchedBack, 1, 'a one-thread backend has nothing to switch to');
   });
 
   it('gives matmul results identical bit for bit between 1 and 2 threads', () => {

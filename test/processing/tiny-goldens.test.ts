@@ -42,6 +42,21 @@ describe('tiny-smolvlm pixel inputs', () => {
   }
 });
 
+describe('smolvlm-256m-real-tokenizer prompt cases: rows/cols of blank images with the published config', () => {
+  const processor = createImageProcessor(loadPreprocessorConfig(fixture('smolvlm-256m-real-tokenizer')));
+  assert.ok(processor instanceof Idefics3ImageProcessor);
+  const cases = (JSON.parse(fs.readFileSync(fixture('smolvlm-256m-real-tokenizer', 'golden', 'prompt_cases.json'), 'utf8')) as {
+    cases: { name: string; image_sizes_wh: [number, number][]; do_image_splitting: boolean; rows?: number[]; cols?: number[] }[];
+  }).cases;
+  for (const c of cases.filter((x) => x.image_sizes_wh.length > 0)) {
+    it(c.name, () => {
+      const blank = c.image_sizes_wh.map(([w, h]) => ({ width: w, height: h, mode: 'RGB' as const, data: new Uint8Array(w * h * 3) }));
+      const out = processor.preprocess(blank, { do_image_splitting: c.do_image_splitting });
+      assert.deepEqual([out.rows, out.cols], [c.rows, c.cols]);
+    });
+  }
+});
+
 for (const folder of ['tiny-llava', 'tiny-clip', 'tiny-siglip']) {
   describe(`${folder} pixel inputs`, () => {
     const processor = createImageProcessor(loadPreprocessorConfig(fixture(folder)));

@@ -2,7 +2,7 @@
 // tfjs-node-gpu → tfjs-node → wasm (SIMD, XNNPACK) → cpu. TFVLM_BACKEND overrides.
 import * as tf from '@tensorflow/tfjs-core';
 import { TfvlmError } from '../errors.ts';
-import { setWasmThreads, startWasm, wasmThreading } from './wasm.ts';
+import { setWasmThreads, startWasm, wasmThreading, wasmThreadsInEffect } from './wasm.ts';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -120,11 +120,7 @@ export async function backendInfo(): Promise<BackendInfo> {
   const backend = await initBackend();
   const env = tf.env();
   const simd = backend === 'wasm' ? Boolean(await env.getAsync('WASM_HAS_SIMD_SUPPORT')) : null;
-  let threads = 1;
-  if (backend === 'wasm') {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    threads = wasm.getThreadsCount();
-  }
+  const threads = backend === 'wasm' ? wasmThreadsInEffect() : 1;
   const threading = backend === 'wasm' ? wasmThreading() : undefined;
   const mem = tf.memory();
   const usage = process.memoryUsage();

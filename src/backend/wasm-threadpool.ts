@@ -4,7 +4,7 @@
 // one-thread pool and swaps which of the two the global points at. The global is not exported: it
 // is found as the one word of wasm memory whose value get_threads_count() follows.
 
-interface WasmModule {
+export interface WasmModuleInternals {
   wasmMemory?: WebAssembly.Memory;
   tfjs: { initWithThreadsCount(n: number): void; getThreadsCount(): number };
 }
@@ -26,7 +26,7 @@ export interface ThreadpoolSwitch {
  * Creates the one-thread pool and locates the global. On failure returns the reason; the backend
  * keeps (or gets back) a pool of the started size.
  */
-export function makeThreadpoolSwitch(module: WasmModule): ThreadpoolSwitch | string {
+export function makeThreadpoolSwitch(module: WasmModuleInternals): ThreadpoolSwitch | string {
   const memory = module.wasmMemory;
   const started = module.tfjs.getThreadsCount();
   if (!memory) return 'the wasm module does not expose its memory';

@@ -5,7 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { TfvlmError } from '../errors.ts';
 import { prepareThreadedStart, type ThreadedStart } from './wasm-threads.ts';
-import { makeThreadpoolSwitch, type ThreadpoolSwitch } from './wasm-threadpool.ts';
+import { makeThreadpoolSwitch, type ThreadpoolSwitch, type WasmModuleInternals } from './wasm-threadpool.ts';
 
 /** XNNPACK's cap in tfjs-backend-wasm (src/cc/backend.cc: max_num_threads; the pool has 8 workers). */
 export const MAX_WASM_THREADS = 8;
@@ -34,6 +34,16 @@ let poolSwitch: ThreadpoolSwitch | undefined;
  */
 export function setWasmThreads(n: number): number {
   return poolSwitch ? poolSwitch.use(n) : (threading?.started ?? 1);
+}
+
+/** The Emscripten module behind the active wasm backend. */
+function activeModule(): WasmModuleInternals {
+  return (tf.backend() as unknown as { wasm: WasmModuleInternals }).wasm;
+}
+
+/** Threads XNNPACK ops use now (tfjs's own getThreadsCount() keeps the count at init). */
+export function wasmThreadsInEffect(): number {
+  return activeModule().tfjs.getThreadsCount();
 }
 
 /** What startWasm settled on, or undefined before it ran. */
@@ -164,7 +174,7 @@ async function start(requested: number, capped: string | null): Promise<string |
     if (failure === undefined) {
       const started = wasm.getThreadsCount();
       if (started < requested) fallback ??= `tfjs-backend-wasm started ${started} of ${requested} threads`;
-      const made = makeThreadpoolSwitch((tf.backend() as unknown as { wasm: Parameters<typeof makeThreadpoolSwitch>[0] }).wasm);
+      const made = makeThreadpoolSwitch(activeModule());
       if (typeof made !== 'string') poolSwitch = made;
       threading = { requested, fallback, started, switchUnavailable: typeof made === 'string' ? made : null };
       return undefined;

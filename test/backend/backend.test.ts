@@ -26,6 +26,7 @@ interface ChildReport {
   threadsFallback?: string | null;
   products?: string;
   switchedTo1?: number;
+  infoThreadsAfterSwitch?: number;
   productsAfterSwitchTo1?: string;
   switchedBack?: number;
   productsAfterSwitchBack?: string;
@@ -131,6 +132,7 @@ describe('backend in a fresh process', () => {
   it('switches a 2-thread backend to one thread and back, with identical results', () => {
     const { report } = runs.two;
     assert.equal(report.switchedTo1, 1);
+    assert.equal(report.infoThreadsAfterSwitch, 1, 'backendInfo().threads follows setComputeThreads');
     assert.equal(report.switchedBack, 2);
     assert.equal(report.productsAfterSwitchTo1, runs.one.report.products);
     assert.equal(report.productsAfterSwitchBack, runs.one.report.products);

@@ -28,6 +28,7 @@ try {
   // The same products after switching a multi-thread backend to one thread, and back.
   const started = info.threadsStarted ?? 1;
   const switchedTo1 = setComputeThreads(1);
+  const infoThreadsAfterSwitch = (await backendInfo()).threads;
   const oneThread = products();
   const switchedBack = setComputeThreads(started);
   const again = products();
@@ -40,6 +41,7 @@ try {
       threadsFallback: info.threadsFallback,
       products: all,
       switchedTo1,
+      infoThreadsAfterSwitch,
       productsAfterSwitchTo1: oneThread,
       switchedBack,
       productsAfterSwitchBack: again,

@@ -1,0 +1,380 @@
+// KV caches that do not copy everything they hold on every token (ConcatKVCache does):
+// - PreallocatedKVCache: per (batch, kv head) one key buffer [C, D] and one transposed value buffer
+//   [D, C], allocated once and grown by whole chunks, new positions written in place; attention
+//   runs over the whole capacity with the unused tail masked, so nothing is sliced either.
+// - PagedKVCache: fixed-size pages per (batch, kv head); full pages are never touched again, only
+//   the last page grows; attention runs page by page with one softmax over all pages' scores.
+// Both implement KVCache (update() then returns copies, for attention.ts as it is) and add
+// appendAndAttend(), the copy-free path. See attention-variants.ts for why the big buffers sit on
+// the left of every matMul.
+import { tf } from '../backend/index.ts';
+import { TfvlmError } from '../errors.ts';
+import type { KVCache } from './kv-cache.ts';
+import { inPlaceWritesSupported, mutableView } from './attention/tensor-memory.ts';
+
+/** A KVCache that can attend over what it holds without materialising [B, Hkv, S, D] keys/values. */
+export interface AttendingKVCache extends KVCache {
+  /**
+   * Appends k, v [B, Hkv, T, D] and returns softmax(q·kᵀ·scale + mask)·v [B, H, T, D] over all
+   * stored positions, for q [B, H, T, D] and an additive mask [B|1, 1, T|1, offset+T] (or none).
+   */
+  appendAndAttend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number): tf.Tensor;
+}
+
+interface Layout {
+  B: number;
+  Hkv: number;
+  D: number;
+}
+
+function checkUpdate(k: tf.Tensor, v: tf.Tensor, layout: Layout | undefined, what: string): Layout {
+  if (k.rank !== 4 || v.rank !== 4 || k.shape.some((d, i) => d !== v.shape[i])) {
+    throw new TfvlmError(`${what} update: k and v must both be [B, Hkv, T, D], got [${k.shape}] and [${v.shape}]`);
+  }
+  const [B, Hkv, , D] = k.shape;
+  if (layout && (layout.B !== B || layout.Hkv !== Hkv || layout.D !== D)) {
+    throw new TfvlmError(`${what} update: cache holds [${layout.B}, ${layout.Hkv}, *, ${layout.D}], got [${k.shape}]`);
+  }
+  return { B, Hkv, D };
+}
+
+function checkQuery(q: tf.Tensor, mask: tf.Tensor | undefined, layout: Layout, S: number, what: string): { H: number; T: number; groups: number } {
+  const [B, H, T, D] = q.shape;
+  if (q.rank !== 4 || B !== layout.B || D !== layout.D || H % layout.Hkv !== 0) {
+    throw new TfvlmError(`${what}: q must be [${layout.B}, k·${layout.Hkv}, T, ${layout.D}], got [${q.shape}]`);
+  }
+  if (mask && (mask.rank !== 4 || (mask.shape[0] !== B && mask.shape[0] !== 1) || mask.shape[1] !== 1
+    || (mask.shape[2] !== T && mask.shape[2] !== 1) || mask.shape[3] !== S)) {
+    throw new TfvlmError(`${what}: mask must be [${B}, 1, ${T} or 1, ${S}], got [${mask.shape}]`);
+  }
+  return { H, T, groups: H / layout.Hkv };
+}
+
+/** Host copy (or a heap view) of a tensor's values, for writing into buffers. */
+function hostValues(t: tf.Tensor): Float32Array {
+  return mutableView(t) ?? (t.dataSync() as Float32Array);
+}
+
+/**
+ * Mask rows for grouped queries: [B|1, 1, T|1, S] → per batch row [groups·T | 1, width], the
+ * columns past S masked with −∞ (not finfo.min: a query row whose real keys are all masked must
+ * still spread its weight over those S keys only, as the reference does).
+ */
+function groupedMaskRows(mask: tf.Tensor | undefined, groups: number, T: number, S: number, width: number): tf.Tensor[] | undefined {
+  if (!mask) {
+    if (width === S) return undefined;
+    const row = new Float32Array(width).fill(-Infinity, S);
+    return [tf.tensor2d(row, [1, width])];
+  }
+  let m = tf.reshape(mask, [mask.shape[0], mask.shape[2] as number, S]);
+  if (width > S) m = tf.pad(m, [[0, 0], [0, 0], [0, width - S]], -Infinity);
+  if (mask.shape[2] !== 1 && groups > 1) m = tf.tile(m, [1, groups, 1]); // row g·T + t
+  return tf.unstack(m);
+}
+
+/** Grouped, scaled queries as [D, groups·T] per (batch, kv head): the small right-hand operand. */
+function groupedQueriesT(q: tf.Tensor, scale: number, layout: Layout, groups: number, T: number): tf.Tensor[] {
+  const { B, Hkv, D } = layout;
+  return tf.unstack(tf.transpose(tf.reshape(tf.mul(q, scale), [B * Hkv, groups * T, D]), [0, 2, 1]));
+}
+
+export interface PreallocatedKVCacheOptions {
+  /** Positions added per growth step (and the initial capacity's granularity). Default 256. */
+  chunk?: number;
+  /** Initial capacity; grown in chunks when exceeded. Default: the first update rounded up to a chunk. */
+  capacity?: number;
+  /** false: rebuild buffers by concatenation even where in-place writes work (what tfjs-node gets). */
+  inPlace?: boolean;
+}
+
+export class PreallocatedKVCache implements AttendingKVCache {
+  private readonly chunk: number;
+  private readonly initialCapacity: number;
+  private readonly allowInPlace: boolean;
+  private layout: Layout | undefined;
+  /** Per (b, kv head): keys [C, D]. */
+  private keys: tf.Tensor[] = [];
+  /** Per (b, kv head): values transposed [D, C]. */
+  private valuesT: tf.Tensor[] = [];
+  private capacity = 0;
+  private stored = 0;
+  /** Whether buffers are written in place (wasm, cpu) or rebuilt by concatenation (tfjs-node). */
+  private inPlace = true;
+  private returned: tf.Tensor[] = [];
+
+  constructor(opts: PreallocatedKVCacheOptions = {}) {
+    this.chunk = opts.chunk ?? 256;
+    this.initialCapacity = opts.capacity ?? 0;
+    this.allowInPlace = opts.inPlace ?? true;
+    if (!Number.isInteger(this.chunk) || this.chunk < 1) throw new TfvlmError(`PreallocatedKVCache: chunk must be a positive integer, got ${opts.chunk}`);
+  }
+
+  get offset(): number {
+    return this.stored;
+  }
+
+  /** Allocated positions (≥ offset). */
+  get allocated(): number {
+    return this.capacity;
+  }
+
+  /** False when the backend keeps tensor data out of reach and buffers are rebuilt by concat. */
+  get writesInPlace(): boolean {
+    return this.inPlace;
+  }
+
+  private append(k: tf.Tensor, v: tf.Tensor): void {
+    const layout = checkUpdate(k, v, this.layout, 'PreallocatedKVCache');
+    const T = k.shape[2] as number;
+    const { B, Hkv, D } = layout;
+    if (!this.layout) {
+      this.layout = layout;
+      this.inPlace = this.allowInPlace && inPlaceWritesSupported();
+    }
+    const needed = this.stored + T;
+    if (!this.inPlace) {
+      this.appendByConcat(k, v, layout);
+      return;
+    }
+    if (needed > this.capacity) this.grow(Math.max(this.initialCapacity, Math.ceil(needed / this.chunk) * this.chunk));
+    const kSrc = hostValues(k);
+    const vSrc = hostValues(v);
+    const C = this.capacity;
+    for (let i = 0; i < B * Hkv; i++) {
+      const kBuf = mutableView(this.keys[i]);
+      const vBuf = mutableView(this.valuesT[i]);
+      if (!kBuf || !vBuf) throw new TfvlmError('PreallocatedKVCache: the backend stopped exposing tensor memory');
+      kBuf.set(kSrc.subarray(i * T * D, (i + 1) * T * D), this.stored * D);
+      for (let t = 0; t < T; t++) {
+        const src = (i * T + t) * D;
+        for (let d = 0; d < D; d++) vBuf[d * C + this.stored + t] = vSrc[src + d];
+      }
+    }
+    this.stored = needed;
+  }
+
+  private grow(capacity: number): void {
+    const { B, Hkv, D } = this.layout!;
+    const old = this.capacity;
+    const keys: tf.Tensor[] = [];
+    const valuesT: tf.Tensor[] = [];
+    for (let i = 0; i < B * Hkv; i++) {
+      const k = tf.keep(tf.zeros([capacity, D]));
+      const v = tf.keep(tf.zeros([D, capacity]));
+      if (this.stored > 0) {
+        const kOld = mutableView(this.keys[i])!;
+        const vOld = mutableView(this.valuesT[i])!;
+        mutableView(k)!.set(kOld.subarray(0, this.stored * D));
+        const vNew = mutableView(v)!;
+        for (let d = 0; d < D; d++) vNew.set(vOld.subarray(d * old, d * old + this.stored), d * capacity);
+      }
+      keys.push(k);
+      valuesT.push(v);
+    }
+    tf.dispose([...this.keys, ...this.valuesT]);
+    this.keys = keys;
+    this.valuesT = valuesT;
+    this.capacity = capacity;
+  }
+
+  private appendByConcat(k: tf.Tensor, v: tf.Tensor, { B, Hkv, D }: Layout): void {
+    const T = k.shape[2] as number;
+    const next = tf.tidy(() => {
+      const ks = tf.unstack(tf.reshape(k, [B * Hkv, T, D]));
+      const vTs = tf.unstack(tf.transpose(tf.reshape(v, [B * Hkv, T, D]), [0, 2, 1]));
+      return {
+        keys: ks.map((x, i) => tf.keep(this.keys[i] ? tf.concat([this.keys[i], x], 0) : x)),
+        valuesT: vTs.map((x, i) => tf.keep(this.valuesT[i] ? tf.concat([this.valuesT[i], x], 1) : x)),
+      };
+    });
+    tf.dispose([...this.keys, ...this.valuesT]);
+    this.keys = next.keys;
+    this.valuesT = next.valuesT;
+    this.stored += T;
+    this.capacity = this.stored;
+  }
+
+  /** KVCache.update: appends, then returns copies of the valid prefix as [B, Hkv, offset, D]. */
+  update(k: tf.Tensor, v: tf.Tensor): { k: tf.Tensor; v: tf.Tensor } {
+    this.append(k, v);
+    tf.dispose(this.returned);
+    const { B, Hkv, D } = this.layout!;
+    const S = this.stored;
+    const out = tf.tidy(() => ({
+      k: tf.keep(tf.reshape(tf.stack(this.keys.map((x) => tf.slice(x, [0, 0], [S, D]))), [B, Hkv, S, D])),
+      v: tf.keep(tf.reshape(tf.stack(this.valuesT.map((x) => tf.transpose(tf.slice(x, [0, 0], [D, S])))), [B, Hkv, S, D])),
+    }));
+    this.returned = [out.k, out.v];
+    return out;
+  }
+
+  appendAndAttend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number): tf.Tensor {
+    this.append(k, v);
+    const layout = this.layout!;
+    const { H, T, groups } = checkQuery(q, mask, layout, this.stored, 'PreallocatedKVCache attention');
+    const { B, Hkv, D } = layout;
+    const C = this.capacity;
+    return tf.tidy(() => {
+      const qTs = groupedQueriesT(q, scale, layout, groups, T);
+      const masks = groupedMaskRows(mask, groups, T, this.stored, C);
+      const outs: tf.Tensor[] = [];
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < Hkv; j++) {
+          const i = b * Hkv + j;
+          let scores = tf.transpose(tf.matMul(this.keys[i], qTs[i])); // [C, groups·T] → [groups·T, C]
+          if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+          const probsT = tf.transpose(tf.softmax(scores)); // [C, groups·T]
+          outs.push(tf.transpose(tf.matMul(this.valuesT[i], probsT))); // [D, groups·T] → [groups·T, D]
+        }
+      }
+      return tf.reshape(tf.stack(outs), [B, H, T, D]); // [B·Hkv, groups·T, D] → [B, H, T, D]
+    });
+  }
+
+  dispose(): void {
+    tf.dispose([...this.keys, ...this.valuesT, ...this.returned]);
+    this.keys = [];
+    this.valuesT = [];
+    this.returned = [];
+    this.capacity = 0;
+    this.stored = 0;
+    this.layout = undefined;
+  }
+}
+
+interface Page {
+  k: tf.Tensor; // [n, D]
+  v: tf.Tensor; // [n, D]
+}
+
+export interface PagedKVCacheOptions {
+  /** Positions per page. Default 256. */
+  pageSize?: number;
+}
+
+export class PagedKVCache implements AttendingKVCache {
+  readonly pageSize: number;
+  private layout: Layout | undefined;
+  /** Per (b, kv head): pages in order; all full except maybe the last. */
+  private pages: Page[][] = [];
+  private stored = 0;
+  private returned: tf.Tensor[] = [];
+
+  constructor(opts: PagedKVCacheOptions = {}) {
+    this.pageSize = opts.pageSize ?? 256;
+    if (!Number.isInteger(this.pageSize) || this.pageSize < 1) throw new TfvlmError(`PagedKVCache: page size must be a positive integer, got ${opts.pageSize}`);
+  }
+
+  get offset(): number {
+    return this.stored;
+  }
+
+  get pageCount(): number {
+    return this.pages[0]?.length ?? 0;
+  }
+
+  private append(k: tf.Tensor, v: tf.Tensor): void {
+    const layout = checkUpdate(k, v, this.layout, 'PagedKVCache');
+    const { B, Hkv, D } = layout;
+    const T = k.shape[2] as number;
+    if (!this.layout) {
+      this.layout = layout;
+      this.pages = Array.from({ length: B * Hkv }, () => []);
+    }
+    const P = this.pageSize;
+    tf.tidy(() => {
+      const ks = tf.unstack(tf.reshape(k, [B * Hkv, T, D]));
+      const vs = tf.unstack(tf.reshape(v, [B * Hkv, T, D]));
+      for (let i = 0; i < B * Hkv; i++) {
+        const pages = this.pages[i];
+        let t = 0;
+        while (t < T) {
+          const last = pages[pages.length - 1];
+          const lastLen = last ? last.k.shape[0] : P;
+          if (lastLen < P) {
+            const n = Math.min(P - lastLen, T - t);
+            const grown = {
+              k: tf.keep(tf.concat([last.k, n === T ? ks[i] : tf.slice(ks[i], [t, 0], [n, D])], 0)),
+              v: tf.keep(tf.concat([last.v, n === T ? vs[i] : tf.slice(vs[i], [t, 0], [n, D])], 0)),
+            };
+            tf.dispose([last.k, last.v]);
+            pages[pages.length - 1] = grown;
+            t += n;
+          } else {
+            const n = Math.min(P, T - t);
+            pages.push({ k: tf.keep(tf.slice(ks[i], [t, 0], [n, D])), v: tf.keep(tf.slice(vs[i], [t, 0], [n, D])) });
+            t += n;
+          }
+        }
+      }
+    });
+    this.stored += T;
+  }
+
+  /** KVCache.update: appends, then returns the pages concatenated as [B, Hkv, offset, D] (copies). */
+  update(k: tf.Tensor, v: tf.Tensor): { k: tf.Tensor; v: tf.Tensor } {
+    this.append(k, v);
+    tf.dispose(this.returned);
+    const { B, Hkv, D } = this.layout!;
+    const S = this.stored;
+    const whole = (pick: (p: Page) => tf.Tensor) =>
+      tf.reshape(tf.stack(this.pages.map((ps) => (ps.length === 1 ? tf.clone(pick(ps[0])) : tf.concat(ps.map(pick), 0)))), [B, Hkv, S, D]);
+    const out = tf.tidy(() => ({ k: tf.keep(whole((p) => p.k)), v: tf.keep(whole((p) => p.v)) }));
+    this.returned = [out.k, out.v];
+    return out;
+  }
+
+  appendAndAttend(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number): tf.Tensor {
+    this.append(k, v);
+    const layout = this.layout!;
+    const S = this.stored;
+    const { H, T, groups } = checkQuery(q, mask, layout, S, 'PagedKVCache attention');
+    const { B, Hkv, D } = layout;
+    return tf.tidy(() => {
+      const qTs = groupedQueriesT(q, scale, layout, groups, T);
+      const masks = groupedMaskRows(mask, groups, T, S, S);
+      const outs: tf.Tensor[] = [];
+      for (let b = 0; b < B; b++) {
+        for (let j = 0; j < Hkv; j++) {
+          const i = b * Hkv + j;
+          const pages = this.pages[i];
+          // Scores page by page ([n, groups·T] each, keys on the left), one softmax over all.
+          const scoresT = pages.map((p) => tf.matMul(p.k, qTs[i]));
+          let scores = tf.transpose(scoresT.length === 1 ? scoresT[0] : tf.concat(scoresT, 0)); // [groups·T, S]
+          if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+          const probs = tf.softmax(scores);
+          const parts = pages.map((p, n) =>
+            tf.matMul(pages.length === 1 ? probs : tf.slice(probs, [0, n * this.pageSize], [groups * T, p.k.shape[0]]), p.v));
+          outs.push(parts.length === 1 ? parts[0] : tf.addN(parts)); // [groups·T, D]
+        }
+      }
+      return tf.reshape(tf.stack(outs), [B, H, T, D]);
+    });
+  }
+
+  dispose(): void {
+    tf.dispose([...this.pages.flat().flatMap((p) => [p.k, p.v]), ...this.returned]);
+    this.pages = [];
+    this.returned = [];
+    this.stored = 0;
+    this.layout = undefined;
+  }
+}
+
+/** ConcatKVCache (or any KVCache) + a kernel, as an appendAndAttend, so the bench treats all alike. */
+export function attendThroughUpdate(
+  cache: KVCache,
+  kernel: (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number) => tf.Tensor,
+): AttendingKVCache {
+  return {
+    get offset() {
+      return cache.offset;
+    },
+    update: (k, v) => cache.update(k, v),
+    appendAndAttend(q, k, v, mask, scale) {
+      const all = cache.update(k, v);
+      return kernel(q, all.k, all.v, mask, scale);
+    },
+    dispose: () => cache.dispose(),
+  };
+}

@@ -30,12 +30,14 @@ if (!fs.existsSync(path.join(dir, 'model.safetensors'))) {
 const backend = await initBackend();
 const rssBefore = process.memoryUsage().rss / MB;
 const t0 = performance.now();
+const loadCpu0 = process.cpuUsage();
 const model = await loadModel(dir);
 const loadMs = performance.now() - t0;
+const loadCpu = process.cpuUsage(loadCpu0);
 const rssAfter = process.memoryUsage().rss / MB;
 const fileMB = fs.statSync(path.join(dir, 'model.safetensors')).size / MB;
 console.log(`backend ${backend}; checkpoint ${fileMB.toFixed(0)} MiB (${values.dtype})`);
-console.log(`load: ${(loadMs / 1000).toFixed(2)} s; RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MiB; peak RSS ${peakRssMB().toFixed(0)} MiB; tf.memory ${(tf.memory().numBytes / MB).toFixed(0)} MiB in ${tf.memory().numTensors} tensors`);
+console.log(`load: ${(loadMs / 1000).toFixed(2)} s (CPU ${((loadCpu.user + loadCpu.system) / 1e6).toFixed(2)} s); RSS ${rssBefore.toFixed(0)} → ${rssAfter.toFixed(0)} MiB; peak RSS ${peakRssMB().toFixed(0)} MiB; tf.memory ${(tf.memory().numBytes / MB).toFixed(0)} MiB in ${tf.memory().numTensors} tensors`);
 
 const vc = model.config.vision_config;
 const pixels = tf.randomUniform([1, 1, vc.num_channels, vc.image_size, vc.image_size], -1, 1, 'float32', 1);

@@ -48,14 +48,14 @@ for (const folder of ['tiny-smolvlm', 'tiny-llava']) {
               ...(splitting === undefined ? {} : { imageSplitting: splitting }),
             })
           : await processor.fromPrompt(c.prompt as string, paths[0]);
-        const wrap = <T,>(x: T | T[]): T[] => (batched ? (x as T[]) : [x as T]);
-        assert.deepEqual(out.prompts, wrap(c.prompt));
-        assert.deepEqual(out.promptsExpanded, wrap(c.prompt_expanded));
-        assert.deepEqual(out.input_ids, wrap(c.input_ids));
-        assert.deepEqual(out.attention_mask, wrap(c.attention_mask));
-        if (c.image_rows) {
-          assert.deepEqual(out.rows, wrap(c.image_rows).flat());
-          assert.deepEqual(out.cols, wrap(c.image_cols).flat());
+        const rows = (x: unknown): unknown[] => (batched ? (x as unknown[]) : [x]);
+        assert.deepEqual(out.prompts, rows(c.prompt));
+        assert.deepEqual(out.promptsExpanded, rows(c.prompt_expanded));
+        assert.deepEqual(out.input_ids, rows(c.input_ids));
+        assert.deepEqual(out.attention_mask, rows(c.attention_mask));
+        if (c.image_rows && c.image_cols) {
+          assert.deepEqual(out.rows, rows(c.image_rows).flat());
+          assert.deepEqual(out.cols, rows(c.image_cols).flat());
         }
         const golden = goldenPixels(folder, c.name);
         assert.deepEqual(out.pixelShape, golden.shape);

@@ -1,6 +1,8 @@
 // SigLIP vision tower pieces (transformers modeling_siglip.py: SiglipVisionEmbeddings patch conv,
-// SiglipEncoderLayer, post_layernorm), shared by SigLIP and Idefics3. The patch conv (kernel =
-// stride = patch_size, no padding) is computed as one matMul over unfolded patches: the OIHW conv
+// SiglipEncoderLayer, post_layernorm), shared by SigLIP and Idefics3. The pre-LN encoder block and
+// its weight loading take only the sizes they use (EncoderDims), so CLIP's vision and text towers
+// (modeling_clip.py: CLIPEncoderLayer, the same block with quick_gelu) run on them too. The patch
+// conv (kernel = stride = patch_size, no padding) is computed as one matMul over unfolded patches: the OIHW conv
 // weight [D, C, p, p] becomes a Linear [D, C·p·p] whose input is each patch flattened (C, y, x).
 import { tf } from '../../backend/index.ts';
 import { TfvlmError } from '../../errors.ts';
@@ -12,6 +14,10 @@ import { mlp, type MLP } from '../../layers/mlp.ts';
 import type { Capture } from '../capture.ts';
 import { specLayerNorm, specLinear, type WeightLoader, type WeightSpec } from '../weights.ts';
 import type { SiglipVisionConfig } from './config.ts';
+
+/** The sizes a stack of pre-LN encoder blocks reads from its tower's config. */
+export type EncoderDims = Pick<SiglipVisionConfig,
+  'hidden_size' | 'intermediate_size' | 'num_hidden_layers' | 'num_attention_heads' | 'head_dim' | 'hidden_act' | 'layer_norm_eps'>;
 
 export interface SiglipEncoderLayer {
   layer_norm1: LayerNorm;
@@ -29,32 +35,35 @@ export interface SiglipVisionWeights {
   post_layernorm: LayerNorm;
 }
 
-/** Keys of a SigLIP-style vision transformer under prefix (e.g. `model.vision_model`). */
-export function siglipVisionWeightSpec(spec: WeightSpec, prefix: string, c: SiglipVisionConfig): void {
+/** Keys of encoder blocks `prefix.layers.{i}` (e.g. prefix `model.vision_model.encoder`). */
+export function encoderLayersWeightSpec(spec: WeightSpec, prefix: string, c: EncoderDims): void {
   const D = c.hidden_size;
-  spec.set(`${prefix}.embeddings.patch_embedding.weight`, [D, c.num_channels, c.patch_size, c.patch_size]);
-  spec.set(`${prefix}.embeddings.patch_embedding.bias`, [D]);
-  spec.set(`${prefix}.embeddings.position_embedding.weight`, [c.num_patches_per_side ** 2, D]);
   for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `${prefix}.encoder.layers.${i}`;
+    const p = `${prefix}.layers.${i}`;
     specLayerNorm(spec, `${p}.layer_norm1`, D);
     for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) specLinear(spec, `${p}.self_attn.${proj}`, D, D, true);
     specLayerNorm(spec, `${p}.layer_norm2`, D);
     specLinear(spec, `${p}.mlp.fc1`, D, c.intermediate_size, true);
     specLinear(spec, `${p}.mlp.fc2`, c.intermediate_size, D, true);
   }
+}
+
+/** Keys of a SigLIP-style vision transformer under prefix (e.g. `model.vision_model`). */
+export function siglipVisionWeightSpec(spec: WeightSpec, prefix: string, c: SiglipVisionConfig): void {
+  const D = c.hidden_size;
+  spec.set(`${prefix}.embeddings.patch_embedding.weight`, [D, c.num_channels, c.patch_size, c.patch_size]);
+  spec.set(`${prefix}.embeddings.patch_embedding.bias`, [D]);
+  spec.set(`${prefix}.embeddings.position_embedding.weight`, [c.num_patches_per_side ** 2, D]);
+  encoderLayersWeightSpec(spec, `${prefix}.encoder`, c);
   specLayerNorm(spec, `${prefix}.post_layernorm`, D);
 }
 
-export function loadSiglipVisionWeights(w: WeightLoader, prefix: string, c: SiglipVisionConfig): SiglipVisionWeights {
+export function loadEncoderLayers(w: WeightLoader, prefix: string, c: EncoderDims): SiglipEncoderLayer[] {
   const act = activation(c.hidden_act);
   const eps = c.layer_norm_eps;
-  const conv = w.tensor(`${prefix}.embeddings.patch_embedding.weight`); // [D, C, p, p]
-  const convAsLinear = tf.reshape(conv, [c.hidden_size, c.num_channels * c.patch_size * c.patch_size]);
-  conv.dispose();
   const layers: SiglipEncoderLayer[] = [];
   for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `${prefix}.encoder.layers.${i}`;
+    const p = `${prefix}.layers.${i}`;
     layers.push({
       layer_norm1: w.layerNorm(`${p}.layer_norm1`, eps),
       self_attn: {
@@ -67,16 +76,30 @@ export function loadSiglipVisionWeights(w: WeightLoader, prefix: string, c: Sigl
       mlp: { fc1: w.linear(`${p}.mlp.fc1`, true), fc2: w.linear(`${p}.mlp.fc2`, true), act },
     });
   }
+  return layers;
+}
+
+/** The patch conv `prefix.weight` [D, C, p, p] (+ `prefix.bias`) as a Linear over flattened (C, p, p) patches. */
+export function loadPatchEmbedding(w: WeightLoader, prefix: string,
+  c: Pick<SiglipVisionConfig, 'hidden_size' | 'num_channels' | 'patch_size'>, bias: boolean): Linear {
+  const conv = w.tensor(`${prefix}.weight`); // [D, C, p, p]
+  const convAsLinear = tf.reshape(conv, [c.hidden_size, c.num_channels * c.patch_size * c.patch_size]);
+  conv.dispose();
+  return linearFromCheckpoint(convAsLinear, bias ? w.tensor(`${prefix}.bias`) : undefined);
+}
+
+export function loadSiglipVisionWeights(w: WeightLoader, prefix: string, c: SiglipVisionConfig): SiglipVisionWeights {
   return {
-    patch_embedding: linearFromCheckpoint(convAsLinear, w.tensor(`${prefix}.embeddings.patch_embedding.bias`)),
+    patch_embedding: loadPatchEmbedding(w, `${prefix}.embeddings.patch_embedding`, c, true),
     position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`) as tf.Tensor2D,
-    layers,
-    post_layernorm: w.layerNorm(`${prefix}.post_layernorm`, eps),
+    layers: loadEncoderLayers(w, `${prefix}.encoder`, c),
+    post_layernorm: w.layerNorm(`${prefix}.post_layernorm`, c.layer_norm_eps),
   };
 }
 
 /** pixel_values [N, C, H, W] → patch embeddings [N, (H/p)·(W/p), D], patches row-major (conv2d + flatten(2).transpose(1, 2)). */
-export function patchEmbed(weights: SiglipVisionWeights, c: SiglipVisionConfig, pixelValues: tf.Tensor): tf.Tensor {
+export function patchEmbed(weights: { patch_embedding: Linear }, c: Pick<SiglipVisionConfig, 'num_channels' | 'patch_size'>,
+  pixelValues: tf.Tensor): tf.Tensor {
   const [N, C, H, W] = pixelValues.shape;
   const p = c.patch_size;
   if (pixelValues.rank !== 4 || C !== c.num_channels) {
@@ -96,8 +119,9 @@ export function patchEmbed(weights: SiglipVisionWeights, c: SiglipVisionConfig, 
   });
 }
 
-/** One pre-LN encoder block: x + attn(ln1(x)); then + mlp(ln2(·)). mask: additive [N, 1, 1, S] or undefined. */
-export function siglipEncoderLayer(layer: SiglipEncoderLayer, c: SiglipVisionConfig, x: tf.Tensor, mask?: tf.Tensor): tf.Tensor {
+/** One pre-LN encoder block: x + attn(ln1(x)); then + mlp(ln2(·)). mask: additive [N, 1, 1 or T, S] (padding, causal) or undefined. */
+export function siglipEncoderLayer(layer: SiglipEncoderLayer, c: Pick<EncoderDims, 'num_attention_heads' | 'head_dim'>,
+  x: tf.Tensor, mask?: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const attn = attention(layer.self_attn, layerNorm(layer.layer_norm1, x), {
       numHeads: c.num_attention_heads, numKeyValueHeads: c.num_attention_heads, headDim: c.head_dim,
@@ -108,18 +132,52 @@ export function siglipEncoderLayer(layer: SiglipEncoderLayer, c: SiglipVisionCon
   });
 }
 
+export interface EncoderRunOptions {
+  /** Additive attention mask (see siglipEncoderLayer). */
+  mask?: tf.Tensor;
+  /** Blocks to run (default all). */
+  depth?: number;
+  /** hidden_states indices to return (0 = x, k = output of block k−1); each ≤ depth. */
+  keep?: number[];
+  /** Records `${name}.layers.{i}`. */
+  capture?: Capture;
+  name?: string;
+}
+
+/**
+ * Runs the first `depth` blocks over x (not disposed). Returns the last output and the kept hidden
+ * states; all are owned by the caller (`last` may also appear in `kept`, as its own copy).
+ */
+export function runEncoderLayers(layers: SiglipEncoderLayer[], c: Pick<EncoderDims, 'num_attention_heads' | 'head_dim'>,
+  x: tf.Tensor, opts: EncoderRunOptions = {}): { last: tf.Tensor; kept: Map<number, tf.Tensor> } {
+  const depth = opts.depth ?? layers.length;
+  const keep = new Set(opts.keep ?? []);
+  const kept = new Map<number, tf.Tensor>();
+  const name = opts.name ?? 'vision';
+  if (keep.has(0)) kept.set(0, tf.clone(x));
+  let h = x;
+  try {
+    for (let i = 0; i < depth; i++) {
+      const next = siglipEncoderLayer(layers[i], c, h, opts.mask);
+      if (h !== x) h.dispose();
+      h = next;
+      opts.capture?.record(`${name}.layers.${i}`, h);
+      if (keep.has(i + 1)) kept.set(i + 1, tf.clone(h));
+    }
+  } catch (e) {
+    if (h !== x) h.dispose();
+    for (const t of kept.values()) t.dispose();
+    throw e;
+  }
+  return { last: h === x ? tf.clone(x) : h, kept };
+}
+
 /** Encoder layers then post_layernorm; captures `${name}.layers.{i}` and `${name}.post_layernorm`. Does not dispose x. */
 export function siglipEncode(weights: SiglipVisionWeights, c: SiglipVisionConfig, x: tf.Tensor, mask: tf.Tensor | undefined,
   capture?: Capture, name = 'vision'): tf.Tensor {
-  let h = x;
-  for (let i = 0; i < weights.layers.length; i++) {
-    const next = siglipEncoderLayer(weights.layers[i], c, h, mask);
-    if (h !== x) h.dispose();
-    h = next;
-    capture?.record(`${name}.layers.${i}`, h);
-  }
-  const out = layerNorm(weights.post_layernorm, h);
-  if (h !== x) h.dispose();
+  const { last } = runEncoderLayers(weights.layers, c, x, { mask, capture, name });
+  const out = layerNorm(weights.post_layernorm, last);
+  last.dispose();
   capture?.record(`${name}.post_layernorm`, out);
   return out;
 }

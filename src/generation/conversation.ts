@@ -53,12 +53,7 @@ export class Conversation {
     const prompt = processor.renderMessages(parseMessages(this.messages), { addGenerationPrompt: true });
     const full = processor.process([prompt], [this.images], options);
     const ids = full.input_ids[0];
-    let shared = commonPrefix(this.cachedIds, ids);
-    if (shared < this.cachedIds.length || shared === ids.length) {
-      // The re-rendered history differs from what was fed (or nothing is new): start over.
-      this.reset();
-      shared = 0;
-    }
+    const shared = this.reuseCache(ids, processor.imageTokenId);
     this.cache ??= this.vlm.vlm.createCache();
     const newImages = this.images.slice(this.cachedImages);
     const turn = {
@@ -77,6 +72,26 @@ export class Conversation {
     this.cachedImages = this.images.length;
     this.messages.push({ role: 'assistant', content: [{ type: 'text', text: result.text }] });
     return { ...result, prompt, input_ids: ids };
+  }
+
+  /**
+   * Keeps the cached positions this turn's ids share with what was fed before and returns their
+   * count. The re-rendered history can differ from the generated tokens (the template re-tokenises
+   * the answer text); the cache is then cut back to the shared prefix — or dropped when the cut
+   * would fall inside an image's tokens, whose features are only computed for whole images.
+   */
+  private reuseCache(ids: number[], imageTokenId: number): number {
+    let shared = Math.min(commonPrefix(this.cachedIds, ids), ids.length - 1);
+    const imageTokens = (xs: number[], n: number) => xs.slice(0, n).filter((id) => id === imageTokenId).length;
+    const cutsImage = imageTokens(ids, shared) < imageTokens(this.cachedIds, this.cachedIds.length);
+    if (shared < this.cachedIds.length && (cutsImage || !this.cache?.every((c) => c.truncate))) {
+      this.reset();
+      shared = 0;
+    } else if (shared < this.cachedIds.length) {
+      for (const c of this.cache!) c.truncate!(shared);
+      this.cachedIds = this.cachedIds.slice(0, shared);
+    }
+    return shared;
   }
 
   /** Sends a turn and returns the whole answer. */

@@ -13,6 +13,8 @@ export interface KVCache {
    * tensors are owned by the cache (valid until the next update or dispose); do not dispose them.
    */
   update(k: tf.Tensor, v: tf.Tensor): { k: tf.Tensor; v: tf.Tensor };
+  /** Forgets every position from `length` on (e.g. a chat whose history was re-tokenised differently). */
+  truncate?(length: number): void;
   dispose(): void;
 }
 
@@ -43,6 +45,20 @@ export class ConcatKVCache implements KVCache {
     this.values = newValues;
     this.stored += k.shape[2] as number;
     return { k: newKeys, v: newValues };
+  }
+
+  truncate(length: number): void {
+    if (!Number.isInteger(length) || length < 0) throw new TfvlmError(`KV cache truncate: bad length ${length}`);
+    if (length >= this.stored || !this.keys || !this.values) return;
+    if (length === 0) return this.dispose();
+    const [b, h, , d] = this.keys.shape;
+    const keys = tf.slice(this.keys, [0, 0, 0, 0], [b, h, length, d]);
+    const values = tf.slice(this.values, [0, 0, 0, 0], [b, h, length, d]);
+    this.keys.dispose();
+    this.values.dispose();
+    this.keys = keys;
+    this.values = values;
+    this.stored = length;
   }
 
   dispose(): void {

@@ -81,6 +81,13 @@ export class VlmProcessor {
     return new VlmProcessor(dir, family, tokenizer, imageProcessor, await loadLlavaPromptConfig(dir, extra));
   }
 
+  /** The id of the token that image features replace. */
+  get imageTokenId(): number {
+    const id = this.tokenizer.tokenToId(this.promptConfig.image_token);
+    if (id === undefined || id === null) throw new TfvlmError(`${this.dir}: the tokenizer has no ${this.promptConfig.image_token} token`);
+    return id;
+  }
+
   /** Renders chat messages (the request format of `--messages`) with the checkpoint's chat template. */
   renderMessages(request: ParsedRequest, options: ProcessOptions = {}): string {
     return this.tokenizer.applyChatTemplate(toTemplateMessages(request.messages), {

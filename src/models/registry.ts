@@ -3,13 +3,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { Idefics3Model } from './idefics3/model.ts';
+import { LlavaModel } from './llava/model.ts';
+
+/** Any model loadModel returns; narrow with instanceof. */
+export type LoadedModel = Idefics3Model | LlavaModel;
 
 export interface RegistryEntry {
   /** config.json `model_type` values handled. */
   modelTypes: string[];
   /** config.json `architectures` values handled. */
   architectures: string[];
-  load: (dir: string) => Promise<Idefics3Model>;
+  load: (dir: string) => Promise<LoadedModel>;
 }
 
 export const REGISTRY: RegistryEntry[] = [
@@ -18,6 +22,11 @@ export const REGISTRY: RegistryEntry[] = [
     modelTypes: ['idefics3', 'smolvlm'],
     architectures: ['Idefics3ForConditionalGeneration', 'SmolVLMForConditionalGeneration'],
     load: (dir) => Idefics3Model.load(dir),
+  },
+  {
+    modelTypes: ['llava'],
+    architectures: ['LlavaForConditionalGeneration'],
+    load: (dir) => LlavaModel.load(dir),
   },
 ];
 
@@ -28,7 +37,7 @@ export function findEntry(config: { model_type?: unknown; architectures?: unknow
 }
 
 /** Loads the model in `dir` (config.json + safetensors), choosing the architecture from its config. */
-export async function loadModel(dir: string): Promise<Idefics3Model> {
+export async function loadModel(dir: string): Promise<LoadedModel> {
   const configPath = path.join(dir, 'config.json');
   let config: { model_type?: unknown; architectures?: unknown };
   try {

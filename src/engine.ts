@@ -7,15 +7,16 @@ import { initBackend } from './backend/index.ts';
 import { TfvlmError } from './errors.ts';
 import type { ImageSource } from './io/image.ts';
 import { resolveModel, type HubOptions } from './io/hub/index.ts';
-import { loadModel } from './models/registry.ts';
+import { loadModel, type LoadedModel } from './models/registry.ts';
 import { Idefics3Model } from './models/idefics3/model.ts';
+import { LlavaModel } from './models/llava/model.ts';
 import { VlmProcessor, type ProcessedInputs, type ProcessOptions } from './processing/processor.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import {
   readGenerationConfig, resolveGenerateOptions, type GenerateOverrides, type GenerationConfigJson,
 } from './generation/generation-config.ts';
 import { streamText, type TextGenerationResult } from './generation/text-stream.ts';
-import { idefics3Vlm, type CausalVlm } from './generation/vlm.ts';
+import { idefics3Vlm, llavaVlm, type CausalVlm } from './generation/vlm.ts';
 import { Conversation, type ConversationOptions } from './generation/conversation.ts';
 
 /** A request as users write it: chat messages, or a raw prompt with `<image>` markers. */
@@ -30,11 +31,10 @@ export interface GenerationOutput extends TextGenerationResult {
   input_ids: number[];
 }
 
-/** Each architecture's model and its generation adapter. */
-type LoadedModel = Idefics3Model;
-
+/** Each architecture's generation adapter. */
 function asCausalVlm(model: LoadedModel): CausalVlm {
   if (model instanceof Idefics3Model) return idefics3Vlm(model);
+  if (model instanceof LlavaModel) return llavaVlm(model);
   throw new TfvlmError(`no generation adapter for ${(model as object).constructor.name}`);
 }
 

@@ -48,7 +48,7 @@ LLaVA: the pooled CLS, L2-normalised).
       const shape = embeds.shape;
       tf.dispose([pixelValues, embeds]);
       const ms = performance.now() - t0;
-      const dim = shape[1];
+      const dim = shape[1] as number;
       const rows = args.positionals.map((_, i) => Array.from(values.subarray(i * dim, (i + 1) * dim)));
       if (typeof out === 'string') {
         writeSafetensors(out, { image_embeds: { dtype: 'F32', shape, data: values } }, { producer: 'tfvlm embed', model: dir });

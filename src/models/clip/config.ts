@@ -86,17 +86,16 @@ export interface CLIPConfig {
 }
 
 export function parseCLIPConfig(raw: unknown, source = 'config.json'): CLIPConfig {
-  const r = ConfigReader.from(raw, '', source);
+  const r: ConfigReader = ConfigReader.from(raw, '', source);
   const architectures = r.raw.architectures ?? [];
   if (!Array.isArray(architectures)) r.fail('architectures', 'must be a list of strings');
   const init = r.raw.logit_scale_init_value ?? 2.6592;
   if (typeof init !== 'number' || !Number.isFinite(init)) r.fail('logit_scale_init_value', 'must be a number');
-  const logit_scale_init_value: number = init;
   return {
     model_type: r.string('model_type', 'clip'),
     architectures: architectures as string[],
     projection_dim: r.positiveInt('projection_dim', 512),
-    logit_scale_init_value,
+    logit_scale_init_value: init,
     text_config: parseCLIPTextConfig(r.raw.text_config ?? {}, 'text_config', source),
     vision_config: parseCLIPVisionConfig(r.raw.vision_config ?? {}, 'vision_config', source),
   };

@@ -38,7 +38,7 @@ const DEFAULT_VISION = {
 };
 
 export function parseLlavaConfig(raw: unknown, source = 'config.json'): LlavaConfig {
-  const r = ConfigReader.from(raw, '', source);
+  const r: ConfigReader = ConfigReader.from(raw, '', source);
   const rawVision = (r.raw.vision_config ?? DEFAULT_VISION) as Record<string, unknown>;
   const visionType = rawVision.model_type ?? 'clip_vision_model';
   if (visionType !== 'clip_vision_model') {
@@ -49,11 +49,10 @@ export function parseLlavaConfig(raw: unknown, source = 'config.json'): LlavaCon
   if (text_config.model_type !== 'llama') {
     throw new TfvlmError(`${source}: text_config.model_type '${text_config.model_type}' is not supported (only 'llama')`);
   }
-  const strategyField = r.string('vision_feature_select_strategy', 'default');
-  if (strategyField !== 'default' && strategyField !== 'full') {
-    r.fail('vision_feature_select_strategy', "must be 'default' or 'full'", strategyField);
+  const strategy = r.string('vision_feature_select_strategy', 'default');
+  if (strategy !== 'default' && strategy !== 'full') {
+    r.fail('vision_feature_select_strategy', "must be 'default' or 'full'", strategy);
   }
-  const strategy: VisionFeatureSelectStrategy = strategyField;
   const layerField = r.raw.vision_feature_layer ?? -2;
   const layers = Array.isArray(layerField) ? layerField : [layerField];
   const L = vision_config.num_hidden_layers;

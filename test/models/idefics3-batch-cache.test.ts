@@ -30,7 +30,7 @@ describe('Idefics3 batched prefill + cached decode vs transformers generate()', 
   let golden: SafetensorsFile;
   before(async () => {
     await initBackend();
-    model = await loadModel(fixture('tiny-smolvlm'));
+    model = (await loadModel(fixture('tiny-smolvlm'))) as Idefics3Model;
     const inputs = SafetensorsFile.open(`${GOLDEN}/batch_two_conversations.inputs.safetensors`);
     pixelValues = inputs.readTensor('pixel_values');
     pixelMask = inputs.readTensor('pixel_attention_mask');

@@ -27,7 +27,7 @@ describe('Idefics3 (tiny-smolvlm) parity with transformers', () => {
   let model: Idefics3Model;
   before(async () => {
     await initBackend();
-    model = await loadModel(DIR);
+    model = (await loadModel(DIR)) as Idefics3Model;
   });
   after(() => model?.dispose());
 

@@ -64,7 +64,7 @@ describe('Idefics3 pieces', () => {
 
   describe('with the tiny-smolvlm model', () => {
     let model: Idefics3Model;
-    before(async () => { model = await loadModel(fixture('tiny-smolvlm')); });
+    before(async () => { model = (await loadModel(fixture('tiny-smolvlm'))) as Idefics3Model; });
     after(() => model?.dispose());
 
     it('merge refuses a token / feature count mismatch, naming both counts', () => {

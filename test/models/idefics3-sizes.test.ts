@@ -70,7 +70,7 @@ describe('Idefics3 with other sizes (random weights)', () => {
         dirs.push(dir);
         // A larger std than real checkpoints so differences between positions are visible in the logits.
         writeRandomIdefics3Checkpoint(variant.config, dir, { seed: 10 + vi, dtype: 'BF16', std: 0.2 });
-        model = await loadModel(dir);
+        model = (await loadModel(dir)) as Idefics3Model;
       });
       after(() => model?.dispose());
 

@@ -8,6 +8,7 @@ import { TfvlmError } from '../../errors.ts';
 import { Checkpoint } from '../../io/checkpoint.ts';
 import type { KVCache } from '../../layers/kv-cache.ts';
 import type { Capture } from '../capture.ts';
+import { mergeImageFeatures } from '../image-merge.ts';
 import { LlamaDecoder, llamaWeightSpec, loadLlamaWeights, type HostInts } from '../llama/model.ts';
 import { loadSiglipVisionWeights, siglipVisionWeightSpec } from '../siglip/encoder.ts';
 import { WeightLoader, disposeTree, specLinear, type WeightSpec } from '../weights.ts';
@@ -148,25 +149,7 @@ export class Idefics3Model {
 
   /** Token embeddings with the image_token_id rows replaced, in order, by the image feature rows (inputs_merger). */
   mergeImageFeatures(inputIds: tf.Tensor, inputsEmbeds: tf.Tensor, imageFeatures: tf.Tensor): tf.Tensor {
-    const [B, T, Dt] = inputsEmbeds.shape;
-    const ids = inputIds.dataSync();
-    const imageToken = this.config.image_token_id;
-    let count = 0;
-    for (let i = 0; i < ids.length; i++) if (ids[i] === imageToken) count++;
-    const rows = imageFeatures.shape[0] * (imageFeatures.shape[1] as number);
-    if (count !== rows || imageFeatures.shape[2] !== Dt) {
-      throw new TfvlmError(
-        `input_ids hold ${count} image tokens (id ${imageToken}) but the images give ${rows} feature rows ` +
-        `(${imageFeatures.shape[0]} tiles × ${imageFeatures.shape[1]} of width ${imageFeatures.shape[2]}); they must agree`,
-      );
-    }
-    const index = new Int32Array(B * T);
-    let k = 0;
-    for (let i = 0; i < B * T; i++) index[i] = ids[i] === imageToken ? B * T + k++ : i;
-    return tf.tidy(() => {
-      const table = tf.concat([tf.reshape(inputsEmbeds, [B * T, Dt]), tf.reshape(imageFeatures, [rows, Dt])], 0);
-      return tf.reshape(tf.gather(table, tf.tensor1d(index, 'int32')), [B, T, Dt]);
-    });
+    return mergeImageFeatures(inputIds, inputsEmbeds, imageFeatures, this.config.image_token_id, 'tiles');
   }
 
   /** Full forward: logits for every position (or the last with lastOnly). */

@@ -10,10 +10,11 @@ import { chatCommand } from './cli/chat.ts';
 import { generateCommand } from './cli/generate.ts';
 import { promptCommand } from './cli/prompt.ts';
 import { preprocessCommand } from './cli/preprocess.ts';
+import { forwardCommand } from './cli/forward.ts';
 
 const COMMANDS: Command[] = [
   describeCommand, askCommand, chatCommand, generateCommand,
-  promptCommand, preprocessCommand,
+  forwardCommand, promptCommand, preprocessCommand,
   dataCommand, downloadCommand, envCommand,
 ];
 

@@ -14,4 +14,7 @@ export {
   siglipVisionWeightSpec, loadSiglipVisionWeights, patchEmbed, siglipEncoderLayer, siglipEncode,
   type SiglipVisionWeights, type SiglipEncoderLayer,
 } from './siglip/encoder.ts';
-export { forwardDump, parseCaptureList, type ForwardDumpOptions, type ForwardDumpResult } from './forward-dump.ts';
+export {
+  forwardDump, forwardToDump, readModelInputs, parseCaptureList, MODEL_INPUT_NAMES,
+  type ForwardDumpOptions, type ForwardDumpResult, type ModelInputTensors,
+} from './forward-dump.ts';

@@ -1,0 +1,76 @@
+import { tf } from '../backend/index.ts';
+import { TfvlmError } from '../errors.ts';
+import { resolveModel } from '../io/hub/index.ts';
+import { forwardToDump, parseCaptureList, readModelInputs, type ModelInputTensors } from '../models/forward-dump.ts';
+import { VlmProcessor } from '../processing/processor.ts';
+import { initBackend } from '../backend/index.ts';
+import { requireString, type Command } from './command.ts';
+import { imageSplitting } from './generation-flags.ts';
+import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
+import { REQUEST_HELP, REQUEST_OPTIONS, requestFromArgs } from './request.ts';
+
+export const forwardCommand: Command = {
+  name: 'forward',
+  summary: 'one forward pass, dumping logits and any intermediate activations',
+  usage: `Usage: tfvlm forward [--model DIR|ID] (--inputs IN.safetensors | --messages M.json | --prompt P [--image F …])
+                     --dump OUT.safetensors [--capture all|NAME,…] [--image-splitting on|off]
+
+Runs the model once and writes logits plus the captured intermediates to OUT, named as in the
+reference fixtures: vision.embeddings, vision.layers.{i}, vision.post_layernorm,
+connector.pixel_shuffle, connector, text.inputs_embeds, text.layers.{i}, text.norm, logits
+(LLaVA: vision.pre_layrnorm, projector.input, projector.linear_1, image_features).
+  --inputs IN         model inputs: input_ids [B,T] (+ attention_mask, pixel_values, pixel_attention_mask)
+  --dump OUT          output .safetensors
+  --capture LIST      'all' (default) or comma-separated names
+  ${MODEL_OPTION_HELP}
+With a request instead of --inputs, the processor builds the inputs and they are dumped too
+(input_ids, attention_mask, pixel_values, pixel_attention_mask).
+
+${REQUEST_HELP}`,
+  options: {
+    model: { type: 'string' }, inputs: { type: 'string' }, dump: { type: 'string' }, capture: { type: 'string' },
+    'image-splitting': { type: 'string' }, ...REQUEST_OPTIONS,
+  },
+  async run(args) {
+    const dump = requireString(args, 'dump', 'forward');
+    const capture = parseCaptureList(args.values.capture as string | undefined);
+    const dir = await resolveModel(modelSpec(args));
+    await initBackend();
+    let inputs: ModelInputTensors;
+    const fromFile = typeof args.values.inputs === 'string';
+    if (fromFile) {
+      if (args.values.messages !== undefined || args.values.prompt !== undefined) {
+        throw new TfvlmError('tfvlm forward: give --inputs or a request (--messages / --prompt), not both');
+      }
+      inputs = readModelInputs(args.values.inputs as string);
+    } else {
+      const request = requestFromArgs(args, 'forward');
+      const processor = await VlmProcessor.load(dir);
+      const split = imageSplitting(args, 'forward');
+      const p = 'messages' in request
+        ? await processor.fromMessages(request.messages, { baseDir: request.baseDir, imageSplitting: split, ...(request.images ? { images: [request.images] } : {}) })
+        : await processor.fromPrompt(request.prompt, request.images ?? [], { imageSplitting: split });
+      const [B, T] = [p.input_ids.length, p.input_ids[0].length];
+      inputs = {
+        input_ids: tf.tensor2d(p.input_ids.flat(), [B, T], 'int32'),
+        attention_mask: tf.tensor2d(p.attention_mask.flat(), [B, T], 'int32'),
+      };
+      if (p.pixel_values && p.pixelShape) {
+        inputs.pixel_values = tf.tensor(p.pixel_values, p.pixelShape, 'float32');
+        if (p.pixel_attention_mask) {
+          const [b, n, , h, w] = p.pixelShape;
+          inputs.pixel_attention_mask = tf.tensor(p.pixel_attention_mask, [b, n, h, w], 'bool');
+        }
+      }
+    }
+    try {
+      const result = await forwardToDump(dir, inputs, dump, { capture, includeInputs: !fromFile });
+      for (const t of result.tensors) process.stdout.write(`${t.name.padEnd(28)} [${t.shape.join(', ')}]\n`);
+      if (result.missing.length) process.stderr.write(`not produced by this forward pass: ${result.missing.join(', ')}\n`);
+      process.stderr.write(`[forward ${(result.ms / 1000).toFixed(2)} s → ${dump}]\n`);
+    } finally {
+      for (const t of Object.values(inputs)) t?.dispose();
+    }
+    return 0;
+  },
+};

@@ -1,0 +1,33 @@
+// tfvlm's public API. Layers are also importable alone from 'tfvlm/layers'.
+export { Vlm, type VlmRequest, type GenerateCallOptions, type GenerationOutput } from './engine.ts';
+export { Conversation, type ConversationOptions } from './generation/conversation.ts';
+export { initBackend, backendInfo, activeBackend, tf, type BackendName, type BackendInfo } from './backend/index.ts';
+export { TfvlmError } from './errors.ts';
+
+// Models, activation capture, forward dumps
+export * from './models/index.ts';
+
+// Generation building blocks
+export { generateTokens, prefillPositions, type PromptBatch, type TokenStep, type GenerationTimings } from './generation/generate.ts';
+export { streamText, type TextGenerationOptions, type TextGenerationResult } from './generation/text-stream.ts';
+export { idefics3Vlm, type CausalVlm } from './generation/vlm.ts';
+export { sampleToken, GREEDY, type SamplingOptions } from './generation/sampler.ts';
+export { Rng } from './generation/rng.ts';
+export { StopStringMatcher } from './generation/stop-strings.ts';
+export { resolveGenerateOptions, readGenerationConfig, type GenerateOptions } from './generation/generation-config.ts';
+
+// Processing: tokenizer, images, prompts
+export { VlmProcessor, type ProcessedInputs, type ProcessOptions } from './processing/processor.ts';
+export { loadTokenizer, Tokenizer, createStreamDecoder } from './tokenizer/index.ts';
+export { loadImage, type ImageSource, type DecodedImage } from './io/image.ts';
+export { resize, Resampling } from './processing/resample.ts';
+export { Idefics3ImageProcessor } from './processing/idefics3-image-processor.ts';
+export { CLIPImageProcessor } from './processing/clip-image-processor.ts';
+export { SiglipImageProcessor } from './processing/siglip-image-processor.ts';
+export { loadPreprocessorConfig, createImageProcessor } from './processing/preprocessor-config.ts';
+export { parseMessages, readMessagesFile } from './processing/messages.ts';
+
+// I/O: safetensors, hub
+export { SafetensorsFile, writeSafetensors, type TensorEntry, type RawTensor } from './io/safetensors.ts';
+export { Checkpoint } from './io/checkpoint.ts';
+export { resolveModel, downloadModel, type HubOptions } from './io/hub/index.ts';

@@ -80,6 +80,17 @@ describe('LLaVA (tiny-llava) parity with transformers', () => {
     });
   }
 
+  it('a capture of only the last vision layer (past vision_feature_layer) still gets it', () => {
+    const c = cases[0];
+    const inputs = readInputs(c.name);
+    const capture = new Capture(['vision.layers.2']);
+    model.forward({ input_ids: inputs.input_ids, pixel_values: inputs.pixel_values }, { capture }).logits.dispose();
+    assert.deepEqual(capture.missing(), []);
+    assertClose(capture.get('vision.layers.2')!.dataSync() as Float32Array, golden(c.name, 'vision.layers.2'), TOLERANCE.float32, 'vision.layers.2');
+    capture.dispose();
+    Object.values(inputs).forEach((t) => t.dispose());
+  });
+
   for (const c of cases) {
     it(`case ${c.name}: greedy generation (KV cache) reproduces the ids and every step's logits`, async () => {
       const inputs = readInputs(c.name);

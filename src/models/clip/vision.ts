@@ -76,8 +76,8 @@ export class CLIPVisionTransformer {
   }
 
   /**
-   * Runs the tower as far as the deepest requested hidden state (all layers with `pooled`, or when
-   * the capture asks for the last layer). Captures vision.embeddings, vision.pre_layrnorm,
+   * Runs the tower as far as the deepest requested hidden state (all layers with `pooled`), or the
+   * deepest layer the capture asks for. Captures vision.embeddings, vision.pre_layrnorm,
    * vision.layers.{i}, vision.pooled.
    */
   run(pixelValues: tf.Tensor, opts: { hiddenStates?: number[]; pooled?: boolean; capture?: Capture } = {}): CLIPVisionRun {
@@ -88,7 +88,8 @@ export class CLIPVisionTransformer {
       if (!Number.isInteger(k) || k < 0 || k > L) throw new TfvlmError(`CLIP hidden state ${k} does not exist (0..${L})`);
     }
     const capture = opts.capture;
-    const depth = opts.pooled || capture?.wants(`vision.layers.${L - 1}`) ? L : Math.max(0, ...wanted);
+    let depth = opts.pooled ? L : Math.max(0, ...wanted);
+    for (let i = depth; i < L; i++) if (capture?.wants(`vision.layers.${i}`)) depth = i + 1;
     const embeddings = this.embeddings(pixelValues);
     capture?.record('vision.embeddings', embeddings);
     let input: tf.Tensor | undefined;

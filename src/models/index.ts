@@ -1,4 +1,4 @@
-export { loadModel, REGISTRY, findEntry } from './registry.ts';
+export { loadModel, REGISTRY, findEntry, type LoadedModel } from './registry.ts';
 export { Capture } from './capture.ts';
 export { WeightLoader, disposeTree, type WeightSpec } from './weights.ts';
 export { parseIdefics3Config, IDEFICS3_VISION_DEFAULTS, type Idefics3Config } from './idefics3/config.ts';
@@ -12,8 +12,24 @@ export { LlamaDecoder, llamaWeightSpec, loadLlamaWeights, type DecoderInputs, ty
 export { parseSiglipVisionConfig, SIGLIP_VISION_DEFAULTS, type SiglipVisionConfig } from './siglip/config.ts';
 export {
   siglipVisionWeightSpec, loadSiglipVisionWeights, patchEmbed, siglipEncoderLayer, siglipEncode,
-  type SiglipVisionWeights, type SiglipEncoderLayer,
+  encoderLayersWeightSpec, loadEncoderLayers, loadPatchEmbedding, runEncoderLayers,
+  type SiglipVisionWeights, type SiglipEncoderLayer, type EncoderDims, type EncoderRunOptions,
 } from './siglip/encoder.ts';
+export { mergeImageFeatures } from './image-merge.ts';
+export {
+  parseCLIPConfig, parseCLIPTextConfig, parseCLIPVisionConfig, CLIP_VISION_DEFAULTS,
+  type CLIPConfig, type CLIPTextConfig, type CLIPVisionConfig,
+} from './clip/config.ts';
+export {
+  CLIPVisionTransformer, clipVisionWeightSpec, loadCLIPVisionWeights, projectAndNormalize,
+  type CLIPVisionWeights, type CLIPVisionRun,
+} from './clip/vision.ts';
+export { CLIPImageEncoder } from './clip/image-encoder.ts';
+export { parseLlavaConfig, type LlavaConfig, type VisionFeatureSelectStrategy } from './llava/config.ts';
+export {
+  LlavaModel, llavaWeightSpec, llavaKeyLayout, LLAVA_HF_LAYOUT, LLAVA_NEW_LAYOUT,
+  type LlavaKeyLayout, type LlavaInputs, type LlavaForwardOptions, type LlavaProjectorWeights,
+} from './llava/model.ts';
 export {
   forwardDump, forwardToDump, readModelInputs, parseCaptureList, MODEL_INPUT_NAMES,
   type ForwardDumpOptions, type ForwardDumpResult, type ModelInputTensors,

@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { SafetensorsFile } from '../../src/io/safetensors.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { fixture } from '../helpers/paths.ts';
+import { parseCommandArgs } from '../../src/cli/command.ts';
+import { embedCommand } from '../../src/cli/embed.ts';
+import { TfvlmError } from '../../src/errors.ts';
 
 const CLIP = fixture('tiny-clip');
 const GOLDEN = fixture('tiny-clip', 'golden');
@@ -79,13 +82,11 @@ describe('tfvlm embed', () => {
     assert.match(stdout, /small_20x24\.png: \[24\] -?\d\.\d{4}, /);
   });
 
-  it('refuses a call without images and a folder without a CLIP tower', () => {
-    const none = run(['--model', CLIP]);
-    assert.equal(none.code, 2);
-    assert.match(none.stderr, /tfvlm embed: give at least one IMAGE/);
+  it('refuses a call without images and a folder without a CLIP tower (before writing anything)', async () => {
+    await assert.rejects(embedCommand.run(parseCommandArgs(embedCommand, ['--model', CLIP])),
+      (e: Error) => e instanceof TfvlmError && /tfvlm embed: give at least one IMAGE/.test(e.message));
     const image = path.join(GOLDEN, 'inputs', 'small_20x24.png');
-    const smol = run([image, '--model', fixture('tiny-smolvlm')]);
-    assert.equal(smol.code, 2);
-    assert.match(smol.stderr, /tfvlm embed needs a CLIPImageProcessor, got Idefics3ImageProcessor/);
+    await assert.rejects(embedCommand.run(parseCommandArgs(embedCommand, [image, '--model', fixture('tiny-smolvlm')])),
+      (e: Error) => e instanceof TfvlmError && /tfvlm embed needs a CLIPImageProcessor, got Idefics3ImageProcessor/.test(e.message));
   });
 });

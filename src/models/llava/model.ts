@@ -171,11 +171,8 @@ export class LlavaModel {
     const firstCall = !opts.cache || opts.cache[0].offset === 0;
     const embeds = this.embed(inputs.input_ids, firstCall ? inputs.pixel_values : undefined, opts.capture);
     try {
-      const logits = this.text.forward(
-        { inputs_embeds: embeds, attention_mask: inputs.attention_mask, position_ids: inputs.position_ids },
-        { cache: opts.cache, lastOnly: opts.lastOnly, capture: opts.capture },
-      );
-      return { logits };
+      const { attention_mask, position_ids } = inputs;
+      return { logits: this.text.forward({ inputs_embeds: embeds, attention_mask, position_ids }, opts) };
     } finally {
       embeds.dispose();
     }

@@ -176,6 +176,24 @@ describe('LLaVA config', () => {
     assert.equal(c.image_tokens, 576);
   });
 
+  it('the published llava-1.5-7b-hf config implies 576 image tokens from layer 23 and 7.06B parameters', () => {
+    const c = parseLlavaConfig({
+      architectures: ['LlavaForConditionalGeneration'], ignore_index: -100, image_token_index: 32000, model_type: 'llava',
+      pad_token_id: 32001, projector_hidden_act: 'gelu', tie_word_embeddings: false, vocab_size: 32064,
+      text_config: { architectures: ['LlamaForCausalLM'], max_position_embeddings: 4096, model_type: 'llama', rms_norm_eps: 1e-05, vocab_size: 32064 },
+      vision_config: {
+        hidden_size: 1024, image_size: 336, intermediate_size: 4096, model_type: 'clip_vision_model', num_attention_heads: 16,
+        num_hidden_layers: 24, patch_size: 14, projection_dim: 768, vocab_size: 32000,
+      },
+      vision_feature_layer: -2, vision_feature_select_strategy: 'default',
+    });
+    assert.equal(c.image_tokens, 576);
+    assert.deepEqual(c.feature_layers, [23]);
+    let parameters = 0;
+    for (const shape of llavaWeightSpec(c).values()) parameters += shape.reduce((a, b) => a * b, 1);
+    assert.equal((parameters / 1e9).toFixed(2), '7.06');
+  });
+
   it('names the field at fault', () => {
     assert.throws(() => parseLlavaConfig({ vision_feature_select_strategy: 'cls' }), /vision_feature_select_strategy must be 'default' or 'full'/);
     assert.throws(() => parseLlavaConfig({ vision_feature_layer: 30 }), /vision_feature_layer must index the 25 hidden states/);

@@ -116,6 +116,18 @@ export function setComputeThreads(n: number): number {
   return chosen === 'wasm' ? setWasmThreads(n) : 1;
 }
 
+/** Runs `fn` with setComputeThreads(n) in effect, then restores the previous count. */
+export function withComputeThreads<T>(n: number, fn: () => T): T {
+  if (chosen !== 'wasm') return fn();
+  const previous = wasmThreadsInEffect();
+  setWasmThreads(n);
+  try {
+    return fn();
+  } finally {
+    setWasmThreads(previous);
+  }
+}
+
 export async function backendInfo(): Promise<BackendInfo> {
   const backend = await initBackend();
   const env = tf.env();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { initBackend, backendInfo, tf } from '../../src/backend/index.ts';
+import { initBackend, backendInfo, setComputeThreads, withComputeThreads, tf } from '../../src/backend/index.ts';
 import { requestedThreads, MAX_WASM_THREADS } from '../../src/backend/wasm.ts';
 import { TfvlmError } from '../../src/errors.ts';
 
@@ -89,6 +89,19 @@ describe('backend', () => {
     const y = tf.tidy(() => tf.matMul(tf.ones([64, 32]), tf.ones([32, 48])).dataSync());
     assert.equal(y.length, 64 * 48);
     assert.ok(y.every((v) => v === 32));
+  });
+
+  it('runs a function on one thread and restores the thread count after', async () => {
+    const { threads, threadsStarted } = await backendInfo();
+    const product = () => tf.tidy(() => tf.matMul(tf.randomUniform([96, 200], -1, 1, 'float32', 1), tf.randomUniform([200, 130], -1, 1, 'float32', 2)).dataSync());
+    const all = product();
+    const inside = withComputeThreads(1, () => ({ threads: setComputeThreads(1), y: product() }));
+    assert.equal(inside.threads, 1);
+    assert.deepEqual(inside.y, all);
+    assert.equal((await backendInfo()).threads, threads);
+    assert.throws(() => withComputeThreads(1, () => { throw new TfvlmError('inner'); }), /inner/);
+    assert.equal((await backendInfo()).threads, threads);
+    assert.equal(setComputeThreads(64), threadsStarted);
   });
 
   it('reads TFVLM_THREADS, one thread per core by default', () => {

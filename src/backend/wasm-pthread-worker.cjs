@@ -6,11 +6,12 @@
 // run them exactly as tfjs built them, with the names their Node bundle closes over defined.
 const workerThreads = require('node:worker_threads');
 const { EventEmitter } = require('node:events');
+const fs = require('node:fs');
 
 // The factory source comes from tfjs's Node bundle (dist/tf-backend-wasm.node.js), shipped as the
 // text of one function: these are the bundle-level names it refers to.
 Object.assign(globalThis, {
-  require$$0: require('node:fs'),
+  require$$0: fs,
   require$$1: require('node:path'),
   require$$3: require('node:perf_hooks'),
   require$$4: require('node:os'),
@@ -41,8 +42,6 @@ const workerRequire = (id) =>
   id === 'worker_threads' || id === 'node:worker_threads'
     ? { ...workerThreads, parentPort: port }
     : require(id);
-
-const fs = require('node:fs');
 
 // Messages wait until the worker script has been run and listens on `port`.
 let pending = (async () => {

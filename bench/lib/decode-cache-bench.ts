@@ -1,0 +1,105 @@
+// Decode-step attention against a KV cache, per cache strategy: the cost of appending one token's
+// keys/values and attending over the whole cache, summed over the text decoder's layers (30 for
+// SmolVLM-256M). Each strategy's first step is checked against ConcatKVCache + the reference kernel.
+import { tf } from '../../src/backend/index.ts';
+import { ConcatKVCache } from '../../src/layers/kv-cache.ts';
+import { decodeAttention, referenceAttention } from '../../src/layers/attention-variants.ts';
+import {
+  attendThroughUpdate, PagedKVCache, PreallocatedKVCache, type AttendingKVCache,
+} from '../../src/layers/kv-cache-strategies.ts';
+import { agrees, MB, median, withComputeThreads } from './measure.ts';
+import type { MachineLimits } from './machine.ts';
+import { TEXT } from './attention-bench.ts';
+
+export interface CacheRow {
+  strategy: string;
+  /** Positions in the cache when the timed steps start. */
+  cache_len: number;
+  layers: number;
+  /** Per generated token, all layers: append + attention. */
+  ms_per_token: number | null;
+  /** K and V of every layer read once per token. */
+  bytes_per_token: number;
+  gbps: number | null;
+  pct_bandwidth: number | null;
+  /** Tensor memory held by the caches after the timed steps. */
+  cache_mb: number | null;
+  max_abs_diff: number | null;
+  threads: number;
+  error?: string;
+}
+
+interface Strategy {
+  name: string;
+  make: () => AttendingKVCache;
+}
+
+export const CACHE_STRATEGIES: Strategy[] = [
+  { name: 'concat + reference (model today)', make: () => attendThroughUpdate(new ConcatKVCache(), referenceAttention) },
+  { name: 'concat + decode kernel', make: () => attendThroughUpdate(new ConcatKVCache(), decodeAttention) },
+  { name: 'preallocated via update() + decode kernel', make: () => attendThroughUpdate(new PreallocatedKVCache(), decodeAttention) },
+  { name: 'preallocated in place (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 256 }) },
+  { name: 'paged 256 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 256 }) },
+  { name: 'paged 1024 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 1024 }) },
+];
+
+export async function benchDecodeCaches(opts: {
+  quick: boolean; layers: number; limits: MachineLimits; threads: number; decodeThreads: number; log: (line: string) => void;
+}): Promise<CacheRow[]> {
+  return withComputeThreads(opts.decodeThreads, opts.threads, (inEffect) => decodeCaches(opts, inEffect));
+}
+
+function decodeCaches(opts: { quick: boolean; layers: number; limits: MachineLimits; log: (line: string) => void }, threads: number): CacheRow[] {
+  const { B, H, Hkv, D } = TEXT;
+  const scale = 1 / Math.sqrt(D);
+  const steps = opts.quick ? 3 : 10;
+  const rows: CacheRow[] = [];
+  opts.log(`decode step against a KV cache, ${opts.layers} layers, ${threads} thread(s):`);
+  for (const S of opts.quick ? [64, 1024, 4096] : [64, 256, 1024, 2048, 4096]) {
+    // One prefix shared by every layer (the values do not change the cost), new k/v per step.
+    const prefix = { k: tf.randomNormal([B, Hkv, S, D], 0, 1, 'float32', 1), v: tf.randomNormal([B, Hkv, S, D], 0, 1, 'float32', 2) };
+    const q = tf.randomNormal([B, H, 1, D], 0, 1, 'float32', 3);
+    const step = { k: tf.randomNormal([B, Hkv, 1, D], 0, 1, 'float32', 4), v: tf.randomNormal([B, Hkv, 1, D], 0, 1, 'float32', 5) };
+    const reference = tf.tidy(() => {
+      const k = tf.concat([prefix.k, step.k], 2);
+      const v = tf.concat([prefix.v, step.v], 2);
+      return Float32Array.from(referenceAttention(q, k, v, undefined, scale).dataSync() as Float32Array);
+    });
+    for (const strategy of CACHE_STRATEGIES) {
+      const bytes = opts.layers * 2 * B * Hkv * S * D * 4;
+      const row: CacheRow = {
+        strategy: strategy.name, cache_len: S, layers: opts.layers, ms_per_token: null, bytes_per_token: bytes,
+        gbps: null, pct_bandwidth: null, cache_mb: null, max_abs_diff: null, threads,
+      };
+      const caches = Array.from({ length: opts.layers }, () => strategy.make());
+      try {
+        const bytesBefore = tf.memory().numBytes;
+        for (const c of caches) c.update(prefix.k, prefix.v);
+        const first = caches[0].appendAndAttend(q, step.k, step.v, undefined, scale);
+        const check = agrees(first.dataSync() as Float32Array, reference);
+        first.dispose();
+        row.max_abs_diff = check.maxAbs;
+        if (!check.ok) throw new Error(`disagrees with concat + reference: max |Δ| ${check.maxAbs.toExponential(2)}`);
+        for (const c of caches.slice(1)) c.appendAndAttend(q, step.k, step.v, undefined, scale).dispose();
+        const times: number[] = [];
+        for (let i = 0; i < steps + 1; i++) {
+          const t0 = performance.now();
+          for (const c of caches) c.appendAndAttend(q, step.k, step.v, undefined, scale).dispose();
+          if (i > 0) times.push(performance.now() - t0); // the first step is warm-up
+        }
+        row.cache_mb = (tf.memory().numBytes - bytesBefore) / MB;
+        row.ms_per_token = median(times);
+        row.gbps = bytes / row.ms_per_token / 1e6;
+        row.pct_bandwidth = (100 * row.gbps) / opts.limits.bandwidthGbps;
+      } catch (e) {
+        row.error = (e as Error).message.split('\n')[0];
+      } finally {
+        for (const c of caches) c.dispose();
+      }
+      opts.log(`  S=${S} ${strategy.name}: ${row.error ? `ERROR ${row.error}` : `${row.ms_per_token!.toFixed(1)} ms/token`}`);
+      rows.push(row);
+    }
+    tf.dispose([prefix.k, prefix.v, q, step.k, step.v]);
+  }
+  return rows;
+}

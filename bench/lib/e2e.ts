@@ -1,0 +1,131 @@
+// End to end on a SmolVLM-256M-size random checkpoint, in its own process so peak RSS is this
+// model's alone: load, vision encoder per 512×512 tile, prefill of the one-image prompt, decode at
+// short and long context. Run by bench/run.ts:
+//   node --import tsx bench/lib/e2e.ts --dir CHECKPOINT --out RESULT.json [--quick]
+import fs from 'node:fs';
+import { parseArgs } from 'node:util';
+import { tf, initBackend, backendInfo } from '../../src/backend/index.ts';
+import { Idefics3Model } from '../../src/models/idefics3/model.ts';
+import { VlmProcessor } from '../../src/processing/processor.ts';
+import { generateTokens, type TokenLoopResult } from '../../src/generation/generate.ts';
+import { idefics3Vlm } from '../../src/generation/vlm.ts';
+import { GREEDY } from '../../src/generation/sampler.ts';
+import { image } from '../../test/helpers/paths.ts';
+import { MB, median } from './measure.ts';
+
+export interface E2EResult {
+  checkpoint_mb: number;
+  load_ms: number;
+  vision_ms_per_tile: number;
+  vision_runs_ms: number[];
+  prompt_tokens: number;
+  /** Vision + embedding + decoder over the prompt + first token. */
+  time_to_first_token_ms: number;
+  /** Decoder over the prompt only (after vision). */
+  prefill_ms: number;
+  prefill_tok_s: number;
+  decode: { context: number; tokens: number; ms_per_token: number; tok_s: number }[];
+  /** f32 bytes of every weight a decode step reads (decoder layers, final norm, LM head; one embedding row is negligible). */
+  decode_weight_bytes: number;
+  peak_rss_mb: number;
+  tensors_mb_after_load: number;
+  threads: number;
+}
+
+function tensorBytes(tree: unknown, seen = new Set<unknown>()): number {
+  if (tree === null || typeof tree !== 'object' || seen.has(tree)) return 0;
+  seen.add(tree);
+  if (tree instanceof tf.Tensor) return tree.size * 4;
+  return Object.values(tree as Record<string, unknown>).reduce<number>((a, v) => a + tensorBytes(v, seen), 0);
+}
+
+async function drain(gen: AsyncGenerator<unknown, TokenLoopResult>): Promise<TokenLoopResult> {
+  for (;;) {
+    const r = await gen.next();
+    if (r.done) return r.value;
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { dir: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean' } } });
+  if (!values.dir || !values.out) throw new Error('usage: e2e.ts --dir CHECKPOINT --out RESULT.json [--quick]');
+  const quick = values.quick ?? false;
+  await initBackend();
+  const t0 = performance.now();
+  const model = await Idefics3Model.load(values.dir);
+  const loadMs = performance.now() - t0;
+  const tensorsMb = tf.memory().numBytes / MB;
+  const processor = await VlmProcessor.load(values.dir);
+  const vlm = idefics3Vlm(model);
+
+  // One 512×512 tile through the vision encoder + connector (warm-up run first).
+  const vc = model.config.vision_config;
+  const pixels = tf.randomUniform([1, 1, vc.num_channels, vc.image_size, vc.image_size], -1, 1, 'float32', 1);
+  const visionRuns: number[] = [];
+  for (let i = 0; i < (quick ? 2 : 4); i++) {
+    const t = performance.now();
+    const f = model.encodeImages(pixels);
+    f.dataSync();
+    f.dispose();
+    if (i > 0) visionRuns.push(performance.now() - t);
+  }
+  pixels.dispose();
+
+  // The 81-token one-image prompt, image splitting off.
+  const inputs = await processor.fromMessages(
+    [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: 'Can you describe this image?' }] }],
+    { images: [[image('astronaut.png')]], imageSplitting: false },
+  );
+  const promptTokens = inputs.input_ids[0].length;
+  const shortTokens = quick ? 12 : 48;
+  let t = performance.now();
+  let firstTokenMs = 0;
+  const gen = generateTokens(vlm, inputs, { ...GREEDY, seed: 0, maxNewTokens: shortTokens, eosTokenIds: [] });
+  let r = await gen.next();
+  firstTokenMs = performance.now() - t;
+  while (!r.done) r = await gen.next();
+  const short = r.value;
+
+  // Long context: a cache already holding ~2000 positions (random keys/values: decode cost depends
+  // on the length only), then a one-token prompt and decode steps.
+  const longContext = quick ? 2000 : 2000;
+  const tc = model.config.text_config;
+  const cache = vlm.createCache();
+  const longTokens = quick ? 8 : 24;
+  let long: TokenLoopResult;
+  try {
+    tf.tidy(() => {
+      const k = tf.randomNormal([1, tc.num_key_value_heads, longContext, tc.head_dim], 0, 1, 'float32', 2);
+      for (const c of cache) c.update(k, k);
+    });
+    t = performance.now();
+    long = await drain(generateTokens(vlm, { input_ids: [[1]] }, { ...GREEDY, seed: 0, maxNewTokens: longTokens, eosTokenIds: [], cache }));
+  } finally {
+    for (const c of cache) c.dispose();
+  }
+
+  const decodeWeightBytes = tensorBytes(model.text.weights.layers) + tensorBytes(model.text.weights.norm) + tensorBytes(model.text.lmHead);
+  const info = await backendInfo();
+  const result: E2EResult = {
+    checkpoint_mb: fs.statSync(`${values.dir}/model.safetensors`).size / MB,
+    load_ms: loadMs,
+    vision_ms_per_tile: median(visionRuns),
+    vision_runs_ms: visionRuns,
+    prompt_tokens: promptTokens,
+    time_to_first_token_ms: firstTokenMs,
+    prefill_ms: short.timings.prefillMs,
+    prefill_tok_s: (short.timings.prefillTokens / short.timings.prefillMs) * 1000,
+    decode: [
+      { context: promptTokens + shortTokens, tokens: short.timings.decodeTokens, ms_per_token: short.timings.decodeMs / short.timings.decodeTokens, tok_s: (short.timings.decodeTokens / short.timings.decodeMs) * 1000 },
+      { context: longContext + longTokens, tokens: long.timings.decodeTokens, ms_per_token: long.timings.decodeMs / long.timings.decodeTokens, tok_s: (long.timings.decodeTokens / long.timings.decodeMs) * 1000 },
+    ],
+    decode_weight_bytes: decodeWeightBytes,
+    peak_rss_mb: (process.resourceUsage().maxRSS * 1024) / MB,
+    tensors_mb_after_load: tensorsMb,
+    threads: info.threads,
+  };
+  model.dispose();
+  fs.writeFileSync(values.out, JSON.stringify(result, null, 2));
+}
+
+await main();

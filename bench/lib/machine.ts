@@ -1,0 +1,59 @@
+// The machine's own limits on the active backend, measured in the same run as everything else:
+// large-GEMM GFLOP/s and the bandwidth of a matrix-vector product over a matrix far larger than
+// any cache (how fast weights stream during decode).
+import { tf } from '../../src/backend/index.ts';
+import { time, type Timing } from './measure.ts';
+
+export interface LimitRow {
+  name: string;
+  shape: string;
+  ms: number;
+  value: number;
+  unit: 'GFLOP/s' | 'GB/s';
+  cpuPerWall: number;
+}
+
+export interface MachineLimits {
+  matmulPeakGflops: number;
+  bandwidthGbps: number;
+  rows: LimitRow[];
+}
+
+function gemm(m: number, k: number, n: number, runs: number): LimitRow {
+  const a = tf.randomUniform([m, k], -1, 1, 'float32', 1);
+  const b = tf.randomUniform([k, n], -1, 1, 'float32', 2);
+  try {
+    const t: Timing = time(() => tf.matMul(a, b).dispose(), { warmup: 2, runs });
+    return { name: 'matmul', shape: `${m}×${k}×${n}`, ms: t.ms, value: (2 * m * k * n) / t.ms / 1e6, unit: 'GFLOP/s', cpuPerWall: t.cpuPerWall };
+  } finally {
+    tf.dispose([a, b]);
+  }
+}
+
+/** x [1, K] · W [K, N]: W is read once per product, so bytes(W) / time is the streaming rate. */
+function matvec(megabytes: number, runs: number): LimitRow {
+  const K = 4096;
+  const N = Math.round((megabytes * 2 ** 20) / 4 / K);
+  const w = tf.randomUniform([K, N], -1, 1, 'float32', 3);
+  const x = tf.randomUniform([1, K], -1, 1, 'float32', 4);
+  try {
+    const t = time(() => tf.matMul(x, w).dispose(), { warmup: 2, runs });
+    return { name: 'matvec', shape: `1×${K}×${N} (${megabytes} MB)`, ms: t.ms, value: (K * N * 4) / t.ms / 1e6, unit: 'GB/s', cpuPerWall: t.cpuPerWall };
+  } finally {
+    tf.dispose([w, x]);
+  }
+}
+
+export function measureMachineLimits(quick: boolean): MachineLimits {
+  const runs = quick ? 5 : 9;
+  const rows = [gemm(1024, 1024, 1024, runs), gemm(1024, 768, 768, runs)];
+  if (!quick) rows.push(gemm(2048, 2048, 2048, 5));
+  rows.push(matvec(64, runs));
+  rows.push(matvec(quick ? 128 : 256, runs));
+  return {
+    matmulPeakGflops: Math.max(...rows.filter((r) => r.unit === 'GFLOP/s').map((r) => r.value)),
+    // The largest matrix: least helped by caches.
+    bandwidthGbps: rows.filter((r) => r.unit === 'GB/s').at(-1)!.value,
+    rows,
+  };
+}

@@ -4,6 +4,14 @@ import { TfvlmError } from '../errors.ts';
 
 export type RawConfig = Record<string, unknown>;
 
+/** Sizes and ids end up as int32 (tfjs shapes, token ids); larger values are corrupt, not big models. */
+const MAX_INT = 2 ** 31 - 1;
+/**
+ * Upper bounds for counts that size per-item work before any weight is checked (a weight spec
+ * lists every layer's keys): far above any published model, low enough that a corrupt value fails fast.
+ */
+const MAX_BY_FIELD: Record<string, number> = { num_hidden_layers: 10_000 };
+
 export class ConfigReader {
   constructor(readonly raw: RawConfig, readonly where: string, readonly source = 'config.json') {}
 
@@ -30,6 +38,8 @@ export class ConfigReader {
     const v = this.raw[field] ?? fallback;
     if (v === undefined) this.fail(field, 'is required');
     if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) this.fail(field, 'must be a positive integer', v);
+    const max = MAX_BY_FIELD[field] ?? MAX_INT;
+    if (v > max) this.fail(field, `must be at most ${max}`, v);
     return v;
   }
 
@@ -37,6 +47,7 @@ export class ConfigReader {
     const v = this.raw[field] ?? fallback;
     if (v === undefined) this.fail(field, 'is required');
     if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(field, 'must be an integer', v);
+    if (Math.abs(v) > MAX_INT) this.fail(field, `must be at most ${MAX_INT} in size`, v);
     return v;
   }
 
@@ -45,6 +56,7 @@ export class ConfigReader {
     if (v === undefined) return fallback;
     if (v === null) return null;
     if (typeof v !== 'number' || !Number.isInteger(v)) this.fail(field, 'must be an integer or null', v);
+    if (Math.abs(v) > MAX_INT) this.fail(field, `must be at most ${MAX_INT} in size`, v);
     return v;
   }
 

@@ -40,13 +40,14 @@ export function parseLlamaConfig(raw: unknown, where = '', source = 'config.json
   const head_dim = r.positiveInt('head_dim', hidden_size / num_attention_heads);
   if (head_dim % 2 !== 0) r.fail('head_dim', 'must be even for rotary embeddings', head_dim);
   const hidden_act = r.string('hidden_act', 'silu');
-  activation(hidden_act, r.path('hidden_act'));
+  activation(hidden_act, `${source}: ${r.path('hidden_act')}`);
   const rope_scaling = (r.raw.rope_scaling ?? null) as RopeScaling | null;
   if (rope_scaling !== null && (typeof rope_scaling !== 'object' || Array.isArray(rope_scaling))) {
     r.fail('rope_scaling', 'must be null or an object');
   }
   ropeScalingFactor(rope_scaling, `${source}: ${r.path('rope_scaling')}`);
   const eos = r.raw.eos_token_id;
+  if (Array.isArray(eos) && !eos.every((id) => Number.isSafeInteger(id))) r.fail('eos_token_id', 'must be an integer, a list of integers or null');
   return {
     model_type: r.string('model_type', 'llama'),
     vocab_size: r.positiveInt('vocab_size', 32000),

@@ -41,12 +41,17 @@ export function parseIdefics3Config(raw: unknown, source = 'config.json'): Idefi
   if (side % scale_factor !== 0) {
     r.fail('scale_factor', `must divide the patches per side (image_size / patch_size = ${side})`, scale_factor);
   }
+  const image_token_id = r.int('image_token_id', 128257);
+  // Only a given id is checked: transformers' own defaults (128257 vs LlamaConfig's 32000 vocab) disagree.
+  if (r.has('image_token_id') && (image_token_id < 0 || image_token_id >= text_config.vocab_size)) {
+    r.fail('image_token_id', `must be a token id below text_config.vocab_size (${text_config.vocab_size})`, image_token_id);
+  }
   const architectures = r.raw.architectures ?? [];
   if (!Array.isArray(architectures)) r.fail('architectures', 'must be a list of strings');
   return {
     model_type: r.string('model_type', 'idefics3'),
     architectures: architectures as string[],
-    image_token_id: r.int('image_token_id', 128257),
+    image_token_id,
     scale_factor,
     tie_word_embeddings: r.bool('tie_word_embeddings', false),
     pad_token_id: r.optionalInt('pad_token_id', 128002),

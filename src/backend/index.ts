@@ -54,9 +54,11 @@ async function activate(c: (typeof CANDIDATES)[number]): Promise<string | undefi
 /**
  * Initialise tfjs once and return the active backend. With TFVLM_BACKEND set (or `preferred`
  * given), that backend must load or a TfvlmError says why; otherwise the first that loads wins.
+ * Once a backend is up, later calls return it whatever they pass.
  */
 export function initBackend(preferred: string | undefined = process.env.TFVLM_BACKEND): Promise<BackendName> {
-  initialised ??= (async () => {
+  if (initialised) return initialised;
+  const attempt = (async (): Promise<BackendName> => {
     if (preferred) {
       const name = ALIASES[preferred.toLowerCase()];
       if (!name) {
@@ -81,7 +83,12 @@ export function initBackend(preferred: string | undefined = process.env.TFVLM_BA
     }
     throw new TfvlmError(`no tfjs backend could start:\n  ${failures.join('\n  ')}`);
   })();
-  return initialised;
+  initialised = attempt;
+  // A failed start is not remembered: the next call (e.g. after fixing TFVLM_BACKEND) tries again.
+  attempt.catch(() => {
+    if (initialised === attempt) initialised = undefined;
+  });
+  return attempt;
 }
 
 /** The backend chosen by initBackend, or undefined before it ran. */

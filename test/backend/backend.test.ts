@@ -71,6 +71,38 @@ function assertExitedCleanly(run: ChildRun, what: string): void {
   assert.equal(run.code, 0, `${what}: exit code ${run.code}\n${run.stderr}`);
 }
 
+// These run before any backend has started in this process (a failed start is not remembered).
+describe('backend refusals', () => {
+  it('explains TFVLM_BACKEND=nonsense with a TfvlmError', async () => {
+    await assert.rejects(
+      initBackend('nonsense'),
+      (e: Error) => e instanceof TfvlmError && /TFVLM_BACKEND=nonsense is not a backend; use one of .*wasm/.test(e.message),
+    );
+  });
+
+  it('explains a missing TFVLM_BACKEND=tensorflow with a TfvlmError', { skip: tfjsNodeInstalled }, async () => {
+    await assert.rejects(
+      initBackend('tensorflow'),
+      (e: Error) =>
+        e instanceof TfvlmError && /backend 'tensorflow' \(@tensorflow\/tfjs-node\) is not available/.test(e.message),
+    );
+  });
+
+  it('explains a malformed TFVLM_THREADS with a TfvlmError', async () => {
+    const saved = process.env.TFVLM_THREADS;
+    process.env.TFVLM_THREADS = 'many';
+    try {
+      await assert.rejects(
+        initBackend('wasm'),
+        (e: Error) => e instanceof TfvlmError && /TFVLM_THREADS=many is not a positive integer/.test(e.message),
+      );
+    } finally {
+      if (saved === undefined) delete process.env.TFVLM_THREADS;
+      else process.env.TFVLM_THREADS = saved;
+    }
+  });
+});
+
 describe('backend', () => {
   before(async () => {
     await initBackend();
@@ -122,9 +154,6 @@ describe('backend in a fresh process', () => {
       one: { TFVLM_THREADS: '1' },
       two: { TFVLM_THREADS: '2' },
       fallback: { TFVLM_THREADS: '2', TFVLM_THREADS_TIMEOUT_MS: '1' },
-      nonsense: { TFVLM_BACKEND: 'nonsense' },
-      tensorflow: { TFVLM_BACKEND: 'tensorflow' },
-      badThreads: { TFVLM_THREADS: 'many' },
     };
     await Promise.all(
       Object.entries(envs).map(async ([name, env]) => {
@@ -176,26 +205,5 @@ describe('backend in a fresh process', () => {
 
   it('exits by itself after starting (no worker thread keeps Node alive)', () => {
     for (const name of ['one', 'two', 'fallback']) assertExitedCleanly(runs[name], name);
-  });
-
-  it('explains TFVLM_BACKEND=nonsense with a TfvlmError', () => {
-    const { report } = runs.nonsense;
-    assert.equal(report.ok, false);
-    assert.equal(report.name, 'TfvlmError');
-    assert.match(report.message ?? '', /TFVLM_BACKEND=nonsense is not a backend; use one of .*wasm/);
-  });
-
-  it('explains a missing TFVLM_BACKEND=tensorflow with a TfvlmError', { skip: tfjsNodeInstalled }, () => {
-    const { report } = runs.tensorflow;
-    assert.equal(report.ok, false);
-    assert.equal(report.name, 'TfvlmError');
-    assert.match(report.message ?? '', /backend 'tensorflow' \(@tensorflow\/tfjs-node\) is not available/);
-  });
-
-  it('explains a malformed TFVLM_THREADS with a TfvlmError', () => {
-    const { report } = runs.badThreads;
-    assert.equal(report.ok, false);
-    assert.equal(report.name, 'TfvlmError');
-    assert.match(report.message ?? '', /TFVLM_THREADS=many is not a positive integer/);
   });
 });

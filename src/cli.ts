@@ -11,10 +11,11 @@ import { generateCommand } from './cli/generate.ts';
 import { promptCommand } from './cli/prompt.ts';
 import { preprocessCommand } from './cli/preprocess.ts';
 import { forwardCommand } from './cli/forward.ts';
+import { embedCommand } from './cli/embed.ts';
 
 const COMMANDS: Command[] = [
   describeCommand, askCommand, chatCommand, generateCommand,
-  forwardCommand, promptCommand, preprocessCommand,
+  embedCommand, forwardCommand, promptCommand, preprocessCommand,
   dataCommand, downloadCommand, envCommand,
 ];
 

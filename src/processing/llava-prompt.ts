@@ -79,3 +79,17 @@ export async function loadLlavaPromptConfig(dir: string, extraSpecialTokens: Rec
     vision_feature_select_strategy: strategy,
   };
 }
+
+/**
+ * The LLaVA-1.5 conversation format, for llava checkpoints that ship no chat template:
+ * `USER: <image>\n… ASSISTANT: answer</s>USER: … ASSISTANT:` (images first in a turn, system
+ * text as a plain prefix), as llava-hf's prompts are written.
+ */
+export const LLAVA_15_CHAT_TEMPLATE =
+  "{% for message in messages %}{% if message['role'] == 'system' %}" +
+  "{% for c in message['content'] %}{% if c['type'] == 'text' %}{{ c['text'] + ' ' }}{% endif %}{% endfor %}" +
+  "{% else %}{{ message['role'].upper() + ': ' }}" +
+  "{% for c in message['content'] %}{% if c['type'] == 'image' %}{{ '<image>\\n' }}{% endif %}{% endfor %}" +
+  "{% for c in message['content'] %}{% if c['type'] == 'text' %}{{ c['text'] }}{% endif %}{% endfor %}" +
+  "{% if message['role'] == 'assistant' %}{{ eos_token }}{% else %}{{ ' ' }}{% endif %}{% endif %}{% endfor %}" +
+  "{% if add_generation_prompt %}{{ 'ASSISTANT:' }}{% endif %}";

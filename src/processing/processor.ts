@@ -10,7 +10,7 @@ import { CLIPImageProcessor } from './clip-image-processor.ts';
 import { Idefics3ImageProcessor } from './idefics3-image-processor.ts';
 import { createImageProcessor, loadPreprocessorConfig } from './preprocessor-config.ts';
 import { expandIdefics3Prompt, loadIdefics3PromptConfig, type Idefics3PromptConfig } from './idefics3-prompt.ts';
-import { expandLlavaPrompt, loadLlavaPromptConfig, type LlavaPromptConfig } from './llava-prompt.ts';
+import { LLAVA_15_CHAT_TEMPLATE, expandLlavaPrompt, loadLlavaPromptConfig, type LlavaPromptConfig } from './llava-prompt.ts';
 import { imageSourceOf, parseMessages, toTemplateMessages, type ParsedRequest } from './messages.ts';
 
 /** Model inputs for a batch of B prompts, as plain arrays (the engine turns them into tensors). */
@@ -88,10 +88,15 @@ export class VlmProcessor {
     return id;
   }
 
-  /** Renders chat messages (the request format of `--messages`) with the checkpoint's chat template. */
+  /**
+   * Renders chat messages (the request format of `--messages`) with the checkpoint's chat template;
+   * a llava folder without one gets the LLaVA-1.5 `USER: … ASSISTANT:` format.
+   */
   renderMessages(request: ParsedRequest, options: ProcessOptions = {}): string {
+    const fallback = this.family === 'llava' && !this.tokenizer.hasChatTemplate ? { chatTemplate: LLAVA_15_CHAT_TEMPLATE } : {};
     return this.tokenizer.applyChatTemplate(toTemplateMessages(request.messages), {
       addGenerationPrompt: options.addGenerationPrompt ?? true,
+      ...fallback,
     });
   }
 

@@ -65,3 +65,19 @@ for (const folder of ['tiny-smolvlm', 'tiny-llava']) {
     }
   });
 }
+
+describe('VlmProcessor: LLaVA-1.5 format for a llava folder without a chat template', () => {
+  it('renders the golden multi-turn and single-image prompts from chat messages', async () => {
+    const processor = await VlmProcessor.load(fixture('tiny-llava'));
+    const img = (name: string) => fixture('tiny-llava', 'golden', 'inputs', name);
+    const multi = await processor.fromMessages([
+      { role: 'user', content: [{ type: 'image', image: img('small_40x52.png') }, { type: 'text', text: 'Describe the picture.' }] },
+      { role: 'assistant', content: [{ type: 'text', text: 'A red car parked near a building.' }] },
+      { role: 'user', content: [{ type: 'text', text: 'What colour is the sky?' }] },
+    ]);
+    const cases: Case[] = JSON.parse(fs.readFileSync(fixture('tiny-llava', 'golden', 'cases.json'), 'utf8')).cases;
+    const golden = cases.find((c) => c.name === 'multi_turn_small_image')!;
+    assert.equal(multi.prompts[0], golden.prompt);
+    assert.deepEqual(multi.input_ids[0], golden.input_ids);
+  });
+});

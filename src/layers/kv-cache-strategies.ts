@@ -231,6 +231,23 @@ export class PreallocatedKVCache implements AttendingKVCache {
     });
   }
 
+  /** Forgets positions from `length` on; in place the tail simply falls outside the mask. */
+  truncate(length: number): void {
+    if (!Number.isInteger(length) || length < 0) throw new TfvlmError(`PreallocatedKVCache truncate: bad length ${length}`);
+    if (length >= this.stored) return;
+    if (length === 0) return this.dispose();
+    if (!this.inPlace) {
+      const { D } = this.layout!;
+      const keys = this.keys.map((x) => tf.keep(tf.slice(x, [0, 0], [length, D])));
+      const valuesT = this.valuesT.map((x) => tf.keep(tf.slice(x, [0, 0], [D, length])));
+      tf.dispose([...this.keys, ...this.valuesT]);
+      this.keys = keys;
+      this.valuesT = valuesT;
+      this.capacity = length;
+    }
+    this.stored = length;
+  }
+
   dispose(): void {
     tf.dispose([...this.keys, ...this.valuesT, ...this.returned]);
     this.keys = [];
@@ -352,6 +369,26 @@ export class PagedKVCache implements AttendingKVCache {
     });
   }
 
+  /** Forgets positions from `length` on: later pages are dropped, the new last page is cut. */
+  truncate(length: number): void {
+    if (!Number.isInteger(length) || length < 0) throw new TfvlmError(`PagedKVCache truncate: bad length ${length}`);
+    if (length >= this.stored) return;
+    if (length === 0) return this.dispose();
+    const P = this.pageSize;
+    const keepPages = Math.ceil(length / P);
+    const lastLen = length - (keepPages - 1) * P;
+    const D = this.layout!.D;
+    for (const pages of this.pages) {
+      for (const p of pages.splice(keepPages)) tf.dispose([p.k, p.v]);
+      const last = pages[keepPages - 1];
+      if (last.k.shape[0] !== lastLen) {
+        pages[keepPages - 1] = { k: tf.keep(tf.slice(last.k, [0, 0], [lastLen, D])), v: tf.keep(tf.slice(last.v, [0, 0], [lastLen, D])) };
+        tf.dispose([last.k, last.v]);
+      }
+    }
+    this.stored = length;
+  }
+
   dispose(): void {
     tf.dispose([...this.pages.flat().flatMap((p) => [p.k, p.v]), ...this.returned]);
     this.pages = [];
@@ -371,6 +408,7 @@ export function attendThroughUpdate(
       return cache.offset;
     },
     update: (k, v) => cache.update(k, v),
+    ...(cache.truncate ? { truncate: (n: number) => cache.truncate!(n) } : {}),
     appendAndAttend(q, k, v, mask, scale) {
       const all = cache.update(k, v);
       return kernel(q, all.k, all.v, mask, scale);

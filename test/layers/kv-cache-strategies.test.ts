@@ -104,6 +104,36 @@ describe('KV cache strategies', () => {
     c.dispose();
   });
 
+  for (const [name, make] of [
+    ['PreallocatedKVCache', () => new PreallocatedKVCache({ chunk: 4 })],
+    ['PreallocatedKVCache (concat fallback)', () => new PreallocatedKVCache({ chunk: 4, inPlace: false })],
+    ['PagedKVCache', () => new PagedKVCache({ pageSize: 3 })],
+  ] as const) {
+    it(`${name}: truncate then append attends like concat over the kept prefix`, () => {
+      const before = tf.memory().numTensors;
+      const cache: AttendingKVCache & { truncate(n: number): void } = make();
+      const k = randomTensor([1, 2, 8, 4], 1);
+      const v = randomTensor([1, 2, 8, 4], 2);
+      cache.update(k, v);
+      cache.truncate(5);
+      assert.equal(cache.offset, 5);
+      const k1 = randomTensor([1, 2, 1, 4], 3);
+      const q = randomTensor([1, 4, 1, 4], 4);
+      const got = take(cache.appendAndAttend(q, k1, k1, undefined, 0.5));
+      const ref = tf.tidy(() => {
+        const keys = tf.concat([tf.slice(k, [0, 0, 0, 0], [1, 2, 5, 4]), k1], 2);
+        const values = tf.concat([tf.slice(v, [0, 0, 0, 0], [1, 2, 5, 4]), k1], 2);
+        return Float32Array.from(scaledDotProductAttention(q, keys, values, undefined, 0.5).dataSync() as Float32Array);
+      });
+      assertClose(got, ref, TOLERANCE.float32, `${name} after truncate`);
+      cache.truncate(0);
+      assert.equal(cache.offset, 0);
+      cache.dispose();
+      tf.dispose([k, v, k1, q]);
+      assert.equal(tf.memory().numTensors, before);
+    });
+  }
+
   it('numTensors stays flat over repeated decode steps', () => {
     for (const cache of [new PreallocatedKVCache({ chunk: 8 }), new PagedKVCache({ pageSize: 8 })]) {
       const k = randomTensor([1, 2, 1, 4], 3);

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { type ResamplingFilter, Resampling, isResamplingFilter } from './resample.ts';
-import { Idefics3ImageProcessor } from './idefics3-image-processor.ts';
+import { Idefics3ImageProcessor, MAX_IMAGE_SIZE } from './idefics3-image-processor.ts';
 import { CLIPImageProcessor } from './clip-image-processor.ts';
 import { SiglipImageProcessor } from './siglip-image-processor.ts';
 
@@ -75,8 +75,9 @@ class FieldReader {
     return v;
   }
 
-  positiveInt(field: string, v: unknown): number {
+  positiveInt(field: string, v: unknown, max = Infinity): number {
     if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) this.fail(field, 'must hold positive integers');
+    if (v > max) this.fail(field, `must hold sizes of at most ${max} pixels`);
     return v;
   }
 
@@ -106,18 +107,21 @@ class FieldReader {
     return v;
   }
 
-  /** get_size_dict: an int, a [height, width] pair, or a dict with the allowed keys. */
-  size(field: string, fallback: Json, intMeans: 'shortest_edge' | 'square' | 'longest_edge'): Json {
+  /**
+   * get_size_dict: an int, a [height, width] pair, or a dict with the allowed keys. Sizes above
+   * `max` are refused: the processor would allocate images of that side (1e9 threw a RangeError).
+   */
+  size(field: string, fallback: Json, intMeans: 'shortest_edge' | 'square' | 'longest_edge', max = MAX_IMAGE_SIZE): Json {
     const v = this.raw[field];
     if (v === undefined || v === null) return fallback;
     if (typeof v === 'number') {
-      const n = this.positiveInt(field, v);
+      const n = this.positiveInt(field, v, max);
       return intMeans === 'square' ? { height: n, width: n } : { [intMeans]: n };
     }
-    if (Array.isArray(v) && v.length === 2) return { height: this.positiveInt(field, v[0]), width: this.positiveInt(field, v[1]) };
+    if (Array.isArray(v) && v.length === 2) return { height: this.positiveInt(field, v[0], max), width: this.positiveInt(field, v[1], max) };
     if (typeof v !== 'object' || Array.isArray(v)) this.fail(field, 'must be an integer or an object');
     const out: Json = {};
-    for (const [k, x] of Object.entries(v as Json)) if (x !== null && x !== undefined) out[k] = this.positiveInt(field, x);
+    for (const [k, x] of Object.entries(v as Json)) if (x !== null && x !== undefined) out[k] = this.positiveInt(field, x, max);
     return out;
   }
 }
@@ -154,7 +158,10 @@ export function parsePreprocessorConfig(raw: unknown, source = 'preprocessor_con
     r.fail('image_std', `must have as many entries as image_mean (${common.image_mean.length})`);
   }
   if (type === 'Idefics3ImageProcessor') {
-    const size = r.size('size', { longest_edge: 4 * 364 }, 'longest_edge');
+    // transformers caps the longest-edge resize at MAX_IMAGE_SIZE itself, so a larger size.longest_edge is valid.
+    const raw = json.size;
+    const longest = typeof raw === 'number' || (typeof raw === 'object' && raw !== null && 'longest_edge' in raw);
+    const size = r.size('size', { longest_edge: 4 * 364 }, 'longest_edge', longest ? Number.MAX_SAFE_INTEGER : MAX_IMAGE_SIZE);
     const maxImage = r.size('max_image_size', { longest_edge: 364 }, 'longest_edge');
     return {
       image_processor_type: type,

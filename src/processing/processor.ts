@@ -123,6 +123,9 @@ export class VlmProcessor {
           ),
         ),
       );
+      if (next < supplied.length) {
+        throw new TfvlmError(`conversation ${b}: ${supplied.length} image(s) supplied but only ${next} bare {"type":"image"} part(s) to use them`);
+      }
     }
     return this.process(prompts, images, options);
   }
@@ -131,6 +134,11 @@ export class VlmProcessor {
   async fromPrompt(prompt: string | string[], images: ImageSource[] | ImageSource[][] = [], options: ProcessOptions = {}): Promise<ProcessedInputs> {
     const prompts = Array.isArray(prompt) ? prompt : [prompt];
     const lists: ImageSource[][] = Array.isArray(prompt) ? (images as ImageSource[][]) : [images as ImageSource[]];
+    const bad = prompts.findIndex((p) => typeof p !== 'string');
+    if (bad >= 0) throw new TfvlmError(`prompt${Array.isArray(prompt) ? `[${bad}]` : ''} must be a string, got ${prompts[bad] === null ? 'null' : typeof prompts[bad]}`);
+    if (!Array.isArray(lists) || !lists.every((l) => l === undefined || l === null || Array.isArray(l))) {
+      throw new TfvlmError(`images must be a list of image sources${Array.isArray(prompt) ? ', one list per prompt' : ''}`);
+    }
     if (lists.length !== prompts.length) {
       throw new TfvlmError(`${prompts.length} prompt(s) but ${lists.length} image list(s); give one image list per prompt`);
     }

@@ -5,6 +5,7 @@
 // Llama-class post-processor rebuilding, padding/truncation, chat-template selection and variables, and a
 // streaming decoder.
 import fs from 'node:fs/promises';
+import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { isObject, readJsonFile, readTextFile } from './files.ts';
 import { resolveSettings } from './config.ts';
@@ -42,6 +43,12 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     readTextFile(dir, 'chat_template.jinja', false),
   ]);
   if (!isObject(tokenizerConfig)) throw new TfvlmError(`${dir}/tokenizer_config.json: must be a JSON object`);
-  const settings = resolveSettings({ tokenizerConfig, specialTokensMap, addedTokens, chatTemplateJson, chatTemplateJinja });
-  return new Tokenizer(tokenizerJson, settings);
+  try {
+    const settings = resolveSettings({ tokenizerConfig, specialTokensMap, addedTokens, chatTemplateJson, chatTemplateJinja });
+    return new Tokenizer(tokenizerJson, settings);
+  } catch (err) {
+    // The validators name the file ("tokenizer.json: field ..."); add the folder so the message names the input.
+    if (err instanceof TfvlmError && /^[\w.-]+\.json: /.test(err.message)) throw new TfvlmError(`${path.join(dir, path.sep)}${err.message}`);
+    throw err;
+  }
 }

@@ -34,13 +34,27 @@ export const DEFAULT_MAX_NEW_TOKENS = 256;
 export function readGenerationConfig(modelDir: string): GenerationConfigJson {
   const file = path.join(modelDir, 'generation_config.json');
   if (!existsSync(file)) return {};
+  let config: GenerationConfigJson;
   try {
     const json = JSON.parse(readFileSync(file, 'utf8')) as unknown;
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not an object');
-    return json as GenerationConfigJson;
+    config = json as GenerationConfigJson;
   } catch (e) {
     throw new TfvlmError(`${file}: not valid generation config JSON (${(e as Error).message})`);
   }
+  // Checked here, not at the first generate, so the message names the file.
+  try {
+    for (const field of ['eos_token_id', 'pad_token_id', 'bos_token_id'] as const) {
+      const v = config[field];
+      const ids = v === undefined || v === null ? [] : Array.isArray(v) ? v : [v];
+      check(ids.every((id) => Number.isSafeInteger(id)), field, JSON.stringify(v), 'a token id, a list of token ids or null');
+    }
+    check(config.do_sample === undefined || config.do_sample === null || typeof config.do_sample === 'boolean', 'do_sample', config.do_sample, 'true or false');
+    resolveGenerateOptions(config);
+  } catch (e) {
+    throw new TfvlmError(`${file}: ${(e as Error).message}`);
+  }
+  return config;
 }
 
 /** Merge: transformers defaults ← generation_config.json ← caller overrides; then validate. */

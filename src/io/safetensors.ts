@@ -79,12 +79,14 @@ export class SafetensorsFile {
       throw new TfvlmError(`safetensors ${file}: cannot open: ${(e as Error).message}`);
     }
     try {
+      if (!fs.fstatSync(fd).isFile()) throw new TfvlmError(`safetensors ${file}: not a regular file (a directory?)`);
       const stats: ReadStats = { bytesRead: 0, readMs: 0 };
       const { headerLength, metadata, entries } = readHeader(file, fd, stats);
       return new SafetensorsFile(file, fd, headerLength, metadata, entries, stats, scratch);
     } catch (e) {
       fs.closeSync(fd);
-      throw e;
+      if (e instanceof TfvlmError) throw e;
+      throw new TfvlmError(`safetensors ${file}: cannot read: ${(e as Error).message}`);
     }
   }
 

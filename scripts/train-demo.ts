@@ -1,0 +1,104 @@
+// The recipe of the shipped demo model (weights/tfvlm-demo): a small Idefics3 trained from random
+// init by tfvlm on the synthetic shapes dataset, then scored on fresh data. `npm run train:demo`.
+// Environment: TFVLM_DEMO_OUT (default weights/tfvlm-demo), TFVLM_DEMO_WORK (data + checkpoints,
+// default a folder in the OS temp dir), TFVLM_DEMO_MINUTES (training time cap, default 28); for quick
+// checks TFVLM_DEMO_IMAGES, TFVLM_DEMO_STEPS, TFVLM_DEMO_EVAL_IMAGES, TFVLM_DEMO_EVAL_QUESTIONS.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { initBackend, backendInfo } from '../src/backend/index.ts';
+import { evaluateShapesModel } from '../src/cli/eval.ts';
+import { readConversations } from '../src/data/jsonl.ts';
+import { DATA_FILE, writeShapesDataset } from '../src/data/shapes.ts';
+import { formatShapesEval } from '../src/eval/shapes-eval.ts';
+import { Idefics3Model } from '../src/models/idefics3/model.ts';
+import { writeRandomIdefics3Checkpoint } from '../src/models/random-weights.ts';
+import { VlmProcessor } from '../src/processing/processor.ts';
+import { DEMO_MODEL_SIZE, demoConfig, writeDemoModelFiles } from '../src/train/demo-model.ts';
+import { buildExamples } from '../src/train/examples.ts';
+import { formatDuration, runTraining } from '../src/train/loop.ts';
+import { DEFAULT_TRAIN_CONFIG, Trainer, type TrainConfig } from '../src/train/trainer.ts';
+import { writeDemoModelCard } from '../src/train/model-card.ts';
+
+export const DEMO_RECIPE = {
+  trainImages: 3000,
+  trainSeed: 0,
+  evalSeed: 1,
+  /** Images whose conversations are scored (teacher-forced) during training; drawn with seed 2. */
+  monitorImages: 40,
+  train: {
+    ...DEFAULT_TRAIN_CONFIG,
+    trainable: 'all',
+    epochs: 1,
+    lr: 3e-3,
+    batchSize: 16,
+    gradAccum: 1,
+    seed: 0,
+    warmupRatio: 0.05,
+    weightDecay: 0.01,
+    maxGradNorm: 1.0,
+  } satisfies TrainConfig,
+};
+
+async function main(): Promise<void> {
+  const t0 = performance.now();
+  await initBackend();
+  const info = await backendInfo();
+  const out = path.resolve(process.env.TFVLM_DEMO_OUT ?? 'weights/tfvlm-demo');
+  const work = path.resolve(process.env.TFVLM_DEMO_WORK ?? path.join(os.tmpdir(), 'tfvlm-demo-work'));
+  const minutes = Number(process.env.TFVLM_DEMO_MINUTES ?? 28);
+  const steps = process.env.TFVLM_DEMO_STEPS ? Number(process.env.TFVLM_DEMO_STEPS) : undefined;
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  log(`backend ${JSON.stringify(info)}`);
+
+  const r = { ...DEMO_RECIPE, trainImages: Number(process.env.TFVLM_DEMO_IMAGES ?? DEMO_RECIPE.trainImages) };
+  const evalImages = Number(process.env.TFVLM_DEMO_EVAL_IMAGES ?? 200);
+  const evalQuestions = Number(process.env.TFVLM_DEMO_EVAL_QUESTIONS ?? 500);
+  const trainDir = path.join(work, 'train');
+  const monitorDir = path.join(work, 'monitor');
+  if (!fs.existsSync(path.join(trainDir, DATA_FILE))) {
+    log(`generating ${r.trainImages} training images (seed ${r.trainSeed})`);
+    await writeShapesDataset(trainDir, { n: r.trainImages, seed: r.trainSeed }, { force: true });
+  }
+  if (!fs.existsSync(path.join(monitorDir, DATA_FILE))) {
+    await writeShapesDataset(monitorDir, { n: r.monitorImages, seed: 2 }, { force: true });
+  }
+  const initDir = path.join(work, 'init');
+  writeDemoModelFiles(initDir, DEMO_MODEL_SIZE);
+  const { parameters } = writeRandomIdefics3Checkpoint(demoConfig(DEMO_MODEL_SIZE), initDir, { seed: r.train.seed, std: 0.02 });
+  log(`model: ${parameters} parameters (random init, seed ${r.train.seed})`);
+
+  const model = await Idefics3Model.load(initDir);
+  const processor = await VlmProcessor.load(initDir);
+  const pad = processor.tokenizer.padTokenId ?? 0;
+  const tPrep = performance.now();
+  const trainFile = path.join(trainDir, DATA_FILE);
+  const train = await buildExamples(processor, await readConversations(trainFile), trainFile);
+  const monitorFile = path.join(monitorDir, DATA_FILE);
+  const monitor = await buildExamples(processor, await readConversations(monitorFile), monitorFile);
+  log(`${train.length} training conversations tokenised in ${((performance.now() - tPrep) / 1000).toFixed(1)} s`);
+
+  const config: TrainConfig = { ...r.train, ...(steps ? { maxSteps: steps } : {}) };
+  const trainer = new Trainer(model, initDir, train, config, pad);
+  log(`training ${trainer.totalSteps} steps (batch ${config.batchSize} × accum ${config.gradAccum}, ${trainer.stepsPerEpoch} steps/epoch)`);
+  const result = await runTraining(trainer, {
+    outDir: path.join(work, 'checkpoints'), evalExamples: monitor, evalEvery: 100, logEvery: 10, log,
+    timeLimitSeconds: minutes * 60,
+  });
+  trainer.finish();
+  fs.rmSync(out, { recursive: true, force: true });
+  trainer.saveModel(out);
+  trainer.dispose();
+  model.dispose();
+  log(`trained ${result.steps} steps in ${formatDuration(result.seconds)}: final loss ${result.finalLoss.toFixed(4)}, ${Math.round(result.tokensPerSecond)} tok/s`);
+
+  const evaluation = await evaluateShapesModel(out, { nImages: evalImages, nQuestions: evalQuestions, seed: r.evalSeed });
+  log(formatShapesEval(evaluation));
+  writeDemoModelCard(out, {
+    parameters, recipe: r, config, result, evaluation, backend: `${info.backend ?? ''} (${JSON.stringify(info)})`,
+    totalSeconds: (performance.now() - t0) / 1000, bytes: fs.statSync(path.join(out, 'model.safetensors')).size,
+  });
+  process.stdout.write(`${formatShapesEval(evaluation)}\n`);
+}
+
+await main();

@@ -1,0 +1,85 @@
+// README.md of the shipped demo model: what it was trained on, how, how long, and how well it does.
+import fs from 'node:fs';
+import path from 'node:path';
+import { formatScore, type ShapesEvalResult } from '../eval/shapes-eval.ts';
+import { formatDuration, type LoopResult } from './loop.ts';
+import type { TrainConfig } from './trainer.ts';
+
+export interface ModelCardFacts {
+  parameters: number;
+  recipe: { trainImages: number; trainSeed: number; evalSeed: number };
+  config: TrainConfig;
+  result: LoopResult;
+  evaluation: ShapesEvalResult & { seconds: number };
+  backend: string;
+  totalSeconds: number;
+  bytes: number;
+}
+
+export function writeDemoModelCard(dir: string, f: ModelCardFacts): void {
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  const v = cfg.vision_config;
+  const t = cfg.text_config;
+  const c = f.config;
+  const tasks = Object.entries(f.evaluation.byTask).map(([k, s]) => `| ${k} | ${formatScore(s)} |`).join('\n');
+  const text = `---
+license: apache-2.0
+library_name: transformers
+pipeline_tag: image-text-to-text
+tags: [idefics3, smolvlm, tfvlm, synthetic]
+---
+
+# tfvlm-demo
+
+A ${(f.parameters / 1e6).toFixed(2)} M-parameter Idefics3 (SmolVLM architecture) trained from random
+initialisation by tfvlm itself (\`npm run train:demo\`, scripts/train-demo.ts) on the synthetic
+*shapes* dataset: 64×64 views of 1–3 coloured shapes (circle, square, triangle; red, green, blue,
+yellow) in a 3×3 grid. It describes such images and answers questions about them — nothing else.
+It is the default model of \`tfvlm describe\` so a fresh install works without a download.
+
+It is a standard Hugging Face checkpoint: \`Idefics3ForConditionalGeneration\` with
+\`Idefics3Processor\` (image splitting off, one 64×64 global image → ${(v.image_size / v.patch_size) ** 2 / cfg.scale_factor ** 2} image tokens) and a
+word-level tokenizer (${t.vocab_size} tokens) with SmolVLM's chat template.
+
+| part | size |
+|---|---|
+| vision | ${v.num_hidden_layers} layers, hidden ${v.hidden_size}, ${v.num_attention_heads} heads, patch ${v.patch_size}, image ${v.image_size} |
+| connector | pixel shuffle ×${cfg.scale_factor}, linear ${v.hidden_size * cfg.scale_factor ** 2} → ${t.hidden_size} |
+| text (Llama) | ${t.num_hidden_layers} layers, hidden ${t.hidden_size}, ${t.num_attention_heads} heads / ${t.num_key_value_heads} KV heads, MLP ${t.intermediate_size} |
+| weights | ${(f.bytes / 1e6).toFixed(1)} MB (float32 safetensors) |
+
+## Data
+
+\`tfvlm data shapes --n ${f.recipe.trainImages} --seed ${f.recipe.trainSeed}\`: ${f.recipe.trainImages} images (96×96, resized to 64×64 by the
+processor), each with its caption ("Describe the image." → "a red circle at the top left, a blue square in the
+center.") and 3 questions (count, colour, shape, exists, where), ${f.recipe.trainImages * 4} conversations.
+Loss on the assistant tokens only.
+
+## Recipe
+
+All weights trained (\`--trainable all\`), AdamW (β 0.9/0.999, weight decay ${c.weightDecay}), peak lr ${c.lr} with
+${Math.round(c.warmupRatio * 100)}% linear warm-up then cosine decay, batch ${c.batchSize} × ${c.gradAccum}, gradient clipping at ${c.maxGradNorm},
+${f.result.steps} steps, seed ${c.seed}.
+
+Trained on the tfjs ${f.backend} backend on 2 shared CPU cores:
+${formatDuration(f.result.seconds)} of training (${Math.round(f.result.tokensPerSecond)} tokens/s), final training loss ${f.result.finalLoss.toFixed(4)};
+the whole script (data, training, evaluation) took ${formatDuration(f.totalSeconds)}.
+
+## Accuracy
+
+\`tfvlm eval shapes --model weights/tfvlm-demo --seed ${f.recipe.evalSeed}\` (fresh images and questions from a seed
+not used in training, greedy decoding, exact match):
+
+| | exact |
+|---|---|
+| captions (${f.evaluation.captions.total} images) | ${formatScore(f.evaluation.captions)} |
+| questions (${f.evaluation.questions.total}) | ${formatScore(f.evaluation.questions)} |
+${tasks}
+
+## Limitations
+
+Knows ${t.vocab_size} words and one kind of picture. Any other image gets a confident description of
+coloured shapes.
+`;
+  fs.writeFileSync(path.join(dir, 'README.md'), text);
+}

@@ -2,7 +2,7 @@
 // a per-layer KV cache. Batched rows follow transformers' generate(): position ids from the
 // attention mask (cumsum − 1), the first new token taken from the last column, finished rows
 // continued with the pad id.
-import { tf } from '../backend/index.ts';
+import { tf, withComputeThreads } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
 import type { GenerateOptions } from './generation-config.ts';
@@ -41,6 +41,12 @@ export interface TokenStep {
 
 export interface TokenLoopOptions extends Pick<GenerateOptions,
   'maxNewTokens' | 'eosTokenIds' | 'seed' | 'doSample' | 'temperature' | 'topK' | 'topP' | 'minP' | 'repetitionPenalty'> {
+  /**
+   * Threads for decode steps (default $TFVLM_DECODE_THREADS, else 1): one-token steps are many
+   * small matmuls, where waking a second wasm thread costs more than it saves. Prefill and vision
+   * use every thread.
+   */
+  decodeThreads?: number;
   /** Id that finished rows continue with (generation_config pad_token_id, else the first eos). */
   padTokenId?: number;
   /** Receives each step's raw logits [B, vocab] (for tests and research; costs a download per step). */
@@ -94,6 +100,7 @@ export async function* generateTokens(
   const eos = new Set(options.eosTokenIds);
   const pad = options.padTokenId ?? options.eosTokenIds[0] ?? 0;
   const rng = new Rng(options.seed);
+  const decodeThreads = options.decodeThreads ?? (Number(process.env.TFVLM_DECODE_THREADS) || 1);
   const timings: GenerationTimings = { embedMs: 0, prefillMs: 0, prefillTokens: B * T, decodeMs: 0, decodeTokens: 0 };
   const cache: KVCache[] = options.cache ?? vlm.createCache();
   let stopReason: TokenLoopResult['stopReason'] = 'max_new_tokens';
@@ -151,7 +158,7 @@ export async function* generateTokens(
       const stepTokens = tokens;
       const stepEmbeds = tf.tidy(() => vlm.embed({ input_ids: tf.tensor2d(stepTokens, [B, 1], 'int32') }));
       try {
-        logits = vlm.decodeLast(stepEmbeds, mask.flat(), positions, cache);
+        logits = withComputeThreads(decodeThreads, () => vlm.decodeLast(stepEmbeds, mask.flat(), positions, cache));
       } finally {
         stepEmbeds.dispose();
       }

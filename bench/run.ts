@@ -101,7 +101,7 @@ const threads = info.threads;
 const decodeThreads = values['decode-threads'] === 'all' ? threads : Number(values['decode-threads']);
 const attention: KernelRow[] = [];
 if (only.has('attention')) attention.push(...(await benchAttentionKernels({ quick, limits, log, threads, decodeThreads })));
-if (only.has('qkv')) attention.push(...(await benchQkvProjection({ quick, limits, log, threads, decodeThreads })));
+if (only.has('qkv')) attention.push(...(await benchQkvProjection({ quick, limits, log, threads, decodeThreads, layers: 30 })));
 let decodeCache: CacheRow[] = [];
 if (only.has('cache')) decodeCache = await benchDecodeCaches({ quick, layers: 30, limits, log, threads, decodeThreads });
 

@@ -79,6 +79,8 @@ export function markdownReport(r: BenchResult): string {
     out.push(cacheTable(r.decode_cache));
     out.push('');
   }
-  out.push('GFLOP/s counts the two attention matMuls (4·H·T·S·D); "MB moved" is q, k, v, output plus four passes over materialised score matrices (an estimate); % bw is against the matvec bandwidth above. Every row was checked against the reference (max |Δ| ≤ 1e-4 · max(1, |ref|)) before timing; times are medians after warm-up.');
+  out.push('GFLOP/s counts the two attention matMuls (4·H·T·S·D); "MB moved" is q, k, v, output plus four passes over materialised score matrices (an estimate); % bw is against the matvec bandwidth above (machine limits are best runs, everything else medians). One-token rows run on `--decode-threads` (default 1). Every row was checked against the reference (max |Δ| ≤ 1e-4 · max(1, |ref|)) before timing; times are medians after warm-up.');
+  out.push('');
+  out.push('Reproduce: `npm run bench` (full) or `npm run bench -- --quick`; `--only machine,attention,qkv,cache,e2e` picks sections; TFVLM_BACKEND / TFVLM_THREADS pick the backend and threads.');
   return out.join('\n');
 }

@@ -68,7 +68,10 @@ export const batchedAttention: AttentionKernel = (q, k, v, mask, scale) => {
 
 /**
  * (c) Flash-style: keys in blocks of `blockSize`, a running max and sum per query row (online
- * softmax), so no more than T × blockSize scores exist at once.
+ * softmax), so no more than T × blockSize scores exist at once. Each block's exponentials come from
+ * tf.softmax (XNNPACK's, ~10× faster here than tf.exp over the block): with p̂ = softmax(s), the
+ * block's sum of exp(s − max) is 1 / max(p̂) and exp(s − max) = p̂ · sum, so tf.exp only ever
+ * runs on one value per row.
  */
 export function flashAttention(blockSize = 256): AttentionKernel {
   if (!Number.isInteger(blockSize) || blockSize < 1) throw new TfvlmError(`flash attention: block size must be a positive integer, got ${blockSize}`);
@@ -85,7 +88,7 @@ export function flashAttention(blockSize = 256): AttentionKernel {
         for (let start = 0; start < S; start += blockSize) {
           const size = Math.min(blockSize, S - start);
           out.push({
-            kT: tf.transpose(tf.slice(kh, [start, 0], [size, D])),
+            kT: tf.transpose(size === S ? kh : tf.slice(kh, [start, 0], [size, D])),
             v: size === S ? vs[j] : tf.slice(vs[j], [start, 0], [size, D]),
             start,
             size,
@@ -98,21 +101,26 @@ export function flashAttention(blockSize = 256): AttentionKernel {
         const maskB = masks?.[Math.min(b, masks.length - 1)];
         for (let h = 0; h < H; h++) {
           const j = b * Hkv + Math.floor(h / groups);
-          let m: tf.Tensor | undefined; // [T, 1] running max
-          let l: tf.Tensor | undefined; // [T, 1] running sum of exp
-          let acc: tf.Tensor | undefined; // [T, D]
+          let m: tf.Tensor | undefined; // [T, 1] running max of the scores
+          let l: tf.Tensor | undefined; // [T, 1] running Σ exp(s − m)
+          let acc: tf.Tensor | undefined; // [T, D] running Σ exp(s − m) · v
           for (const blk of blocks[j]) {
             const next = tf.tidy(() => {
               let s = tf.matMul(qs[b * H + h], blk.kT); // [T, n]
               if (maskB) s = tf.add(s, blk.size === S ? maskB : tf.slice(maskB, [0, blk.start], [maskB.shape[0], blk.size]));
               const blockMax = tf.max(s, 1, true);
-              const mNew = m ? tf.maximum(m, blockMax) : blockMax;
-              const p = tf.exp(tf.sub(s, mNew));
-              const pv = tf.matMul(p, blk.v);
-              const rowSum = tf.sum(p, 1, true);
-              if (!m || !l || !acc) return { m: mNew, l: rowSum, acc: pv };
-              const correction = tf.exp(tf.sub(m, mNew));
-              return { m: mNew, l: tf.add(tf.mul(l, correction), rowSum), acc: tf.add(tf.mul(acc, correction), pv) };
+              const probs = tf.softmax(s);
+              const blockSum = tf.reciprocal(tf.max(probs, 1, true)); // Σ exp(s − blockMax)
+              const blockAcc = tf.mul(tf.matMul(probs, blk.v), blockSum); // Σ exp(s − blockMax) · v
+              if (!m || !l || !acc) return { m: blockMax, l: blockSum, acc: blockAcc };
+              const mNew = tf.maximum(m, blockMax);
+              const keep = tf.exp(tf.sub(m, mNew));
+              const add = tf.exp(tf.sub(blockMax, mNew));
+              return {
+                m: mNew,
+                l: tf.add(tf.mul(l, keep), tf.mul(blockSum, add)),
+                acc: tf.add(tf.mul(acc, keep), tf.mul(blockAcc, add)),
+              };
             });
             tf.dispose([m, l, acc].filter((t): t is tf.Tensor => t !== undefined));
             ({ m, l, acc } = next);
@@ -124,6 +132,32 @@ export function flashAttention(blockSize = 256): AttentionKernel {
     });
   };
 }
+
+/**
+ * (a′) The reference, one (batch, head) at a time with its scores freed before the next head:
+ * peak memory of one T × S matrix instead of B·H of them.
+ */
+export const headwiseAttention: AttentionKernel = (q, k, v, mask, scale) => {
+  const { B, H, Hkv, T, S, D, groups } = checkShapes(q, k, v, mask);
+  return tf.tidy(() => {
+    const qs = tf.unstack(tf.reshape(tf.mul(q, scale), [B * H, T, D]));
+    const kTs = tf.unstack(tf.reshape(tf.transpose(k, [0, 1, 3, 2]), [B * Hkv, D, S]));
+    const vs = tf.unstack(tf.reshape(v, [B * Hkv, S, D]));
+    const masks = maskRows(mask, S);
+    const outs: tf.Tensor[] = [];
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const j = b * Hkv + Math.floor(h / groups);
+        outs.push(tf.tidy(() => {
+          let scores = tf.matMul(qs[b * H + h], kTs[j]);
+          if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+          return tf.matMul(tf.softmax(scores), vs[j]);
+        }));
+      }
+    }
+    return tf.reshape(tf.stack(outs), [B, H, T, D]);
+  });
+};
 
 /** (d) GQA by materialising repeat_kv (transformers' eager path), then the reference per head. */
 export const gqaRepeatAttention: AttentionKernel = (q, k, v, mask, scale) => {
@@ -189,6 +223,7 @@ export const decodeAttention: AttentionKernel = (q, k, v, mask, scale) => {
 /** Every kernel by name, for the bench and tests. decode applies to T = 1 only. */
 export const ATTENTION_KERNELS: Record<string, { kernel: AttentionKernel; decodeOnly?: boolean }> = {
   reference: { kernel: referenceAttention },
+  headwise: { kernel: headwiseAttention },
   batched: { kernel: batchedAttention },
   flash: { kernel: flashAttention(256) },
   'gqa-repeat': { kernel: gqaRepeatAttention },

@@ -1,0 +1,57 @@
+// Generative retrieval on tiny-smolvlm: the batched, prefix-reusing score matrix equals a direct
+// per-pair computation (one full forward over prompt + answer, log-softmax gathered) within 1e-4;
+// the answer tokens follow the chat template's separator; no tensors leak across calls.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf, initBackend } from '../../src/backend/index.ts';
+import { Vlm } from '../../src/engine.ts';
+import { GenerativeRanker } from '../../src/tasks/generative-rank.ts';
+import { TensorKVCache } from '../../src/tasks/prefix-cache.ts';
+import { fixture } from '../helpers/paths.ts';
+
+const IMAGES = [fixture('tiny-smolvlm', 'golden', 'inputs', 'small_64x48.png'), fixture('tiny-smolvlm', 'golden', 'inputs', 'batch_b_160x40.png')];
+const TEXTS = ['a cat', 'A red car parked near the tall building.', 'dogs', 'an astronaut holding a flag on the moon'];
+
+describe('GenerativeRanker (tiny-smolvlm)', () => {
+  let vlm: Vlm;
+  let ranker: GenerativeRanker;
+  before(async () => {
+    await initBackend();
+    vlm = await Vlm.load(fixture('tiny-smolvlm'));
+    ranker = new GenerativeRanker(vlm, { batchSize: 3 });
+  });
+  after(() => vlm?.dispose());
+
+  it('answers are tokenized after the template separator (" " after "Assistant:")', () => {
+    assert.equal(ranker.answerSeparator(), ' ');
+    assert.deepEqual(ranker.answerIds(['a cat'])[0], vlm.tokenizer.encode(' a cat', { addSpecialTokens: false }));
+    assert.throws(() => ranker.answerIds(['  ']), /texts\[0\] must be a non-empty string/);
+  });
+
+  it('batched + prefix reuse = direct per-pair full forward, within 1e-4', async () => {
+    const before = tf.memory().numTensors;
+    const s = await ranker.score(IMAGES, TEXTS);
+    assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
+    assert.equal(s.logProb.length, IMAGES.length);
+    for (let i = 0; i < IMAGES.length; i++) {
+      for (let j = 0; j < TEXTS.length; j++) {
+        const direct = await ranker.scorePairDirect(IMAGES[i], TEXTS[j]);
+        assert.ok(Math.abs(s.logProb[i][j] - direct) <= 1e-4, `image ${i} text ${j}: ${s.logProb[i][j]} vs direct ${direct}`);
+        assert.ok(Math.abs(s.meanLogProb[i][j] - direct / s.answerIds[j].length) <= 1e-5);
+        assert.ok(s.logProb[i][j] < 0);
+      }
+    }
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('TensorKVCache.tile repeats a batch-1 prefix and refuses larger batches', () => {
+    const k = tf.randomNormal([1, 2, 3, 4]);
+    const c = new TensorKVCache(k, tf.clone(k));
+    const t = c.tile(3);
+    assert.equal(t.offset, 3);
+    assert.equal(t.batch, 3);
+    assert.throws(() => t.tile(2), /batch-1 prefix/);
+    c.dispose();
+    t.dispose();
+  });
+});

@@ -12,11 +12,14 @@ import { promptCommand } from './cli/prompt.ts';
 import { preprocessCommand } from './cli/preprocess.ts';
 import { forwardCommand } from './cli/forward.ts';
 import { embedCommand } from './cli/embed.ts';
+import { retrieveCommand } from './cli/retrieve.ts';
+import { trainCommand } from './cli/train.ts';
+import { evalCommand } from './cli/eval.ts';
 
 const COMMANDS: Command[] = [
   describeCommand, askCommand, chatCommand, generateCommand,
-  embedCommand, forwardCommand, promptCommand, preprocessCommand,
-  dataCommand, downloadCommand, envCommand,
+  retrieveCommand, embedCommand, forwardCommand, promptCommand, preprocessCommand,
+  trainCommand, evalCommand, dataCommand, downloadCommand, envCommand,
 ];
 
 function usage(): string {

@@ -1,0 +1,274 @@
+// Video frames for SmolVLM2 video prompts, from three sources:
+//  - a video file, decoded by `ffmpeg` (Debian package `ffmpeg`, with ffprobe) in a child process;
+//  - an animated GIF (every frame composited with its disposal method; timestamps from the delays);
+//  - a folder of frame images (sorted by name; timestamps from an assumed fps).
+// Frames are sampled as transformers' SmolVLMVideoProcessor.sample_frames does
+// (models/smolvlm/video_processing_smolvlm.py): n = min(round(fps · duration), max_frames) (at least 1),
+// indices = unique(linspace(start, end, n).astype(int)), skipping `skip_secs` at both ends when the
+// clip is long enough; a frame's timestamp is index / native fps (VideoMetadata.timestamps).
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { TfvlmError } from '../errors.ts';
+import { convertToRGB, createBitmap, type Bitmap } from '../processing/image.ts';
+import { loadImage } from './image.ts';
+
+export interface VideoSampling {
+  /** Frames per second to sample (SmolVLM2 `video_sampling.fps`). */
+  fps: number;
+  /** At most this many frames (`video_sampling.max_frames`). */
+  max_frames: number;
+  /** Seconds skipped at each end when the clip is long enough (transformers default 1). */
+  skip_secs?: number;
+}
+
+export interface VideoMetadata {
+  totalFrames: number;
+  /** Native frames per second. */
+  fps: number;
+  /** Seconds. */
+  duration: number;
+  width: number;
+  height: number;
+  /** 'ffmpeg' | 'gif' | 'frames' */
+  decoder: string;
+}
+
+export interface SampledVideo {
+  /** RGB frames in temporal order. */
+  frames: Bitmap[];
+  /** Source frame index of each frame. */
+  indices: number[];
+  /** Seconds from the start of each frame. */
+  timestamps: number[];
+  metadata: VideoMetadata;
+}
+
+export interface LoadVideoOptions {
+  /** Frame rate assumed for a folder of frames (default 1). */
+  folderFps?: number;
+  /** ffmpeg / ffprobe executables (default from PATH). */
+  ffmpeg?: string;
+  ffprobe?: string;
+}
+
+const FRAME_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg', '.bmp', '.gif']);
+
+/** numpy.linspace(start, end, n, dtype=int): evenly spaced, truncated toward zero. */
+function linspaceInt(start: number, end: number, n: number): number[] {
+  if (n === 1) return [Math.trunc(start)];
+  const step = (end - start) / (n - 1);
+  return Array.from({ length: n }, (_, i) => Math.trunc(i === n - 1 ? end : start + i * step));
+}
+
+/** SmolVLMVideoProcessor.sample_frames: the source frame indices to keep, ascending. */
+export function sampleFrameIndices(meta: Pick<VideoMetadata, 'totalFrames' | 'fps' | 'duration'>, s: VideoSampling): number[] {
+  if (!(meta.totalFrames > 0)) throw new TfvlmError('video has no frames');
+  if (!(s.fps > 0) || !Number.isInteger(s.max_frames) || s.max_frames < 1) {
+    throw new TfvlmError(`video_sampling: fps must be > 0 and max_frames a positive integer, got fps ${s.fps}, max_frames ${s.max_frames}`);
+  }
+  const skip = s.skip_secs ?? 1;
+  // Python round() is round-half-to-even.
+  const x = s.fps * meta.duration;
+  const floor = Math.floor(x);
+  const estimated = x - floor === 0.5 ? (floor % 2 === 0 ? floor : floor + 1) : Math.round(x);
+  const desired = Math.max(1, Math.min(estimated, s.max_frames));
+  let start = 0;
+  let end = meta.totalFrames - 1;
+  if (skip > 0 && meta.duration - 2 * skip > s.max_frames * s.fps) {
+    start = Math.trunc(skip * meta.fps);
+    end = Math.trunc(meta.totalFrames - skip * meta.fps);
+  }
+  start = Math.max(0, start);
+  end = Math.min(end, meta.totalFrames - 1);
+  if (start >= end) [start, end] = [0, meta.totalFrames - 1];
+  return [...new Set(linspaceInt(start, end, desired))].sort((a, b) => a - b);
+}
+
+// ---- folders of frames -------------------------------------------------------------------------
+
+const byName = new Intl.Collator('en', { numeric: true }).compare;
+
+export function listFrameFiles(dir: string): string[] {
+  const files = fs.readdirSync(dir).filter((f) => FRAME_EXTENSIONS.has(path.extname(f).toLowerCase())).sort(byName);
+  if (files.length === 0) throw new TfvlmError(`${dir}: no frame images (${[...FRAME_EXTENSIONS].join(', ')}) in the folder`);
+  return files.map((f) => path.join(dir, f));
+}
+
+async function loadFrameFolder(dir: string, sampling: VideoSampling, fps: number): Promise<SampledVideo> {
+  if (!(fps > 0)) throw new TfvlmError(`folder of frames: the assumed fps must be > 0, got ${fps}`);
+  const files = listFrameFiles(dir);
+  const meta = { totalFrames: files.length, fps, duration: files.length / fps };
+  const indices = sampleFrameIndices(meta, sampling);
+  const frames = await Promise.all(indices.map(async (i) => convertToRGB(await loadImage(files[i]))));
+  return {
+    frames, indices, timestamps: indices.map((i) => i / fps),
+    metadata: { ...meta, width: frames[0].width, height: frames[0].height, decoder: 'frames' },
+  };
+}
+
+// ---- animated GIF ------------------------------------------------------------------------------
+
+interface OmgGifReader {
+  width: number;
+  height: number;
+  numFrames(): number;
+  frameInfo(i: number): { x: number; y: number; width: number; height: number; delay: number; disposal: number };
+  decodeAndBlitFrameRGBA(i: number, pixels: Uint8Array): void;
+}
+
+const require = createRequire(import.meta.url);
+
+/** Every frame of an animated GIF, composited onto the logical screen, with start times from the delays (centiseconds). */
+export function decodeGifFrames(bytes: Uint8Array, what = 'GIF'): { frames: Bitmap[]; starts: number[]; duration: number } {
+  const { GifReader } = require('omggif') as { GifReader: new (b: Uint8Array) => OmgGifReader };
+  let reader: OmgGifReader;
+  try {
+    reader = new GifReader(bytes);
+  } catch (e) {
+    throw new TfvlmError(`${what}: cannot decode GIF (${(e as Error).message})`);
+  }
+  const { width, height } = reader;
+  const canvas = new Uint8Array(width * height * 4);
+  const frames: Bitmap[] = [];
+  const starts: number[] = [];
+  let t = 0;
+  let restore: Uint8Array | undefined;
+  let previous: ReturnType<OmgGifReader['frameInfo']> | undefined;
+  for (let i = 0; i < reader.numFrames(); i++) {
+    // Apply the previous frame's disposal: 2 = clear its rectangle, 3 = restore what was under it.
+    if (previous?.disposal === 2) {
+      for (let y = previous.y; y < Math.min(height, previous.y + previous.height); y++) {
+        canvas.fill(0, (y * width + previous.x) * 4, (y * width + Math.min(width, previous.x + previous.width)) * 4);
+      }
+    } else if (previous?.disposal === 3 && restore) {
+      canvas.set(restore);
+    }
+    const info = reader.frameInfo(i);
+    restore = info.disposal === 3 ? canvas.slice() : undefined;
+    try {
+      reader.decodeAndBlitFrameRGBA(i, canvas);
+    } catch (e) {
+      throw new TfvlmError(`${what}: frame ${i} cannot be decoded (${(e as Error).message})`);
+    }
+    frames.push(convertToRGB(createBitmap(width, height, 'RGBA', canvas.slice(), `${what} frame ${i}`)));
+    starts.push(t);
+    // Browsers show 0/1-centisecond delays as 10 cs; the file's value is kept here (0 → frames share a time).
+    t += info.delay / 100;
+    previous = info;
+  }
+  if (frames.length === 0) throw new TfvlmError(`${what}: no frames`);
+  return { frames, starts, duration: t };
+}
+
+function loadGif(file: string, sampling: VideoSampling): SampledVideo {
+  const { frames, starts, duration } = decodeGifFrames(new Uint8Array(fs.readFileSync(file)), file);
+  const total = frames.length;
+  const seconds = duration > 0 ? duration : total / 10;
+  const fps = total / seconds;
+  const indices = sampleFrameIndices({ totalFrames: total, fps, duration: seconds }, sampling);
+  return {
+    frames: indices.map((i) => frames[i]), indices, timestamps: indices.map((i) => (duration > 0 ? starts[i] : i / fps)),
+    metadata: { totalFrames: total, fps, duration: seconds, width: frames[0].width, height: frames[0].height, decoder: 'gif' },
+  };
+}
+
+// ---- video files through ffmpeg ------------------------------------------------------------------
+
+const FFMPEG_MISSING = 'decoding video files needs ffmpeg: install the Debian package `ffmpeg` (apt-get install ffmpeg), '
+  + 'or pass an animated GIF or a folder of frames instead';
+
+function ratio(s: unknown): number {
+  if (typeof s !== 'string') return NaN;
+  const [a, b] = s.split('/').map(Number);
+  return b ? a / b : a;
+}
+
+/** Stream facts from ffprobe; the frame count is counted when the container does not store it. */
+export function probeVideo(file: string, opts: LoadVideoOptions = {}): VideoMetadata {
+  const ffprobe = opts.ffprobe ?? 'ffprobe';
+  const run = (args: string[]) => spawnSync(ffprobe, args, { encoding: 'utf8', maxBuffer: 16 << 20 });
+  const base = ['-v', 'error', '-select_streams', 'v:0', '-of', 'json'];
+  const r = run([...base, '-show_entries', 'stream=width,height,avg_frame_rate,r_frame_rate,nb_frames,duration:stream_side_data=rotation:format=duration', file]);
+  if (r.error) throw new TfvlmError(`${file}: ${FFMPEG_MISSING} (${(r.error as NodeJS.ErrnoException).code ?? r.error.message})`);
+  if (r.status !== 0) throw new TfvlmError(`${file}: ffprobe cannot read it (${r.stderr.trim().split('\n').pop() ?? `exit ${r.status}`})`);
+  const info = JSON.parse(r.stdout) as { streams?: Array<Record<string, unknown>>; format?: { duration?: string } };
+  const s = info.streams?.[0];
+  if (!s) throw new TfvlmError(`${file}: no video stream`);
+  let fps = ratio(s.avg_frame_rate);
+  if (!(fps > 0)) fps = ratio(s.r_frame_rate);
+  if (!(fps > 0)) throw new TfvlmError(`${file}: ffprobe reports no frame rate`);
+  let total = Number(s.nb_frames);
+  if (!(total > 0)) {
+    const c = run([...base, '-count_frames', '-show_entries', 'stream=nb_read_frames', file]);
+    total = Number((JSON.parse(c.stdout || '{}') as { streams?: Array<{ nb_read_frames?: string }> }).streams?.[0]?.nb_read_frames);
+  }
+  if (!(total > 0)) throw new TfvlmError(`${file}: cannot count its frames`);
+  const rotation = Math.abs(Number((s.side_data_list as Array<{ rotation?: number }> | undefined)?.[0]?.rotation ?? 0));
+  const [w, h] = [Number(s.width), Number(s.height)];
+  // transformers' video loaders (decord, torchvision, PyAV) give duration = frames / fps.
+  return { totalFrames: total, fps, duration: total / fps, width: rotation % 180 === 90 ? h : w, height: rotation % 180 === 90 ? w : h, decoder: 'ffmpeg' };
+}
+
+/** Decodes the frames at `indices` (ascending) as RGB24 through one ffmpeg process. */
+function ffmpegFrames(file: string, meta: VideoMetadata, indices: number[], opts: LoadVideoOptions): Promise<Bitmap[]> {
+  const select = indices.map((i) => `eq(n\\,${i})`).join('+');
+  const args = ['-v', 'error', '-nostdin', '-i', file, '-map', '0:v:0', '-vf', `select='${select}'`, '-vsync', '0',
+    '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  return new Promise((resolve, reject) => {
+    const child = spawn(opts.ffmpeg ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const chunks: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
+    child.on('error', (e: NodeJS.ErrnoException) => reject(new TfvlmError(`${file}: ${FFMPEG_MISSING} (${e.code ?? e.message})`)));
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new TfvlmError(`${file}: ffmpeg failed (${stderr.trim().split('\n').pop() ?? `exit ${code}`})`));
+      const raw = Buffer.concat(chunks);
+      const size = meta.width * meta.height * 3;
+      const n = Math.floor(raw.length / size);
+      if (n === 0 || raw.length % size !== 0) {
+        return reject(new TfvlmError(`${file}: ffmpeg returned ${raw.length} bytes, not whole ${meta.width}x${meta.height} RGB frames`));
+      }
+      const frames = Array.from({ length: Math.min(n, indices.length) }, (_, k) =>
+        createBitmap(meta.width, meta.height, 'RGB', new Uint8Array(raw.subarray(k * size, (k + 1) * size)), `${file} frame ${indices[k]}`));
+      resolve(frames);
+    });
+  });
+}
+
+async function loadVideoFile(file: string, sampling: VideoSampling, opts: LoadVideoOptions): Promise<SampledVideo> {
+  const metadata = probeVideo(file, opts);
+  let indices = sampleFrameIndices(metadata, sampling);
+  const frames = await ffmpegFrames(file, metadata, indices, opts);
+  // A stored frame count can exceed what decodes (a truncated last GOP): keep the frames that came.
+  indices = indices.slice(0, frames.length);
+  return { frames, indices, timestamps: indices.map((i) => i / metadata.fps), metadata };
+}
+
+/** True when `ffmpeg -version` runs. */
+export function ffmpegAvailable(ffmpeg = 'ffmpeg'): boolean {
+  const r = spawnSync(ffmpeg, ['-version'], { stdio: 'ignore' });
+  return !r.error && r.status === 0;
+}
+
+/** Frames of a video file, animated GIF or folder of frames, sampled uniformly at `sampling`. */
+export async function loadVideo(src: string, sampling: VideoSampling, opts: LoadVideoOptions = {}): Promise<SampledVideo> {
+  let stat: fs.Stats;
+  try {
+    stat = fs.statSync(src);
+  } catch {
+    throw new TfvlmError(`video ${src}: no such file or folder`);
+  }
+  if (stat.isDirectory()) return loadFrameFolder(src, sampling, opts.folderFps ?? 1);
+  const head = Buffer.alloc(6);
+  const fd = fs.openSync(src, 'r');
+  try {
+    fs.readSync(fd, head, 0, 6, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  if (head.toString('latin1').startsWith('GIF8')) return loadGif(src, sampling);
+  return loadVideoFile(src, sampling, opts);
+}

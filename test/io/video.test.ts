@@ -1,0 +1,152 @@
+// Video frames: SmolVLMVideoProcessor.sample_frames indices, animated GIF frames (composited, delays →
+// timestamps), folders of frames (numeric name order, assumed fps), video files through ffmpeg (when
+// installed; a clear error naming the Debian package when not), temporal order everywhere; and the
+// SmolVLM2 video prompt string (tiny-smolvlm) as transformers' SmolVLMProcessor builds it.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { Jimp } from 'jimp';
+import { initBackend } from '../../src/backend/index.ts';
+import { Vlm } from '../../src/engine.ts';
+import { TfvlmError } from '../../src/errors.ts';
+import { ffmpegAvailable, loadVideo, sampleFrameIndices } from '../../src/io/video.ts';
+import { isVideoInput, readVideoSampling, videoRequest } from '../../src/tasks/video-request.ts';
+import { fixture } from '../helpers/paths.ts';
+
+const require = createRequire(import.meta.url);
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfvlm-video-'));
+/** Gray level of frame k (distinct, increasing). */
+const level = (k: number) => 10 + 20 * k;
+
+async function writeFrameFolder(dir: string, n: number): Promise<void> {
+  fs.mkdirSync(dir, { recursive: true });
+  for (let k = 0; k < n; k++) {
+    const v = level(k);
+    const img = new Jimp({ width: 16, height: 12, color: ((v << 24) | (v << 16) | (v << 8) | 0xff) >>> 0 });
+    // frame1 … frameN: a numeric sort puts frame10 after frame9.
+    fs.writeFileSync(path.join(dir, `frame${k + 1}.png`), await img.getBuffer('image/png'));
+  }
+}
+
+function writeGif(file: string, delays: number[]): void {
+  const { GifWriter } = require('omggif');
+  const W = 8;
+  const H = 6;
+  const buf = Buffer.alloc(1024 * 16);
+  const palette = delays.map((_, k) => (level(k) << 16) | (level(k) << 8) | level(k)).concat([0, 0, 0, 0]).slice(0, 4);
+  const gw = new GifWriter(buf, W, H, { palette, loop: 0 });
+  delays.forEach((d, k) => gw.addFrame(0, 0, W, H, new Array(W * H).fill(k), { delay: d, disposal: 1 }));
+  fs.writeFileSync(file, buf.subarray(0, gw.end()));
+}
+
+describe('sampleFrameIndices (SmolVLMVideoProcessor.sample_frames)', () => {
+  it('uniform indices: round(fps·duration) frames capped at max_frames, linspace truncated, unique', () => {
+    assert.deepEqual(sampleFrameIndices({ totalFrames: 300, fps: 30, duration: 10 }, { fps: 1, max_frames: 64 }),
+      [0, 33, 66, 99, 132, 166, 199, 232, 265, 299]);
+    // Long clip: skip 1 s at each end (100 − 2 > 8 · 0.5), 8 frames between 30 and 2970.
+    assert.deepEqual(sampleFrameIndices({ totalFrames: 3000, fps: 30, duration: 100 }, { fps: 0.5, max_frames: 8 }),
+      [30, 450, 870, 1290, 1710, 2130, 2550, 2970]);
+    // round(0.5) = 0 (half to even) → at least one frame.
+    assert.deepEqual(sampleFrameIndices({ totalFrames: 5, fps: 10, duration: 0.5 }, { fps: 1, max_frames: 64 }), [0]);
+    // More frames wanted than exist: duplicates collapse.
+    assert.deepEqual(sampleFrameIndices({ totalFrames: 3, fps: 5, duration: 0.6 }, { fps: 10, max_frames: 64 }), [0, 1, 2]);
+    assert.throws(() => sampleFrameIndices({ totalFrames: 3, fps: 5, duration: 1 }, { fps: 0, max_frames: 4 }), TfvlmError);
+  });
+});
+
+describe('video sources', () => {
+  const folder = path.join(tmp, 'frames');
+  const gif = path.join(tmp, 'clip.gif');
+  before(async () => {
+    await writeFrameFolder(folder, 12);
+    writeGif(gif, [10, 20, 30]);
+  });
+
+  it('folder of frames: numeric name order, timestamps from the assumed fps, frames in temporal order', async () => {
+    const v = await loadVideo(folder, { fps: 1, max_frames: 64 }, { folderFps: 2 });
+    assert.deepEqual(v.indices, [0, 2, 4, 6, 8, 11]);
+    assert.deepEqual(v.timestamps, [0, 1, 2, 3, 4, 5.5]);
+    assert.deepEqual(v.frames.map((f) => f.data[0]), v.indices.map(level));
+    assert.equal(v.metadata.duration, 6);
+    assert.equal(v.frames[0].mode, 'RGB');
+  });
+
+  it('animated GIF: every frame, start times from the delays, order kept', async () => {
+    const v = await loadVideo(gif, { fps: 10, max_frames: 64 });
+    assert.deepEqual(v.indices, [0, 1, 2]);
+    assert.deepEqual(v.timestamps.map((t) => Math.round(t * 100)), [0, 10, 30]);
+    assert.deepEqual(v.frames.map((f) => f.data[0]), [0, 1, 2].map(level));
+    assert.ok(Math.abs(v.metadata.duration - 0.6) < 1e-9);
+    assert.equal(isVideoInput(gif), true);
+    assert.equal(isVideoInput(folder), true);
+    assert.equal(isVideoInput(fixture('tiny-smolvlm', 'golden', 'inputs', 'small_64x48.png')), false);
+  });
+
+  it('video file without ffmpeg: the error names the Debian package', async () => {
+    const file = path.join(tmp, 'x.mp4');
+    fs.writeFileSync(file, 'not really a video');
+    await assert.rejects(loadVideo(file, { fps: 1, max_frames: 4 }, { ffprobe: path.join(tmp, 'no-ffprobe'), ffmpeg: path.join(tmp, 'no-ffmpeg') }),
+      (e: Error) => e instanceof TfvlmError && /Debian package `ffmpeg`/.test(e.message) && e.message.includes(file));
+    await assert.rejects(loadVideo(path.join(tmp, 'missing.mp4'), { fps: 1, max_frames: 4 }), /no such file/);
+  });
+
+  it('video file through ffmpeg: sampled frames in temporal order', { skip: ffmpegAvailable() ? false : 'ffmpeg is not installed (Debian package ffmpeg)' }, async () => {
+    const file = path.join(tmp, 'clip.mkv');
+    // Lossless (ffv1) 10 fps clip of the 12 gray frames: frame k keeps level(k).
+    const r = spawnSync('ffmpeg', ['-v', 'error', '-y', '-framerate', '10', '-i', path.join(folder, 'frame%d.png'), '-c:v', 'ffv1', '-pix_fmt', 'bgr0', file]);
+    assert.equal(r.status, 0, String(r.stderr));
+    const v = await loadVideo(file, { fps: 5, max_frames: 4 });
+    assert.equal(v.metadata.totalFrames, 12);
+    assert.equal(v.metadata.fps, 10);
+    // round(5 · 1.2) = 6 → capped at 4: linspace(0, 11, 4) = 0, 3.67, 7.33, 11.
+    assert.deepEqual(v.indices, [0, 3, 7, 11]);
+    assert.deepEqual(v.timestamps, [0, 0.3, 0.7, 1.1]);
+    assert.deepEqual(v.frames.map((f) => f.data[0]), v.indices.map(level));
+    assert.deepEqual([v.frames[0].width, v.frames[0].height], [16, 12]);
+  });
+});
+
+describe('SmolVLM2 video prompt (tiny-smolvlm)', () => {
+  let vlm: Vlm;
+  const folder = path.join(tmp, 'prompt-frames');
+  before(async () => {
+    await initBackend();
+    vlm = await Vlm.load(fixture('tiny-smolvlm'));
+    await writeFrameFolder(folder, 12);
+  });
+  after(() => {
+    vlm?.dispose();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('equals the string SmolVLMProcessor builds (expand_text_with_video_tokens)', async () => {
+    assert.deepEqual(readVideoSampling(fixture('tiny-smolvlm')), { fps: 1, max_frames: 64 });
+    const { request, options, video } = await videoRequest(vlm, folder, 'What happens?', { folderFps: 2 });
+    const inputs = await vlm.prepare(request, options);
+    // Upstream: DEFAULT_VIDEO_INTRO.format(frame_count=num2words(6), video_duration=str(timedelta(seconds=6)))
+    // + per frame FRAME_TIMESTAMP_MESSAGE.format(timestamp="MM:SS") + _prompt_single_image(image_seq_len=16)
+    // + DEFAULT_MEDIA_OUTTRO, in the user turn of processing_smolvlm.py DEFAULT_CHAT_TEMPLATE.
+    const frame = `<fake_token_around_image><global-img>${'<image>'.repeat(16)}<fake_token_around_image>`;
+    const expected = '<|im_start|>User: You are provided the following series of six frames from a 0:00:06 [H:MM:SS] video.\n'
+      + ['00:00', '00:01', '00:02', '00:03', '00:04', '00:05'].map((t) => `\nFrame from ${t}:${frame}`).join('')
+      + '\n\nWhat happens?<end_of_utterance>\nAssistant:';
+    assert.equal(inputs.promptsExpanded[0], expected);
+    assert.deepEqual(inputs.input_ids[0], vlm.tokenizer.encode(expected));
+    assert.deepEqual(inputs.rows, new Array(6).fill(0), 'frames are not split');
+    assert.deepEqual(inputs.pixelShape?.slice(0, 2), [1, 6]);
+    assert.deepEqual(video.timestamps, [0, 1, 2, 3, 4, 5.5]);
+  });
+
+  it('LLaVA refuses video input by name', async () => {
+    const llava = await Vlm.load(fixture('tiny-llava'));
+    try {
+      await assert.rejects(videoRequest(llava, folder), /needs a SmolVLM/);
+    } finally {
+      llava.dispose();
+    }
+  });
+});

@@ -139,7 +139,10 @@ function readHeader(b: Uint8Array, what: string): Header {
   if (b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff) return readJpegHeader(b, what);
   if (b.length >= 6 && (String.fromCharCode(...b.subarray(0, 6)) === 'GIF87a' || String.fromCharCode(...b.subarray(0, 6)) === 'GIF89a')) {
     if (b.length < 10) truncated('GIF');
-    return { format: 'gif', width: u16le(b, 6), height: u16le(b, 8), mode: 'P' };
+    const width = u16le(b, 6);
+    const height = u16le(b, 8);
+    checkGifFrames(b, width, height, what);
+    return { format: 'gif', width, height, mode: 'P' };
   }
   if (b[0] === 0x42 && b[1] === 0x4d) {
     if (b.length < 30) truncated('BMP');
@@ -172,6 +175,43 @@ function readHeader(b: Uint8Array, what: string): Header {
     `cannot decode image ${what}: ${known ? `${known} is not supported` : 'unknown or unsupported image format'} ` +
       '(supported: PNG, JPEG, GIF, BMP)',
   );
+}
+
+/**
+ * The GIF decoder allocates every frame at its own size before reading its data, so an 84-byte
+ * file whose frame descriptor claims 9466x48999 took 10 s. Frames must lie inside the logical screen.
+ */
+function checkGifFrames(b: Uint8Array, width: number, height: number, what: string): void {
+  let o = 13;
+  if (b.length > 10 && b[10] & 0x80) o += 3 * (1 << ((b[10] & 7) + 1));
+  for (let frame = 0; o < b.length;) {
+    const block = b[o];
+    if (block === 0x21) { // extension: label, then sub-blocks up to a zero length
+      o += 2;
+      while (o < b.length && b[o] !== 0) o += b[o] + 1;
+      o += 1;
+    } else if (block === 0x2c) {
+      if (o + 10 > b.length) return;
+      const left = u16le(b, o + 1);
+      const top = u16le(b, o + 3);
+      const w = u16le(b, o + 5);
+      const h = u16le(b, o + 7);
+      if (left + w > width || top + h > height) {
+        throw new TfvlmError(
+          `cannot decode image ${what}: corrupt GIF (frame ${frame} at ${left},${top} of size ${w}x${h} extends past the ${width}x${height} screen)`,
+        );
+      }
+      const flags = b[o + 9];
+      o += 10;
+      if (flags & 0x80) o += 3 * (1 << ((flags & 7) + 1));
+      o += 1; // LZW minimum code size
+      while (o < b.length && b[o] !== 0) o += b[o] + 1;
+      o += 1;
+      frame++;
+    } else {
+      return; // trailer or garbage: the decoder reports it
+    }
+  }
 }
 
 function readJpegHeader(b: Uint8Array, what: string): Header {

@@ -31,3 +31,14 @@ export { parseMessages, readMessagesFile } from './processing/messages.ts';
 export { SafetensorsFile, writeSafetensors, type TensorEntry, type RawTensor } from './io/safetensors.ts';
 export { Checkpoint } from './io/checkpoint.ts';
 export { resolveModel, downloadModel, type HubOptions } from './io/hub/index.ts';
+
+// Retrieval (dual encoders and generative), video
+export { CLIPModel, l2Normalize, similarityLogits } from './models/clip/model.ts';
+export { CLIPTextTransformer, clipEosPositions } from './models/clip/text.ts';
+export { SiglipModel, parseSiglipConfig, type SiglipConfig } from './models/siglip/model.ts';
+export { SiglipTokenizer, SentencePieceUnigram, parseModelProto } from './tokenizer/sentencepiece-unigram.ts';
+export { rank, Retriever, rankOrder, type RankResult, type RetrievalMethod } from './tasks/retrieve.ts';
+export { DualEncoder, type DualScores } from './tasks/dual-encoder.ts';
+export { GenerativeRanker, type GenerativeScores, type GenerativeRankOptions } from './tasks/generative-rank.ts';
+export { loadVideo, sampleFrameIndices, ffmpegAvailable, type SampledVideo, type VideoSampling, type VideoMetadata } from './io/video.ts';
+export { videoRequest, isVideoInput, readVideoSampling, DEFAULT_VIDEO_PROMPT, type VideoRequest } from './tasks/video-request.ts';

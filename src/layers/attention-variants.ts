@@ -175,18 +175,16 @@ export const gqaGroupedAttention: AttentionKernel = (q, k, v, mask, scale) => {
     const qs = tf.unstack(tf.reshape(tf.mul(q, scale), [B * Hkv, groups * T, D])); // [groups·T, D] each
     const kTs = tf.unstack(tf.reshape(tf.transpose(k, [0, 1, 3, 2]), [B * Hkv, D, S]));
     const vs = tf.unstack(tf.reshape(v, [B * Hkv, S, D]));
-    // [B|1, 1, T|1, S] → [B|1, groups·T|1, S]: the same mask rows for every head of a group.
-    const masks = mask
-      ? tf.unstack(mask.shape[2] === 1
-        ? tf.reshape(mask, [mask.shape[0], 1, S])
-        : tf.reshape(tf.tile(mask, [1, groups, 1, 1]), [mask.shape[0], groups * T, S]))
-      : undefined;
+    const masks = maskRows(mask, S); // [T|1, S] each
     const outs: tf.Tensor[] = [];
     for (let b = 0; b < B; b++) {
       for (let j = 0; j < Hkv; j++) {
         const i = b * Hkv + j;
         let scores = tf.matMul(qs[i], kTs[i]); // [groups·T, S]
-        if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+        if (masks) {
+          // The same mask rows for every head of the group: broadcast over [groups, T, S], no tiling.
+          scores = tf.reshape(tf.add(tf.reshape(scores, [groups, T, S]), masks[Math.min(b, masks.length - 1)]), [groups * T, S]);
+        }
         outs.push(tf.matMul(tf.softmax(scores), vs[i]));
       }
     }

@@ -56,11 +56,11 @@ function hostValues(t: tf.Tensor): Float32Array {
 }
 
 /**
- * Mask rows for grouped queries: [B|1, 1, T|1, S] → per batch row [groups·T | 1, width], the
- * columns past S masked with −∞ (not finfo.min: a query row whose real keys are all masked must
- * still spread its weight over those S keys only, as the reference does).
+ * Mask rows [B|1, 1, T|1, S] → per batch row [T|1, width], the columns past S masked with −∞ (not
+ * finfo.min: a query row whose real keys are all masked must still spread its weight over those S
+ * keys only, as the reference does).
  */
-function groupedMaskRows(mask: tf.Tensor | undefined, groups: number, T: number, S: number, width: number): tf.Tensor[] | undefined {
+function maskRows(mask: tf.Tensor | undefined, S: number, width: number): tf.Tensor[] | undefined {
   if (!mask) {
     if (width === S) return undefined;
     const row = new Float32Array(width).fill(-Infinity, S);
@@ -68,8 +68,13 @@ function groupedMaskRows(mask: tf.Tensor | undefined, groups: number, T: number,
   }
   let m = tf.reshape(mask, [mask.shape[0], mask.shape[2] as number, S]);
   if (width > S) m = tf.pad(m, [[0, 0], [0, 0], [0, width - S]], -Infinity);
-  if (mask.shape[2] !== 1 && groups > 1) m = tf.tile(m, [1, groups, 1]); // row g·T + t
   return tf.unstack(m);
+}
+
+/** scores [groups·T, W] + mask rows [T|1, W], the same rows for every head of the group (broadcast, no tiling). */
+function addGroupedMask(scores: tf.Tensor, mask: tf.Tensor, groups: number, T: number): tf.Tensor {
+  const W = scores.shape[1] as number;
+  return tf.reshape(tf.add(tf.reshape(scores, [groups, T, W]), mask), [groups * T, W]);
 }
 
 /** Grouped, scaled queries as [D, groups·T] per (batch, kv head): the small right-hand operand. */
@@ -216,13 +221,13 @@ export class PreallocatedKVCache implements AttendingKVCache {
     const C = this.capacity;
     return tf.tidy(() => {
       const qTs = groupedQueriesT(q, scale, layout, groups, T);
-      const masks = groupedMaskRows(mask, groups, T, this.stored, C);
+      const masks = maskRows(mask, this.stored, C);
       const outs: tf.Tensor[] = [];
       for (let b = 0; b < B; b++) {
         for (let j = 0; j < Hkv; j++) {
           const i = b * Hkv + j;
           let scores = tf.transpose(tf.matMul(this.keys[i], qTs[i])); // [C, groups·T] → [groups·T, C]
-          if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+          if (masks) scores = addGroupedMask(scores, masks[Math.min(b, masks.length - 1)], groups, T);
           const probsT = tf.transpose(tf.softmax(scores)); // [C, groups·T]
           outs.push(tf.transpose(tf.matMul(this.valuesT[i], probsT))); // [D, groups·T] → [groups·T, D]
         }
@@ -349,7 +354,7 @@ export class PagedKVCache implements AttendingKVCache {
     const { B, Hkv, D } = layout;
     return tf.tidy(() => {
       const qTs = groupedQueriesT(q, scale, layout, groups, T);
-      const masks = groupedMaskRows(mask, groups, T, S, S);
+      const masks = maskRows(mask, S, S);
       const outs: tf.Tensor[] = [];
       for (let b = 0; b < B; b++) {
         for (let j = 0; j < Hkv; j++) {
@@ -358,7 +363,7 @@ export class PagedKVCache implements AttendingKVCache {
           // Scores page by page ([n, groups·T] each, keys on the left), one softmax over all.
           const scoresT = pages.map((p) => tf.matMul(p.k, qTs[i]));
           let scores = tf.transpose(scoresT.length === 1 ? scoresT[0] : tf.concat(scoresT, 0)); // [groups·T, S]
-          if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+          if (masks) scores = addGroupedMask(scores, masks[Math.min(b, masks.length - 1)], groups, T);
           const probs = tf.softmax(scores);
           const parts = pages.map((p, n) =>
             tf.matMul(pages.length === 1 ? probs : tf.slice(probs, [0, n * this.pageSize], [groups * T, p.k.shape[0]]), p.v));

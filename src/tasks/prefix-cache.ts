@@ -39,8 +39,9 @@ export class TensorKVCache implements KVCache {
   tile(n: number): TensorKVCache {
     if (!this.keys || !this.values) return new TensorKVCache();
     if (this.keys.shape[0] !== 1) throw new TfvlmError(`only a batch-1 prefix can be tiled, this cache holds batch ${this.keys.shape[0]}`);
-    const reps = [n, 1, 1, 1];
-    return new TensorKVCache(tf.tile(this.keys, reps), tf.tile(this.values, reps));
+    // n copies joined on the batch axis: on the wasm backend ~10× faster than tf.tile / broadcastTo.
+    const repeat = (t: tf.Tensor) => (n === 1 ? tf.clone(t) : tf.concat(new Array<tf.Tensor>(n).fill(t), 0));
+    return new TensorKVCache(repeat(this.keys), repeat(this.values));
   }
 
   dispose(): void {

@@ -204,13 +204,69 @@ function checkGifFrames(b: Uint8Array, width: number, height: number, what: stri
       const flags = b[o + 9];
       o += 10;
       if (flags & 0x80) o += 3 * (1 << ((flags & 7) + 1));
-      o += 1; // LZW minimum code size
-      while (o < b.length && b[o] !== 0) o += b[o] + 1;
+      const minCodeSize = b[o];
       o += 1;
+      const data: Uint8Array[] = [];
+      while (o < b.length && b[o] !== 0) {
+        data.push(b.subarray(o + 1, o + 1 + b[o]));
+        o += b[o] + 1;
+      }
+      o += 1;
+      const problem = gifLzwProblem(data, minCodeSize);
+      if (problem) throw new TfvlmError(`cannot decode image ${what}: corrupt GIF (frame ${frame}: ${problem})`);
       frame++;
     } else {
       return; // trailer or garbage: the decoder reports it
     }
+  }
+}
+
+/**
+ * The GIF decoder (omggif) loops forever when a code names a table entry that does not exist yet:
+ * the entry it then adds points at itself. Walks the codes as it does and reports such a code.
+ */
+function gifLzwProblem(blocks: Uint8Array[], minCodeSize: number): string | null {
+  if (!(minCodeSize >= 1 && minCodeSize <= 11)) return `LZW minimum code size ${minCodeSize}`;
+  const clear = 1 << minCodeSize;
+  const eoi = clear + 1;
+  let next = eoi + 1;
+  let size = minCodeSize + 1;
+  let mask = (1 << size) - 1;
+  let cur = 0;
+  let shift = 0;
+  let prev: number | null = null;
+  let block = 0;
+  let at = 0;
+  for (;;) {
+    while (shift < 16 && block < blocks.length) {
+      cur |= blocks[block][at++] << shift;
+      shift += 8;
+      if (at >= blocks[block].length) {
+        block++;
+        at = 0;
+      }
+    }
+    if (shift < size) return null;
+    const code = cur & mask;
+    cur >>= size;
+    shift -= size;
+    if (code === clear) {
+      next = eoi + 1;
+      size = minCodeSize + 1;
+      mask = (1 << size) - 1;
+      prev = null;
+      continue;
+    }
+    if (code === eoi) return null;
+    if (code > next || (code === next && prev === null)) return `LZW code ${code} names no table entry (next is ${next})`;
+    if (prev !== null && next < 4096) {
+      next++;
+      if (next >= mask + 1 && size < 12) {
+        size++;
+        mask = (mask << 1) | 1;
+      }
+    }
+    prev = code;
   }
 }
 

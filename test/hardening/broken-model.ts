@@ -56,6 +56,13 @@ export class BrokenModel {
  */
 export async function rejectsCleanly(run: () => Promise<unknown> | unknown, ...patterns: RegExp[]): Promise<string> {
   const before = tf.memory().numTensors;
+  const message = await rejectsWith(run, ...patterns);
+  assert.equal(tf.memory().numTensors, before, `tensors left allocated after: ${message}`);
+  return message;
+}
+
+/** As rejectsCleanly, without the tensor count (for paths with a known leak, see the todo tests). */
+export async function rejectsWith(run: () => Promise<unknown> | unknown, ...patterns: RegExp[]): Promise<string> {
   let error: unknown;
   try {
     const value = await run();
@@ -66,7 +73,6 @@ export async function rejectsCleanly(run: () => Promise<unknown> | unknown, ...p
   assert.ok(error !== undefined, `expected a TfvlmError matching ${patterns.join(', ')}, but it succeeded`);
   assert.ok(error instanceof TfvlmError, `expected a TfvlmError, got ${(error as Error)?.stack ?? String(error)}`);
   for (const re of patterns) assert.match(error.message, re);
-  assert.equal(tf.memory().numTensors, before, `tensors left allocated after: ${error.message}`);
   return error.message;
 }
 

@@ -76,8 +76,19 @@ export class DualEncoder {
       const maxLength = Math.min(this.tokenizer.modelMaxLength, this.model.config.text_config.max_position_embeddings);
       return { input_ids: this.tokenizer.encodeBatch(texts, { padding: 'max_length', maxLength, truncation: true }).input_ids };
     }
-    const maxLength = this.model.config.text_config.max_position_embeddings;
-    return this.tokenizer.encodeBatch(texts, { padding: 'longest', truncation: true, maxLength });
+    // CLIPProcessor(padding=True, truncation=True): a long text keeps its final <|endoftext|> (the pooled row).
+    const maxLength = Math.min(this.model.config.text_config.max_position_embeddings, this.tokenizer.settings.model_max_length ?? Infinity);
+    const tok = this.tokenizer;
+    const rows = texts.map((t) => {
+      const ids = tok.encode(t);
+      return ids.length <= maxLength ? ids : [...ids.slice(0, maxLength - 1), ids[ids.length - 1]];
+    });
+    const T = Math.max(...rows.map((r) => r.length));
+    const pad = tok.padTokenId ?? rows[0][rows[0].length - 1];
+    return {
+      input_ids: rows.map((r) => [...r, ...new Array<number>(T - r.length).fill(pad)]),
+      attention_mask: rows.map((r) => [...new Array<number>(r.length).fill(1), ...new Array<number>(T - r.length).fill(0)]),
+    };
   }
 
   /** image_embeds tensor [n_images, dim]; the caller disposes it. */

@@ -176,6 +176,11 @@ export class GenerativeRanker {
     return { logProb, meanLogProb, answerIds };
   }
 
+  /** Candidate images for one text: log p(text | image) per image (a column of `score`). */
+  async scoreImages(images: ImageSource[], text: string): Promise<number[]> {
+    return (await this.score(images, [text])).logProb.map((row) => row[0]);
+  }
+
   /**
    * The same score by the plain route: one full forward (no cache) over prompt + answer per pair,
    * log-softmax gathered at the answer positions. The reference for tests and the naive bench row.

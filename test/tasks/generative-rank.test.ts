@@ -44,6 +44,12 @@ describe('GenerativeRanker (tiny-smolvlm)', () => {
     assert.equal(tf.memory().numTensors, before);
   });
 
+  it('images ranked for a text: the column of the matrix', async () => {
+    const column = await ranker.scoreImages(IMAGES, TEXTS[1]);
+    const direct = await Promise.all(IMAGES.map((img) => ranker.scorePairDirect(img, TEXTS[1])));
+    column.forEach((s, i) => assert.ok(Math.abs(s - direct[i]) <= 1e-4, `image ${i}: ${s} vs ${direct[i]}`));
+  });
+
   it('TensorKVCache.tile repeats a batch-1 prefix and refuses larger batches', () => {
     const k = tf.randomNormal([1, 2, 3, 4]);
     const c = new TensorKVCache(k, tf.clone(k));

@@ -5,7 +5,8 @@ import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { initBackend } from '../../src/backend/index.ts';
+import { initBackend, tf } from '../../src/backend/index.ts';
+import { DualEncoder } from '../../src/tasks/dual-encoder.ts';
 import { parseCommandArgs } from '../../src/cli/command.ts';
 import { imagesAndTexts, retrieveCommand, runRetrieve } from '../../src/cli/retrieve.ts';
 import { TfvlmError } from '../../src/errors.ts';
@@ -35,6 +36,23 @@ describe('retrieval', () => {
       assertClose(r.scores.flat(), c.logits_per_image.flat(), TOLERANCE.float32, 'logits_per_image');
     });
   }
+
+  it('dual encoder: a text longer than the position table keeps its <|endoftext|>; no tensors leak', async () => {
+    const c = goldenCase('tiny-clip');
+    const enc = await DualEncoder.load(fixture('tiny-clip'));
+    try {
+      const long = 'a very long caption '.repeat(20);
+      const { input_ids } = enc.tokenize([long, 'a cat']);
+      assert.equal(input_ids[0].length, 24);
+      assert.equal(input_ids[0][23], 713);
+      await enc.score(c.imagePaths, [long, 'a cat']);
+      const before = tf.memory().numTensors;
+      await enc.score(c.imagePaths, [long, 'a cat']);
+      assert.equal(tf.memory().numTensors, before);
+    } finally {
+      enc.dispose();
+    }
+  });
 
   it('tfvlm retrieve on tiny-clip: ranked table and --json', async () => {
     const c = goldenCase('tiny-clip');

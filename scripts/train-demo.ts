@@ -1,8 +1,8 @@
 // The recipe of the shipped demo model (weights/tfvlm-demo): a small Idefics3 trained from random
 // init by tfvlm on the synthetic shapes dataset, then scored on fresh data. `npm run train:demo`.
 // Environment: TFVLM_DEMO_OUT (default weights/tfvlm-demo), TFVLM_DEMO_WORK (data + checkpoints,
-// default a folder in the OS temp dir), TFVLM_DEMO_MINUTES (training time cap, default 28); for quick
-// checks TFVLM_DEMO_IMAGES, TFVLM_DEMO_STEPS, TFVLM_DEMO_EVAL_IMAGES, TFVLM_DEMO_EVAL_QUESTIONS.
+// default a folder in the OS temp dir), TFVLM_DEMO_MINUTES (training time cap, default 60); for quick
+// checks or experiments TFVLM_DEMO_IMAGES, TFVLM_DEMO_STEPS, TFVLM_DEMO_LR, TFVLM_DEMO_EVAL_IMAGES, TFVLM_DEMO_EVAL_QUESTIONS.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,16 +25,17 @@ export const DEMO_RECIPE = {
   trainSeed: 0,
   evalSeed: 1,
   /** Images whose conversations are scored (teacher-forced) during training; drawn with seed 2. */
-  monitorImages: 40,
+  monitorImages: 20,
   train: {
     ...DEFAULT_TRAIN_CONFIG,
     trainable: 'all',
     epochs: 1,
+    maxSteps: 1700,
     lr: 3e-3,
     batchSize: 16,
     gradAccum: 1,
     seed: 0,
-    warmupRatio: 0.05,
+    warmupRatio: 0.03,
     weightDecay: 0.01,
     maxGradNorm: 1.0,
   } satisfies TrainConfig,
@@ -46,7 +47,7 @@ async function main(): Promise<void> {
   const info = await backendInfo();
   const out = path.resolve(process.env.TFVLM_DEMO_OUT ?? 'weights/tfvlm-demo');
   const work = path.resolve(process.env.TFVLM_DEMO_WORK ?? path.join(os.tmpdir(), 'tfvlm-demo-work'));
-  const minutes = Number(process.env.TFVLM_DEMO_MINUTES ?? 28);
+  const minutes = Number(process.env.TFVLM_DEMO_MINUTES ?? 60);
   const steps = process.env.TFVLM_DEMO_STEPS ? Number(process.env.TFVLM_DEMO_STEPS) : undefined;
   const log = (s: string) => process.stderr.write(`${s}\n`);
   log(`backend ${JSON.stringify(info)}`);
@@ -78,11 +79,12 @@ async function main(): Promise<void> {
   const monitor = await buildExamples(processor, await readConversations(monitorFile), monitorFile);
   log(`${train.length} training conversations tokenised in ${((performance.now() - tPrep) / 1000).toFixed(1)} s`);
 
-  const config: TrainConfig = { ...r.train, ...(steps ? { maxSteps: steps } : {}) };
+  const lr = process.env.TFVLM_DEMO_LR ? Number(process.env.TFVLM_DEMO_LR) : r.train.lr;
+  const config: TrainConfig = { ...r.train, lr, ...(steps ? { maxSteps: steps } : {}) };
   const trainer = new Trainer(model, initDir, train, config, pad);
   log(`training ${trainer.totalSteps} steps (batch ${config.batchSize} × accum ${config.gradAccum}, ${trainer.stepsPerEpoch} steps/epoch)`);
   const result = await runTraining(trainer, {
-    outDir: path.join(work, 'checkpoints'), evalExamples: monitor, evalEvery: 100, logEvery: 10, log,
+    outDir: path.join(work, 'checkpoints'), evalExamples: monitor, evalEvery: 400, logEvery: 20, log,
     timeLimitSeconds: minutes * 60,
   });
   trainer.finish();

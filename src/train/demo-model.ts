@@ -32,8 +32,12 @@ export interface DemoModelSize {
   scaleFactor: number;
 }
 
+/**
+ * 96 px input, patch 16 → 6×6 patches; pixel shuffle ×2 → 3×3 image tokens, one per cell of the
+ * dataset's 3×3 grid (a 96 px shapes image goes in unresized).
+ */
 export const DEMO_MODEL_SIZE: DemoModelSize = {
-  imageSize: 64, patchSize: 8, visionHidden: 128, visionLayers: 2, visionHeads: 2,
+  imageSize: 96, patchSize: 16, visionHidden: 128, visionLayers: 2, visionHeads: 2,
   textHidden: 192, textLayers: 3, textHeads: 2, textKvHeads: 1, textIntermediate: 512, scaleFactor: 2,
 };
 

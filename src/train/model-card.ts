@@ -33,12 +33,12 @@ tags: [idefics3, smolvlm, tfvlm, synthetic]
 
 A ${(f.parameters / 1e6).toFixed(2)} M-parameter Idefics3 (SmolVLM architecture) trained from random
 initialisation by tfvlm itself (\`npm run train:demo\`, scripts/train-demo.ts) on the synthetic
-*shapes* dataset: 64×64 views of 1–3 coloured shapes (circle, square, triangle; red, green, blue,
+*shapes* dataset: 96×96 pictures of 1–3 coloured shapes (circle, square, triangle; red, green, blue,
 yellow) in a 3×3 grid. It describes such images and answers questions about them — nothing else.
 It is the default model of \`tfvlm describe\` so a fresh install works without a download.
 
 It is a standard Hugging Face checkpoint: \`Idefics3ForConditionalGeneration\` with
-\`Idefics3Processor\` (image splitting off, one 64×64 global image → ${(v.image_size / v.patch_size) ** 2 / cfg.scale_factor ** 2} image tokens) and a
+\`Idefics3Processor\` (image splitting off, one ${v.image_size}×${v.image_size} global image → ${(v.image_size / v.patch_size) ** 2 / cfg.scale_factor ** 2} image tokens, one per cell of the 3×3 grid) and a
 word-level tokenizer (${t.vocab_size} tokens) with SmolVLM's chat template.
 
 | part | size |
@@ -50,8 +50,7 @@ word-level tokenizer (${t.vocab_size} tokens) with SmolVLM's chat template.
 
 ## Data
 
-\`tfvlm data shapes --n ${f.recipe.trainImages} --seed ${f.recipe.trainSeed}\`: ${f.recipe.trainImages} images (96×96, resized to 64×64 by the
-processor), each with its caption ("Describe the image." → "a red circle at the top left, a blue square in the
+\`tfvlm data shapes --n ${f.recipe.trainImages} --seed ${f.recipe.trainSeed}\`: ${f.recipe.trainImages} images (96×96), each with its caption ("Describe the image." → "a red circle at the top left, a blue square in the
 center.") and 3 questions (count, colour, shape, exists, where), ${f.recipe.trainImages * 4} conversations.
 Loss on the assistant tokens only.
 

@@ -149,3 +149,30 @@ describe('training', () => {
     model.dispose();
   });
 });
+
+describe('training with tied embeddings', () => {
+  it('trains embed_tokens through the head and saves no lm_head', async () => {
+    const t = await tinySetup({ tie: true });
+    try {
+      const model = await loadTiny(t);
+      const trainer = new Trainer(model, t.modelDir, t.examples.slice(0, 4), tinyConfig({ maxSteps: 6 }), 0);
+      assert.ok(!trainer.params.some((p) => p.name === 'lm_head.weight'));
+      const losses = Array.from({ length: 6 }, () => trainer.trainStep().loss);
+      assert.ok(losses[5] < losses[0], `loss ${losses}`);
+      trainer.finish();
+      const dir = path.join(t.root, 'tied');
+      trainer.saveModel(dir);
+      const b = collate(t.examples.slice(0, 2), 0);
+      const run = (m: Idefics3Model) => tf.tidy(() => m.forward({ input_ids: b.input_ids, attention_mask: b.attention_mask,
+        pixel_values: b.pixel_values, pixel_attention_mask: b.pixel_attention_mask }).logits.dataSync() as Float32Array);
+      const loaded = await Idefics3Model.load(dir);
+      assertClose(run(loaded), run(model), TOLERANCE.exact, 'tied reload');
+      disposeBatch(b);
+      loaded.dispose();
+      trainer.dispose();
+      model.dispose();
+    } finally {
+      fs.rmSync(t.root, { recursive: true, force: true });
+    }
+  });
+});

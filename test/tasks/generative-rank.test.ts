@@ -61,3 +61,23 @@ describe('GenerativeRanker (tiny-smolvlm)', () => {
     t.dispose();
   });
 });
+
+describe('GenerativeRanker (tiny-llava)', () => {
+  it('batched scores = direct per-pair scores; the answer follows "ASSISTANT:" with a space', async () => {
+    await initBackend();
+    const vlm = await Vlm.load(fixture('tiny-llava'));
+    try {
+      const ranker = new GenerativeRanker(vlm);
+      assert.equal(ranker.answerSeparator(), ' ');
+      const img = fixture('tiny-llava', 'golden', 'inputs', 'small_40x52.png');
+      const texts = ['a red car', 'a cat sleeping on the sofa'];
+      const s = await ranker.score([img], texts);
+      for (let j = 0; j < texts.length; j++) {
+        const direct = await ranker.scorePairDirect(img, texts[j]);
+        assert.ok(Math.abs(s.logProb[0][j] - direct) <= 1e-4, `${s.logProb[0][j]} vs ${direct}`);
+      }
+    } finally {
+      vlm.dispose();
+    }
+  });
+});

@@ -75,6 +75,13 @@ export class Tokenizer {
     const model = json.model as Json;
     this.endOfWordSuffix = typeof model.end_of_word_suffix === 'string' && model.end_of_word_suffix ? model.end_of_word_suffix : null;
     this.decoderType = isObject(json.decoder) ? (json.decoder.type as string) : undefined;
+    // @huggingface/tokenizers reads much of the pipeline config lazily: one encode/decode here turns a
+    // malformed post_processor / pre_tokenizer / decoder into a load error instead of a TypeError later.
+    try {
+      this.decode(this.encode('Hello world 12!'));
+    } catch (err) {
+      throw new TfvlmError(`tokenizer.json: the tokenizer fails on a test string (${(err as Error).message})`);
+    }
   }
 
   /** Number of ids (vocabulary + added tokens). */

@@ -91,6 +91,9 @@ export function parseDataUri(uri: string): Uint8Array {
 export async function decodeImage(bytes: Uint8Array, what: string): Promise<DecodedImage> {
   if (bytes.length === 0) throw new TfvlmError(`cannot decode image ${what}: the file is empty (0 bytes)`);
   const header = readHeader(bytes, what);
+  if (!(header.width > 0 && header.height > 0)) {
+    throw new TfvlmError(`cannot decode image ${what}: the ${header.format.toUpperCase()} header says ${header.width}x${header.height} (an empty image)`);
+  }
   if (header.width * header.height > MAX_IMAGE_PIXELS) {
     throw new TfvlmError(
       `image ${what} is ${header.width}x${header.height} = ${header.width * header.height} pixels, over the ` +

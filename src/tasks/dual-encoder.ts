@@ -61,7 +61,9 @@ export class DualEncoder {
       if (!(imageProcessor instanceof SiglipImageProcessor)) {
         throw new TfvlmError(`${dir}/preprocessor_config.json: a SiglipModel needs a SiglipImageProcessor, got ${imageProcessor.constructor.name}`);
       }
-      return new DualEncoder(dir, await SiglipModel.load(dir), imageProcessor, SiglipTokenizer.load(dir));
+      // SigLIP ships spiece.model (SiglipTokenizer); later SigLIP-family folders ship a tokenizer.json instead.
+      const tokenizer = fs.existsSync(path.join(dir, 'spiece.model')) ? SiglipTokenizer.load(dir) : await loadTokenizer(dir);
+      return new DualEncoder(dir, await SiglipModel.load(dir), imageProcessor, tokenizer);
     }
     throw new TfvlmError(`${dir}/config.json: model_type ${JSON.stringify(raw.model_type)} is not a dual encoder (${DUAL_ENCODER_TYPES.join(', ')})`);
   }
@@ -74,6 +76,10 @@ export class DualEncoder {
   tokenize(texts: string[]): { input_ids: number[][]; attention_mask?: number[][] } {
     if (this.tokenizer instanceof SiglipTokenizer) {
       const maxLength = Math.min(this.tokenizer.modelMaxLength, this.model.config.text_config.max_position_embeddings);
+      return { input_ids: this.tokenizer.encodeBatch(texts, { padding: 'max_length', maxLength, truncation: true }).input_ids };
+    }
+    if (this.kind === 'siglip') {
+      const maxLength = Math.min(this.tokenizer.settings.model_max_length ?? Infinity, this.model.config.text_config.max_position_embeddings);
       return { input_ids: this.tokenizer.encodeBatch(texts, { padding: 'max_length', maxLength, truncation: true }).input_ids };
     }
     // CLIPProcessor(padding=True, truncation=True): a long text keeps its final <|endoftext|> (the pooled row).

@@ -1,7 +1,8 @@
 // The recipe of the shipped demo model (weights/tfvlm-demo): a small Idefics3 trained from random
 // init by tfvlm on the synthetic shapes dataset, then scored on fresh data. `npm run train:demo`.
 // Environment: TFVLM_DEMO_OUT (default weights/tfvlm-demo), TFVLM_DEMO_WORK (data + checkpoints,
-// default a folder in the OS temp dir), TFVLM_DEMO_MINUTES (training time cap, default 60); for quick
+// default a folder in the OS temp dir), TFVLM_DEMO_MINUTES (training time budget: the
+// learning-rate schedule is fitted into it, default 60); for quick
 // checks or experiments TFVLM_DEMO_IMAGES, TFVLM_DEMO_STEPS, TFVLM_DEMO_LR, TFVLM_DEMO_EVAL_IMAGES, TFVLM_DEMO_EVAL_QUESTIONS.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -85,7 +86,7 @@ async function main(): Promise<void> {
   log(`training ${trainer.totalSteps} steps (batch ${config.batchSize} × accum ${config.gradAccum}, ${trainer.stepsPerEpoch} steps/epoch)`);
   const result = await runTraining(trainer, {
     outDir: path.join(work, 'checkpoints'), evalExamples: monitor, evalEvery: 400, logEvery: 20, log,
-    timeLimitSeconds: minutes * 60,
+    timeLimitSeconds: minutes * 60, timeBudgeted: true,
   });
   trainer.finish();
   fs.rmSync(out, { recursive: true, force: true });

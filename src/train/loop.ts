@@ -18,6 +18,11 @@ export interface LoopOptions {
   log?: (line: string) => void;
   /** Stop once the wall time exceeds this many seconds (checkpointing first). */
   timeLimitSeconds?: number;
+  /**
+   * Fit the whole learning-rate schedule into timeLimitSeconds: each step sits at the later of its
+   * step fraction and its time fraction, and training ends when either reaches 1 (normally, no checkpoint).
+   */
+  timeBudgeted?: boolean;
 }
 
 export interface LoopResult {
@@ -70,8 +75,11 @@ export async function runTraining(trainer: Trainer, opts: LoopOptions): Promise<
   };
   let checkpoint: string | undefined;
   try {
+    const budget = opts.timeBudgeted && opts.timeLimitSeconds ? opts.timeLimitSeconds : undefined;
     while (trainer.step < trainer.totalSteps) {
-      const r = trainer.trainStep();
+      const timeFraction = budget ? (performance.now() - t0) / 1000 / budget : undefined;
+      if (timeFraction !== undefined && timeFraction >= 1) break;
+      const r = trainer.trainStep(timeFraction === undefined ? undefined : Math.max(timeFraction, trainer.step / trainer.totalSteps));
       tokens += r.tokens;
       window.push(r.loss);
       const elapsed = (performance.now() - t0) / 1000;
@@ -83,7 +91,7 @@ export async function runTraining(trainer: Trainer, opts: LoopOptions): Promise<
       }
       // Yield to the event loop so a pending SIGINT is delivered.
       await new Promise((resolve) => setImmediate(resolve));
-      const outOfTime = opts.timeLimitSeconds !== undefined && elapsed > opts.timeLimitSeconds;
+      const outOfTime = !budget && opts.timeLimitSeconds !== undefined && elapsed > opts.timeLimitSeconds;
       if (interrupted || outOfTime) {
         checkpoint = path.join(opts.outDir, `checkpoint-${trainer.step}`);
         trainer.saveCheckpoint(checkpoint);

@@ -147,8 +147,11 @@ export class Trainer {
     });
   }
 
-  /** One optimizer step over gradAccum micro-batches; the loss is the mean over all their supervised tokens. */
-  trainStep(): StepResult {
+  /**
+   * One optimizer step over gradAccum micro-batches; the loss is the mean over all their supervised tokens.
+   * `progress` (0..1) places the step on the schedule instead of step / totalSteps (time-budgeted runs).
+   */
+  trainStep(progress?: number): StepResult {
     const step = this.step;
     const examples = Array.from({ length: this.config.gradAccum }, (_, k) => this.microBatch(step, k));
     const batches = examples.map((ex) => collate(ex, this.padTokenId));
@@ -175,7 +178,8 @@ export class Trainer {
       }
       for (const p of this.params) if (!grads[p.name]) grads[p.name] = tf.zerosLike(p.variable);
       const gradNorm = clipByGlobalNorm(grads, this.config.maxGradNorm);
-      const lr = cosineWithWarmup(step, this.config.lr, this.warmupSteps, this.totalSteps);
+      const at = progress === undefined ? step : Math.max(step, Math.min(1, progress) * this.totalSteps);
+      const lr = cosineWithWarmup(at, this.config.lr, this.warmupSteps, this.totalSteps);
       this.optimizer.apply(grads, lr);
       return { step: this.step, loss, lr, gradNorm, tokens, supervised };
     } finally {

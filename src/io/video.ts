@@ -120,24 +120,45 @@ interface OmgGifReader {
 
 const require = createRequire(import.meta.url);
 
-/** Every frame of an animated GIF, composited onto the logical screen, with start times from the delays (centiseconds). */
-export function decodeGifFrames(bytes: Uint8Array, what = 'GIF'): { frames: Bitmap[]; starts: number[]; duration: number } {
+function openGif(bytes: Uint8Array, what: string): OmgGifReader {
   const { GifReader } = require('omggif') as { GifReader: new (b: Uint8Array) => OmgGifReader };
-  let reader: OmgGifReader;
   try {
-    reader = new GifReader(bytes);
+    return new GifReader(bytes);
   } catch (e) {
     throw new TfvlmError(`${what}: cannot decode GIF (${(e as Error).message})`);
   }
-  const { width, height } = reader;
-  const canvas = new Uint8Array(width * height * 4);
-  const frames: Bitmap[] = [];
+}
+
+/** Frame start times (seconds, from the delays in centiseconds) and total duration, without decoding pixels. */
+export function gifTiming(bytes: Uint8Array, what = 'GIF'): { starts: number[]; duration: number } {
+  const reader = openGif(bytes, what);
   const starts: number[] = [];
   let t = 0;
+  for (let i = 0; i < reader.numFrames(); i++) {
+    starts.push(t);
+    t += reader.frameInfo(i).delay / 100;
+  }
+  if (starts.length === 0) throw new TfvlmError(`${what}: no frames`);
+  return { starts, duration: t };
+}
+
+/**
+ * Frames `indices` (ascending; default all) of an animated GIF, composited onto the logical screen in
+ * order (each frame's disposal applied before the next is drawn); only the asked frames are kept.
+ * Callers validate the bytes first (loadImage refuses the corrupt LZW data omggif would loop on).
+ */
+export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: number[]): Bitmap[] {
+  const reader = openGif(bytes, what);
+  const { width, height } = reader;
+  const wanted = indices ?? Array.from({ length: reader.numFrames() }, (_, i) => i);
+  const keep = new Set(wanted);
+  const last = Math.max(-1, ...wanted);
+  const canvas = new Uint8Array(width * height * 4);
+  const frames: Bitmap[] = [];
   let restore: Uint8Array | undefined;
   let previous: ReturnType<OmgGifReader['frameInfo']> | undefined;
-  for (let i = 0; i < reader.numFrames(); i++) {
-    // Apply the previous frame's disposal: 2 = clear its rectangle, 3 = restore what was under it.
+  for (let i = 0; i <= last && i < reader.numFrames(); i++) {
+    // The previous frame's disposal: 2 = clear its rectangle, 3 = restore what was under it.
     if (previous?.disposal === 2) {
       for (let y = previous.y; y < Math.min(height, previous.y + previous.height); y++) {
         canvas.fill(0, (y * width + previous.x) * 4, (y * width + Math.min(width, previous.x + previous.width)) * 4);
@@ -152,24 +173,24 @@ export function decodeGifFrames(bytes: Uint8Array, what = 'GIF'): { frames: Bitm
     } catch (e) {
       throw new TfvlmError(`${what}: frame ${i} cannot be decoded (${(e as Error).message})`);
     }
-    frames.push(convertToRGB(createBitmap(width, height, 'RGBA', canvas.slice(), `${what} frame ${i}`)));
-    starts.push(t);
-    // Browsers show 0/1-centisecond delays as 10 cs; the file's value is kept here (0 → frames share a time).
-    t += info.delay / 100;
+    if (keep.has(i)) frames.push(convertToRGB(createBitmap(width, height, 'RGBA', canvas.slice(), `${what} frame ${i}`)));
     previous = info;
   }
-  if (frames.length === 0) throw new TfvlmError(`${what}: no frames`);
-  return { frames, starts, duration: t };
+  return frames;
 }
 
-function loadGif(file: string, sampling: VideoSampling): SampledVideo {
-  const { frames, starts, duration } = decodeGifFrames(new Uint8Array(fs.readFileSync(file)), file);
-  const total = frames.length;
+async function loadGif(file: string, sampling: VideoSampling): Promise<SampledVideo> {
+  const bytes = new Uint8Array(fs.readFileSync(file));
+  await loadImage(bytes, file); // validates every frame's geometry and LZW data before omggif decodes them
+  const { starts, duration } = gifTiming(bytes, file);
+  const total = starts.length;
+  // A GIF without delays: 10 frames per second, as browsers show it.
   const seconds = duration > 0 ? duration : total / 10;
   const fps = total / seconds;
   const indices = sampleFrameIndices({ totalFrames: total, fps, duration: seconds }, sampling);
+  const frames = decodeGifFrames(bytes, file, indices);
   return {
-    frames: indices.map((i) => frames[i]), indices, timestamps: indices.map((i) => (duration > 0 ? starts[i] : i / fps)),
+    frames, indices, timestamps: indices.map((i) => (duration > 0 ? starts[i] : i / fps)),
     metadata: { totalFrames: total, fps, duration: seconds, width: frames[0].width, height: frames[0].height, decoder: 'gif' },
   };
 }

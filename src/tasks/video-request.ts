@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import type { Vlm, VlmRequest } from '../engine.ts';
-import { decodeGifFrames, loadVideo, type LoadVideoOptions, type SampledVideo, type VideoSampling } from '../io/video.ts';
+import { gifTiming, loadVideo, type LoadVideoOptions, type SampledVideo, type VideoSampling } from '../io/video.ts';
 import { numberToWords, SMOLVLM_VIDEO_CHAT_TEMPLATE } from '../processing/idefics3-prompt.ts';
 import type { ProcessOptions } from '../processing/processor.ts';
 
@@ -27,7 +27,7 @@ export function isVideoInput(src: string): boolean {
     if (stat.isDirectory()) return true;
     const ext = path.extname(src).toLowerCase();
     if (VIDEO_EXTENSIONS.has(ext)) return true;
-    if (ext === '.gif') return decodeGifFrames(new Uint8Array(fs.readFileSync(src)), src).frames.length > 1;
+    if (ext === '.gif') return gifTiming(new Uint8Array(fs.readFileSync(src)), src).starts.length > 1;
   } catch {
     return false;
   }

@@ -86,6 +86,16 @@ describe('video sources', () => {
     assert.equal(isVideoInput(fixture('tiny-smolvlm', 'golden', 'inputs', 'small_64x48.png')), false);
   });
 
+  it('a corrupt GIF (an LZW code naming no table entry, on which omggif would loop) is refused', { timeout: 10_000 }, async () => {
+    const file = path.join(tmp, 'corrupt.gif');
+    // 2×2, 2-colour global table; frame data: clear (4), 7 (no such entry yet), end (5) in 3-bit codes.
+    fs.writeFileSync(file, Buffer.from([
+      ...Buffer.from('GIF89a'), 2, 0, 2, 0, 0x80, 0, 0, 0, 0, 0, 255, 255, 255,
+      0x2c, 0, 0, 0, 0, 2, 0, 2, 0, 0, 2, 2, 0x7c, 0x01, 0, 0x3b,
+    ]));
+    await assert.rejects(loadVideo(file, { fps: 1, max_frames: 4 }), (e: Error) => e instanceof TfvlmError && /corrupt GIF/.test(e.message));
+  });
+
   it('video file without ffmpeg: the error names the Debian package', async () => {
     const file = path.join(tmp, 'x.mp4');
     fs.writeFileSync(file, 'not really a video');

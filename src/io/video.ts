@@ -237,23 +237,36 @@ function ffmpegFrames(file: string, meta: VideoMetadata, indices: number[], opts
   const select = indices.map((i) => `eq(n\\,${i})`).join('+');
   const args = ['-v', 'error', '-nostdin', '-i', file, '-map', '0:v:0', '-vf', `select='${select}'`, '-vsync', '0',
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const size = meta.width * meta.height * 3;
   return new Promise((resolve, reject) => {
     const child = spawn(opts.ffmpeg ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
+    // Frames are cut from the stream as it arrives (never the whole stream in one buffer).
+    const frames: Bitmap[] = [];
+    let current = new Uint8Array(size);
+    let filled = 0;
     let stderr = '';
-    child.stdout.on('data', (c: Buffer) => chunks.push(c));
+    child.stdout.on('data', (chunk: Buffer) => {
+      for (let at = 0; at < chunk.length;) {
+        const n = Math.min(size - filled, chunk.length - at);
+        current.set(chunk.subarray(at, at + n), filled);
+        filled += n;
+        at += n;
+        if (filled === size) {
+          if (frames.length < indices.length) {
+            frames.push(createBitmap(meta.width, meta.height, 'RGB', current, `${file} frame ${indices[frames.length]}`));
+          }
+          current = new Uint8Array(size);
+          filled = 0;
+        }
+      }
+    });
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     child.on('error', (e: NodeJS.ErrnoException) => reject(new TfvlmError(`${file}: ${FFMPEG_MISSING} (${e.code ?? e.message})`)));
     child.on('close', (code) => {
       if (code !== 0) return reject(new TfvlmError(`${file}: ffmpeg failed (${stderr.trim().split('\n').pop() ?? `exit ${code}`})`));
-      const raw = Buffer.concat(chunks);
-      const size = meta.width * meta.height * 3;
-      const n = Math.floor(raw.length / size);
-      if (n === 0 || raw.length % size !== 0) {
-        return reject(new TfvlmError(`${file}: ffmpeg returned ${raw.length} bytes, not whole ${meta.width}x${meta.height} RGB frames`));
+      if (frames.length === 0 || filled !== 0) {
+        return reject(new TfvlmError(`${file}: ffmpeg did not return whole ${meta.width}x${meta.height} RGB frames (${frames.length} frames + ${filled} bytes)`));
       }
-      const frames = Array.from({ length: Math.min(n, indices.length) }, (_, k) =>
-        createBitmap(meta.width, meta.height, 'RGB', new Uint8Array(raw.subarray(k * size, (k + 1) * size)), `${file} frame ${indices[k]}`));
       resolve(frames);
     });
   });

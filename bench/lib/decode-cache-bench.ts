@@ -38,7 +38,8 @@ export const CACHE_STRATEGIES: Strategy[] = [
   { name: 'concat + reference (model today)', make: () => attendThroughUpdate(new ConcatKVCache(), referenceAttention) },
   { name: 'concat + decode kernel', make: () => attendThroughUpdate(new ConcatKVCache(), decodeAttention) },
   { name: 'preallocated via update() + decode kernel', make: () => attendThroughUpdate(new PreallocatedKVCache(), decodeAttention) },
-  { name: 'preallocated in place (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 256 }) },
+  { name: 'preallocated in place, chunk 256 (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 256 }) },
+  { name: 'preallocated in place, chunk 64 (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 64 }) },
   { name: 'paged 256 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 256 }) },
   { name: 'paged 1024 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 1024 }) },
 ];

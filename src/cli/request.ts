@@ -4,6 +4,7 @@ import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import type { VlmRequest } from '../engine.ts';
 import type { ParsedArgs } from './command.ts';
+import { parseMessages } from '../processing/messages.ts';
 
 export const REQUEST_OPTIONS = {
   messages: { type: 'string' },
@@ -31,6 +32,12 @@ export function readMessagesJson(file: string): unknown[] {
   }
   const messages = Array.isArray(json) ? json : (json as { messages?: unknown })?.messages;
   if (!Array.isArray(messages)) throw new TfvlmError(`--messages ${file}: expected a JSON array of messages (or {"messages": [...]})`);
+  try {
+    parseMessages(messages); // schema only, so a wrong field is reported with the file's name
+  } catch (e) {
+    if (e instanceof TfvlmError) throw new TfvlmError(`--messages ${file}: ${e.message}`);
+    throw e;
+  }
   return messages;
 }
 

@@ -37,6 +37,12 @@ export interface DualScores {
   textEmbeds: number[][];
 }
 
+/** Row-major float32 embeddings [n, dim]. */
+export interface EmbeddingArray {
+  data: Float32Array;
+  shape: [number, number];
+}
+
 const rowsOf = (t: tf.Tensor): number[][] => t.arraySync() as number[][];
 
 export class DualEncoder {
@@ -130,6 +136,19 @@ export class DualEncoder {
     } finally {
       tf.dispose([img, txt]);
     }
+  }
+
+  /** image_embeds and/or text_embeds as host arrays (for writing to safetensors / JSON), e.g. for `tfvlm embed`. */
+  async embedArrays(images: ImageSource[], texts: string[]): Promise<Record<'image_embeds' | 'text_embeds', EmbeddingArray | undefined>> {
+    const toArray = (t: tf.Tensor): EmbeddingArray => {
+      const out = { data: t.dataSync() as Float32Array, shape: t.shape as [number, number] };
+      t.dispose();
+      return out;
+    };
+    return {
+      image_embeds: images.length ? toArray(await this.imageEmbeds(images)) : undefined,
+      text_embeds: texts.length ? toArray(this.textEmbeds(texts)) : undefined,
+    };
   }
 
   dispose(): void {

@@ -10,6 +10,7 @@ import { DualEncoder } from '../../src/tasks/dual-encoder.ts';
 import { parseCommandArgs } from '../../src/cli/command.ts';
 import { imagesAndTexts, retrieveCommand, runRetrieve } from '../../src/cli/retrieve.ts';
 import { TfvlmError } from '../../src/errors.ts';
+import { SafetensorsFile } from '../../src/io/safetensors.ts';
 import { rank, rankOrder } from '../../src/tasks/retrieve.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { fixture } from '../helpers/paths.ts';
@@ -37,7 +38,7 @@ describe('retrieval', () => {
     });
   }
 
-  it('dual encoder: a text longer than the position table keeps its <|endoftext|>; no tensors leak', async () => {
+  it('dual encoder: embedArrays = golden embeddings; a text longer than the position table keeps its <|endoftext|>; no tensors leak', async () => {
     const c = goldenCase('tiny-clip');
     const enc = await DualEncoder.load(fixture('tiny-clip'));
     try {
@@ -45,6 +46,12 @@ describe('retrieval', () => {
       const { input_ids } = enc.tokenize([long, 'a cat']);
       assert.equal(input_ids[0].length, 24);
       assert.equal(input_ids[0][23], 713);
+      const arrays = await enc.embedArrays(c.imagePaths, c.texts);
+      assert.deepEqual([arrays.image_embeds!.shape, arrays.text_embeds!.shape], [[3, 24], [4, 24]]);
+      const golden = SafetensorsFile.open(fixture('tiny-clip', 'golden', 'three_images_four_texts.safetensors'));
+      assertClose(arrays.text_embeds!.data, golden.readArray('text_embeds') as Float32Array, TOLERANCE.float32, 'text_embeds');
+      assertClose(arrays.image_embeds!.data, golden.readArray('image_embeds') as Float32Array, TOLERANCE.float32, 'image_embeds');
+      golden.close();
       await enc.score(c.imagePaths, [long, 'a cat']);
       const before = tf.memory().numTensors;
       await enc.score(c.imagePaths, [long, 'a cat']);

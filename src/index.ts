@@ -38,7 +38,7 @@ export { CLIPTextTransformer, clipEosPositions } from './models/clip/text.ts';
 export { SiglipModel, parseSiglipConfig, type SiglipConfig } from './models/siglip/model.ts';
 export { SiglipTokenizer, SentencePieceUnigram, parseModelProto } from './tokenizer/sentencepiece-unigram.ts';
 export { rank, Retriever, rankOrder, type RankResult, type RetrievalMethod } from './tasks/retrieve.ts';
-export { DualEncoder, type DualScores } from './tasks/dual-encoder.ts';
+export { DualEncoder, isDualEncoderFolder, type DualScores, type EmbeddingArray } from './tasks/dual-encoder.ts';
 export { GenerativeRanker, type GenerativeScores, type GenerativeRankOptions } from './tasks/generative-rank.ts';
 export { loadVideo, sampleFrameIndices, ffmpegAvailable, type SampledVideo, type VideoSampling, type VideoMetadata } from './io/video.ts';
 export { videoRequest, isVideoInput, readVideoSampling, DEFAULT_VIDEO_PROMPT, type VideoRequest } from './tasks/video-request.ts';

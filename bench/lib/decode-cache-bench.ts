@@ -32,16 +32,18 @@ export interface CacheRow {
 interface Strategy {
   name: string;
   make: () => AttendingKVCache;
+  /** Also in --quick runs (the others add detail, not a different answer). */
+  quick?: boolean;
 }
 
 export const CACHE_STRATEGIES: Strategy[] = [
-  { name: 'concat + reference (model today)', make: () => attendThroughUpdate(new ConcatKVCache(), referenceAttention) },
-  { name: 'concat + decode kernel', make: () => attendThroughUpdate(new ConcatKVCache(), decodeAttention) },
+  { name: 'concat + reference (model today)', make: () => attendThroughUpdate(new ConcatKVCache(), referenceAttention), quick: true },
+  { name: 'concat + decode kernel', make: () => attendThroughUpdate(new ConcatKVCache(), decodeAttention), quick: true },
   { name: 'preallocated via update() + decode kernel', make: () => attendThroughUpdate(new PreallocatedKVCache(), decodeAttention) },
-  { name: 'preallocated in place, chunk 256 (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 256 }) },
+  { name: 'preallocated in place, chunk 256 (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 256 }), quick: true },
   { name: 'preallocated in place, chunk 64 (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 64 }) },
   { name: 'paged 256 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 256 }) },
-  { name: 'paged 1024 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 1024 }) },
+  { name: 'paged 1024 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 1024 }), quick: true },
 ];
 
 export async function benchDecodeCaches(opts: {
@@ -66,7 +68,7 @@ function decodeCaches(opts: { quick: boolean; layers: number; limits: MachineLim
       const v = tf.concat([prefix.v, step.v], 2);
       return Float32Array.from(referenceAttention(q, k, v, undefined, scale).dataSync() as Float32Array);
     });
-    for (const strategy of CACHE_STRATEGIES) {
+    for (const strategy of CACHE_STRATEGIES.filter((x) => x.quick || !opts.quick)) {
       const bytes = opts.layers * 2 * B * Hkv * S * D * 4;
       const row: CacheRow = {
         strategy: strategy.name, cache_len: S, layers: opts.layers, ms_per_token: null, bytes_per_token: bytes,

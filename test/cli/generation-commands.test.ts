@@ -51,6 +51,15 @@ describe('tfvlm generating commands', () => {
     }
   });
 
+  it('describe VIDEO builds the SmolVLM2 video prompt from an animated GIF', () => {
+    const gif = fileURLToPath(new URL('../../examples/assets/moving-square.gif', import.meta.url));
+    const r = tfvlm(['describe', gif, '--model', MODEL, '--max-new-tokens', '3', '--json', '-q']);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout);
+    assert.match(out.prompt, /You are provided the following series of \w+ frames from a 0:00:0\d \[H:MM:SS\] video\./);
+    assert.match(out.prompt, /Frame from 00:0\d:/);
+  });
+
   it('chat --messages answers, and piped interactive chat keeps a conversation', () => {
     const once = tfvlm(['chat', '--model', MODEL, '--messages', messagesFile, '--max-new-tokens', '4', '-q']);
     assert.equal(once.status, 0, once.stderr);

@@ -1,6 +1,7 @@
-// `tfvlm embed IMAGE… --model DIR [--out OUT.safetensors] [--json]`: CLIP image embeddings (pooled CLS →
-// visual_projection → L2 norm) of a CLIPModel / CLIPVisionModel(WithProjection) / LLaVA vision tower,
-// with the folder's own CLIPImageProcessor.
+// `tfvlm embed IMAGE… [--text T …] --model DIR [--out OUT.safetensors] [--json]`: image (and text)
+// embeddings. CLIPModel / SiglipModel folders go through the dual encoder (both towers); vision-only
+// folders (CLIPVisionModel(WithProjection), LLaVA's tower) give image embeddings (pooled CLS →
+// visual_projection → L2 norm) with the folder's own CLIPImageProcessor.
 import { initBackend, tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { loadImage } from '../io/image.ts';
@@ -9,30 +10,35 @@ import { writeSafetensors } from '../io/safetensors.ts';
 import { CLIPImageEncoder } from '../models/clip/image-encoder.ts';
 import { CLIPImageProcessor } from '../processing/clip-image-processor.ts';
 import { createImageProcessor, loadPreprocessorConfig } from '../processing/preprocessor-config.ts';
+import { DualEncoder, isDualEncoderFolder } from '../tasks/dual-encoder.ts';
 import type { Command } from './command.ts';
 import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
 
 export const embedCommand: Command = {
   name: 'embed',
-  summary: 'CLIP image embeddings (pooled, projected, L2-normalised) of one or more images',
-  usage: `Usage: tfvlm embed IMAGE… --model DIR|ID [--out OUT.safetensors] [--json]
+  summary: 'image and text embeddings (CLIP / SigLIP dual encoders; CLIP vision towers)',
+  usage: `Usage: tfvlm embed [IMAGE…] [--text T …] --model DIR|ID [--out OUT.safetensors] [--json]
 
-Runs the folder's CLIPImageProcessor (preprocessor_config.json) and its CLIP vision tower on the
-images and prints one line per image (width and the first values) to stdout.
-Works with CLIPModel and CLIPVisionModelWithProjection checkpoints (image_embeds = visual_projection
-of the pooled CLS, L2-normalised) and with vision towers without a projection (CLIPVisionModel,
-LLaVA: the pooled CLS, L2-normalised).
+CLIPModel / SiglipModel folders: image_embeds and text_embeds (pooled, projected, L2-normalised),
+through both towers and the folder's processor and tokenizer.
+Vision-only folders (CLIPVisionModelWithProjection, CLIPVisionModel, LLaVA's CLIP tower): image
+embeddings (the projected pooled CLS, or the pooled CLS without a projection, L2-normalised).
+Prints one line per input (width and the first values) to stdout.
+  --text T            a text to embed (repeatable; dual encoders only)
   ${MODEL_OPTION_HELP}
-  --out OUT           also write image_embeds [n_images, dim] (float32) to OUT.safetensors
-  --json              print {"model", "images", "shape", "projected", "image_embeds"} as JSON instead`,
-  options: { model: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' } },
+  --out OUT           also write image_embeds [n_images, dim] / text_embeds [n_texts, dim] (float32) to OUT.safetensors
+  --json              print the embeddings as JSON instead`,
+  options: { model: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, text: { type: 'string', multiple: true } },
   allowPositionals: true,
   async run(args) {
-    if (args.positionals.length === 0) throw new TfvlmError('tfvlm embed: give at least one IMAGE');
+    const texts = ((args.values.text as string[] | undefined) ?? []).map(String);
+    if (args.positionals.length === 0 && texts.length === 0) throw new TfvlmError('tfvlm embed: give at least one IMAGE or --text');
     const out = args.values.out;
     if (out !== undefined && (typeof out !== 'string' || out.length === 0)) throw new TfvlmError('tfvlm embed: --out needs a file name');
     await initBackend();
     const dir = await resolveModel(modelSpec(args));
+    if (isDualEncoderFolder(dir)) return embedDual(dir, args.positionals, texts, out as string | undefined, !!args.values.json);
+    if (texts.length) throw new TfvlmError(`${dir}: --text needs a dual encoder (CLIPModel / SiglipModel); this folder has only a vision tower`);
     const processor = createImageProcessor(loadPreprocessorConfig(dir));
     if (!(processor instanceof CLIPImageProcessor)) {
       throw new TfvlmError(`${dir}/preprocessor_config.json: tfvlm embed needs a CLIPImageProcessor, got ${processor.constructor.name}`);
@@ -72,3 +78,36 @@ LLaVA: the pooled CLS, L2-normalised).
     }
   },
 };
+
+async function embedDual(dir: string, images: string[], texts: string[], out: string | undefined, json: boolean): Promise<number> {
+  const encoder = await DualEncoder.load(dir);
+  try {
+    const t0 = performance.now();
+    const embeds = await encoder.embedArrays(images, texts);
+    const ms = performance.now() - t0;
+    const rows = (e: { data: Float32Array; shape: [number, number] } | undefined) =>
+      e ? Array.from({ length: e.shape[0] }, (_, i) => Array.from(e.data.subarray(i * e.shape[1], (i + 1) * e.shape[1]))) : [];
+    if (out) {
+      const tensors: Record<string, { dtype: 'F32'; shape: number[]; data: Float32Array }> = {};
+      for (const key of ['image_embeds', 'text_embeds'] as const) {
+        const e = embeds[key];
+        if (e) tensors[key] = { dtype: 'F32', shape: e.shape, data: e.data };
+      }
+      writeSafetensors(out, tensors, { producer: 'tfvlm embed', model: dir });
+    }
+    if (json) {
+      process.stdout.write(`${JSON.stringify({
+        model: dir, images, texts, shape: embeds.image_embeds?.shape ?? null, projected: true,
+        image_embeds: rows(embeds.image_embeds), text_shape: embeds.text_embeds?.shape ?? null, text_embeds: rows(embeds.text_embeds),
+      })}\n`);
+    } else {
+      const show = (name: string, v: number[]) => process.stdout.write(`${name}: [${v.length}] ${v.slice(0, 4).map((x) => x.toFixed(4)).join(', ')}, …\n`);
+      rows(embeds.image_embeds).forEach((v, i) => show(images[i], v));
+      rows(embeds.text_embeds).forEach((v, i) => show(JSON.stringify(texts[i]), v));
+    }
+    process.stderr.write(`dual-encoder embeddings of ${images.length} image(s), ${texts.length} text(s) in ${ms.toFixed(0)} ms${out ? ` → ${out}` : ''}\n`);
+    return 0;
+  } finally {
+    encoder.dispose();
+  }
+}

@@ -90,3 +90,16 @@ describe('tfvlm embed', () => {
       (e: Error) => e instanceof TfvlmError && /tfvlm embed needs a CLIPImageProcessor, got Idefics3ImageProcessor/.test(e.message));
   });
 });
+
+describe('tfvlm embed --text (dual encoders)', () => {
+  it('tiny-clip and tiny-siglip: text_embeds of the golden texts', async () => {
+    for (const folder of ['tiny-clip', 'tiny-siglip']) {
+      const c = JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')).cases[0] as { name: string; texts: string[] };
+      const { code, stdout, stderr } = run([...c.texts.flatMap((t) => ['--text', t]), '--model', fixture(folder), '--json']);
+      assert.equal(code, 0, stderr);
+      const golden = SafetensorsFile.open(fixture(folder, 'golden', `${c.name}.safetensors`));
+      assertClose(Float32Array.from(JSON.parse(stdout).text_embeds.flat()), golden.readArray('text_embeds'), TOLERANCE.float32, `${folder} text_embeds`);
+      golden.close();
+    }
+  });
+});

@@ -181,10 +181,10 @@ function readHeader(b: Uint8Array, what: string): Header {
 }
 
 /**
- * Checks the first frame (the one decoded, as Pillow opens it) before the GIF decoder sees it. The
- * decoder allocates the frame at its own size before reading its data (an 84-byte file whose frame
- * claimed 9466x48999 took 10 s), so the frame must lie inside the logical screen; and its LZW
- * codes must be ones the decoder can follow (see gifLzwProblem). Blocks are walked as omggif does.
+ * Checks every frame before the GIF decoder sees it (src/io/video.ts decodes them all with omggif).
+ * The decoder allocates a frame at its own size before reading its data (an 84-byte file whose frame
+ * claimed 9466x48999 took 10 s), so frames must lie inside the logical screen; and their LZW codes
+ * must be ones the decoder can follow (see gifLzwProblem). Blocks are walked as omggif does.
  */
 function checkGifFrames(b: Uint8Array, width: number, height: number, what: string): void {
   const corrupt = (why: string): never => {
@@ -192,7 +192,7 @@ function checkGifFrames(b: Uint8Array, width: number, height: number, what: stri
   };
   let o = 13;
   if (b.length > 10 && b[10] & 0x80) o += 3 * (1 << ((b[10] & 7) + 1));
-  while (o < b.length) {
+  for (let frame = 0; o < b.length;) {
     const block = b[o];
     if (block === 0x21) { // extension: label, then sub-blocks up to a zero length
       // omggif reads an application extension whose block size is not 11 as a NETSCAPE loop block
@@ -207,7 +207,7 @@ function checkGifFrames(b: Uint8Array, width: number, height: number, what: stri
       const w = u16le(b, o + 5);
       const h = u16le(b, o + 7);
       if (left + w > width || top + h > height) {
-        corrupt(`frame 0 at ${left},${top} of size ${w}x${h} extends past the ${width}x${height} screen`);
+        corrupt(`frame ${frame} at ${left},${top} of size ${w}x${h} extends past the ${width}x${height} screen`);
       }
       const flags = b[o + 9];
       o += 10;
@@ -219,9 +219,10 @@ function checkGifFrames(b: Uint8Array, width: number, height: number, what: stri
         data.push(b.subarray(o + 1, o + 1 + b[o]));
         o += b[o] + 1;
       }
+      o += 1;
       const problem = gifLzwProblem(data, minCodeSize);
-      if (problem) corrupt(`frame 0: ${problem}`);
-      return;
+      if (problem) corrupt(`frame ${frame}: ${problem}`);
+      frame++;
     } else {
       return; // trailer or garbage: the decoder reports it
     }

@@ -55,8 +55,16 @@ export class Vlm {
     const t0 = performance.now();
     const dir = await resolveModel(spec, hub);
     if (!fs.existsSync(path.join(dir, 'config.json'))) throw new TfvlmError(`${dir}: no config.json (not a model folder)`);
-    const [model, processor] = await Promise.all([loadModel(dir), VlmProcessor.load(dir)]);
-    return new Vlm(dir, model, asCausalVlm(model), processor, readGenerationConfig(dir), performance.now() - t0);
+    // The weights are disposed if anything after them fails (tokenizer, processor files).
+    const generationConfig = readGenerationConfig(dir);
+    const model = await loadModel(dir);
+    try {
+      const processor = await VlmProcessor.load(dir);
+      return new Vlm(dir, model, asCausalVlm(model), processor, generationConfig, performance.now() - t0);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
   }
 
   get tokenizer(): Tokenizer {
@@ -65,6 +73,9 @@ export class Vlm {
 
   /** Request → model inputs (rendered prompt, ids, pixels) exactly as transformers' processor makes them. */
   async prepare(request: VlmRequest, options: ProcessOptions = {}): Promise<ProcessedInputs> {
+    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+      throw new TfvlmError('request must be an object: {messages: [...]} or {prompt: "...", images: [...]}');
+    }
     if ('messages' in request) {
       if (!Array.isArray(request.messages)) throw new TfvlmError('request.messages must be an array of messages');
       return this.processor.fromMessages(request.messages, {

@@ -45,6 +45,9 @@ export async function loadModel(dir: string): Promise<LoadedModel> {
   } catch (e) {
     throw new TfvlmError(`${configPath}: cannot read config (${(e as Error).message})`);
   }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
+    throw new TfvlmError(`${configPath}: must be a JSON object, got ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`);
+  }
   const entry = findEntry(config);
   if (!entry) {
     const known = REGISTRY.flatMap((e) => e.modelTypes).join(', ');

@@ -66,7 +66,8 @@ export function parseLlavaConfig(raw: unknown, source = 'config.json'): LlavaCon
   const projector_hidden_act = r.string('projector_hidden_act', 'gelu');
   activation(projector_hidden_act, `${source}: projector_hidden_act`);
   const image_token_index = r.has('image_token_index') ? r.int('image_token_index') : r.int('image_token_id', 32000);
-  if (image_token_index < 0 || image_token_index >= text_config.vocab_size) {
+  const given = r.has('image_token_index') || r.has('image_token_id');
+  if (given && (image_token_index < 0 || image_token_index >= text_config.vocab_size)) {
     const field = r.has('image_token_index') ? 'image_token_index' : 'image_token_id';
     r.fail(field, `must be a token id below text_config.vocab_size (${text_config.vocab_size})`, image_token_index);
   }

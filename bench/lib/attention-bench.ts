@@ -128,7 +128,7 @@ export async function benchAttentionKernels(opts: RunOptions): Promise<KernelRow
   opts.log('vision self-attention (12 heads, no mask):');
   for (const S of seqs) {
     // The naive batched path costs minutes at 2048+; its trend is clear by 1024.
-    const variants = ['reference', 'headwise', 'flash', ...(S <= (opts.quick ? 256 : 1024) ? ['batched'] : [])];
+    const variants = ['reference', 'flash', ...(S <= (opts.quick ? 256 : 1024) ? ['batched'] : [])];
     rows.push(...(await section('vision-prefill', VISION, S, S, false, variants, opts)));
   }
   opts.log('text prefill, grouped-query (9 / 3 heads, causal):');

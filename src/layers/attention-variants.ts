@@ -133,32 +133,6 @@ export function flashAttention(blockSize = 256): AttentionKernel {
   };
 }
 
-/**
- * (a′) The reference, one (batch, head) at a time with its scores freed before the next head:
- * peak memory of one T × S matrix instead of B·H of them.
- */
-export const headwiseAttention: AttentionKernel = (q, k, v, mask, scale) => {
-  const { B, H, Hkv, T, S, D, groups } = checkShapes(q, k, v, mask);
-  return tf.tidy(() => {
-    const qs = tf.unstack(tf.reshape(tf.mul(q, scale), [B * H, T, D]));
-    const kTs = tf.unstack(tf.reshape(tf.transpose(k, [0, 1, 3, 2]), [B * Hkv, D, S]));
-    const vs = tf.unstack(tf.reshape(v, [B * Hkv, S, D]));
-    const masks = maskRows(mask, S);
-    const outs: tf.Tensor[] = [];
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < H; h++) {
-        const j = b * Hkv + Math.floor(h / groups);
-        outs.push(tf.tidy(() => {
-          let scores = tf.matMul(qs[b * H + h], kTs[j]);
-          if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
-          return tf.matMul(tf.softmax(scores), vs[j]);
-        }));
-      }
-    }
-    return tf.reshape(tf.stack(outs), [B, H, T, D]);
-  });
-};
-
 /** (d) GQA by materialising repeat_kv (transformers' eager path), then the reference per head. */
 export const gqaRepeatAttention: AttentionKernel = (q, k, v, mask, scale) => {
   const { groups } = checkShapes(q, k, v, mask);
@@ -221,7 +195,6 @@ export const decodeAttention: AttentionKernel = (q, k, v, mask, scale) => {
 /** Every kernel by name, for the bench and tests. decode applies to T = 1 only. */
 export const ATTENTION_KERNELS: Record<string, { kernel: AttentionKernel; decodeOnly?: boolean }> = {
   reference: { kernel: referenceAttention },
-  headwise: { kernel: headwiseAttention },
   batched: { kernel: batchedAttention },
   flash: { kernel: flashAttention(256) },
   'gqa-repeat': { kernel: gqaRepeatAttention },

@@ -6,6 +6,7 @@ import { TfvlmError } from '../errors.ts';
 import { linear, type Linear } from './linear.ts';
 import { applyRotary, type RotaryTables } from './rotary.ts';
 import type { KVCache } from './kv-cache.ts';
+import { decodeAttention } from './attention-variants.ts';
 
 export interface AttentionWeights {
   q: Linear;
@@ -59,9 +60,12 @@ export function scaledDotProductAttention(
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < H; h++) {
         const j = b * Hkv + Math.floor(h / groups);
-        let scores = tf.matMul(qs[b * H + h], kTs[j]); // [T, S]
-        if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
-        outs.push(tf.matMul(tf.softmax(scores), vs[j])); // [T, D]
+        // Each head's T × S scores are freed before the next head (peak memory of one, not B·H).
+        outs.push(tf.tidy(() => {
+          let scores = tf.matMul(qs[b * H + h], kTs[j]); // [T, S]
+          if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+          return tf.matMul(tf.softmax(scores), vs[j]); // [T, D]
+        }));
       }
     }
     return tf.reshape(tf.stack(outs), [B, H, T, D]);
@@ -82,8 +86,14 @@ export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOpti
       q = applyRotary(q, opts.rotary);
       k = applyRotary(k, opts.rotary);
     }
-    if (opts.cache) ({ k, v } = opts.cache.update(k, v));
-    const out = scaledDotProductAttention(q, k, v, opts.mask, opts.scale ?? 1 / Math.sqrt(D));
+    const scale = opts.scale ?? 1 / Math.sqrt(D);
+    let out: tf.Tensor;
+    if (opts.cache?.appendAndAttend) {
+      out = opts.cache.appendAndAttend(q, k, v, opts.mask, scale);
+    } else {
+      if (opts.cache) ({ k, v } = opts.cache.update(k, v));
+      out = (T === 1 ? decodeAttention : scaledDotProductAttention)(q, k, v, opts.mask, scale);
+    }
     const merged = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
     return linear(w.o, merged);
   });

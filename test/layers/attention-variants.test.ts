@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { tf, initBackend } from '../../src/backend/index.ts';
 import { causalMask, paddingMask, scaledDotProductAttention } from '../../src/layers/index.ts';
 import {
-  ATTENTION_KERNELS, batchedAttention, decodeAttention, flashAttention, headwiseAttention, gqaGroupedAttention, gqaRepeatAttention,
+  ATTENTION_KERNELS, batchedAttention, decodeAttention, flashAttention, gqaGroupedAttention, gqaRepeatAttention,
   repeatKV, type AttentionKernel,
 } from '../../src/layers/attention-variants.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
@@ -64,7 +64,6 @@ describe('attention variants equal the reference kernel', () => {
 
   const kernels: [string, AttentionKernel, boolean][] = [
     ['batched', batchedAttention, false],
-    ['headwise', headwiseAttention, false],
     ['flash (block 4)', flashAttention(4), false],
     ['flash (block 256)', flashAttention(256), false],
     ['gqa-repeat', gqaRepeatAttention, false],
@@ -84,7 +83,7 @@ describe('attention variants equal the reference kernel', () => {
   }
 
   it('every registered kernel is covered', () => {
-    assert.deepEqual(Object.keys(ATTENTION_KERNELS).sort(), ['batched', 'decode', 'flash', 'gqa-grouped', 'gqa-repeat', 'headwise', 'reference']);
+    assert.deepEqual(Object.keys(ATTENTION_KERNELS).sort(), ['batched', 'decode', 'flash', 'gqa-grouped', 'gqa-repeat', 'reference']);
   });
 
   it('repeatKV repeats each kv head in place (transformers order)', () => {

@@ -38,6 +38,8 @@ export interface TrainConfig {
   loraRank: number;
   loraAlpha: number;
   loraTargets: string;
+  /** Regex over checkpoint keys kept frozen in projector/all mode (e.g. `^model\.vision_model\.`). */
+  freeze?: string;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -105,8 +107,9 @@ export class Trainer {
       this.lora = LoraAdapter.create(this.slots, { r: c.loraRank, alpha: c.loraAlpha, targetModules: c.loraTargets }, c.seed);
       this.params = this.lora.variables().map(({ name, variable }) => ({ name, variable, decay: true }));
     } else {
+      const frozen = c.freeze ? new RegExp(c.freeze) : undefined;
       this.params = this.slots
-        .filter((s) => c.trainable === 'all' || isProjectorKey(s.key))
+        .filter((s) => (c.trainable === 'all' || isProjectorKey(s.key)) && !frozen?.test(s.key))
         .map((s) => {
           const old = s.get();
           const variable = tf.variable(old, true);

@@ -37,10 +37,10 @@ interface Strategy {
 }
 
 export const CACHE_STRATEGIES: Strategy[] = [
-  { name: 'concat + reference (model today)', make: () => attendThroughUpdate(new ConcatKVCache(), referenceAttention), quick: true },
+  { name: 'concat + reference', make: () => attendThroughUpdate(new ConcatKVCache(), referenceAttention), quick: true },
   { name: 'concat + decode kernel', make: () => attendThroughUpdate(new ConcatKVCache(), decodeAttention), quick: true },
   { name: 'preallocated via update() + decode kernel', make: () => attendThroughUpdate(new PreallocatedKVCache(), decodeAttention) },
-  { name: 'preallocated in place, chunk 256 (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 256 }), quick: true },
+  { name: 'preallocated in place, chunk 256 (appendAndAttend, used by the model)', make: () => new PreallocatedKVCache({ chunk: 256 }), quick: true },
   { name: 'preallocated in place, chunk 64 (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 64 }) },
   { name: 'paged 256 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 256 }) },
   { name: 'paged 1024 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 1024 }), quick: true },

@@ -7,7 +7,7 @@
 // left where they can.
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
-import { scaledDotProductAttention } from './attention.ts';
+import { checkAttentionShapes as checkShapes, scaledDotProductAttention } from './attention.ts';
 
 export type AttentionKernel = (
   q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number,
@@ -16,29 +16,6 @@ export type AttentionKernel = (
 /** (a) The model's kernel: one matMul → softmax → matMul per (batch, head). */
 export const referenceAttention: AttentionKernel = scaledDotProductAttention;
 
-interface Dims {
-  B: number;
-  H: number;
-  Hkv: number;
-  T: number;
-  S: number;
-  D: number;
-  groups: number;
-}
-
-function checkShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined): Dims {
-  const [B, H, T, D] = q.shape;
-  const [kB, Hkv, S, kD] = k.shape;
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4 || kB !== B || kD !== D || v.shape.some((d, i) => d !== k.shape[i])) {
-    throw new TfvlmError(`attention: q [B,H,T,D], k/v [B,Hkv,S,D] expected, got q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
-  }
-  if (H % Hkv !== 0) throw new TfvlmError(`attention: ${H} query heads are not a multiple of ${Hkv} key/value heads`);
-  if (mask && (mask.rank !== 4 || (mask.shape[0] !== B && mask.shape[0] !== 1) || mask.shape[1] !== 1
-    || (mask.shape[2] !== T && mask.shape[2] !== 1) || mask.shape[3] !== S)) {
-    throw new TfvlmError(`attention: mask must be [${B}, 1, ${T} or 1, ${S}], got [${mask.shape}]`);
-  }
-  return { B, H, Hkv, T, S, D, groups: H / Hkv };
-}
 
 /** transformers repeat_kv: [B, Hkv, S, D] → [B, Hkv·groups, S, D], each kv head repeated in place. */
 export function repeatKV(x: tf.Tensor, groups: number): tf.Tensor {

@@ -30,14 +30,18 @@ export interface AttentionOptions {
   cache?: KVCache;
 }
 
-/**
- * softmax(q·kᵀ·scale + mask)·v for q [B, H, T, D], k/v [B, Hkv, S, D] → [B, H, T, D].
- * Runs one 2-D matMul pair per (batch, head): the wasm backend's batched matMul has no fast path
- * (≈10× slower here), and a 2-D matMul with transposeB is ≈3× slower than transposing k once.
- */
-export function scaledDotProductAttention(
-  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number,
-): tf.Tensor {
+/** The sizes of an attention call, checked: q [B, H, T, D], k/v [B, Hkv, S, D], mask [B|1, 1, T|1, S]. */
+export interface AttentionDims {
+  B: number;
+  H: number;
+  Hkv: number;
+  T: number;
+  S: number;
+  D: number;
+  groups: number;
+}
+
+export function checkAttentionShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined): AttentionDims {
   const [B, H, T, D] = q.shape;
   const [kB, Hkv, S, kD] = k.shape;
   if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4 || kB !== B || kD !== D || v.shape.some((d, i) => d !== k.shape[i])) {
@@ -48,7 +52,18 @@ export function scaledDotProductAttention(
     || (mask.shape[2] !== T && mask.shape[2] !== 1) || mask.shape[3] !== S)) {
     throw new TfvlmError(`attention: mask must be [${B}, 1, ${T} or 1, ${S}], got [${mask.shape}]`);
   }
-  const groups = H / Hkv;
+  return { B, H, Hkv, T, S, D, groups: H / Hkv };
+}
+
+/**
+ * softmax(q·kᵀ·scale + mask)·v for q [B, H, T, D], k/v [B, Hkv, S, D] → [B, H, T, D].
+ * Runs one 2-D matMul pair per (batch, head): the wasm backend's batched matMul has no fast path
+ * (≈10× slower here), and a 2-D matMul with transposeB is ≈3× slower than transposing k once.
+ */
+export function scaledDotProductAttention(
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number,
+): tf.Tensor {
+  const { B, H, Hkv, T, S, D, groups } = checkAttentionShapes(q, k, v, mask);
   return tf.tidy(() => {
     // Scaling q instead of the scores is exact for power-of-two scales (head_dim 16, 64, 256) and
     // within an ulp otherwise; it touches T·D instead of T·S values.

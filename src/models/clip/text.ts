@@ -10,6 +10,7 @@ import type { Capture } from '../capture.ts';
 import { encoderLayersWeightSpec, loadEncoderLayers, runEncoderLayers, type SiglipEncoderLayer } from '../siglip/encoder.ts';
 import { disposeTree, specLayerNorm, type WeightLoader, type WeightSpec } from '../weights.ts';
 import type { CLIPTextConfig } from './config.ts';
+import { checkTextBatch } from '../text-inputs.ts';
 
 export interface CLIPTextWeights {
   /** [vocab_size, hidden] */
@@ -73,16 +74,7 @@ export class CLIPTextTransformer {
    */
   run(inputIds: number[][], attentionMask?: number[][], capture?: Capture): tf.Tensor {
     const c = this.config;
-    const B = inputIds.length;
-    const T = inputIds[0]?.length ?? 0;
-    if (B === 0 || T === 0) throw new TfvlmError('input_ids: need at least one non-empty row');
-    if (inputIds.some((r) => r.length !== T)) throw new TfvlmError('input_ids: rows must have the same length (pad them)');
-    if (T > c.max_position_embeddings) {
-      throw new TfvlmError(`input_ids: ${T} tokens exceed text_config.max_position_embeddings ${c.max_position_embeddings}`);
-    }
-    if (attentionMask && (attentionMask.length !== B || attentionMask.some((r) => r.length !== T))) {
-      throw new TfvlmError(`attention_mask must be [${B}, ${T}] like input_ids`);
-    }
+    const { B, T } = checkTextBatch(inputIds, attentionMask, c.max_position_embeddings);
     const positions = clipEosPositions(inputIds, c.eos_token_id);
     const ids = tf.tensor2d(inputIds, [B, T], 'int32');
     const mask = causalMask({ batch: B, queryLen: T, offset: 0, keyMask: attentionMask?.flat() });

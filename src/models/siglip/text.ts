@@ -2,7 +2,6 @@
 // token + position embedding → pre-LN encoder blocks with no causal mask (and, as the processor makes
 // no attention_mask, usually no padding mask) → final_layer_norm → pooled = head(last row).
 import { tf } from '../../backend/index.ts';
-import { TfvlmError } from '../../errors.ts';
 import { activation } from '../../layers/activations.ts';
 import { embed } from '../../layers/embedding.ts';
 import { layerNorm, type LayerNorm } from '../../layers/layer-norm.ts';
@@ -12,6 +11,7 @@ import type { Capture } from '../capture.ts';
 import { ConfigReader } from '../config-fields.ts';
 import { disposeTree, specLayerNorm, specLinear, type WeightLoader, type WeightSpec } from '../weights.ts';
 import { encoderLayersWeightSpec, loadEncoderLayers, runEncoderLayers, type SiglipEncoderLayer } from './encoder.ts';
+import { checkTextBatch } from '../text-inputs.ts';
 
 export interface SiglipTextConfig {
   model_type: string;
@@ -90,16 +90,7 @@ export class SiglipTextTransformer {
    */
   run(inputIds: number[][], attentionMask?: number[][], capture?: Capture): tf.Tensor {
     const c = this.config;
-    const B = inputIds.length;
-    const T = inputIds[0]?.length ?? 0;
-    if (B === 0 || T === 0) throw new TfvlmError('input_ids: need at least one non-empty row');
-    if (inputIds.some((r) => r.length !== T)) throw new TfvlmError('input_ids: rows must have the same length (pad them)');
-    if (T > c.max_position_embeddings) {
-      throw new TfvlmError(`input_ids: ${T} tokens exceed text_config.max_position_embeddings ${c.max_position_embeddings}`);
-    }
-    if (attentionMask && (attentionMask.length !== B || attentionMask.some((r) => r.length !== T))) {
-      throw new TfvlmError(`attention_mask must be [${B}, ${T}] like input_ids`);
-    }
+    const { B, T } = checkTextBatch(inputIds, attentionMask, c.max_position_embeddings);
     const ids = tf.tensor2d(inputIds, [B, T], 'int32');
     const mask = attentionMask ? paddingMask(attentionMask.flat(), B, T) : undefined;
     let x: tf.Tensor | undefined;

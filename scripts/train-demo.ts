@@ -2,7 +2,7 @@
 // init by tfvlm on the synthetic shapes dataset, then scored on fresh data. `npm run train:demo`.
 // Environment: TFVLM_DEMO_OUT (default weights/tfvlm-demo), TFVLM_DEMO_WORK (data + checkpoints,
 // default a folder in the OS temp dir), TFVLM_DEMO_MINUTES (training time budget: the
-// learning-rate schedule is fitted into it, default 40); for quick
+// learning-rate schedule is fitted into it, default 21); for quick
 // checks or experiments TFVLM_DEMO_IMAGES, TFVLM_DEMO_STEPS, TFVLM_DEMO_LR, TFVLM_DEMO_EVAL_IMAGES, TFVLM_DEMO_EVAL_QUESTIONS.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   const info = await backendInfo();
   const out = path.resolve(process.env.TFVLM_DEMO_OUT ?? 'weights/tfvlm-demo');
   const work = path.resolve(process.env.TFVLM_DEMO_WORK ?? path.join(os.tmpdir(), 'tfvlm-demo-work'));
-  const minutes = Number(process.env.TFVLM_DEMO_MINUTES ?? 40);
+  const minutes = Number(process.env.TFVLM_DEMO_MINUTES ?? 21);
   const steps = process.env.TFVLM_DEMO_STEPS ? Number(process.env.TFVLM_DEMO_STEPS) : undefined;
   const log = (s: string) => process.stderr.write(`${s}\n`);
   log(`backend ${JSON.stringify(info)}`);

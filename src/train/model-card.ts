@@ -56,7 +56,7 @@ Loss on the assistant tokens only.
 
 ## Recipe
 
-All weights trained (\`--trainable all\`), AdamW (β 0.9/0.999, weight decay ${c.weightDecay}), peak lr ${c.lr} with
+${c.freeze ? `All weights trained except those matching \`${c.freeze}\`, kept at their random initialisation` : 'All weights trained (\`--trainable all\`)'}, AdamW (β 0.9/0.999, weight decay ${c.weightDecay}), peak lr ${c.lr} with
 ${Math.round(c.warmupRatio * 100)}% linear warm-up then cosine decay, batch ${c.batchSize} × ${c.gradAccum}, gradient clipping at ${c.maxGradNorm},
 ${f.result.steps} steps, seed ${c.seed}.
 

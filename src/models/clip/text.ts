@@ -3,38 +3,20 @@
 // mask plus the padding mask → final_layer_norm → pooled = the row at the EOS position.
 import { tf } from '../../backend/index.ts';
 import { TfvlmError } from '../../errors.ts';
-import { embed } from '../../layers/embedding.ts';
-import { layerNorm, type LayerNorm } from '../../layers/layer-norm.ts';
 import { causalMask } from '../../layers/masks.ts';
 import type { Capture } from '../capture.ts';
-import { encoderLayersWeightSpec, loadEncoderLayers, runEncoderLayers, type SiglipEncoderLayer } from '../siglip/encoder.ts';
-import { disposeTree, specLayerNorm, type WeightLoader, type WeightSpec } from '../weights.ts';
+import { disposeTree, type WeightLoader, type WeightSpec } from '../weights.ts';
 import type { CLIPTextConfig } from './config.ts';
-import { checkTextBatch } from '../text-inputs.ts';
+import { checkTextBatch, encodeText, loadTextTowerWeights, textTowerWeightSpec, type TextTowerWeights } from '../text-tower.ts';
 
-export interface CLIPTextWeights {
-  /** [vocab_size, hidden] */
-  token_embedding: tf.Tensor2D;
-  /** [max_position_embeddings, hidden] */
-  position_embedding: tf.Tensor2D;
-  layers: SiglipEncoderLayer[];
-  final_layer_norm: LayerNorm;
-}
+export type CLIPTextWeights = TextTowerWeights;
 
 export function clipTextWeightSpec(spec: WeightSpec, prefix: string, c: CLIPTextConfig): void {
-  spec.set(`${prefix}.embeddings.token_embedding.weight`, [c.vocab_size, c.hidden_size]);
-  spec.set(`${prefix}.embeddings.position_embedding.weight`, [c.max_position_embeddings, c.hidden_size]);
-  encoderLayersWeightSpec(spec, `${prefix}.encoder`, c);
-  specLayerNorm(spec, `${prefix}.final_layer_norm`, c.hidden_size);
+  textTowerWeightSpec(spec, prefix, c);
 }
 
 export function loadCLIPTextWeights(w: WeightLoader, prefix: string, c: CLIPTextConfig): CLIPTextWeights {
-  return {
-    token_embedding: w.tensor(`${prefix}.embeddings.token_embedding.weight`) as tf.Tensor2D,
-    position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`) as tf.Tensor2D,
-    layers: loadEncoderLayers(w, `${prefix}.encoder`, c),
-    final_layer_norm: w.layerNorm(`${prefix}.final_layer_norm`, c.layer_norm_eps),
-  };
+  return loadTextTowerWeights(w, prefix, c);
 }
 
 /**
@@ -76,23 +58,14 @@ export class CLIPTextTransformer {
     const c = this.config;
     const { B, T } = checkTextBatch(inputIds, attentionMask, c.max_position_embeddings);
     const positions = clipEosPositions(inputIds, c.eos_token_id);
-    const ids = tf.tensor2d(inputIds, [B, T], 'int32');
     const mask = causalMask({ batch: B, queryLen: T, offset: 0, keyMask: attentionMask?.flat() });
-    let x: tf.Tensor | undefined;
-    let last: tf.Tensor | undefined;
     try {
-      x = tf.tidy(() => tf.add(embed(this.weights.token_embedding, ids), tf.slice(this.weights.position_embedding, [0, 0], [T, -1])));
-      capture?.record('text.embeddings', x);
-      last = runEncoderLayers(this.weights.layers, c, x, { mask, capture, name: 'text' }).last;
-      return tf.tidy(() => {
-        const normed = layerNorm(this.weights.final_layer_norm, last as tf.Tensor);
-        capture?.record('text.final_layer_norm', normed);
-        const pooled = gatherRows(normed, positions);
-        capture?.record('text.pooled', pooled);
-        return pooled;
-      });
+      const normed = encodeText(this.weights, c, inputIds, mask, capture);
+      const pooled = gatherRows(normed, positions);
+      normed.dispose();
+      capture?.record('text.pooled', pooled);
+      return pooled;
     } finally {
-      tf.dispose([ids, x as tf.Tensor, last as tf.Tensor]);
       mask?.dispose();
     }
   }

@@ -3,15 +3,12 @@
 // no attention_mask, usually no padding mask) → final_layer_norm → pooled = head(last row).
 import { tf } from '../../backend/index.ts';
 import { activation } from '../../layers/activations.ts';
-import { embed } from '../../layers/embedding.ts';
-import { layerNorm, type LayerNorm } from '../../layers/layer-norm.ts';
 import { linear, type Linear } from '../../layers/linear.ts';
 import { paddingMask } from '../../layers/masks.ts';
 import type { Capture } from '../capture.ts';
 import { ConfigReader } from '../config-fields.ts';
-import { disposeTree, specLayerNorm, specLinear, type WeightLoader, type WeightSpec } from '../weights.ts';
-import { encoderLayersWeightSpec, loadEncoderLayers, runEncoderLayers, type SiglipEncoderLayer } from './encoder.ts';
-import { checkTextBatch } from '../text-inputs.ts';
+import { disposeTree, specLinear, type WeightLoader, type WeightSpec } from '../weights.ts';
+import { checkTextBatch, encodeText, loadTextTowerWeights, textTowerWeightSpec, type TextTowerWeights } from '../text-tower.ts';
 
 export interface SiglipTextConfig {
   model_type: string;
@@ -54,30 +51,17 @@ export function parseSiglipTextConfig(raw: unknown, where = 'text_config', sourc
   };
 }
 
-export interface SiglipTextWeights {
-  token_embedding: tf.Tensor2D;
-  position_embedding: tf.Tensor2D;
-  layers: SiglipEncoderLayer[];
-  final_layer_norm: LayerNorm;
+export interface SiglipTextWeights extends TextTowerWeights {
   head: Linear;
 }
 
 export function siglipTextWeightSpec(spec: WeightSpec, prefix: string, c: SiglipTextConfig): void {
-  spec.set(`${prefix}.embeddings.token_embedding.weight`, [c.vocab_size, c.hidden_size]);
-  spec.set(`${prefix}.embeddings.position_embedding.weight`, [c.max_position_embeddings, c.hidden_size]);
-  encoderLayersWeightSpec(spec, `${prefix}.encoder`, c);
-  specLayerNorm(spec, `${prefix}.final_layer_norm`, c.hidden_size);
+  textTowerWeightSpec(spec, prefix, c);
   specLinear(spec, `${prefix}.head`, c.hidden_size, c.projection_size, true);
 }
 
 export function loadSiglipTextWeights(w: WeightLoader, prefix: string, c: SiglipTextConfig): SiglipTextWeights {
-  return {
-    token_embedding: w.tensor(`${prefix}.embeddings.token_embedding.weight`) as tf.Tensor2D,
-    position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`) as tf.Tensor2D,
-    layers: loadEncoderLayers(w, `${prefix}.encoder`, c),
-    final_layer_norm: w.layerNorm(`${prefix}.final_layer_norm`, c.layer_norm_eps),
-    head: w.linear(`${prefix}.head`, true),
-  };
+  return { ...loadTextTowerWeights(w, prefix, c), head: w.linear(`${prefix}.head`, true) };
 }
 
 export class SiglipTextTransformer {
@@ -91,24 +75,17 @@ export class SiglipTextTransformer {
   run(inputIds: number[][], attentionMask?: number[][], capture?: Capture): tf.Tensor {
     const c = this.config;
     const { B, T } = checkTextBatch(inputIds, attentionMask, c.max_position_embeddings);
-    const ids = tf.tensor2d(inputIds, [B, T], 'int32');
     const mask = attentionMask ? paddingMask(attentionMask.flat(), B, T) : undefined;
-    let x: tf.Tensor | undefined;
-    let last: tf.Tensor | undefined;
     try {
-      x = tf.tidy(() => tf.add(embed(this.weights.token_embedding, ids), tf.slice(this.weights.position_embedding, [0, 0], [T, -1])));
-      capture?.record('text.embeddings', x);
-      last = runEncoderLayers(this.weights.layers, c, x, { mask, capture, name: 'text' }).last;
-      return tf.tidy(() => {
-        const normed = layerNorm(this.weights.final_layer_norm, last as tf.Tensor);
-        capture?.record('text.final_layer_norm', normed);
+      const normed = encodeText(this.weights, c, inputIds, mask, capture);
+      const pooled = tf.tidy(() => {
         const lastRow = tf.reshape(tf.slice(normed, [0, T - 1, 0], [B, 1, c.hidden_size]), [B, c.hidden_size]);
-        const pooled = linear(this.weights.head, lastRow);
-        capture?.record('text.pooled', pooled);
-        return pooled;
+        return linear(this.weights.head, lastRow);
       });
+      normed.dispose();
+      capture?.record('text.pooled', pooled);
+      return pooled;
     } finally {
-      tf.dispose([ids, x as tf.Tensor, last as tf.Tensor]);
       mask?.dispose();
     }
   }

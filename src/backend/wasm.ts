@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { TfvlmError } from '../errors.ts';
 import { prepareThreadedStart, type ThreadedStart } from './wasm-threads.ts';
+import { installWasmHeapKernels } from './wasm-kernels.ts';
 import { makeThreadpoolSwitch, type ThreadpoolSwitch, type WasmModuleInternals } from './wasm-threadpool.ts';
 
 /** XNNPACK's cap in tfjs-backend-wasm (src/cc/backend.cc: max_num_threads; the pool has 8 workers). */
@@ -177,6 +178,7 @@ async function start(requested: number, capped: string | null): Promise<string |
       const made = makeThreadpoolSwitch(activeModule());
       if (typeof made !== 'string') poolSwitch = made;
       threading = { requested, fallback, started, switchUnavailable: typeof made === 'string' ? made : null };
+      installWasmHeapKernels();
       return undefined;
     }
     fallback = failure;
@@ -188,5 +190,6 @@ async function start(requested: number, capped: string | null): Promise<string |
   const ok = await tf.setBackend('wasm');
   if (!ok) return `tf.setBackend('wasm') returned false`;
   threading = { requested, fallback, started: 1, switchUnavailable: null };
+  installWasmHeapKernels();
   return undefined;
 }

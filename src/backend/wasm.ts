@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import { TfvlmError } from '../errors.ts';
 import { prepareThreadedStart, type ThreadedStart } from './wasm-threads.ts';
+import { installFusedKernels } from './fused-kernels.ts';
 import { installWasmHeapKernels } from './wasm-kernels.ts';
 import { makeThreadpoolSwitch, type ThreadpoolSwitch, type WasmModuleInternals } from './wasm-threadpool.ts';
 
@@ -179,6 +180,7 @@ async function start(requested: number, capped: string | null): Promise<string |
       if (typeof made !== 'string') poolSwitch = made;
       threading = { requested, fallback, started, switchUnavailable: typeof made === 'string' ? made : null };
       installWasmHeapKernels();
+      installFusedKernels();
       return undefined;
     }
     fallback = failure;
@@ -191,5 +193,6 @@ async function start(requested: number, capped: string | null): Promise<string |
   if (!ok) return `tf.setBackend('wasm') returned false`;
   threading = { requested, fallback, started: 1, switchUnavailable: null };
   installWasmHeapKernels();
+  installFusedKernels();
   return undefined;
 }

@@ -7,6 +7,7 @@ import { linear, type Linear } from './linear.ts';
 import { applyRotary, type RotaryTables } from './rotary.ts';
 import type { KVCache } from './kv-cache.ts';
 import { decodeAttention } from './attention-variants.ts';
+import { fusedKernelsActive, rotaryFused } from '../backend/fused-kernels.ts';
 
 export interface AttentionWeights {
   q: Linear;
@@ -92,16 +93,36 @@ export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOpti
   const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = opts;
   if (x.rank !== 3) throw new TfvlmError(`attention: input must be [B, T, hidden], got [${x.shape}]`);
   const [B, T] = x.shape;
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  // Rotary straight from the projections' [B, T, n·D] into [B, n, T, D] in one pass (fused kernel).
+  const fusedRotary = opts.rotary !== undefined && opts.rotary.cos.shape[3] === D && fusedKernelsActive();
   return tf.tidy(() => {
     const heads = (y: tf.Tensor, n: number) => tf.transpose(tf.reshape(y, [B, T, n, D]), [0, 2, 1, 3]); // [B, n, T, D]
-    let q = heads(linear(w.q, x), H);
-    let k = heads(linear(w.k, x), Hkv);
-    let v = heads(linear(w.v, x), Hkv);
-    if (opts.rotary) {
-      q = applyRotary(q, opts.rotary);
-      k = applyRotary(k, opts.rotary);
+    const qLin = linear(w.q, x);
+    const kLin = linear(w.k, x);
+    const vLin = linear(w.v, x);
+    if (fusedRotary && T === 1 && !opts.mask && opts.cache?.decodeAttend) {
+      const groups = H / Hkv;
+      // One token: q scaled and laid out per kv head as [D, groups]; k, v [B, Hkv, 1, D].
+      const qT = rotaryFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D, scale, layout: 'groupsT', groups });
+      const k = rotaryFused(kLin, opts.rotary!.cos, opts.rotary!.sin, { heads: Hkv, headDim: D, layout: 'heads' });
+      const merged = opts.cache.decodeAttend(qT, k, tf.reshape(vLin, [B, Hkv, 1, D])); // [B, 1, H·D]
+      return linear(w.o, merged);
     }
-    const scale = opts.scale ?? 1 / Math.sqrt(D);
+    let q: tf.Tensor;
+    let k: tf.Tensor;
+    if (fusedRotary) {
+      q = rotaryFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D, layout: 'heads' });
+      k = rotaryFused(kLin, opts.rotary!.cos, opts.rotary!.sin, { heads: Hkv, headDim: D, layout: 'heads' });
+    } else {
+      q = heads(qLin, H);
+      k = heads(kLin, Hkv);
+      if (opts.rotary) {
+        q = applyRotary(q, opts.rotary);
+        k = applyRotary(k, opts.rotary);
+      }
+    }
+    let v = heads(vLin, Hkv);
     let out: tf.Tensor;
     if (opts.cache?.appendAndAttend) {
       out = opts.cache.appendAndAttend(q, k, v, opts.mask, scale);

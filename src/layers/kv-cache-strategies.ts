@@ -11,6 +11,7 @@ import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import type { KVCache } from './kv-cache.ts';
 import { inPlaceWritesSupported, mutableView } from './attention/tensor-memory.ts';
+import { mergeGroupedHeadsFused, softmaxColumnsFused } from '../backend/fused-kernels.ts';
 
 /** A KVCache that can attend over what it holds without materialising [B, Hkv, S, D] keys/values. */
 export interface AttendingKVCache extends KVCache {
@@ -233,6 +234,25 @@ export class PreallocatedKVCache implements AttendingKVCache {
         }
       }
       return tf.reshape(tf.stack(outs), [B, H, T, D]); // [B·Hkv, groups·T, D] → [B, H, T, D]
+    });
+  }
+
+  /**
+   * decodeAttend (fused kernels only): scores [C, groups] = keys · qT per kv head, a softmax down the
+   * first `offset` rows (the tail comes out 0, so no mask is uploaded), values [D, C] · probs.
+   */
+  decodeAttend(qT: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor {
+    const [kB, kH, kT, kD] = k.shape;
+    if (k.rank !== 4 || kT !== 1 || qT.rank !== 3 || qT.shape[0] !== kB * kH || qT.shape[1] !== kD) {
+      throw new TfvlmError(`PreallocatedKVCache decodeAttend: qT must be [B·Hkv, D, groups] and k [B, Hkv, 1, D], got qT [${qT.shape}], k [${k.shape}]`);
+    }
+    this.append(k, v);
+    const { B } = this.layout!;
+    return tf.tidy(() => {
+      const qTs = tf.unstack(qT);
+      const scores = qTs.map((q, i) => tf.matMul(this.keys[i], q)); // [C, groups]
+      const probs = softmaxColumnsFused(scores, this.stored);
+      return mergeGroupedHeadsFused(probs.map((p, i) => tf.matMul(this.valuesT[i], p)), B); // [D, groups] each → [B, 1, H·D]
     });
   }
 

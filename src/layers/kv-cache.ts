@@ -22,6 +22,11 @@ export interface KVCache {
    * for caches that can attend without materialising the whole K/V (attention() prefers it).
    */
   appendAndAttend?(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number): tf.Tensor;
+  /**
+   * One new position, no mask, fused kernels active: appends k, v [B, Hkv, 1, D] and attends with
+   * queries already scaled and grouped as qT [B·Hkv, D, groups] → [B, 1, H·D] (heads merged).
+   */
+  decodeAttend?(qT: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor;
   dispose(): void;
 }
 

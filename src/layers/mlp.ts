@@ -2,7 +2,8 @@
 // and the plain fc1 → act → fc2 MLP (modeling_siglip.py SiglipMLP, CLIP).
 import { tf } from '../backend/index.ts';
 import { linear, type Linear } from './linear.ts';
-import type { Activation } from './activations.ts';
+import { silu, type Activation } from './activations.ts';
+import { fusedKernelsActive, siluMulFused } from '../backend/fused-kernels.ts';
 
 export interface GatedMLP {
   gate: Linear;
@@ -12,7 +13,12 @@ export interface GatedMLP {
 }
 
 export function gatedMlp(m: GatedMLP, x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => linear(m.down, tf.mul(m.act(linear(m.gate, x)), linear(m.up, x))));
+  return tf.tidy(() => {
+    const gate = linear(m.gate, x);
+    const up = linear(m.up, x);
+    const h = m.act === silu && fusedKernelsActive() ? siluMulFused(gate, up) : tf.mul(m.act(gate), up);
+    return linear(m.down, h);
+  });
 }
 
 export interface MLP {

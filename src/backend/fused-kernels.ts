@@ -1,0 +1,235 @@
+// Inference kernels that do in one pass over the wasm heap what takes tfjs 3–8 small ops each
+// (RMSNorm, rotary embedding, SiLU·up, the softmax and head merge of a one-token attention step).
+// A decode step of a small model is thousands of such ops, each costing ~5–15 µs of engine and
+// allocation overhead, more than the arithmetic. Elementwise steps round to float32 after every
+// operation in the order the reference uses (transformers modeling_llama.py), so results match the
+// op-by-op versions to the last bit except where noted. They have no gradients: callers use them
+// only when fusedKernelsActive() (wasm backend, no gradient tape recording).
+import * as tf from '@tensorflow/tfjs-core';
+
+interface HeapTensorInfo {
+  dataId: object;
+  shape: number[];
+  dtype: string;
+}
+
+interface WasmBackendLike {
+  makeOutput(shape: number[], dtype: string): HeapTensorInfo;
+  typedArrayFromHeap(t: HeapTensorInfo): Float32Array;
+}
+
+const f32 = Math.fround;
+
+const RMS_NORM = 'TfvlmRMSNorm';
+const ROTARY = 'TfvlmRotary';
+const SILU_MUL = 'TfvlmSiluMul';
+const SOFTMAX_COLUMNS = 'TfvlmSoftmaxColumns';
+const MERGE_GROUPED_HEADS = 'TfvlmMergeGroupedHeads';
+
+let installed = false;
+/** TFVLM_FUSED=0 turns the fused kernels off (A/B timing); withoutFusedKernels does it for one call. */
+let enabled = process.env.TFVLM_FUSED !== '0';
+
+function engineState(): { gradientDepth: number } {
+  return (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
+}
+
+/** Whether the fused kernels can run now: wasm backend, kernels registered, no gradient tape open. */
+export function fusedKernelsActive(): boolean {
+  return enabled && installed && tf.getBackend() === 'wasm' && engineState().gradientDepth === 0;
+}
+
+/** Runs fn with the fused kernels off (the op-by-op reference path), then restores the setting. */
+export function withoutFusedKernels<T>(fn: () => T): T {
+  const previous = enabled;
+  enabled = false;
+  try {
+    return fn();
+  } finally {
+    enabled = previous;
+  }
+}
+
+function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown> = {}): tf.Tensor | tf.Tensor[] {
+  return tf.engine().runKernel(name, inputs as tf.NamedTensorMap, attrs as tf.NamedAttrMap) as tf.Tensor | tf.Tensor[];
+}
+
+/** weight · x / sqrt(mean(x²) + eps) over the last axis (LlamaRMSNorm); the mean accumulates in float64. */
+export function rmsNormFused(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  return run(RMS_NORM, { x, weight }, { eps }) as tf.Tensor;
+}
+
+export interface RotaryLayout {
+  /** Heads in x's last axis (x is [B, T, heads·D] or any shape of that size). */
+  heads: number;
+  headDim: number;
+  /** Multiplies the rotated values (an attention scale folded into q). Default 1. */
+  scale?: number;
+  /**
+   * Output layout: 'heads' → [B, heads, T, D]; 'groupsT' (T = 1 only) → [B·heads/groups, D, groups],
+   * the query heads of each kv head side by side as the right operand of keys·q.
+   */
+  layout: 'heads' | 'groupsT';
+  groups?: number;
+}
+
+/** x·cos + rotate_half(x)·sin (apply_rotary_pos_emb) for x [B, T, heads·D] with tables [B, 1, T, D]. */
+export function rotaryFused(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, layout: RotaryLayout): tf.Tensor {
+  return run(ROTARY, { x, cos, sin }, {
+    heads: layout.heads, headDim: layout.headDim, scale: layout.scale ?? 1, layout: layout.layout, groups: layout.groups ?? 1,
+  }) as tf.Tensor;
+}
+
+/** silu(gate) · up (LlamaMLP with hidden_act silu). */
+export function siluMulFused(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
+  return run(SILU_MUL, { gate, up }) as tf.Tensor;
+}
+
+/**
+ * Softmax down each column of scores [C, g] over the first `valid` rows; rows from `valid` on come
+ * out 0 (the unused tail of a preallocated cache, as if masked with −∞).
+ */
+export function softmaxColumnsFused(scores: tf.Tensor[], valid: number): tf.Tensor[] {
+  const inputs: Record<string, tf.Tensor> = {};
+  scores.forEach((s, i) => { inputs[`s${i}`] = s; });
+  const out = run(SOFTMAX_COLUMNS, inputs, { valid });
+  return Array.isArray(out) ? out : [out];
+}
+
+/**
+ * Per (batch, kv head) outputs [D, groups] → [B, 1, H·D] with query head j·groups + g at columns
+ * (j·groups + g)·D … (the transpose and merge of a one-token attention step).
+ */
+export function mergeGroupedHeadsFused(outs: tf.Tensor[], batch: number): tf.Tensor {
+  const inputs: Record<string, tf.Tensor> = {};
+  outs.forEach((o, i) => { inputs[`o${i}`] = o; });
+  return run(MERGE_GROUPED_HEADS, inputs, { batch }) as tf.Tensor;
+}
+
+type KernelArgs = { inputs: Record<string, HeapTensorInfo>; attrs: Record<string, unknown>; backend: WasmBackendLike };
+
+function rmsNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
+  const { x, weight } = inputs;
+  const eps = attrs.eps as number;
+  const out = backend.makeOutput([...x.shape], 'float32');
+  const xv = backend.typedArrayFromHeap(x);
+  const wv = backend.typedArrayFromHeap(weight);
+  const ov = backend.typedArrayFromHeap(out);
+  const D = x.shape[x.shape.length - 1];
+  const rows = xv.length / D;
+  for (let r = 0, o = 0; r < rows; r++, o += D) {
+    let ss = 0;
+    for (let d = 0; d < D; d++) ss += xv[o + d] * xv[o + d];
+    const inv = f32(1 / Math.sqrt(f32(f32(ss / D) + eps)));
+    for (let d = 0; d < D; d++) ov[o + d] = f32(wv[d] * f32(xv[o + d] * inv));
+  }
+  return out;
+}
+
+function rotaryKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
+  const { x, cos, sin } = inputs;
+  const n = attrs.heads as number;
+  const D = attrs.headDim as number;
+  const scale = attrs.scale as number;
+  const layout = attrs.layout as string;
+  const groups = attrs.groups as number;
+  const [B, , T] = cos.shape; // [B, 1, T, D]
+  const shape = layout === 'heads' ? [B, n, T, D] : [B * (n / groups), D, groups];
+  const out = backend.makeOutput(shape, 'float32');
+  const xv = backend.typedArrayFromHeap(x);
+  const cv = backend.typedArrayFromHeap(cos);
+  const sv = backend.typedArrayFromHeap(sin);
+  const ov = backend.typedArrayFromHeap(out);
+  const half = D / 2;
+  for (let b = 0; b < B; b++) {
+    for (let t = 0; t < T; t++) {
+      const tab = (b * T + t) * D;
+      for (let h = 0; h < n; h++) {
+        const src = ((b * T + t) * n + h) * D;
+        // 'heads': [b, h, t, d]; 'groupsT' (T = 1): [b·kv + j, d, g] with h = j·groups + g.
+        const j = Math.floor(h / groups);
+        const g = h - j * groups;
+        const base = layout === 'heads' ? ((b * n + h) * T + t) * D : ((b * (n / groups) + j) * D) * groups + g;
+        const step = layout === 'heads' ? 1 : groups;
+        for (let d = 0; d < D; d++) {
+          const rotated = d < half ? -xv[src + d + half] : xv[src + d - half];
+          let v = f32(f32(xv[src + d] * cv[tab + d]) + f32(rotated * sv[tab + d]));
+          if (scale !== 1) v = f32(v * scale);
+          ov[base + d * step] = v;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function siluMulKernel({ inputs, backend }: KernelArgs): HeapTensorInfo {
+  const { gate, up } = inputs;
+  const out = backend.makeOutput([...gate.shape], 'float32');
+  const gv = backend.typedArrayFromHeap(gate);
+  const uv = backend.typedArrayFromHeap(up);
+  const ov = backend.typedArrayFromHeap(out);
+  for (let i = 0; i < gv.length; i++) {
+    const g = gv[i];
+    ov[i] = f32(f32(g * f32(1 / (1 + Math.exp(-g)))) * uv[i]);
+  }
+  return out;
+}
+
+function softmaxColumnsKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo[] {
+  const valid = attrs.valid as number;
+  const names = Object.keys(inputs).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+  const outs = names.map((k) => backend.makeOutput([...inputs[k].shape], 'float32'));
+  names.forEach((k, i) => {
+    const [C, g] = inputs[k].shape;
+    const sv = backend.typedArrayFromHeap(inputs[k]);
+    const ov = backend.typedArrayFromHeap(outs[i]);
+    for (let c = 0; c < g; c++) {
+      let max = -Infinity;
+      for (let r = 0; r < valid; r++) max = Math.max(max, sv[r * g + c]);
+      let sum = 0;
+      for (let r = 0; r < valid; r++) {
+        const e = Math.exp(sv[r * g + c] - max);
+        ov[r * g + c] = e;
+        sum += e;
+      }
+      const inv = 1 / sum;
+      for (let r = 0; r < valid; r++) ov[r * g + c] = f32(ov[r * g + c] * inv);
+      for (let r = valid; r < C; r++) ov[r * g + c] = 0;
+    }
+  });
+  return outs;
+}
+
+function mergeGroupedHeadsKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
+  const B = attrs.batch as number;
+  const names = Object.keys(inputs).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
+  const kv = names.length / B;
+  const [D, g] = inputs[names[0]].shape;
+  const out = backend.makeOutput([B, 1, kv * g * D], 'float32');
+  const ov = backend.typedArrayFromHeap(out);
+  names.forEach((k, i) => {
+    const iv = backend.typedArrayFromHeap(inputs[k]);
+    const b = Math.floor(i / kv);
+    const j = i - b * kv;
+    for (let gi = 0; gi < g; gi++) {
+      const dst = (b * kv * g + j * g + gi) * D;
+      for (let d = 0; d < D; d++) ov[dst + d] = iv[d * g + gi];
+    }
+  });
+  return out;
+}
+
+/** Registers the kernels for the wasm backend (once; wasm.ts calls it at start). */
+export function installFusedKernels(): void {
+  if (installed) return;
+  const kernels: [string, (args: KernelArgs) => HeapTensorInfo | HeapTensorInfo[]][] = [
+    [RMS_NORM, rmsNormKernel], [ROTARY, rotaryKernel], [SILU_MUL, siluMulKernel],
+    [SOFTMAX_COLUMNS, softmaxColumnsKernel], [MERGE_GROUPED_HEADS, mergeGroupedHeadsKernel],
+  ];
+  for (const [kernelName, fn] of kernels) {
+    if (tf.getKernel(kernelName, 'wasm')) continue;
+    tf.registerKernel({ kernelName, backendName: 'wasm', kernelFunc: fn as unknown as tf.KernelFunc });
+  }
+  installed = true;
+}

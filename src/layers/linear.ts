@@ -2,6 +2,7 @@
 // once here at load to [in, out] so every call is a plain matMul (the wasm backend's fast path).
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
+import { fusedKernelsActive, linearFused } from '../backend/fused-kernels.ts';
 
 export interface Linear {
   /** [in, out]: the checkpoint's [out, in] weight, transposed once at load. */
@@ -30,6 +31,7 @@ export function linear(layer: Linear, x: tf.Tensor): tf.Tensor {
   if (lastDim !== layer.inFeatures) {
     throw new TfvlmError(`linear expects input [..., ${layer.inFeatures}], got [${x.shape}]`);
   }
+  if (fusedKernelsActive() && x.dtype === 'float32') return linearFused(x, layer.weightT, layer.bias);
   return tf.tidy(() => {
     const rows = x.size / lastDim;
     const x2d = tf.reshape(x, [rows, lastDim]); // [N, in]

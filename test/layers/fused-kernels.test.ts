@@ -10,6 +10,7 @@ import { linearFromCheckpoint } from '../../src/layers/linear.ts';
 import { gatedMlp } from '../../src/layers/mlp.ts';
 import { silu } from '../../src/layers/activations.ts';
 import { rmsNorm } from '../../src/layers/rms-norm.ts';
+import { layerNorm } from '../../src/layers/layer-norm.ts';
 import { inverseFrequencies, rotaryTables } from '../../src/layers/rotary.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { randomTensor, take } from './util.ts';
@@ -27,11 +28,14 @@ describe('fused kernels (wasm)', () => {
     await initBackend();
   });
 
-  it('RMSNorm and SiLU·up equal the op-by-op layers', (t) => {
+  it('RMSNorm, LayerNorm and SiLU·up equal the op-by-op layers', (t) => {
     if (!fusedKernelsActive()) return t.skip('fused kernels run on wasm only');
     const x = randomTensor([2, 3, 40], 1, 3);
     const norm = { weight: randomTensor([40], 2) as tf.Tensor1D, eps: 1e-5 };
     assertClose(take(rmsNorm(norm, x)), unfused(() => rmsNorm(norm, x)), { abs: 1e-6, rel: 1e-6 }, 'rmsNorm');
+    const ln = { weight: norm.weight, bias: randomTensor([40], 6) as tf.Tensor1D, eps: 1e-6 };
+    assertClose(take(layerNorm(ln, x)), unfused(() => layerNorm(ln, x)), { abs: 1e-6, rel: 1e-6 }, 'layerNorm');
+    ln.bias.dispose();
     const mlp = {
       gate: linearFromCheckpoint(randomTensor([24, 40], 3, 0.3)),
       up: linearFromCheckpoint(randomTensor([24, 40], 4, 0.3)),

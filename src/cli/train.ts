@@ -12,6 +12,15 @@ import { optionalNumber, requireString, type Command } from './command.ts';
 
 const d = DEFAULT_TRAIN_CONFIG;
 
+function checkedRegex(source: string): string {
+  try {
+    new RegExp(source);
+  } catch (e) {
+    throw new TfvlmError(`tfvlm train: --freeze '${source}' is not a valid regular expression: ${(e as Error).message}`);
+  }
+  return source;
+}
+
 export const trainCommand: Command = {
   name: 'train',
   summary: 'fine-tune a model on chat conversations (projector, LoRA or all weights)',
@@ -24,6 +33,8 @@ JSONL file; e.g. the output of 'tfvlm data shapes'). The loss covers the assista
   --lora-rank R --lora-alpha A     LoRA size (default ${d.loraRank}, ${d.loraAlpha}); adapters on the text model's
                                    attention and MLP projections, saved PEFT-style
   --merge                          LoRA: write the merged full model instead of the adapter
+  --freeze REGEX                   projector/all: keep the weights whose checkpoint names match REGEX
+                                   frozen (e.g. '^model\\.vision_model\\.' keeps the vision tower as it is)
   --epochs N (${d.epochs})  --max-steps N  --lr X (${d.lr})  --batch-size N (${d.batchSize})  --grad-accum N (${d.gradAccum})
   --warmup-ratio X (${d.warmupRatio})  --weight-decay X (${d.weightDecay})  --max-grad-norm X (${d.maxGradNorm})  --seed S (${d.seed})
   --eval eval.jsonl                evaluate (loss, teacher-forced exact match) every --eval-every steps
@@ -55,6 +66,7 @@ OUT/checkpoint-<step> and stops.`,
     'save-every': { type: 'string' },
     'log-every': { type: 'string' },
     resume: { type: 'string' },
+    freeze: { type: 'string' },
   },
   async run(args) {
     const modelDir = requireString(args, 'model', 'train');
@@ -80,6 +92,7 @@ OUT/checkpoint-<step> and stops.`,
       seed: num('seed') ?? d.seed,
       loraRank: num('lora-rank') ?? d.loraRank,
       loraAlpha: num('lora-alpha') ?? d.loraAlpha,
+      ...(typeof args.values.freeze === 'string' ? { freeze: checkedRegex(args.values.freeze) } : {}),
     };
     const log = (s: string) => process.stderr.write(`${s}\n`);
     await initBackend();

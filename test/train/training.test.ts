@@ -148,6 +148,25 @@ describe('training', () => {
     trainer.dispose();
     model.dispose();
   });
+
+  it('freeze keeps the matching weights exactly as loaded and trains the rest', async () => {
+    const model = await loadTiny(s);
+    const trainer = new Trainer(model, s.modelDir, s.examples, tinyConfig({ freeze: String.raw`^model\.vision_model\.` }), 0);
+    const names = trainer.params.map((p) => p.name);
+    assert.ok(names.length > 0 && names.every((n) => !n.startsWith('model.vision_model.')), names.join(', '));
+    assert.ok(names.includes('model.connector.modality_projection.proj.weight'));
+    const slots = idefics3Slots(model);
+    const snapshot = (frozen: boolean) => new Map(slots.filter((sl) => sl.key.startsWith('model.vision_model.') === frozen)
+      .map((sl) => [sl.key, tf.tidy(() => sl.get().dataSync().slice())]));
+    const frozenBefore = snapshot(true);
+    const trainedBefore = snapshot(false);
+    trainer.trainStep();
+    for (const [key, values] of snapshot(true)) assert.deepEqual(values, frozenBefore.get(key), key);
+    const changed = [...snapshot(false)].filter(([key, values]) => values.some((v, i) => v !== trainedBefore.get(key)![i]));
+    assert.ok(changed.length > 0, 'no trainable weight changed');
+    trainer.dispose();
+    model.dispose();
+  });
 });
 
 describe('training with tied embeddings', () => {

@@ -21,6 +21,7 @@ interface WasmBackendLike {
 const f32 = Math.fround;
 
 const RMS_NORM = 'TfvlmRMSNorm';
+const ADD_RMS_NORM = 'TfvlmAddRMSNorm';
 const ROTARY = 'TfvlmRotary';
 const SILU_MUL = 'TfvlmSiluMul';
 const SOFTMAX_COLUMNS = 'TfvlmSoftmaxColumns';
@@ -68,25 +69,31 @@ export function rmsNormFused(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.T
   return run(RMS_NORM, { x, weight }, { eps }) as tf.Tensor;
 }
 
+/** [x + delta, RMSNorm(x + delta)] in one pass (a residual add and the next block's norm). */
+export function addRmsNormFused(x: tf.Tensor, delta: tf.Tensor, weight: tf.Tensor, eps: number): [tf.Tensor, tf.Tensor] {
+  return run(ADD_RMS_NORM, { x, delta, weight }, { eps }) as [tf.Tensor, tf.Tensor];
+}
+
 export interface RotaryLayout {
   /** Heads in x's last axis (x is [B, T, heads·D] or any shape of that size). */
   heads: number;
   headDim: number;
   /** Multiplies the rotated values (an attention scale folded into q). Default 1. */
   scale?: number;
-  /**
-   * Output layout: 'heads' → [B, heads, T, D]; 'groupsT' (T = 1 only) → [B·heads/groups, D, groups],
-   * the query heads of each kv head side by side as the right operand of keys·q.
-   */
-  layout: 'heads' | 'groupsT';
-  groups?: number;
 }
 
-/** x·cos + rotate_half(x)·sin (apply_rotary_pos_emb) for x [B, T, heads·D] with tables [B, 1, T, D]. */
+/** x·cos + rotate_half(x)·sin (apply_rotary_pos_emb) for x [B, T, heads·D], tables [B, 1, T, D] → [B, heads, T, D]. */
 export function rotaryFused(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, layout: RotaryLayout): tf.Tensor {
-  return run(ROTARY, { x, cos, sin }, {
-    heads: layout.heads, headDim: layout.headDim, scale: layout.scale ?? 1, layout: layout.layout, groups: layout.groups ?? 1,
-  }) as tf.Tensor;
+  return run(ROTARY, { x, cos, sin }, { heads: layout.heads, headDim: layout.headDim, scale: layout.scale ?? 1, groups: 0 }) as tf.Tensor;
+}
+
+/**
+ * The same for one position (T = 1), laid out per (batch, kv head) as [D, groups]: the query heads
+ * that share a kv head side by side, the right operand of keys · q. Returns B·heads/groups tensors.
+ */
+export function rotaryGroupedFused(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, layout: RotaryLayout & { groups: number }): tf.Tensor[] {
+  const out = run(ROTARY, { x, cos, sin }, { heads: layout.heads, headDim: layout.headDim, scale: layout.scale ?? 1, groups: layout.groups });
+  return Array.isArray(out) ? out : [out];
 }
 
 /** silu(gate) · up (LlamaMLP with hidden_act silu). */
@@ -148,31 +155,57 @@ function rmsNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
   return out;
 }
 
-function rotaryKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
+function addRmsNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo[] {
+  const { x, delta, weight } = inputs;
+  const eps = attrs.eps as number;
+  const sum = backend.makeOutput([...x.shape], 'float32');
+  const out = backend.makeOutput([...x.shape], 'float32');
+  const xv = backend.typedArrayFromHeap(x);
+  const dv = backend.typedArrayFromHeap(delta);
+  const wv = backend.typedArrayFromHeap(weight);
+  const sv = backend.typedArrayFromHeap(sum);
+  const ov = backend.typedArrayFromHeap(out);
+  const D = x.shape[x.shape.length - 1];
+  const rows = xv.length / D;
+  for (let r = 0, o = 0; r < rows; r++, o += D) {
+    let ss = 0;
+    for (let d = 0; d < D; d++) {
+      const v = f32(xv[o + d] + dv[o + d]);
+      sv[o + d] = v;
+      ss += v * v;
+    }
+    const inv = f32(1 / Math.sqrt(f32(f32(ss / D) + eps)));
+    for (let d = 0; d < D; d++) ov[o + d] = f32(wv[d] * f32(sv[o + d] * inv));
+  }
+  return [sum, out];
+}
+
+function rotaryKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo | HeapTensorInfo[] {
   const { x, cos, sin } = inputs;
   const n = attrs.heads as number;
   const D = attrs.headDim as number;
   const scale = attrs.scale as number;
-  const layout = attrs.layout as string;
+  // groups 0: one output [B, n, T, D]; else (T = 1) B·n/groups outputs [D, groups].
   const groups = attrs.groups as number;
   const [B, , T] = cos.shape; // [B, 1, T, D]
-  const shape = layout === 'heads' ? [B, n, T, D] : [B * (n / groups), D, groups];
-  const out = backend.makeOutput(shape, 'float32');
+  const kv = groups ? n / groups : 0;
+  const outs = groups
+    ? Array.from({ length: B * kv }, () => backend.makeOutput([D, groups], 'float32'))
+    : [backend.makeOutput([B, n, T, D], 'float32')];
   const xv = backend.typedArrayFromHeap(x);
   const cv = backend.typedArrayFromHeap(cos);
   const sv = backend.typedArrayFromHeap(sin);
-  const ov = backend.typedArrayFromHeap(out);
+  const ovs = outs.map((o) => backend.typedArrayFromHeap(o));
   const half = D / 2;
   for (let b = 0; b < B; b++) {
     for (let t = 0; t < T; t++) {
       const tab = (b * T + t) * D;
       for (let h = 0; h < n; h++) {
         const src = ((b * T + t) * n + h) * D;
-        // 'heads': [b, h, t, d]; 'groupsT' (T = 1): [b·kv + j, d, g] with h = j·groups + g.
-        const j = Math.floor(h / groups);
-        const g = h - j * groups;
-        const base = layout === 'heads' ? ((b * n + h) * T + t) * D : ((b * (n / groups) + j) * D) * groups + g;
-        const step = layout === 'heads' ? 1 : groups;
+        const j = groups ? Math.floor(h / groups) : 0;
+        const ov = groups ? ovs[b * kv + j] : ovs[0];
+        const base = groups ? h - j * groups : ((b * n + h) * T + t) * D;
+        const step = groups || 1;
         for (let d = 0; d < D; d++) {
           const rotated = d < half ? -xv[src + d + half] : xv[src + d - half];
           let v = f32(f32(xv[src + d] * cv[tab + d]) + f32(rotated * sv[tab + d]));
@@ -182,7 +215,7 @@ function rotaryKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
       }
     }
   }
-  return out;
+  return groups ? outs : outs[0];
 }
 
 function siluMulKernel({ inputs, backend }: KernelArgs): HeapTensorInfo {
@@ -288,7 +321,7 @@ function linearKernel({ inputs, backend }: KernelArgs): HeapTensorInfo {
 export function installFusedKernels(): void {
   if (installed) return;
   const kernels: [string, (args: KernelArgs) => HeapTensorInfo | HeapTensorInfo[]][] = [
-    [RMS_NORM, rmsNormKernel], [ROTARY, rotaryKernel], [SILU_MUL, siluMulKernel],
+    [RMS_NORM, rmsNormKernel], [ADD_RMS_NORM, addRmsNormKernel], [ROTARY, rotaryKernel], [SILU_MUL, siluMulKernel],
     [SOFTMAX_COLUMNS, softmaxColumnsKernel], [MERGE_GROUPED_HEADS, mergeGroupedHeadsKernel], [LINEAR, linearKernel],
     [LAYER_NORM, layerNormKernel],
   ];

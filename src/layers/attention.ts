@@ -7,7 +7,7 @@ import { linear, type Linear } from './linear.ts';
 import { applyRotary, type RotaryTables } from './rotary.ts';
 import type { KVCache } from './kv-cache.ts';
 import { decodeAttention } from './attention-variants.ts';
-import { fusedKernelsActive, rotaryFused } from '../backend/fused-kernels.ts';
+import { fusedKernelsActive, rotaryFused, rotaryGroupedFused } from '../backend/fused-kernels.ts';
 
 export interface AttentionWeights {
   q: Linear;
@@ -103,17 +103,17 @@ export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOpti
     const vLin = linear(w.v, x);
     if (fusedRotary && T === 1 && !opts.mask && opts.cache?.decodeAttend) {
       const groups = H / Hkv;
-      // One token: q scaled and laid out per kv head as [D, groups]; k, v [B, Hkv, 1, D].
-      const qT = rotaryFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D, scale, layout: 'groupsT', groups });
-      const k = rotaryFused(kLin, opts.rotary!.cos, opts.rotary!.sin, { heads: Hkv, headDim: D, layout: 'heads' });
-      const merged = opts.cache.decodeAttend(qT, k, tf.reshape(vLin, [B, Hkv, 1, D])); // [B, 1, H·D]
+      // One token: q scaled, per (batch, kv head) as [D, groups]; k, v [B, Hkv, 1, D].
+      const qTs = rotaryGroupedFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D, scale, groups });
+      const k = rotaryFused(kLin, opts.rotary!.cos, opts.rotary!.sin, { heads: Hkv, headDim: D });
+      const merged = opts.cache.decodeAttend(qTs, k, tf.reshape(vLin, [B, Hkv, 1, D])); // [B, 1, H·D]
       return linear(w.o, merged);
     }
     let q: tf.Tensor;
     let k: tf.Tensor;
     if (fusedRotary) {
-      q = rotaryFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D, layout: 'heads' });
-      k = rotaryFused(kLin, opts.rotary!.cos, opts.rotary!.sin, { heads: Hkv, headDim: D, layout: 'heads' });
+      q = rotaryFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D });
+      k = rotaryFused(kLin, opts.rotary!.cos, opts.rotary!.sin, { heads: Hkv, headDim: D });
     } else {
       q = heads(qLin, H);
       k = heads(kLin, Hkv);

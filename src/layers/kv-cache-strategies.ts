@@ -241,15 +241,14 @@ export class PreallocatedKVCache implements AttendingKVCache {
    * decodeAttend (fused kernels only): scores [C, groups] = keys · qT per kv head, a softmax down the
    * first `offset` rows (the tail comes out 0, so no mask is uploaded), values [D, C] · probs.
    */
-  decodeAttend(qT: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor {
+  decodeAttend(qTs: tf.Tensor[], k: tf.Tensor, v: tf.Tensor): tf.Tensor {
     const [kB, kH, kT, kD] = k.shape;
-    if (k.rank !== 4 || kT !== 1 || qT.rank !== 3 || qT.shape[0] !== kB * kH || qT.shape[1] !== kD) {
-      throw new TfvlmError(`PreallocatedKVCache decodeAttend: qT must be [B·Hkv, D, groups] and k [B, Hkv, 1, D], got qT [${qT.shape}], k [${k.shape}]`);
+    if (k.rank !== 4 || kT !== 1 || qTs.length !== kB * kH || qTs.some((q) => q.rank !== 2 || q.shape[0] !== kD)) {
+      throw new TfvlmError(`PreallocatedKVCache decodeAttend: ${kB * kH} queries [D, groups] and k [B, Hkv, 1, D] expected, got ${qTs.length} queries [${qTs[0]?.shape}], k [${k.shape}]`);
     }
     this.append(k, v);
     const { B } = this.layout!;
     return tf.tidy(() => {
-      const qTs = tf.unstack(qT);
       const scores = qTs.map((q, i) => tf.matMul(this.keys[i], q)); // [C, groups]
       const probs = softmaxColumnsFused(scores, this.stored);
       return mergeGroupedHeadsFused(probs.map((p, i) => tf.matMul(this.valuesT[i], p)), B); // [D, groups] each → [B, 1, H·D]

@@ -24,9 +24,9 @@ export interface KVCache {
   appendAndAttend?(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number): tf.Tensor;
   /**
    * One new position, no mask, fused kernels active: appends k, v [B, Hkv, 1, D] and attends with
-   * queries already scaled and grouped as qT [B·Hkv, D, groups] → [B, 1, H·D] (heads merged).
+   * queries already scaled and grouped, per (batch, kv head) [D, groups] → [B, 1, H·D] (heads merged).
    */
-  decodeAttend?(qT: tf.Tensor, k: tf.Tensor, v: tf.Tensor): tf.Tensor;
+  decodeAttend?(qTs: tf.Tensor[], k: tf.Tensor, v: tf.Tensor): tf.Tensor;
   dispose(): void;
 }
 

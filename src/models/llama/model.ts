@@ -11,7 +11,7 @@ import { createKVCaches, type KVCache } from '../../layers/kv-cache.ts';
 import { linear, linearFromCheckpoint, type Linear } from '../../layers/linear.ts';
 import { causalMask } from '../../layers/masks.ts';
 import { gatedMlp, type GatedMLP } from '../../layers/mlp.ts';
-import { rmsNorm, type RMSNorm } from '../../layers/rms-norm.ts';
+import { addRmsNorm, rmsNorm, type RMSNorm } from '../../layers/rms-norm.ts';
 import { inverseFrequencies, rotaryTables } from '../../layers/rotary.ts';
 import type { Capture } from '../capture.ts';
 import { disposeTree, specLinear, specRMSNorm, type WeightLoader, type WeightSpec } from '../weights.ts';
@@ -153,19 +153,27 @@ export class LlamaDecoder {
     const capture = opts.capture;
     capture?.record(`${name}.inputs_embeds`, x);
     let h = x;
+    // The input norm of the next layer, computed with the residual add that ends this one.
+    let hNormed: tf.Tensor | undefined;
     try {
       for (let i = 0; i < c.num_hidden_layers; i++) {
         const layer = this.weights.layers[i];
+        const nextLayer = this.weights.layers[i + 1];
         const next = tf.tidy(() => {
-          const attn = attention(layer.self_attn, rmsNorm(layer.input_layernorm, h), {
+          const attn = attention(layer.self_attn, hNormed ?? rmsNorm(layer.input_layernorm, h), {
             numHeads: c.num_attention_heads, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim,
             rotary, mask, cache: cache?.[i],
           });
-          const mid = tf.add(h, attn);
-          return tf.add(mid, gatedMlp(layer.mlp, rmsNorm(layer.post_attention_layernorm, mid)));
+          const mid = addRmsNorm(layer.post_attention_layernorm, h, attn);
+          const mlpOut = gatedMlp(layer.mlp, mid.normed);
+          if (!nextLayer) return { out: tf.add(mid.sum, mlpOut), normed: undefined };
+          const { sum, normed } = addRmsNorm(nextLayer.input_layernorm, mid.sum, mlpOut);
+          return { out: sum, normed };
         });
         if (h !== x) h.dispose();
-        h = next;
+        hNormed?.dispose();
+        h = next.out;
+        hNormed = next.normed;
         capture?.record(`${name}.layers.${i}`, h);
       }
       return tf.tidy(() => {
@@ -179,6 +187,7 @@ export class LlamaDecoder {
       });
     } catch (e) {
       if (h !== x && !h.isDisposed) h.dispose();
+      if (hNormed && !hNormed.isDisposed) hNormed.dispose();
       throw e;
     } finally {
       rotary.cos.dispose();

@@ -36,11 +36,39 @@ interface Strategy {
   quick?: boolean;
 }
 
+/**
+ * The model's one-token path: PreallocatedKVCache.decodeAttend (fused softmax over the valid rows,
+ * heads merged by a kernel). The query split and the output transpose back to [B, H, 1, D] are the
+ * rotary kernel's and o_proj's business in the model; here they are a few extra small ops.
+ */
+function fusedDecodeStep(): AttendingKVCache {
+  const cache = new PreallocatedKVCache({ chunk: 256 });
+  return {
+    get offset() {
+      return cache.offset;
+    },
+    update: (k, v) => cache.update(k, v),
+    appendAndAttend(q, k, v, _mask, scale) {
+      const [B, H, , D] = q.shape;
+      const Hkv = k.shape[1] as number;
+      const qTs = tf.tidy(() => tf.unstack(tf.transpose(tf.reshape(tf.mul(q, scale), [B * Hkv, H / Hkv, D]), [0, 2, 1])));
+      try {
+        const merged = cache.decodeAttend(qTs, k, v);
+        return tf.tidy(() => tf.transpose(tf.reshape(merged, [B, 1, H, D]), [0, 2, 1, 3]));
+      } finally {
+        tf.dispose(qTs);
+      }
+    },
+    dispose: () => cache.dispose(),
+  };
+}
+
 export const CACHE_STRATEGIES: Strategy[] = [
   { name: 'concat + reference', make: () => attendThroughUpdate(new ConcatKVCache(), referenceAttention), quick: true },
   { name: 'concat + decode kernel', make: () => attendThroughUpdate(new ConcatKVCache(), decodeAttention), quick: true },
   { name: 'preallocated via update() + decode kernel', make: () => attendThroughUpdate(new PreallocatedKVCache(), decodeAttention) },
-  { name: 'preallocated in place, chunk 256 (appendAndAttend, used by the model)', make: () => new PreallocatedKVCache({ chunk: 256 }), quick: true },
+  { name: 'preallocated in place, chunk 256 (appendAndAttend: prefill, and decode off wasm)', make: () => new PreallocatedKVCache({ chunk: 256 }), quick: true },
+  { name: 'preallocated in place, chunk 256 + fused decode step (decodeAttend, used by the model on wasm)', make: fusedDecodeStep, quick: true },
   { name: 'preallocated in place, chunk 64 (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 64 }) },
   { name: 'paged 256 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 256 }) },
   { name: 'paged 1024 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 1024 }), quick: true },

@@ -156,13 +156,18 @@ export async function* generateTokens(
       for (const row of mask) row.push(1);
       const positions = mask.map((row) => row.reduce((a, m) => a + m, 0) - 1);
       const stepTokens = tokens;
-      const stepEmbeds = tf.tidy(() => vlm.embed({ input_ids: tf.tensor2d(stepTokens, [B, 1], 'int32') }));
-      try {
-        logits = withComputeThreads(decodeThreads, () => vlm.decodeLast(stepEmbeds, mask.flat(), positions, cache));
-      } finally {
-        stepEmbeds.dispose();
-      }
-      tokens = pickTokens(logits, history, finished, pad, options, rng, step + 1);
+      // The whole step on decodeThreads: an op on the full pool (the embedding gather, argMax) wakes
+      // XNNPACK's other threads, which then spin against this one.
+      tokens = withComputeThreads(decodeThreads, () => {
+        const stepEmbeds = tf.tidy(() => vlm.embed({ input_ids: tf.tensor2d(stepTokens, [B, 1], 'int32') }));
+        let stepLogits: tf.Tensor;
+        try {
+          stepLogits = vlm.decodeLast(stepEmbeds, mask.flat(), positions, cache);
+        } finally {
+          stepEmbeds.dispose();
+        }
+        return pickTokens(stepLogits, history, finished, pad, options, rng, step + 1);
+      });
       timings.decodeMs += performance.now() - t0;
       timings.decodeTokens += B;
       await new Promise<void>((resolve) => setImmediate(resolve));

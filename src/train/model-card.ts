@@ -7,7 +7,9 @@ import type { TrainConfig } from './trainer.ts';
 
 export interface ModelCardFacts {
   parameters: number;
-  recipe: { trainImages: number; trainSeed: number; evalSeed: number };
+  /** Training conversations (captions + questions). */
+  conversations: number;
+  recipe: { trainImages: number; trainSeed: number; questionsPerImage: number; evalSeed: number };
   config: TrainConfig;
   result: LoopResult;
   evaluation: ShapesEvalResult & { seconds: number };
@@ -50,8 +52,9 @@ word-level tokenizer (${t.vocab_size} tokens) with SmolVLM's chat template.
 
 ## Data
 
-\`tfvlm data shapes --n ${f.recipe.trainImages} --seed ${f.recipe.trainSeed}\`: ${f.recipe.trainImages} images (96×96), each with its caption ("Describe the image." → "a red circle at the top left, a blue square in the
-center.") and 3 questions (count, colour, shape, exists, where), ${f.recipe.trainImages * 4} conversations.
+\`tfvlm data shapes --n ${f.recipe.trainImages} --seed ${f.recipe.trainSeed} --questions-per-image ${f.recipe.questionsPerImage}\`: ${f.recipe.trainImages} images (96×96), each with its
+caption ("Describe the image." → "a red circle at the top left, a blue square in the center.") and up to
+${f.recipe.questionsPerImage} questions (count, colour, shape, exists, where), ${f.conversations} conversations.
 Loss on the assistant tokens only.
 
 ## Recipe

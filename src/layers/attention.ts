@@ -88,13 +88,6 @@ export function scaledDotProductAttention(
   });
 }
 
-/**
- * The fused one-token step (decodeAttend) runs its softmax and head merge in JavaScript, which
- * costs more per cached position than the wasm ops: the bench's KV-cache rows show it 2.4 ms ahead
- * at 64 cached positions and 3 ms behind at 1024 (30 layers), crossing near 500.
- */
-export const FUSED_DECODE_MAX_CONTEXT = 512;
-
 /** Self-attention over x [B, T, hidden] → [B, T, hidden_out]. */
 export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOptions): tf.Tensor {
   const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = opts;
@@ -108,7 +101,7 @@ export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOpti
     const qLin = linear(w.q, x);
     const kLin = linear(w.k, x);
     const vLin = linear(w.v, x);
-    if (fusedRotary && T === 1 && !opts.mask && opts.cache?.decodeAttend && opts.cache.offset < FUSED_DECODE_MAX_CONTEXT) {
+    if (fusedRotary && T === 1 && !opts.mask && opts.cache?.decodeAttend) {
       const groups = H / Hkv;
       // One token: q scaled, per (batch, kv head) as [D, groups]; k, v [B, Hkv, 1, D].
       const qTs = rotaryGroupedFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D, scale, groups });

@@ -49,6 +49,11 @@ export function fusedKernelsActive(): boolean {
   return enabled && installed && tf.getBackend() === 'wasm' && engineState().gradientDepth === 0;
 }
 
+/** Whether an elementwise step over x takes its fused kernel: fused kernels active, float32, at most FUSED_ELEMENTWISE_MAX values. */
+export function fusesElementwise(x: tf.Tensor): boolean {
+  return x.dtype === 'float32' && x.size <= FUSED_ELEMENTWISE_MAX && fusedKernelsActive();
+}
+
 /** Runs fn with the fused kernels off (the op-by-op reference path), then restores the setting. */
 export function withoutFusedKernels<T>(fn: () => T): T {
   const previous = enabled;

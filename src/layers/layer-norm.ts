@@ -1,6 +1,6 @@
 // torch.nn.LayerNorm over the last axis: (x − mean) / sqrt(var + eps) · weight + bias (biased variance).
 import { tf } from '../backend/index.ts';
-import { FUSED_ELEMENTWISE_MAX, fusedKernelsActive, layerNormFused } from '../backend/fused-kernels.ts';
+import { fusesElementwise, layerNormFused } from '../backend/fused-kernels.ts';
 
 export interface LayerNorm {
   weight: tf.Tensor1D;
@@ -9,7 +9,7 @@ export interface LayerNorm {
 }
 
 export function layerNorm(ln: LayerNorm, x: tf.Tensor): tf.Tensor {
-  if (fusedKernelsActive() && x.dtype === 'float32' && x.size <= FUSED_ELEMENTWISE_MAX) return layerNormFused(x, ln.weight, ln.bias, ln.eps);
+  if (fusesElementwise(x)) return layerNormFused(x, ln.weight, ln.bias, ln.eps);
   return tf.tidy(() => {
     const axis = x.rank - 1;
     const mean = tf.mean(x, axis, true);

@@ -3,7 +3,7 @@
 import { tf } from '../backend/index.ts';
 import { linear, type Linear } from './linear.ts';
 import { silu, type Activation } from './activations.ts';
-import { FUSED_ELEMENTWISE_MAX, fusedKernelsActive, siluMulFused } from '../backend/fused-kernels.ts';
+import { fusesElementwise, siluMulFused } from '../backend/fused-kernels.ts';
 
 export interface GatedMLP {
   gate: Linear;
@@ -16,7 +16,7 @@ export function gatedMlp(m: GatedMLP, x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const gate = linear(m.gate, x);
     const up = linear(m.up, x);
-    const h = m.act === silu && gate.size <= FUSED_ELEMENTWISE_MAX && fusedKernelsActive() ? siluMulFused(gate, up) : tf.mul(m.act(gate), up);
+    const h = m.act === silu && fusesElementwise(gate) ? siluMulFused(gate, up) : tf.mul(m.act(gate), up);
     return linear(m.down, h);
   });
 }

@@ -3,7 +3,7 @@
 // here dx comes from scatterND (which sums rows of repeated indices) — the same values.
 import { createRequire } from 'node:module';
 import { tf } from '../backend/index.ts';
-import { installWasmTrainingKernels } from './wasm-kernels.ts';
+import { installWasmHeapKernels } from '../backend/wasm-kernels.ts';
 
 let installedFor: string | undefined;
 
@@ -21,7 +21,7 @@ export const TRAINING_KERNELS = [
  */
 export function installTrainingGradients(): void {
   if (!tf.getGradient('Multiply')) createRequire(import.meta.url)('@tensorflow/tfjs-core/dist/register_all_gradients.js');
-  installWasmTrainingKernels();
+  installWasmHeapKernels();
   const backend = tf.getBackend();
   if (installedFor === backend || tf.getKernel('UnsortedSegmentSum', backend)) return;
   const original = tf.getGradient('GatherV2');

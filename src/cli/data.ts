@@ -2,13 +2,14 @@ import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { optionalNumber, requireString, type Command } from './command.ts';
 import {
-  DATA_FILE, DEFAULT_IMAGE_SIZE, DEFAULT_QUESTIONS_PER_IMAGE, IMAGES_DIR, SCENES_FILE, writeShapesDataset,
+  DATA_FILE, DEFAULT_IMAGE_SIZE, DEFAULT_QUESTIONS_PER_CONVERSATION, DEFAULT_QUESTIONS_PER_IMAGE, IMAGES_DIR, SCENES_FILE, writeShapesDataset,
 } from '../data/shapes.ts';
 
 export const dataCommand: Command = {
   name: 'data',
   summary: 'generate a synthetic dataset (shapes: coloured shapes with captions and questions)',
-  usage: `Usage: tfvlm data shapes --n N --out DIR [--seed S] [--size 96] [--questions-per-image 3] [--force]
+  usage: `Usage: tfvlm data shapes --n N --out DIR [--seed S] [--size 96] [--questions-per-image 3]
+                        [--questions-per-conversation 1] [--force]
 
 Draws N images of 1–3 shapes (circle, square, triangle; red, green, blue, yellow) on white, each in
 its own cell of a 3×3 grid, and writes:
@@ -16,11 +17,14 @@ its own cell of a 3×3 grid, and writes:
   DIR/${DATA_FILE}            conversations in the chat message format, one per line: per image
                             its caption ("Describe the image." → "a red circle at the top left.")
                             then --questions-per-image questions (count, color, shape, exists,
-                            where). Image paths are relative to DIR. Each line also carries
-                            "kind" (caption|qa) and "task".
+                            where), asked in conversations of up to --questions-per-conversation
+                            user/assistant turns (the image comes with the first). Image paths are
+                            relative to DIR. Each line also carries "kind" (caption|qa) and
+                            "task" (caption, the question type, or mixed for several questions).
   DIR/${SCENES_FILE}          the scene of each image (shapes, cells, pixel boxes) and its caption
 
-Defaults: --seed 0, --size ${DEFAULT_IMAGE_SIZE}, --questions-per-image ${DEFAULT_QUESTIONS_PER_IMAGE}. The same seed gives
+Defaults: --seed 0, --size ${DEFAULT_IMAGE_SIZE}, --questions-per-image ${DEFAULT_QUESTIONS_PER_IMAGE},
+--questions-per-conversation ${DEFAULT_QUESTIONS_PER_CONVERSATION}. The same seed gives
 byte-identical output; use different seeds for train and eval (e.g. train 0, eval 1).
 --force replaces a dataset already in DIR.`,
   options: {
@@ -29,6 +33,7 @@ byte-identical output; use different seeds for train and eval (e.g. train 0, eva
     out: { type: 'string' },
     size: { type: 'string' },
     'questions-per-image': { type: 'string' },
+    'questions-per-conversation': { type: 'string' },
     force: { type: 'boolean' },
   },
   allowPositionals: true,
@@ -47,6 +52,7 @@ byte-identical output; use different seeds for train and eval (e.g. train 0, eva
         seed: optionalNumber(args, 'seed', 'data') ?? 0,
         size: optionalNumber(args, 'size', 'data') ?? DEFAULT_IMAGE_SIZE,
         questionsPerImage: optionalNumber(args, 'questions-per-image', 'data') ?? DEFAULT_QUESTIONS_PER_IMAGE,
+        questionsPerConversation: optionalNumber(args, 'questions-per-conversation', 'data') ?? DEFAULT_QUESTIONS_PER_CONVERSATION,
       },
       { force: args.values.force === true },
     );

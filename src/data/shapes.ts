@@ -3,12 +3,14 @@
  *
  * Layout of a dataset folder:
  *   images/000000.png …   one image per scene
- *   data.jsonl            per image: its caption conversation, then its QA conversations
+ *   data.jsonl            per image: its caption conversation, then its QA conversations (each of
+ *                         up to questionsPerConversation user/assistant turns about that image)
  *   scenes.jsonl          per image: the scene (shapes, cells, boxes) and its caption
  *
  * Image i draws its scene and its questions from two seeds taken, in order, from one Rng(seed),
- * so output depends only on (seed, n, size, questionsPerImage), and the scenes only on the seed
- * and size (changing the number of questions keeps the images).
+ * so output depends only on (seed, n, size, questionsPerImage, questionsPerConversation), the
+ * questions only on (seed, n, size, questionsPerImage) and the scenes only on the seed and size
+ * (changing the number of questions keeps the images; grouping them into turns keeps the questions).
  */
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -16,14 +18,15 @@ import { Rng } from '../generation/rng.ts';
 import { TfvlmError } from '../errors.ts';
 import { checkImageSize, sampleScene, type Scene } from './scene.ts';
 import { sceneToPng } from './draw.ts';
-import { CAPTION_PROMPT, QUESTION_TYPES, caption, sampleQuestions, type QuestionType } from './text.ts';
-import type { Conversation } from './jsonl.ts';
+import { CAPTION_PROMPT, QUESTION_TYPES, caption, sampleQuestions, type QuestionAnswer, type QuestionType } from './text.ts';
+import type { Conversation, DatasetMessage } from './jsonl.ts';
 
 export const DATA_FILE = 'data.jsonl';
 export const SCENES_FILE = 'scenes.jsonl';
 export const IMAGES_DIR = 'images';
 export const DEFAULT_IMAGE_SIZE = 96;
 export const DEFAULT_QUESTIONS_PER_IMAGE = 3;
+export const DEFAULT_QUESTIONS_PER_CONVERSATION = 1;
 
 export interface ShapesDatasetOptions {
   n: number;
@@ -31,16 +34,20 @@ export interface ShapesDatasetOptions {
   /** Image side in pixels (square images). */
   size?: number;
   questionsPerImage?: number;
+  /** Questions asked in one conversation, as consecutive user/assistant turns (1 = one each). */
+  questionsPerConversation?: number;
 }
 
 export interface ShapesConversation extends Conversation {
   kind: 'caption' | 'qa';
-  task: 'caption' | QuestionType;
+  /** The question type, or 'mixed' for a conversation of several questions. */
+  task: 'caption' | QuestionType | 'mixed';
 }
 
 export interface ShapesExample {
   scene: Scene;
   caption: string;
+  questions: QuestionAnswer[];
   conversations: ShapesConversation[];
 }
 
@@ -54,19 +61,30 @@ export interface ShapesDatasetCounts {
   no: number;
 }
 
-function conversation(image: string, prompt: string, answer: string, task: ShapesConversation['task']): ShapesConversation {
-  return {
-    messages: [
-      { role: 'user', content: [{ type: 'image', image }, { type: 'text', text: prompt }] },
-      { role: 'assistant', content: [{ type: 'text', text: answer }] },
-    ],
-    kind: task === 'caption' ? 'caption' : 'qa',
-    task,
-  };
+/** The image goes with the first user turn only, as a user shows a picture once and then asks on. */
+function conversation(image: string, turns: { prompt: string; answer: string }[], task: ShapesConversation['task']): ShapesConversation {
+  const messages: DatasetMessage[] = turns.flatMap(({ prompt, answer }, i): DatasetMessage[] => [
+    { role: 'user', content: [...(i === 0 ? [{ type: 'image' as const, image }] : []), { type: 'text' as const, text: prompt }] },
+    { role: 'assistant', content: [{ type: 'text', text: answer }] },
+  ]);
+  return { messages, kind: task === 'caption' ? 'caption' : 'qa', task };
+}
+
+function questionConversations(image: string, questions: QuestionAnswer[], perConversation: number): ShapesConversation[] {
+  const out: ShapesConversation[] = [];
+  for (let i = 0; i < questions.length; i += perConversation) {
+    const group = questions.slice(i, i + perConversation);
+    const task = group.length === 1 ? group[0].type : 'mixed';
+    out.push(conversation(image, group.map((q) => ({ prompt: q.question, answer: q.answer })), task));
+  }
+  return out;
 }
 
 function checkOptions(opts: ShapesDatasetOptions): Required<ShapesDatasetOptions> {
-  const { n, seed, size = DEFAULT_IMAGE_SIZE, questionsPerImage = DEFAULT_QUESTIONS_PER_IMAGE } = opts;
+  const {
+    n, seed, size = DEFAULT_IMAGE_SIZE, questionsPerImage = DEFAULT_QUESTIONS_PER_IMAGE,
+    questionsPerConversation = DEFAULT_QUESTIONS_PER_CONVERSATION,
+  } = opts;
   if (!Number.isInteger(n) || n < 1) throw new TfvlmError(`shapes dataset: n must be a positive integer, got ${n}`);
   if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
     throw new TfvlmError(`shapes dataset: seed must be an integer in [0, 2^32), got ${seed}`);
@@ -75,7 +93,10 @@ function checkOptions(opts: ShapesDatasetOptions): Required<ShapesDatasetOptions
   if (!Number.isInteger(questionsPerImage) || questionsPerImage < 0) {
     throw new TfvlmError(`shapes dataset: questions per image must be an integer ≥ 0, got ${questionsPerImage}`);
   }
-  return { n, seed, size, questionsPerImage };
+  if (!Number.isInteger(questionsPerConversation) || questionsPerConversation < 1) {
+    throw new TfvlmError(`shapes dataset: questions per conversation must be a positive integer, got ${questionsPerConversation}`);
+  }
+  return { n, seed, size, questionsPerImage, questionsPerConversation };
 }
 
 export function imageName(index: number, n: number): string {
@@ -85,20 +106,19 @@ export function imageName(index: number, n: number): string {
 
 /** The dataset's examples in order, without drawing or writing anything. */
 export function* shapesExamples(options: ShapesDatasetOptions): Generator<ShapesExample> {
-  const { n, seed, size, questionsPerImage } = checkOptions(options);
+  const { n, seed, size, questionsPerImage, questionsPerConversation } = checkOptions(options);
   const master = new Rng(seed);
   for (let i = 0; i < n; i++) {
     const sceneRng = new Rng(master.nextUint32());
     const questionRng = new Rng(master.nextUint32());
     const scene = sampleScene(sceneRng, size, imageName(i, n));
     const text = caption(scene);
+    const questions = sampleQuestions(questionRng, scene, questionsPerImage);
     const conversations = [
-      conversation(scene.image, CAPTION_PROMPT, text, 'caption'),
-      ...sampleQuestions(questionRng, scene, questionsPerImage).map((q) =>
-        conversation(scene.image, q.question, q.answer, q.type),
-      ),
+      conversation(scene.image, [{ prompt: CAPTION_PROMPT, answer: text }], 'caption'),
+      ...questionConversations(scene.image, questions, questionsPerConversation),
     ];
-    yield { scene, caption: text, conversations };
+    yield { scene, caption: text, questions, conversations };
   }
 }
 
@@ -109,16 +129,12 @@ function emptyCounts(): ShapesDatasetCounts {
 
 function tally(counts: ShapesDatasetCounts, ex: ShapesExample): void {
   counts.images++;
-  for (const c of ex.conversations) {
-    counts.conversations++;
-    if (c.task === 'caption') {
-      counts.captions++;
-      continue;
-    }
+  counts.conversations += ex.conversations.length;
+  counts.captions++;
+  for (const q of ex.questions) {
     counts.questions++;
-    counts.byTask[c.task]++;
-    const answer = c.messages[1].content[0];
-    if (c.task === 'exists' && answer.type === 'text') counts[answer.text === 'yes' ? 'yes' : 'no']++;
+    counts.byTask[q.type]++;
+    if (q.type === 'exists') counts[q.answer === 'yes' ? 'yes' : 'no']++;
   }
 }
 

@@ -42,15 +42,24 @@ export function gaussianSource(seed: number): () => number {
 
 const NORM_WEIGHT = /(norm|layernorm|layer_norm\d*)\.weight$/;
 
-export function randomTensors(spec: WeightSpec, opts: { seed?: number; dtype?: RandomDType; std?: number } = {}): Map<string, RawTensor> {
+export interface RandomWeightOptions {
+  seed?: number;
+  dtype?: RandomDType;
+  /** Standard deviation of every tensor (default 0.02) … */
+  std?: number;
+  /** … unless this gives one for its key. */
+  stdOf?: (key: string) => number | undefined;
+}
+
+export function randomTensors(spec: WeightSpec, opts: RandomWeightOptions = {}): Map<string, RawTensor> {
   const normal = gaussianSource(opts.seed ?? 0);
-  const std = opts.std ?? 0.02;
   const dtype = opts.dtype ?? 'F32';
   const out = new Map<string, RawTensor>();
   for (const [key, shape] of spec) {
     const n = shape.reduce((a, b) => a * b, 1);
     const values = new Float32Array(n);
     const base = NORM_WEIGHT.test(key) ? 1 : 0;
+    const std = opts.stdOf?.(key) ?? opts.std ?? 0.02;
     for (let i = 0; i < n; i++) values[i] = base + std * normal();
     const data = dtype === 'F32' ? values : dtype === 'BF16' ? f32ToBf16(values) : f32ToF16(values);
     out.set(key, { dtype, shape, data });
@@ -60,7 +69,7 @@ export function randomTensors(spec: WeightSpec, opts: { seed?: number; dtype?: R
 
 /** Writes `dir/config.json` (as given) and `dir/model.safetensors` with random Idefics3 weights for it. */
 export function writeRandomIdefics3Checkpoint(rawConfig: Record<string, unknown>, dir: string,
-  opts: { seed?: number; dtype?: RandomDType; std?: number } = {}): { keys: number; parameters: number } {
+  opts: RandomWeightOptions = {}): { keys: number; parameters: number } {
   const config = parseIdefics3Config(rawConfig, 'config');
   if (!['idefics3', 'smolvlm'].includes(config.model_type)) {
     throw new TfvlmError(`config model_type '${config.model_type}': random checkpoints are only written for idefics3/smolvlm`);

@@ -90,6 +90,32 @@ describe('tfvlm data shapes', () => {
     assert.notEqual(q4.get('data.jsonl'), q1.get('data.jsonl'));
   });
 
+  it('groups the questions into multi-turn conversations with --questions-per-conversation', async () => {
+    const single = path.join(tmp, 'turns1');
+    const grouped = path.join(tmp, 'turns3');
+    await runData(['shapes', '--n', '5', '--seed', '8', '--out', single, '--questions-per-image', '7']);
+    const { code, stdout } = await runData(['shapes', '--n', '5', '--seed', '8', '--out', grouped,
+      '--questions-per-image', '7', '--questions-per-conversation', '3']);
+    assert.equal(code, 0);
+    const one = (await readConversations(path.join(single, 'data.jsonl'))).filter((c) => c.kind === 'qa');
+    const many = (await readConversations(path.join(grouped, 'data.jsonl'))).filter((c) => c.kind === 'qa');
+    assert.match(stdout, new RegExp(`wrote 5 images and ${5 + many.length} conversations`));
+    assert.match(stdout, new RegExp(`questions\\s+${one.length}\\b`));
+    // The same questions in the same order, at most 3 per conversation, the image in the first turn only.
+    const text = (m: (typeof one)[number]['messages'][number]) => m.content.flatMap((p) => (p.type === 'text' ? [p.text] : []));
+    assert.deepEqual(many.flatMap((c) => c.messages.flatMap(text)), one.flatMap((c) => c.messages.flatMap(text)));
+    for (const c of many) {
+      const turns = c.messages.length / 2;
+      assert.ok(turns >= 1 && turns <= 3);
+      assert.deepEqual(c.messages.map((m) => m.role), Array.from({ length: turns }, () => ['user', 'assistant']).flat());
+      assert.deepEqual(c.messages.map((m) => m.content.filter((p) => p.type === 'image').length), c.messages.map((_, i) => (i === 0 ? 1 : 0)));
+      assert.equal(c.task, turns === 1 ? c.task : 'mixed');
+    }
+    assert.ok(many.some((c) => c.messages.length === 6), 'some conversation has three turns');
+    await assert.rejects(runData(['shapes', '--n', '1', '--out', path.join(tmp, 'turns0'), '--questions-per-conversation', '0']),
+      /questions per conversation must be a positive integer, got 0/);
+  });
+
   it('honours --size', async () => {
     const out = path.join(tmp, 'size');
     await runData(['shapes', '--n', '2', '--seed', '1', '--out', out, '--size', '48']);

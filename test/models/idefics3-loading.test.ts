@@ -83,6 +83,22 @@ describe('Idefics3 weight spec', () => {
   });
 });
 
+describe('random Idefics3 weights', () => {
+  it('draw each tensor with std, or with stdOf(key) where it gives one', () => {
+    const spec = idefics3WeightSpec(parseIdefics3Config(JSON.parse(fs.readFileSync(fixture('tiny-smolvlm', 'config.json'), 'utf8'))));
+    const sd = (t: { data: unknown }) => {
+      const v = t.data as Float32Array;
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      return Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+    };
+    const pos = 'model.vision_model.embeddings.position_embedding.weight';
+    const tensors = randomTensors(spec, { seed: 3, std: 0.05, stdOf: (k) => (k === pos ? 1 : undefined) });
+    assert.ok(Math.abs(sd(tensors.get(pos)!) - 1) < 0.1, `position embedding std ${sd(tensors.get(pos)!)}`);
+    const other = [...tensors.entries()].find(([k, t]) => k !== pos && (t.data as Float32Array).length > 1000)!;
+    assert.ok(Math.abs(sd(other[1]) - 0.05) < 0.005, `${other[0]} std ${sd(other[1])}`);
+  });
+});
+
 describe('Idefics3 weight loading', () => {
   let dir: string;
   before(async () => {

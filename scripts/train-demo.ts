@@ -25,7 +25,17 @@ export const DEMO_RECIPE = {
   trainImages: 5000,
   trainSeed: 0,
   /** Questions per image besides its caption: the caption holds most tokens, questions teach lookups. */
-  questionsPerImage: 3,
+  questionsPerImage: 8,
+  /**
+   * Asked as user/assistant turns of one conversation: the image and prompt are encoded once for
+   * several answers, so a step sees more answers for the same compute.
+   */
+  questionsPerConversation: 4,
+  /**
+   * Init std of the vision position embeddings (every other weight: 0.02). At 0.02 they are 1/25 of
+   * a patch embedding, so the image tokens hardly say which cell they show.
+   */
+  positionEmbeddingStd: 0.5,
   evalSeed: 1,
   /** Images whose conversations are scored (teacher-forced) during training; drawn with seed 2. */
   monitorImages: 20,
@@ -35,17 +45,15 @@ export const DEMO_RECIPE = {
     epochs: 1,
     maxSteps: 4000,
     lr: 1e-3,
-    batchSize: 16,
+    batchSize: 32,
     gradAccum: 1,
     seed: 0,
     warmupRatio: 0.03,
     weightDecay: 0.01,
     maxGradNorm: 1.0,
-    // The vision encoder stays at its random init: a content-rich random feature map that the
-    // connector and text model learn to read (trained from scratch at lr 3e-3 it drifted to
-    // image-independent features; at 1e-3 it learned slower per step than kept frozen). Its
-    // position embeddings train, so each image token can carry which grid cell it shows.
-    freeze: String.raw`^model\.vision_model\.(encoder|post_layernorm|embeddings\.patch_embedding)`,
+    // Every weight trains, the vision tower included. Kept frozen at its random init (earlier
+    // recipes), shape questions stayed at chance in one of two 25-minute runs and captions below
+    // 20%; trained, this recipe captions 99.5% of fresh images exactly.
   } satisfies TrainConfig,
 };
 
@@ -63,18 +71,22 @@ async function main(): Promise<void> {
   const r = { ...DEMO_RECIPE, trainImages: Number(process.env.TFVLM_DEMO_IMAGES ?? DEMO_RECIPE.trainImages) };
   const evalImages = Number(process.env.TFVLM_DEMO_EVAL_IMAGES ?? 200);
   const evalQuestions = Number(process.env.TFVLM_DEMO_EVAL_QUESTIONS ?? 500);
-  const trainDir = path.join(work, `train-${r.trainImages}-seed${r.trainSeed}-q${r.questionsPerImage}`);
+  const trainDir = path.join(work, `train-${r.trainImages}-seed${r.trainSeed}-q${r.questionsPerImage}-c${r.questionsPerConversation}`);
   const monitorDir = path.join(work, 'monitor');
   if (!fs.existsSync(path.join(trainDir, DATA_FILE))) {
     log(`generating ${r.trainImages} training images (seed ${r.trainSeed})`);
-    await writeShapesDataset(trainDir, { n: r.trainImages, seed: r.trainSeed, questionsPerImage: r.questionsPerImage }, { force: true });
+    await writeShapesDataset(trainDir, {
+      n: r.trainImages, seed: r.trainSeed, questionsPerImage: r.questionsPerImage, questionsPerConversation: r.questionsPerConversation,
+    }, { force: true });
   }
   if (!fs.existsSync(path.join(monitorDir, DATA_FILE))) {
     await writeShapesDataset(monitorDir, { n: r.monitorImages, seed: 2 }, { force: true });
   }
   const initDir = path.join(work, 'init');
   writeDemoModelFiles(initDir, DEMO_MODEL_SIZE);
-  const { parameters } = writeRandomIdefics3Checkpoint(demoConfig(DEMO_MODEL_SIZE), initDir, { seed: r.train.seed, std: 0.02 });
+  const { parameters } = writeRandomIdefics3Checkpoint(demoConfig(DEMO_MODEL_SIZE), initDir, {
+    seed: r.train.seed, std: 0.02, stdOf: (key) => (key.endsWith('position_embedding.weight') ? r.positionEmbeddingStd : undefined),
+  });
   log(`model: ${parameters} parameters (random init, seed ${r.train.seed})`);
 
   const model = await Idefics3Model.load(initDir);

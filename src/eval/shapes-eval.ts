@@ -44,6 +44,9 @@ export function scoreAnswers(pairs: readonly AnswerPair[]): Score {
  * instruction means a caption). `jsonlFile` resolves relative image paths.
  */
 export function evalItem(conv: Conversation, jsonlFile: string, where = jsonlFile): EvalItem {
+  if (conv.messages.filter((m) => m.role === 'user').length > 1) {
+    throw new TfvlmError(`${where}: has several user turns; eval scores one question per conversation (write eval data with --questions-per-conversation 1)`);
+  }
   const user = conv.messages.find((m) => m.role === 'user');
   const assistant = conv.messages.find((m) => m.role === 'assistant');
   const images = user?.content.filter((p) => p.type === 'image') ?? [];

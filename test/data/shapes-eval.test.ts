@@ -41,6 +41,10 @@ describe('shapes eval', () => {
     assert.equal(evalItem(bare, file).kind, 'caption');
     assert.equal(evalItem({ messages: convs[1].messages }, file).kind, 'qa');
     assert.throws(() => evalItem({ messages: [convs[0].messages[0]] }, file), TfvlmError);
+    // A multi-turn conversation would otherwise be scored on its first answer only.
+    const turns = [...shapesExamples({ n: 3, seed: 4, questionsPerImage: 4, questionsPerConversation: 2 })][0].conversations[1];
+    assert.equal(turns.messages.length, 4);
+    assert.throws(() => evalItem(turns, file, 'eval.jsonl: conversation 2'), /eval\.jsonl: conversation 2: has several user turns/);
   });
 
   it('evaluateShapes scores a predictor per kind and task and lists the mistakes', async () => {

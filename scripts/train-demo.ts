@@ -31,8 +31,10 @@ export const DEMO_RECIPE = {
    * several answers, so a step sees more answers for the same compute.
    */
   questionsPerConversation: 4,
+  /** Init std of every other weight (norm weights: 1 + N(0, initStd)). */
+  initStd: 0.02,
   /**
-   * Init std of the vision position embeddings (every other weight: 0.02). At 0.02 they are 1/25 of
+   * Init std of the vision position embeddings. At initStd they are 1/25 of
    * a patch embedding, so the image tokens hardly say which cell they show.
    */
   positionEmbeddingStd: 0.5,
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
   const initDir = path.join(work, 'init');
   writeDemoModelFiles(initDir, DEMO_MODEL_SIZE);
   const { parameters } = writeRandomIdefics3Checkpoint(demoConfig(DEMO_MODEL_SIZE), initDir, {
-    seed: r.train.seed, std: 0.02, stdOf: (key) => (key.endsWith('position_embedding.weight') ? r.positionEmbeddingStd : undefined),
+    seed: r.train.seed, std: r.initStd, stdOf: (key) => (key.endsWith('position_embedding.weight') ? r.positionEmbeddingStd : undefined),
   });
   log(`model: ${parameters} parameters (random init, seed ${r.train.seed})`);
 

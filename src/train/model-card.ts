@@ -11,7 +11,7 @@ export interface ModelCardFacts {
   conversations: number;
   recipe: {
     trainImages: number; trainSeed: number; questionsPerImage: number; questionsPerConversation: number;
-    evalSeed: number; positionEmbeddingStd: number;
+    evalSeed: number; initStd: number; positionEmbeddingStd: number;
   };
   config: TrainConfig;
   result: LoopResult;
@@ -63,7 +63,7 @@ Loss on the assistant tokens only.
 
 ## Recipe
 
-Random init: N(0, 0.02) for every weight (norm weights 1 + N(0, 0.02)) except the vision position
+Random init: N(0, ${f.recipe.initStd}) for every weight (norm weights 1 + N(0, ${f.recipe.initStd})) except the vision position
 embeddings, N(0, ${f.recipe.positionEmbeddingStd}), so that each image token says which grid cell it shows.
 ${c.freeze ? `All weights trained except those matching \`${c.freeze}\`, kept at their random initialisation` : 'All weights trained (\`--trainable all\`)'}, AdamW (β 0.9/0.999, weight decay ${c.weightDecay}), peak lr ${c.lr} with
 ${Math.round(c.warmupRatio * 100)}% linear warm-up then cosine decay, batch ${c.batchSize} × ${c.gradAccum}, gradient clipping at ${c.maxGradNorm},

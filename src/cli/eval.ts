@@ -4,9 +4,9 @@ import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { Vlm } from '../engine.ts';
 import { readConversations } from '../data/jsonl.ts';
-import { DATA_FILE, DEFAULT_IMAGE_SIZE, writeShapesDataset } from '../data/shapes.ts';
+import { DATA_FILE, DEFAULT_IMAGE_SIZE, SCENES_FILE, writeShapesDataset } from '../data/shapes.ts';
 import {
-  evalItems, evaluateShapes, formatShapesEval, selectEvalItems, type ShapesEvalResult,
+  evalItems, evaluateShapes, formatShapesEval, selectEvalItems, withShapeCounts, type ShapesEvalResult,
 } from '../eval/shapes-eval.ts';
 import { optionalNumber, requireString, type Command } from './command.ts';
 
@@ -36,7 +36,11 @@ export async function evaluateShapesModel(model: string | Vlm, opts: ShapesEvalO
       n: opts.nImages, seed: opts.seed, size: opts.size ?? DEFAULT_IMAGE_SIZE, questionsPerImage,
     }, { force: true });
     const file = path.join(dir, DATA_FILE);
-    const items = selectEvalItems(evalItems(await readConversations(file), file), { captions: opts.nImages, questions: opts.nQuestions });
+    const scenesFile = path.join(dir, SCENES_FILE);
+    const items = withShapeCounts(
+      selectEvalItems(evalItems(await readConversations(file), file), { captions: opts.nImages, questions: opts.nQuestions }),
+      fs.readFileSync(scenesFile, 'utf8'), scenesFile,
+    );
     let done = 0;
     const result = await evaluateShapes(items, async (item) => {
       const out = await vlm.generate(
@@ -60,7 +64,9 @@ export const evalCommand: Command = {
 
 Generates a new shapes dataset with --seed (use one that training did not use; the demo model was
 trained on seed 0), asks the model for each image's caption and for --n-questions questions, decoding
-greedily, and prints the share of exactly right captions and answers (overall and per question type).
+greedily, and prints the share of exactly right captions and answers: overall, per question type, and
+per question type and number of shapes in the image (with one shape, most questions can be answered
+without finding the shape the question names).
 --data-dir keeps the generated data there instead of a temporary folder; --json prints the result
 with every mistake.`,
   options: {

@@ -26,6 +26,8 @@ export interface EvalItem {
   image: string;
   prompt: string;
   expected: string;
+  /** Shapes in the image, when the dataset's scenes.jsonl is at hand (see `withShapeCounts`). */
+  shapes?: number;
 }
 
 export function isExactMatch(expected: string, predicted: string): boolean {
@@ -68,6 +70,29 @@ export function evalItems(conversations: readonly Conversation[], jsonlFile: str
   return conversations.map((c, i) => evalItem(c, jsonlFile, `${jsonlFile}: conversation ${i + 1}`));
 }
 
+/**
+ * Adds each item's number of shapes from the dataset's scenes.jsonl (one scene per line, its image
+ * path relative to the dataset folder). Questions about one shape can be answered from the picture
+ * alone; only with two or three must the model find the shape the question names.
+ */
+export function withShapeCounts(items: readonly EvalItem[], scenesJsonl: string, scenesFile: string): EvalItem[] {
+  const counts = new Map<string, number>();
+  scenesJsonl.split('\n').forEach((line, i) => {
+    if (line.trim() === '') return;
+    let scene: { image?: unknown; shapes?: unknown } | null;
+    try {
+      scene = JSON.parse(line);
+    } catch {
+      throw new TfvlmError(`${scenesFile}:${i + 1}: invalid JSON`);
+    }
+    if (typeof scene !== 'object' || scene === null || typeof scene.image !== 'string' || !Array.isArray(scene.shapes)) {
+      throw new TfvlmError(`${scenesFile}:${i + 1}: expected a scene with "image" and "shapes"`);
+    }
+    counts.set(resolveImagePath(scenesFile, scene.image), scene.shapes.length);
+  });
+  return items.map((it) => ({ ...it, shapes: counts.get(it.image) }));
+}
+
 export function splitByKind(items: readonly EvalItem[]): { captions: EvalItem[]; questions: EvalItem[] } {
   return {
     captions: items.filter((it) => it.kind === 'caption'),
@@ -90,6 +115,8 @@ export interface ShapesEvalResult {
   questions: Score;
   /** Per task ("caption", "count", "color", ...). */
   byTask: Record<string, Score>;
+  /** Per task, then per number of shapes in the image (items whose count is known). */
+  byTaskAndShapes: Record<string, Record<number, Score>>;
   /** The items that did not match, with what was generated. */
   mistakes: (EvalItem & { predicted: string })[];
 }
@@ -105,10 +132,18 @@ export async function evaluateShapes(
   for (const task of [...new Set(scored.map((s) => s.task))].sort()) {
     byTask[task] = scoreAnswers(scored.filter((s) => s.task === task));
   }
+  const byTaskAndShapes: Record<string, Record<number, Score>> = {};
+  for (const task of Object.keys(byTask)) {
+    const counted = scored.filter((s) => s.task === task && s.shapes !== undefined);
+    for (const n of [...new Set(counted.map((s) => s.shapes!))].sort((a, b) => a - b)) {
+      (byTaskAndShapes[task] ??= {})[n] = scoreAnswers(counted.filter((s) => s.shapes === n));
+    }
+  }
   return {
     captions: scoreAnswers(scored.filter((s) => s.kind === 'caption')),
     questions: scoreAnswers(scored.filter((s) => s.kind === 'qa')),
     byTask,
+    byTaskAndShapes,
     mistakes: scored.filter((s) => !isExactMatch(s.expected, s.predicted)),
   };
 }
@@ -117,9 +152,20 @@ export function formatScore(s: Score): string {
   return `${s.exact}/${s.total} = ${(100 * s.accuracy).toFixed(1)}%`;
 }
 
-/** A few lines for the terminal: caption and question accuracy, then per task. */
+/**
+ * A few lines for the terminal: caption and question accuracy, then per task, then (when the shape
+ * counts are known) per task and number of shapes in the image.
+ */
 export function formatShapesEval(r: ShapesEvalResult): string {
   const lines = [`captions   ${formatScore(r.captions)} exact`, `questions  ${formatScore(r.questions)} exact`];
   for (const [task, s] of Object.entries(r.byTask)) lines.push(`  ${task.padEnd(9)}${formatScore(s)}`);
+  const counts = [...new Set(Object.values(r.byTaskAndShapes).flatMap((per) => Object.keys(per).map(Number)))].sort((a, b) => a - b);
+  if (counts.length > 0) {
+    const cell = (s: Score | undefined) => (s ? `${s.exact}/${s.total}` : '-').padStart(9);
+    lines.push('', `by shapes in the image:${counts.map((n) => String(n).padStart(9)).join('')}`);
+    for (const [task, per] of Object.entries(r.byTaskAndShapes)) {
+      lines.push(`  ${task.padEnd(21)}${counts.map((n) => cell(per[n])).join('')}`);
+    }
+  }
   return lines.join('\n');
 }

@@ -27,6 +27,16 @@ export function writeDemoModelCard(dir: string, f: ModelCardFacts): void {
   const t = cfg.text_config;
   const c = f.config;
   const tasks = Object.entries(f.evaluation.byTask).map(([k, s]) => `| ${k} | ${formatScore(s)} |`).join('\n');
+  const byShapes = Object.entries(f.evaluation.byTaskAndShapes);
+  const counts = [...new Set(byShapes.flatMap(([, per]) => Object.keys(per).map(Number)))].sort((a, b) => a - b);
+  const shapesTable = counts.length === 0 ? '' : `
+By number of shapes in the image (with one shape, most questions can be answered without finding
+the shape the question names):
+
+| | ${counts.map((n) => `${n} shape${n === 1 ? '' : 's'}`).join(' | ')} |
+|---|${counts.map(() => '---|').join('')}
+${byShapes.map(([task, per]) => `| ${task} | ${counts.map((n) => (per[n] ? `${per[n].exact}/${per[n].total}` : '–')).join(' | ')} |`).join('\n')}
+`;
   const text = `---
 license: apache-2.0
 library_name: transformers
@@ -83,7 +93,7 @@ not used in training, greedy decoding, exact match):
 | captions (${f.evaluation.captions.total} images) | ${formatScore(f.evaluation.captions)} |
 | questions (${f.evaluation.questions.total}) | ${formatScore(f.evaluation.questions)} |
 ${tasks}
-
+${shapesTable}
 Targets: ≥ 90% of captions exactly right — ${f.evaluation.captions.accuracy >= 0.9 ? 'met' : 'not met'}; ≥ 95% of questions — ${f.evaluation.questions.accuracy >= 0.95 ? 'met' : 'not met by this checkpoint (the recipe is being improved)'}.
 
 ## Limitations

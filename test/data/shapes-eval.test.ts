@@ -4,7 +4,7 @@ import path from 'node:path';
 import { shapesExamples } from '../../src/data/shapes.ts';
 import { parseJsonl, toJsonl, validateConversation, type Conversation } from '../../src/data/jsonl.ts';
 import {
-  evalItem, evalItems, evaluateShapes, formatShapesEval, scoreAnswers, selectEvalItems, splitByKind,
+  evalItem, evalItems, evaluateShapes, formatShapesEval, scoreAnswers, selectEvalItems, splitByKind, withShapeCounts,
 } from '../../src/eval/shapes-eval.ts';
 import { TfvlmError } from '../../src/errors.ts';
 
@@ -55,6 +55,33 @@ describe('shapes eval', () => {
     assert.equal(r.questions.exact, r.byTask.count?.total ?? 0);
     assert.equal(r.mistakes.length, 20 - r.questions.exact);
     assert.match(formatShapesEval(r), /^captions\s+10\/10 = 100\.0% exact\nquestions\s+\d+\/20/);
+  });
+
+  it('splits the scores by number of shapes in the image, read from scenes.jsonl', async () => {
+    const examples = [...shapesExamples({ n: 12, seed: 5, questionsPerImage: 2 })];
+    const file = '/d/data.jsonl';
+    const scenes = examples.map((ex) => JSON.stringify(ex.scene)).join('\n') + '\n';
+    const items = withShapeCounts(evalItems(examples.flatMap((ex) => ex.conversations), file), scenes, '/d/scenes.jsonl');
+    const shapesOf = new Map(examples.map((ex) => [path.resolve('/d', ex.scene.image), ex.scene.shapes.length]));
+    assert.ok(items.every((it) => it.shapes === shapesOf.get(it.image)));
+    // Right exactly when the image holds one shape.
+    const r = await evaluateShapes(items, async (it) => (it.shapes === 1 ? it.expected : 'wrong'));
+    for (const [task, per] of Object.entries(r.byTaskAndShapes)) {
+      for (const [n, s] of Object.entries(per)) {
+        assert.equal(s.total, items.filter((it) => it.task === task && it.shapes === Number(n)).length);
+        assert.equal(s.exact, Number(n) === 1 ? s.total : 0, `${task} with ${n} shapes`);
+      }
+    }
+    const captions = r.byTaskAndShapes.caption;
+    assert.equal(Object.values(captions).reduce((a, s) => a + s.total, 0), 12);
+    assert.match(formatShapesEval(r), /by shapes in the image:\s+1\s+2\s+3\n\s+caption\s+\d+\/\d+\s+0\/\d+\s+0\/\d+/);
+    assert.throws(() => withShapeCounts(items, '{"image":"a.png"}\n', 's.jsonl'), /s\.jsonl:1: expected a scene/);
+    assert.throws(() => withShapeCounts(items, '\n{oops\n', 's.jsonl'), /s\.jsonl:2: invalid JSON/);
+    assert.throws(() => withShapeCounts(items, 'null\n', 's.jsonl'), /s\.jsonl:1: expected a scene/);
+    // Without scenes the breakdown is empty and not printed.
+    const plain = await evaluateShapes(evalItems(examples[0].conversations, file), async (it) => it.expected);
+    assert.deepEqual(plain.byTaskAndShapes, {});
+    assert.doesNotMatch(formatShapesEval(plain), /by shapes/);
   });
 
   it('JSONL round-trips conversations and rejects malformed lines with file and line', () => {

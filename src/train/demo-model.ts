@@ -30,6 +30,8 @@ export interface DemoModelSize {
   textKvHeads: number;
   textIntermediate: number;
   scaleFactor: number;
+  /** lm_head shares embed_tokens (as SmolVLM's text model does); default false. */
+  tieWordEmbeddings?: boolean;
 }
 
 /**
@@ -100,10 +102,10 @@ export function demoConfig(size: DemoModelSize = DEMO_MODEL_SIZE): Record<string
       pad_token_id: pad,
       rms_norm_eps: 1e-5,
       rope_theta: 10000.0,
-      tie_word_embeddings: false,
+      tie_word_embeddings: size.tieWordEmbeddings ?? false,
       vocab_size: vocab.size,
     },
-    tie_word_embeddings: false,
+    tie_word_embeddings: size.tieWordEmbeddings ?? false,
     torch_dtype: 'float32',
     transformers_version: '4.47.1',
     use_cache: true,

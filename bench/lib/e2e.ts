@@ -12,6 +12,7 @@ import { idefics3Vlm } from '../../src/generation/vlm.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
 import { image } from '../../test/helpers/paths.ts';
 import { MB, median } from './measure.ts';
+import { measureDecodeBreakdown, type DecodeBreakdown } from './decode-breakdown.ts';
 
 export interface E2EResult {
   checkpoint_mb: number;
@@ -34,6 +35,7 @@ export interface E2EResult {
   decode: { context: number; tokens: number; ms_per_token: number; tok_s: number }[];
   /** f32 bytes of every weight a decode step reads (decoder layers, final norm, LM head; one embedding row is negligible). */
   decode_weight_bytes: number;
+  decode_breakdown: DecodeBreakdown;
   peak_rss_mb: number;
   tensors_mb_after_load: number;
   /** The wasm heap (all tensors + XNNPACK's packed weights) after load and after every weight was used once. */
@@ -131,6 +133,11 @@ async function main(): Promise<void> {
 
   const decodeWeightBytes = tensorBytes(model.text.weights.layers) + tensorBytes(model.text.weights.norm) + tensorBytes(model.text.lmHead);
   const info = await backendInfo();
+  const breakdown = await measureDecodeBreakdown(
+    model,
+    async (n) => { await drain(generateTokens(vlm, { input_ids: [[1]] }, { ...GREEDY, seed: 0, maxNewTokens: n, eosTokenIds: [] })); },
+    { threads: [...new Set([1, info.threads])], quick },
+  );
   const result: E2EResult = {
     checkpoint_mb: fs.statSync(`${values.dir}/model.safetensors`).size / MB,
     load_ms: loadMs,
@@ -148,6 +155,7 @@ async function main(): Promise<void> {
       { context: longContext + longTokens, tokens: long.timings.decodeTokens, ms_per_token: long.timings.decodeMs / long.timings.decodeTokens, tok_s: (long.timings.decodeTokens / long.timings.decodeMs) * 1000 },
     ],
     decode_weight_bytes: decodeWeightBytes,
+    decode_breakdown: breakdown,
     peak_rss_mb: (process.resourceUsage().maxRSS * 1024) / MB,
     tensors_mb_after_load: tensorsMb,
     wasm_heap_mb_after_load: heapAfterLoad,

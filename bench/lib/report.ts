@@ -28,6 +28,23 @@ function cacheTable(rows: CacheRow[]): string {
   );
 }
 
+/**
+ * The short-context decode step split into its weight products alone and everything else priced as
+ * kernel dispatch: what a step would cost if only the weights streamed, and what the other kernels add.
+ */
+function decodeBreakdownRow(b: NonNullable<BenchResult['e2e']>['decode_breakdown'], measuredMs: number): string[] {
+  const one = b.matmul_ms.find((m) => m.threads === 1);
+  const pool = b.matmul_ms.filter((m) => m.threads > 1).map((m) => `${f(m.ms)} ms on ${m.threads} threads`).join(', ');
+  const others = b.kernels_per_token - b.matmuls_per_token;
+  const dispatchMs = (others * b.dispatch_us) / 1000;
+  return [
+    'decode step, broken down', `${f(one?.ms)} ms matMuls`,
+    `its ${b.matmuls_per_token} weight products alone, one after another, on 1 thread${pool ? ` (${pool})` : ''}; ` +
+      `the step runs ${f(b.kernels_per_token, 0)} kernels, the other ${f(others, 0)} × ${f(b.dispatch_us)} µs dispatch each (a trivial add) = ${f(dispatchMs)} ms; ` +
+      `sum ${f((one?.ms ?? NaN) + dispatchMs)} ms vs ${f(measuredMs)} ms measured`,
+  ];
+}
+
 export function markdownReport(r: BenchResult): string {
   const out: string[] = [];
   out.push(`## tfvlm bench — ${r.timestamp}${r.quick ? ' (--quick)' : ''}`);
@@ -56,6 +73,7 @@ export function markdownReport(r: BenchResult): string {
         `${f(d.ms_per_token)} ms/token vs floor ${f(r.decode_floor_ms)} ms (${f(e.decode_weight_bytes / 1e6, 0)} MB f32 weights ÷ bandwidth) = ${f(d.ms_per_token / r.decode_floor_ms!, 2)}× floor` +
           (oneThread ? `; ${f(d.ms_per_token / (e.decode_weight_bytes / oneThread.value / 1e6), 2)}× the one-thread floor ${f(e.decode_weight_bytes / oneThread.value / 1e6)} ms` : ''),
       ]),
+      ...(e.decode_breakdown ? [decodeBreakdownRow(e.decode_breakdown, e.decode[0].ms_per_token)] : []),
       ['peak RSS (end-to-end process)', `${f(r.peak_rss_mb, 0)} MB`, e.wasm_heap_mb_after_load !== null && e.wasm_heap_mb_after_warmup !== null
         ? `wasm heap ${f(e.wasm_heap_mb_after_load, 0)} MB after load (${f(e.tensors_mb_after_load, 0)} MB tensors) → ${f(e.wasm_heap_mb_after_warmup, 0)} MB once every weight was used: XNNPACK keeps a packed copy of each matMul's right-hand operand`
         : ''],

@@ -151,6 +151,34 @@ export class Trainer {
   }
 
   /**
+   * Loss of `examples` as one batch and its gradient for every trainable parameter (by name), with
+   * the current weights; nothing is updated. The caller disposes the gradients.
+   */
+  gradients(examples: readonly TrainExample[]): { loss: number; grads: Map<string, tf.Tensor> } {
+    const batch = collate(examples, this.padTokenId);
+    try {
+      const { value, grads } = tf.variableGrads(() => this.batchLoss(batch), this.params.map((p) => p.variable));
+      const loss = value.dataSync()[0];
+      value.dispose();
+      const byName = new Map<string, tf.Tensor>();
+      for (const p of this.params) byName.set(p.name, grads[p.variable.name] ?? tf.zerosLike(p.variable));
+      return { loss, grads: byName };
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+
+  /** Loss of `examples` as one batch with the current weights. */
+  loss(examples: readonly TrainExample[]): number {
+    const batch = collate(examples, this.padTokenId);
+    try {
+      return tf.tidy(() => this.batchLoss(batch).dataSync()[0]);
+    } finally {
+      disposeBatch(batch);
+    }
+  }
+
+  /**
    * One optimizer step over gradAccum micro-batches; the loss is the mean over all their supervised tokens.
    * `progress` (0..1) places the step on the schedule instead of step / totalSteps (time-budgeted runs).
    */

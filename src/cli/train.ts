@@ -6,6 +6,7 @@ import { loadModel } from '../models/registry.ts';
 import { Idefics3Model } from '../models/idefics3/model.ts';
 import { VlmProcessor } from '../processing/processor.ts';
 import { buildExamples } from '../train/examples.ts';
+import type { LossWeighting } from '../train/batch.ts';
 import { formatDuration, runTraining } from '../train/loop.ts';
 import { DEFAULT_TRAIN_CONFIG, Trainer, type TrainableMode, type TrainConfig } from '../train/trainer.ts';
 import { optionalNumber, requireString, type Command } from './command.ts';
@@ -37,6 +38,8 @@ JSONL file; e.g. the output of 'tfvlm data shapes'). The loss covers the assista
                                    frozen (e.g. '^model\\.vision_model\\.' keeps the vision tower as it is)
   --epochs N (${d.epochs})  --max-steps N  --lr X (${d.lr})  --batch-size N (${d.batchSize})  --grad-accum N (${d.gradAccum})
   --warmup-ratio X (${d.warmupRatio})  --weight-decay X (${d.weightDecay})  --max-grad-norm X (${d.maxGradNorm})  --seed S (${d.seed})
+  --loss-weighting token|turn      token (default): mean over assistant tokens, as transformers;
+                                   turn: every assistant turn weighs the same, however long
   --eval eval.jsonl                evaluate (loss, teacher-forced exact match) every --eval-every steps
   --eval-every N (100)  --save-every N (0 = at the end only)  --log-every N (10)
   --resume CHECKPOINT              continue from OUT/checkpoint-<step> (weights, optimizer state, step)
@@ -67,6 +70,7 @@ OUT/checkpoint-<step> and stops.`,
     'log-every': { type: 'string' },
     resume: { type: 'string' },
     freeze: { type: 'string' },
+    'loss-weighting': { type: 'string' },
   },
   async run(args) {
     const modelDir = requireString(args, 'model', 'train');
@@ -93,6 +97,7 @@ OUT/checkpoint-<step> and stops.`,
       loraRank: num('lora-rank') ?? d.loraRank,
       loraAlpha: num('lora-alpha') ?? d.loraAlpha,
       ...(typeof args.values.freeze === 'string' ? { freeze: checkedRegex(args.values.freeze) } : {}),
+      ...(typeof args.values['loss-weighting'] === 'string' ? { lossWeighting: args.values['loss-weighting'] as LossWeighting } : {}),
     };
     const log = (s: string) => process.stderr.write(`${s}\n`);
     await initBackend();

@@ -13,7 +13,11 @@ export interface TrainBatch {
   pixel_attention_mask?: tf.Tensor;
   /** [B·T]: the token each position must predict (the next one; 0 where unused). */
   targets: Int32Array;
-  /** [B·T]: 1 where the next token is an assistant token. */
+  /**
+   * [B·T]: where the next token is an assistant token, 1 ('token' weighting, as transformers'
+   * mean over labelled tokens) or 1 / the length of its assistant turn ('turn': every answer counts
+   * the same, however many tokens it has); 0 elsewhere.
+   */
   weights: Float32Array;
   /** Sum of weights. */
   supervised: number;
@@ -21,7 +25,9 @@ export interface TrainBatch {
   tokens: number;
 }
 
-export function collate(examples: readonly TrainExample[], padTokenId: number): TrainBatch {
+export type LossWeighting = 'token' | 'turn';
+
+export function collate(examples: readonly TrainExample[], padTokenId: number, weighting: LossWeighting = 'token'): TrainBatch {
   if (examples.length === 0) throw new TfvlmError('collate: empty batch');
   const B = examples.length;
   const T = Math.max(...examples.map((e) => e.input_ids.length));
@@ -36,12 +42,19 @@ export function collate(examples: readonly TrainExample[], padTokenId: number): 
     ids.set(e.input_ids, b * T);
     attention.fill(1, b * T, b * T + n);
     tokens += n;
-    for (let t = 0; t + 1 < n; t++) {
-      targets[b * T + t] = e.input_ids[t + 1];
-      if (e.assistant_mask[t + 1]) {
-        weights[b * T + t] = 1;
-        supervised++;
+    for (let t = 0; t + 1 < n; t++) targets[b * T + t] = e.input_ids[t + 1];
+    // Runs of assistant tokens: one per assistant turn.
+    for (let t = 0; t + 1 < n;) {
+      if (!e.assistant_mask[t + 1]) {
+        t++;
+        continue;
       }
+      let end = t;
+      while (end + 1 < n && e.assistant_mask[end + 1]) end++;
+      const w = weighting === 'turn' ? 1 / (end - t) : 1;
+      weights.fill(w, b * T + t, b * T + end);
+      supervised += weighting === 'turn' ? 1 : end - t;
+      t = end;
     }
   });
   const batch: TrainBatch = {

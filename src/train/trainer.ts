@@ -9,7 +9,7 @@ import { TfvlmError } from '../errors.ts';
 import { Rng } from '../generation/rng.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { Idefics3Model } from '../models/idefics3/model.ts';
-import { collate, disposeBatch, type TrainBatch } from './batch.ts';
+import { collate, disposeBatch, type LossWeighting, type TrainBatch } from './batch.ts';
 import { copyModelFiles, writeModelWeights } from './checkpoint-files.ts';
 import type { TrainExample } from './examples.ts';
 import { installTrainingGradients } from './gradients.ts';
@@ -40,6 +40,8 @@ export interface TrainConfig {
   loraTargets: string;
   /** Regex over checkpoint keys kept frozen in projector/all mode (e.g. `^model\.vision_model\.`). */
   freeze?: string;
+  /** 'token' (default): mean over assistant tokens; 'turn': every assistant turn weighs the same. */
+  lossWeighting?: LossWeighting;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -55,7 +57,7 @@ export interface StepResult {
   loss: number;
   lr: number;
   gradNorm: number;
-  /** Real tokens in the step's batches, and the supervised (assistant) ones. */
+  /** Real tokens in the step's batches, and the sum of their loss weights (assistant tokens, or assistant turns with lossWeighting turn). */
   tokens: number;
   supervised: number;
 }
@@ -93,6 +95,9 @@ export class Trainer {
     if (!['projector', 'lora', 'all'].includes(c.trainable)) throw new TfvlmError(`--trainable must be projector, lora or all, got '${c.trainable}'`);
     for (const [name, v] of [['batch-size', c.batchSize], ['grad-accum', c.gradAccum]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new TfvlmError(`--${name} must be a positive integer, got ${v}`);
+    }
+    if (c.lossWeighting !== undefined && !['token', 'turn'].includes(c.lossWeighting)) {
+      throw new TfvlmError(`--loss-weighting must be token or turn, got '${String(c.lossWeighting)}'`);
     }
     if (!(c.lr > 0)) throw new TfvlmError(`--lr must be positive, got ${c.lr}`);
     const perStep = c.batchSize * c.gradAccum;
@@ -150,12 +155,16 @@ export class Trainer {
     });
   }
 
+  private collate(examples: readonly TrainExample[]): TrainBatch {
+    return collate(examples, this.padTokenId, this.config.lossWeighting ?? 'token');
+  }
+
   /**
    * Loss of `examples` as one batch and its gradient for every trainable parameter (by name), with
    * the current weights; nothing is updated. The caller disposes the gradients.
    */
   gradients(examples: readonly TrainExample[]): { loss: number; grads: Map<string, tf.Tensor> } {
-    const batch = collate(examples, this.padTokenId);
+    const batch = this.collate(examples);
     try {
       const { value, grads } = tf.variableGrads(() => this.batchLoss(batch), this.params.map((p) => p.variable));
       const loss = value.dataSync()[0];
@@ -170,7 +179,7 @@ export class Trainer {
 
   /** Loss of `examples` as one batch with the current weights. */
   loss(examples: readonly TrainExample[]): number {
-    const batch = collate(examples, this.padTokenId);
+    const batch = this.collate(examples);
     try {
       return tf.tidy(() => this.batchLoss(batch).dataSync()[0]);
     } finally {
@@ -185,7 +194,7 @@ export class Trainer {
   trainStep(progress?: number): StepResult {
     const step = this.step;
     const examples = Array.from({ length: this.config.gradAccum }, (_, k) => this.microBatch(step, k));
-    const batches = examples.map((ex) => collate(ex, this.padTokenId));
+    const batches = examples.map((ex) => this.collate(ex));
     const supervised = batches.reduce((n, b) => n + b.supervised, 0);
     const tokens = batches.reduce((n, b) => n + b.tokens, 0);
     let grads: Record<string, tf.Tensor> = {};
@@ -225,7 +234,7 @@ export class Trainer {
     let supervised = 0;
     let exact = 0;
     for (let i = 0; i < examples.length; i += batchSize) {
-      const b = collate(examples.slice(i, i + batchSize), this.padTokenId);
+      const b = this.collate(examples.slice(i, i + batchSize));
       try {
         tf.tidy(() => withTiedHead(this.model, () => {
           const detach = this.lora?.attach();

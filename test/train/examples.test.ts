@@ -47,6 +47,23 @@ describe('training examples', () => {
     const tok = s.processor.tokenizer;
     const masked = Array.from(e.input_ids).filter((_, i) => e.assistant_mask[i]).map((id) => tok.idToToken(id));
     assert.deepEqual(masked, ['two', '<end_of_utterance>', 'no', '<end_of_utterance>']);
+
+    // Turn weighting: each answer weighs 1 in all, the 2-token answers of this conversation as much
+    // as the caption's many tokens.
+    const caption = s.examples[0];
+    const byToken = collate([e, caption], 0);
+    const byTurn = collate([e, caption], 0, 'turn');
+    const T = byTurn.input_ids.shape[1];
+    const row = (w: Float32Array, r: number) => Array.from(w.slice(r * T, (r + 1) * T)).filter((x) => x > 0);
+    assert.deepEqual(row(byTurn.weights, 0), [0.5, 0.5, 0.5, 0.5]);
+    const captionTokens = row(byToken.weights, 1).length;
+    assert.ok(captionTokens > 4);
+    for (const w of row(byTurn.weights, 1)) assert.ok(Math.abs(w - 1 / captionTokens) < 1e-7);
+    assert.equal(byTurn.supervised, 3);
+    assert.equal(byToken.supervised, 4 + captionTokens);
+    assert.deepEqual(Array.from(byTurn.weights).map((w) => w > 0), Array.from(byToken.weights).map((w) => w > 0));
+    disposeBatch(byToken);
+    disposeBatch(byTurn);
   });
 
   it('collate pads on the right and predicts the next token only where it is an assistant token', () => {

@@ -41,6 +41,8 @@ export interface DemoModelSize {
 export const DEMO_MODEL_SIZE: DemoModelSize = {
   imageSize: 96, patchSize: 16, visionHidden: 128, visionLayers: 2, visionHeads: 2,
   textHidden: 192, textLayers: 3, textHeads: 2, textKvHeads: 1, textIntermediate: 512, scaleFactor: 2,
+  // As SmolVLM: a colour or shape word has one vector, read in questions and written in answers.
+  tieWordEmbeddings: true,
 };
 
 /** token → id: special tokens, then template words, then the dataset vocabulary. */

@@ -60,7 +60,7 @@ word-level tokenizer (${t.vocab_size} tokens) with SmolVLM's chat template.
 |---|---|
 | vision | ${v.num_hidden_layers} layers, hidden ${v.hidden_size}, ${v.num_attention_heads} heads, patch ${v.patch_size}, image ${v.image_size} |
 | connector | pixel shuffle ×${cfg.scale_factor}, linear ${v.hidden_size * cfg.scale_factor ** 2} → ${t.hidden_size} |
-| text (Llama) | ${t.num_hidden_layers} layers, hidden ${t.hidden_size}, ${t.num_attention_heads} heads / ${t.num_key_value_heads} KV heads, MLP ${t.intermediate_size} |
+| text (Llama) | ${t.num_hidden_layers} layers, hidden ${t.hidden_size}, ${t.num_attention_heads} heads / ${t.num_key_value_heads} KV heads, MLP ${t.intermediate_size}${cfg.tie_word_embeddings ? ', lm_head tied to embed_tokens' : ''} |
 | weights | ${(f.bytes / 1e6).toFixed(1)} MB (float32 safetensors) |
 
 ## Data
@@ -69,7 +69,7 @@ word-level tokenizer (${t.vocab_size} tokens) with SmolVLM's chat template.
 ${f.recipe.trainImages} images (96×96), each with its caption ("Describe the image." → "a red circle at the top left, a
 blue square in the center.") and up to ${f.recipe.questionsPerImage} questions (count, colour, shape, exists, where) asked
 ${f.recipe.questionsPerConversation > 1 ? `up to ${f.recipe.questionsPerConversation} per conversation as consecutive turns` : 'one per conversation'}, ${f.conversations} conversations.
-Loss on the assistant tokens only.
+Loss on the assistant tokens only, ${c.lossWeighting === 'turn' ? 'every assistant turn weighing the same (a two-token answer as much as a caption)' : 'averaged over them'}.
 
 ## Recipe
 

@@ -35,7 +35,8 @@ export const DEMO_RECIPE = {
    * Init std of every other weight (norm weights: 1 + N(0, initStd)); ≈ 1/√hidden of the text model.
    * At transformers' usual 0.02 (made for hidden sizes of 576 and up) "Is there a red circle?"
    * stayed at chance in every run: the answer position ignored the question's colour and shape
-   * words entirely; at 0.07 it learns them.
+   * words entirely (the same P(yes) for all 12 questions about an image); at 0.07 this recipe
+   * answers 84% of them.
    */
   initStd: 0.07,
   /**

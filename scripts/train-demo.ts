@@ -3,7 +3,8 @@
 // Environment: TFVLM_DEMO_OUT (default weights/tfvlm-demo), TFVLM_DEMO_WORK (data + checkpoints,
 // default a folder in the OS temp dir), TFVLM_DEMO_MINUTES (training time budget: the
 // learning-rate schedule is fitted into it, default 25); for quick
-// checks or experiments TFVLM_DEMO_IMAGES, TFVLM_DEMO_STEPS, TFVLM_DEMO_LR, TFVLM_DEMO_EVAL_IMAGES, TFVLM_DEMO_EVAL_QUESTIONS.
+// checks or experiments TFVLM_DEMO_IMAGES, TFVLM_DEMO_STEPS, TFVLM_DEMO_LR, TFVLM_DEMO_INIT_STD,
+// TFVLM_DEMO_EVAL_IMAGES, TFVLM_DEMO_EVAL_QUESTIONS.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -76,7 +77,11 @@ async function main(): Promise<void> {
   const log = (s: string) => process.stderr.write(`${s}\n`);
   log(`backend ${JSON.stringify(info)}`);
 
-  const r = { ...DEMO_RECIPE, trainImages: Number(process.env.TFVLM_DEMO_IMAGES ?? DEMO_RECIPE.trainImages) };
+  const r = {
+    ...DEMO_RECIPE,
+    trainImages: Number(process.env.TFVLM_DEMO_IMAGES ?? DEMO_RECIPE.trainImages),
+    initStd: Number(process.env.TFVLM_DEMO_INIT_STD ?? DEMO_RECIPE.initStd),
+  };
   const evalImages = Number(process.env.TFVLM_DEMO_EVAL_IMAGES ?? 200);
   const evalQuestions = Number(process.env.TFVLM_DEMO_EVAL_QUESTIONS ?? 500);
   const trainDir = path.join(work, `train-${r.trainImages}-seed${r.trainSeed}-q${r.questionsPerImage}-c${r.questionsPerConversation}`);

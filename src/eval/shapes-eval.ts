@@ -4,7 +4,7 @@
  */
 import { TfvlmError } from '../errors.ts';
 import { CAPTION_PROMPT } from '../data/text.ts';
-import { messageText, resolveImagePath, type Conversation } from '../data/jsonl.ts';
+import { messageText, parseJsonl, resolveImagePath, type Conversation } from '../data/jsonl.ts';
 
 export interface AnswerPair {
   expected: string;
@@ -77,18 +77,12 @@ export function evalItems(conversations: readonly Conversation[], jsonlFile: str
  */
 export function withShapeCounts(items: readonly EvalItem[], scenesJsonl: string, scenesFile: string): EvalItem[] {
   const counts = new Map<string, number>();
-  scenesJsonl.split('\n').forEach((line, i) => {
-    if (line.trim() === '') return;
-    let scene: { image?: unknown; shapes?: unknown } | null;
-    try {
-      scene = JSON.parse(line);
-    } catch {
-      throw new TfvlmError(`${scenesFile}:${i + 1}: invalid JSON`);
-    }
-    if (typeof scene !== 'object' || scene === null || typeof scene.image !== 'string' || !Array.isArray(scene.shapes)) {
+  parseJsonl(scenesJsonl, scenesFile).forEach((scene, i) => {
+    const { image, shapes } = (scene ?? {}) as { image?: unknown; shapes?: unknown };
+    if (typeof image !== 'string' || !Array.isArray(shapes)) {
       throw new TfvlmError(`${scenesFile}:${i + 1}: expected a scene with "image" and "shapes"`);
     }
-    counts.set(resolveImagePath(scenesFile, scene.image), scene.shapes.length);
+    counts.set(resolveImagePath(scenesFile, image), shapes.length);
   });
   return items.map((it) => ({ ...it, shapes: counts.get(it.image) }));
 }
@@ -152,6 +146,11 @@ export function formatScore(s: Score): string {
   return `${s.exact}/${s.total} = ${(100 * s.accuracy).toFixed(1)}%`;
 }
 
+/** The numbers of shapes the per-shape-count scores cover, ascending (empty when none are known). */
+export function shapeCountsOf(r: ShapesEvalResult): number[] {
+  return [...new Set(Object.values(r.byTaskAndShapes).flatMap((per) => Object.keys(per).map(Number)))].sort((a, b) => a - b);
+}
+
 /**
  * A few lines for the terminal: caption and question accuracy, then per task, then (when the shape
  * counts are known) per task and number of shapes in the image.
@@ -159,7 +158,7 @@ export function formatScore(s: Score): string {
 export function formatShapesEval(r: ShapesEvalResult): string {
   const lines = [`captions   ${formatScore(r.captions)} exact`, `questions  ${formatScore(r.questions)} exact`];
   for (const [task, s] of Object.entries(r.byTask)) lines.push(`  ${task.padEnd(9)}${formatScore(s)}`);
-  const counts = [...new Set(Object.values(r.byTaskAndShapes).flatMap((per) => Object.keys(per).map(Number)))].sort((a, b) => a - b);
+  const counts = shapeCountsOf(r);
   if (counts.length > 0) {
     const cell = (s: Score | undefined) => (s ? `${s.exact}/${s.total}` : '-').padStart(9);
     lines.push('', `by shapes in the image:${counts.map((n) => String(n).padStart(9)).join('')}`);

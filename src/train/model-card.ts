@@ -1,7 +1,7 @@
 // README.md of the shipped demo model: what it was trained on, how, how long, and how well it does.
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatScore, type ShapesEvalResult } from '../eval/shapes-eval.ts';
+import { formatScore, shapeCountsOf, type ShapesEvalResult } from '../eval/shapes-eval.ts';
 import { formatDuration, type LoopResult } from './loop.ts';
 import type { TrainConfig } from './trainer.ts';
 
@@ -28,7 +28,7 @@ export function writeDemoModelCard(dir: string, f: ModelCardFacts): void {
   const c = f.config;
   const tasks = Object.entries(f.evaluation.byTask).map(([k, s]) => `| ${k} | ${formatScore(s)} |`).join('\n');
   const byShapes = Object.entries(f.evaluation.byTaskAndShapes);
-  const counts = [...new Set(byShapes.flatMap(([, per]) => Object.keys(per).map(Number)))].sort((a, b) => a - b);
+  const counts = shapeCountsOf(f.evaluation);
   const shapesTable = counts.length === 0 ? '' : `
 By number of shapes in the image (with one shape, most questions can be answered without finding
 the shape the question names):

@@ -166,14 +166,41 @@ export class Trainer {
   gradients(examples: readonly TrainExample[]): { loss: number; grads: Map<string, tf.Tensor> } {
     const batch = this.collate(examples);
     try {
-      const { value, grads } = tf.variableGrads(() => this.batchLoss(batch), this.params.map((p) => p.variable));
-      const loss = value.dataSync()[0];
-      value.dispose();
-      const byName = new Map<string, tf.Tensor>();
-      for (const p of this.params) byName.set(p.name, grads[p.variable.name] ?? tf.zerosLike(p.variable));
-      return { loss, grads: byName };
+      const { loss, grads } = this.accumulateGradients([batch], () => 1);
+      return { loss, grads: new Map(this.params.map((p) => [p.name, grads[p.name]])) };
     } finally {
       disposeBatch(batch);
+    }
+  }
+
+  /**
+   * Σ over batches of share(batch) × the batch's loss, and its gradient for every trainable
+   * parameter (by name; zeros where the loss does not depend on it). The caller disposes the gradients.
+   */
+  private accumulateGradients(batches: readonly TrainBatch[], share: (b: TrainBatch) => number): { loss: number; grads: Record<string, tf.Tensor> } {
+    const vars = this.params.map((p) => p.variable);
+    const grads: Record<string, tf.Tensor> = {};
+    let loss = 0;
+    try {
+      for (const b of batches) {
+        const { value, grads: g } = tf.variableGrads(() => tf.mul(this.batchLoss(b), share(b)) as tf.Scalar, vars);
+        loss += value.dataSync()[0];
+        value.dispose();
+        for (const [varName, t] of Object.entries(g)) {
+          const name = this.variableToParam.get(varName)!;
+          const prev = grads[name];
+          grads[name] = prev ? tf.add(prev, t) : t;
+          if (prev) {
+            prev.dispose();
+            t.dispose();
+          }
+        }
+      }
+      for (const p of this.params) if (!grads[p.name]) grads[p.name] = tf.zerosLike(p.variable);
+      return { loss, grads };
+    } catch (e) {
+      tf.dispose(Object.values(grads));
+      throw e;
     }
   }
 
@@ -198,25 +225,9 @@ export class Trainer {
     const supervised = batches.reduce((n, b) => n + b.supervised, 0);
     const tokens = batches.reduce((n, b) => n + b.tokens, 0);
     let grads: Record<string, tf.Tensor> = {};
-    let loss = 0;
     try {
-      const vars = this.params.map((p) => p.variable);
-      for (const b of batches) {
-        const share = b.supervised / supervised;
-        const { value, grads: g } = tf.variableGrads(() => tf.mul(this.batchLoss(b), share) as tf.Scalar, vars);
-        loss += value.dataSync()[0];
-        value.dispose();
-        for (const [varName, t] of Object.entries(g)) {
-          const name = this.variableToParam.get(varName)!;
-          const prev = grads[name];
-          grads[name] = prev ? tf.add(prev, t) : t;
-          if (prev) {
-            prev.dispose();
-            t.dispose();
-          }
-        }
-      }
-      for (const p of this.params) if (!grads[p.name]) grads[p.name] = tf.zerosLike(p.variable);
+      const { loss, grads: summed } = this.accumulateGradients(batches, (b) => b.supervised / supervised);
+      grads = summed;
       const gradNorm = clipByGlobalNorm(grads, this.config.maxGradNorm);
       const at = progress === undefined ? step : Math.max(step, Math.min(1, progress) * this.totalSteps);
       const lr = cosineWithWarmup(at, this.config.lr, this.warmupSteps, this.totalSteps);

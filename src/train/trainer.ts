@@ -139,8 +139,8 @@ export class Trainer {
     return order.slice(start, start + this.config.batchSize).map((i) => this.train[i]);
   }
 
-  /** Loss of a batch with the current weights (adapters attached); call inside tidy / variableGrads. */
-  private batchLoss(batch: TrainBatch): tf.Scalar {
+  /** `use(logits)` of a batch with the current weights (adapters attached); call inside tidy / variableGrads. */
+  private withLogits<T>(batch: TrainBatch, use: (logits: tf.Tensor) => T): T {
     return withTiedHead(this.model, () => {
       const detach = this.lora?.attach();
       try {
@@ -148,11 +148,16 @@ export class Trainer {
           input_ids: batch.input_ids, attention_mask: batch.attention_mask,
           pixel_values: batch.pixel_values, pixel_attention_mask: batch.pixel_attention_mask,
         });
-        return maskedCrossEntropy(logits, batch.targets, batch.weights);
+        return use(logits);
       } finally {
         detach?.();
       }
     });
+  }
+
+  /** Loss of a batch with the current weights; call inside tidy / variableGrads. */
+  private batchLoss(batch: TrainBatch): tf.Scalar {
+    return this.withLogits(batch, (logits) => maskedCrossEntropy(logits, batch.targets, batch.weights));
   }
 
   private collate(examples: readonly TrainExample[]): TrainBatch {
@@ -247,19 +252,10 @@ export class Trainer {
     for (let i = 0; i < examples.length; i += batchSize) {
       const b = this.collate(examples.slice(i, i + batchSize));
       try {
-        tf.tidy(() => withTiedHead(this.model, () => {
-          const detach = this.lora?.attach();
-          try {
-            const { logits } = this.model.forward({
-              input_ids: b.input_ids, attention_mask: b.attention_mask,
-              pixel_values: b.pixel_values, pixel_attention_mask: b.pixel_attention_mask,
-            });
-            weighted += maskedCrossEntropy(logits, b.targets, b.weights).dataSync()[0] * b.supervised;
-            supervised += b.supervised;
-            exact += exactUnderTeacherForcing(logits, b.targets, b.weights, b.input_ids.shape[0]).filter(Boolean).length;
-          } finally {
-            detach?.();
-          }
+        tf.tidy(() => this.withLogits(b, (logits) => {
+          weighted += maskedCrossEntropy(logits, b.targets, b.weights).dataSync()[0] * b.supervised;
+          supervised += b.supervised;
+          exact += exactUnderTeacherForcing(logits, b.targets, b.weights, b.input_ids.shape[0]).filter(Boolean).length;
         }));
       } finally {
         disposeBatch(b);

@@ -27,6 +27,29 @@ export interface TrainBatch {
 
 export type LossWeighting = 'token' | 'turn';
 
+/**
+ * Per position of one example: the weight of predicting the next token (see TrainBatch.weights),
+ * and their sum as TrainBatch.supervised counts it.
+ */
+export function lossWeights(e: TrainExample, weighting: LossWeighting = 'token'): { weights: Float32Array; supervised: number } {
+  const n = e.input_ids.length;
+  const weights = new Float32Array(n);
+  let supervised = 0;
+  // Runs of assistant tokens: one per assistant turn.
+  for (let t = 0; t + 1 < n;) {
+    if (!e.assistant_mask[t + 1]) {
+      t++;
+      continue;
+    }
+    let end = t;
+    while (end + 1 < n && e.assistant_mask[end + 1]) end++;
+    weights.fill(weighting === 'turn' ? 1 / (end - t) : 1, t, end);
+    supervised += weighting === 'turn' ? 1 : end - t;
+    t = end;
+  }
+  return { weights, supervised };
+}
+
 export function collate(examples: readonly TrainExample[], padTokenId: number, weighting: LossWeighting = 'token'): TrainBatch {
   if (examples.length === 0) throw new TfvlmError('collate: empty batch');
   const B = examples.length;
@@ -43,19 +66,9 @@ export function collate(examples: readonly TrainExample[], padTokenId: number, w
     attention.fill(1, b * T, b * T + n);
     tokens += n;
     for (let t = 0; t + 1 < n; t++) targets[b * T + t] = e.input_ids[t + 1];
-    // Runs of assistant tokens: one per assistant turn.
-    for (let t = 0; t + 1 < n;) {
-      if (!e.assistant_mask[t + 1]) {
-        t++;
-        continue;
-      }
-      let end = t;
-      while (end + 1 < n && e.assistant_mask[end + 1]) end++;
-      const w = weighting === 'turn' ? 1 / (end - t) : 1;
-      weights.fill(w, b * T + t, b * T + end);
-      supervised += weighting === 'turn' ? 1 : end - t;
-      t = end;
-    }
+    const w = lossWeights(e, weighting);
+    weights.set(w.weights, b * T);
+    supervised += w.supervised;
   });
   const batch: TrainBatch = {
     input_ids: tf.tensor2d(ids, [B, T], 'int32'), attention_mask: attention, targets, weights, supervised, tokens,

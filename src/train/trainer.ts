@@ -4,22 +4,25 @@
 // resumed run sees the same batches as an uninterrupted one.
 import fs from 'node:fs';
 import path from 'node:path';
-import { tf } from '../backend/index.ts';
+import { tf, withComputeThreads } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { Rng } from '../generation/rng.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { Idefics3Model } from '../models/idefics3/model.ts';
-import { collate, disposeBatch, type LossWeighting, type TrainBatch } from './batch.ts';
+import { collate, disposeBatch, lossWeights, type LossWeighting, type TrainBatch } from './batch.ts';
+import type { GradientWorkers } from './gradient-workers.ts';
 import { copyModelFiles, writeModelWeights } from './checkpoint-files.ts';
 import type { TrainExample } from './examples.ts';
 import { installTrainingGradients } from './gradients.ts';
 import { DEFAULT_LORA_TARGETS, LoraAdapter } from './lora.ts';
 import { exactUnderTeacherForcing, maskedCrossEntropy } from './loss.ts';
 import { AdamW, clipByGlobalNorm, type TrainableParam } from './optimizer.ts';
-import { fromCheckpointLayout, idefics3Slots, syncTiedHead, withTiedHead, type ParamSlot } from './parameters.ts';
+import { fromCheckpointLayout, syncTiedHead, type ParamSlot } from './parameters.ts';
 import { cosineWithWarmup } from './schedule.ts';
 
-export type TrainableMode = 'projector' | 'lora' | 'all';
+import { TrainableModel, type TrainableMode } from './trainable-model.ts';
+
+export type { TrainableMode };
 
 export interface TrainConfig {
   trainable: TrainableMode;
@@ -69,19 +72,14 @@ export interface EvalResult {
   examples: number;
 }
 
-function isProjectorKey(key: string): boolean {
-  return key.startsWith('model.connector.');
-}
-
 export class Trainer {
-  readonly slots: ParamSlot[];
-  readonly params: TrainableParam[];
-  readonly lora?: LoraAdapter;
+  /** The model's trainable tensors, loss and gradients. */
+  readonly trainableModel: TrainableModel;
   readonly optimizer: AdamW;
+  private workers?: GradientWorkers;
   readonly stepsPerEpoch: number;
   readonly totalSteps: number;
   readonly warmupSteps: number;
-  private readonly variableToParam = new Map<string, string>();
 
   constructor(
     readonly model: Idefics3Model,
@@ -92,7 +90,6 @@ export class Trainer {
   ) {
     installTrainingGradients();
     const c = config;
-    if (!['projector', 'lora', 'all'].includes(c.trainable)) throw new TfvlmError(`--trainable must be projector, lora or all, got '${c.trainable}'`);
     for (const [name, v] of [['batch-size', c.batchSize], ['grad-accum', c.gradAccum]] as const) {
       if (!Number.isInteger(v) || v < 1) throw new TfvlmError(`--${name} must be a positive integer, got ${v}`);
     }
@@ -107,24 +104,20 @@ export class Trainer {
     }
     this.totalSteps = c.maxSteps ?? Math.max(1, Math.round(c.epochs * this.stepsPerEpoch));
     this.warmupSteps = c.warmupSteps ?? Math.round(c.warmupRatio * this.totalSteps);
-    this.slots = idefics3Slots(model);
-    if (c.trainable === 'lora') {
-      this.lora = LoraAdapter.create(this.slots, { r: c.loraRank, alpha: c.loraAlpha, targetModules: c.loraTargets }, c.seed);
-      this.params = this.lora.variables().map(({ name, variable }) => ({ name, variable, decay: true }));
-    } else {
-      const frozen = c.freeze ? new RegExp(c.freeze) : undefined;
-      this.params = this.slots
-        .filter((s) => (c.trainable === 'all' || isProjectorKey(s.key)) && !frozen?.test(s.key))
-        .map((s) => {
-          const old = s.get();
-          const variable = tf.variable(old, true);
-          old.dispose();
-          s.set(variable);
-          return { name: s.key, variable, decay: s.hfShape.length >= 2 };
-        });
-    }
-    for (const p of this.params) this.variableToParam.set(p.variable.name, p.name);
+    this.trainableModel = new TrainableModel(model, c);
     this.optimizer = new AdamW(this.params, { weightDecay: c.weightDecay });
+  }
+
+  get slots(): ParamSlot[] {
+    return this.trainableModel.slots;
+  }
+
+  get params(): TrainableParam[] {
+    return this.trainableModel.params;
+  }
+
+  get lora(): LoraAdapter | undefined {
+    return this.trainableModel.lora;
   }
 
   get step(): number {
@@ -139,27 +132,6 @@ export class Trainer {
     return order.slice(start, start + this.config.batchSize).map((i) => this.train[i]);
   }
 
-  /** `use(logits)` of a batch with the current weights (adapters attached); call inside tidy / variableGrads. */
-  private withLogits<T>(batch: TrainBatch, use: (logits: tf.Tensor) => T): T {
-    return withTiedHead(this.model, () => {
-      const detach = this.lora?.attach();
-      try {
-        const { logits } = this.model.forward({
-          input_ids: batch.input_ids, attention_mask: batch.attention_mask,
-          pixel_values: batch.pixel_values, pixel_attention_mask: batch.pixel_attention_mask,
-        });
-        return use(logits);
-      } finally {
-        detach?.();
-      }
-    });
-  }
-
-  /** Loss of a batch with the current weights; call inside tidy / variableGrads. */
-  private batchLoss(batch: TrainBatch): tf.Scalar {
-    return this.withLogits(batch, (logits) => maskedCrossEntropy(logits, batch.targets, batch.weights));
-  }
-
   private collate(examples: readonly TrainExample[]): TrainBatch {
     return collate(examples, this.padTokenId, this.config.lossWeighting ?? 'token');
   }
@@ -171,41 +143,10 @@ export class Trainer {
   gradients(examples: readonly TrainExample[]): { loss: number; grads: Map<string, tf.Tensor> } {
     const batch = this.collate(examples);
     try {
-      const { loss, grads } = this.accumulateGradients([batch], () => 1);
+      const { loss, grads } = this.trainableModel.accumulateGradients([batch], () => 1);
       return { loss, grads: new Map(this.params.map((p) => [p.name, grads[p.name]])) };
     } finally {
       disposeBatch(batch);
-    }
-  }
-
-  /**
-   * Σ over batches of share(batch) × the batch's loss, and its gradient for every trainable
-   * parameter (by name; zeros where the loss does not depend on it). The caller disposes the gradients.
-   */
-  private accumulateGradients(batches: readonly TrainBatch[], share: (b: TrainBatch) => number): { loss: number; grads: Record<string, tf.Tensor> } {
-    const vars = this.params.map((p) => p.variable);
-    const grads: Record<string, tf.Tensor> = {};
-    let loss = 0;
-    try {
-      for (const b of batches) {
-        const { value, grads: g } = tf.variableGrads(() => tf.mul(this.batchLoss(b), share(b)) as tf.Scalar, vars);
-        loss += value.dataSync()[0];
-        value.dispose();
-        for (const [varName, t] of Object.entries(g)) {
-          const name = this.variableToParam.get(varName)!;
-          const prev = grads[name];
-          grads[name] = prev ? tf.add(prev, t) : t;
-          if (prev) {
-            prev.dispose();
-            t.dispose();
-          }
-        }
-      }
-      for (const p of this.params) if (!grads[p.name]) grads[p.name] = tf.zerosLike(p.variable);
-      return { loss, grads };
-    } catch (e) {
-      tf.dispose(Object.values(grads));
-      throw e;
     }
   }
 
@@ -213,10 +154,19 @@ export class Trainer {
   loss(examples: readonly TrainExample[]): number {
     const batch = this.collate(examples);
     try {
-      return tf.tidy(() => this.batchLoss(batch).dataSync()[0]);
+      return tf.tidy(() => this.trainableModel.batchLoss(batch).dataSync()[0]);
     } finally {
       disposeBatch(batch);
     }
+  }
+
+  /** Spread each step's examples over these workers too (see trainStepAsync); the caller closes them. */
+  attachWorkers(workers: GradientWorkers | undefined): void {
+    this.workers = workers;
+  }
+
+  private stepExamples(step: number): TrainExample[][] {
+    return Array.from({ length: this.config.gradAccum }, (_, k) => this.microBatch(step, k));
   }
 
   /**
@@ -225,14 +175,69 @@ export class Trainer {
    */
   trainStep(progress?: number): StepResult {
     const step = this.step;
-    const examples = Array.from({ length: this.config.gradAccum }, (_, k) => this.microBatch(step, k));
-    const batches = examples.map((ex) => this.collate(ex));
+    const batches = this.stepExamples(step).map((ex) => this.collate(ex));
     const supervised = batches.reduce((n, b) => n + b.supervised, 0);
     const tokens = batches.reduce((n, b) => n + b.tokens, 0);
-    let grads: Record<string, tf.Tensor> = {};
     try {
-      const { loss, grads: summed } = this.accumulateGradients(batches, (b) => b.supervised / supervised);
-      grads = summed;
+      if (supervised === 0) throw new TfvlmError(`step ${step}: its examples have no assistant tokens to learn`);
+      const { loss, grads } = this.trainableModel.accumulateGradients(batches, (b) => b.supervised / supervised);
+      return this.applyGradients(step, progress, loss, grads, tokens, supervised);
+    } finally {
+      batches.forEach(disposeBatch);
+    }
+  }
+
+  /**
+   * The same step as trainStep, with each micro-batch split between this thread (computing on one
+   * thread) and the attached gradient workers; without workers, trainStep itself.
+   */
+  async trainStepAsync(progress?: number): Promise<StepResult> {
+    const workers = this.workers;
+    if (!workers) return this.trainStep(progress);
+    const step = this.step;
+    const weighting = this.config.lossWeighting ?? 'token';
+    const micro = this.stepExamples(step);
+    const all = micro.flat();
+    const supervised = all.reduce((n, e) => n + lossWeights(e, weighting).supervised, 0);
+    const tokens = all.reduce((n, e) => n + e.input_ids.length, 0);
+    if (supervised === 0) throw new TfvlmError(`step ${step}: its examples have no assistant tokens to learn`);
+    // shards[0] is this thread's, shards[i] worker i−1's: a contiguous slice of every micro-batch.
+    const shards: TrainExample[][][] = Array.from({ length: workers.size + 1 }, () => []);
+    for (const examples of micro) {
+      splitEvenly(examples, shards.length).forEach((part, i) => {
+        if (part.length > 0) shards[i].push(part);
+      });
+    }
+    const remote = workers.compute(this.trainableModel.values(), shards.slice(1), supervised);
+    remote.catch(() => undefined); // awaited below; this keeps an early local failure from leaving it unhandled
+    const batches = shards[0].map((ex) => this.collate(ex));
+    try {
+      const own = withComputeThreads(1, () => this.trainableModel.accumulateGradients(batches, (b) => b.supervised / supervised));
+      let loss = own.loss;
+      try {
+        for (const r of await remote) {
+          loss += r.loss;
+          for (const [name, values] of Object.entries(r.grads)) {
+            const prev = own.grads[name];
+            own.grads[name] = tf.tidy(() => tf.add(prev, tf.tensor(values, prev.shape, 'float32')));
+            prev.dispose();
+          }
+        }
+      } catch (e) {
+        tf.dispose(Object.values(own.grads));
+        throw e;
+      }
+      return this.applyGradients(step, progress, loss, own.grads, tokens, supervised);
+    } finally {
+      batches.forEach(disposeBatch);
+    }
+  }
+
+  /** Clips, schedules and applies the step's summed gradients (disposing them). */
+  private applyGradients(
+    step: number, progress: number | undefined, loss: number, grads: Record<string, tf.Tensor>, tokens: number, supervised: number,
+  ): StepResult {
+    try {
       const gradNorm = clipByGlobalNorm(grads, this.config.maxGradNorm);
       const at = progress === undefined ? step : Math.max(step, Math.min(1, progress) * this.totalSteps);
       const lr = cosineWithWarmup(at, this.config.lr, this.warmupSteps, this.totalSteps);
@@ -240,7 +245,6 @@ export class Trainer {
       return { step: this.step, loss, lr, gradNorm, tokens, supervised };
     } finally {
       tf.dispose(Object.values(grads));
-      batches.forEach(disposeBatch);
     }
   }
 
@@ -252,7 +256,7 @@ export class Trainer {
     for (let i = 0; i < examples.length; i += batchSize) {
       const b = this.collate(examples.slice(i, i + batchSize));
       try {
-        tf.tidy(() => this.withLogits(b, (logits) => {
+        tf.tidy(() => this.trainableModel.withLogits(b, (logits) => {
           weighted += maskedCrossEntropy(logits, b.targets, b.weights).dataSync()[0] * b.supervised;
           supervised += b.supervised;
           exact += exactUnderTeacherForcing(logits, b.targets, b.weights, b.input_ids.shape[0]).filter(Boolean).length;
@@ -369,6 +373,20 @@ export class Trainer {
     this.optimizer.dispose();
     this.lora?.dispose();
   }
+}
+
+/** `items` in `parts` contiguous slices whose lengths differ by at most one (earlier ones longer). */
+export function splitEvenly<T>(items: readonly T[], parts: number): T[][] {
+  const base = Math.floor(items.length / parts);
+  const extra = items.length % parts;
+  const out: T[][] = [];
+  let start = 0;
+  for (let i = 0; i < parts; i++) {
+    const n = base + (i < extra ? 1 : 0);
+    out.push(items.slice(start, start + n));
+    start += n;
+  }
+  return out;
 }
 
 /** A permutation of 0..n−1 (Fisher–Yates) determined by seed. */

@@ -1,0 +1,126 @@
+// One model seen as a function of its trainable tensors: which tensors train (projector, LoRA
+// adapters or everything), the loss of a batch, and its gradients. The Trainer holds one; each
+// data-parallel gradient worker holds a replica whose values are copied from it every step.
+import { tf } from '../backend/index.ts';
+import { TfvlmError } from '../errors.ts';
+import type { Idefics3Model } from '../models/idefics3/model.ts';
+import type { TrainBatch } from './batch.ts';
+import { LoraAdapter } from './lora.ts';
+import { maskedCrossEntropy } from './loss.ts';
+import type { TrainableParam } from './optimizer.ts';
+import { idefics3Slots, withTiedHead, type ParamSlot } from './parameters.ts';
+
+export type TrainableMode = 'projector' | 'lora' | 'all';
+
+export interface TrainableSettings {
+  trainable: TrainableMode;
+  loraRank: number;
+  loraAlpha: number;
+  loraTargets: string;
+  /** Regex over checkpoint keys kept frozen in projector/all mode (e.g. `^model\.vision_model\.`). */
+  freeze?: string;
+  /** Seeds the LoRA initialisation. */
+  seed: number;
+}
+
+function isProjectorKey(key: string): boolean {
+  return key.startsWith('model.connector.');
+}
+
+export class TrainableModel {
+  readonly slots: ParamSlot[];
+  readonly params: TrainableParam[];
+  readonly lora?: LoraAdapter;
+  private readonly variableToParam = new Map<string, string>();
+
+  constructor(readonly model: Idefics3Model, s: TrainableSettings) {
+    if (!['projector', 'lora', 'all'].includes(s.trainable)) throw new TfvlmError(`--trainable must be projector, lora or all, got '${s.trainable}'`);
+    this.slots = idefics3Slots(model);
+    if (s.trainable === 'lora') {
+      this.lora = LoraAdapter.create(this.slots, { r: s.loraRank, alpha: s.loraAlpha, targetModules: s.loraTargets }, s.seed);
+      this.params = this.lora.variables().map(({ name, variable }) => ({ name, variable, decay: true }));
+    } else {
+      const frozen = s.freeze ? new RegExp(s.freeze) : undefined;
+      this.params = this.slots
+        .filter((slot) => (s.trainable === 'all' || isProjectorKey(slot.key)) && !frozen?.test(slot.key))
+        .map((slot) => {
+          const old = slot.get();
+          const variable = tf.variable(old, true);
+          old.dispose();
+          slot.set(variable);
+          return { name: slot.key, variable, decay: slot.hfShape.length >= 2 };
+        });
+    }
+    for (const p of this.params) this.variableToParam.set(p.variable.name, p.name);
+  }
+
+  /** `use(logits)` of a batch with the current weights (adapters attached); call inside tidy / variableGrads. */
+  withLogits<T>(batch: TrainBatch, use: (logits: tf.Tensor) => T): T {
+    return withTiedHead(this.model, () => {
+      const detach = this.lora?.attach();
+      try {
+        const { logits } = this.model.forward({
+          input_ids: batch.input_ids, attention_mask: batch.attention_mask,
+          pixel_values: batch.pixel_values, pixel_attention_mask: batch.pixel_attention_mask,
+        });
+        return use(logits);
+      } finally {
+        detach?.();
+      }
+    });
+  }
+
+  /** Loss of a batch with the current weights; call inside tidy / variableGrads. */
+  batchLoss(batch: TrainBatch): tf.Scalar {
+    return this.withLogits(batch, (logits) => maskedCrossEntropy(logits, batch.targets, batch.weights));
+  }
+
+  /**
+   * Σ over batches of share(batch) × the batch's loss, and its gradient for every trainable
+   * parameter (by name; zeros where the loss does not depend on it). The caller disposes the gradients.
+   */
+  accumulateGradients(batches: readonly TrainBatch[], share: (b: TrainBatch) => number): { loss: number; grads: Record<string, tf.Tensor> } {
+    const vars = this.params.map((p) => p.variable);
+    const grads: Record<string, tf.Tensor> = {};
+    let loss = 0;
+    try {
+      for (const b of batches) {
+        if (b.supervised === 0) continue; // adds nothing, and maskedCrossEntropy refuses a batch without targets
+        const { value, grads: g } = tf.variableGrads(() => tf.mul(this.batchLoss(b), share(b)) as tf.Scalar, vars);
+        loss += value.dataSync()[0];
+        value.dispose();
+        for (const [varName, t] of Object.entries(g)) {
+          const name = this.variableToParam.get(varName)!;
+          const prev = grads[name];
+          grads[name] = prev ? tf.add(prev, t) : t;
+          if (prev) {
+            prev.dispose();
+            t.dispose();
+          }
+        }
+      }
+      for (const p of this.params) if (!grads[p.name]) grads[p.name] = tf.zerosLike(p.variable);
+      return { loss, grads };
+    } catch (e) {
+      tf.dispose(Object.values(grads));
+      throw e;
+    }
+  }
+
+  /** The trainable tensors' values by name (copies). */
+  values(): Record<string, Float32Array> {
+    return Object.fromEntries(this.params.map((p) => [p.name, p.variable.dataSync() as Float32Array]));
+  }
+
+  /** Sets every trainable tensor from `values` (as values() returns them), checking names and sizes. */
+  setValues(values: Readonly<Record<string, Float32Array>>): void {
+    for (const p of this.params) {
+      const v = values[p.name];
+      if (!v) throw new TfvlmError(`trainable values: no ${p.name}`);
+      if (v.length !== p.variable.size) throw new TfvlmError(`trainable values: ${p.name} has ${v.length} values, the tensor [${p.variable.shape}] ${p.variable.size}`);
+      const t = tf.tensor(v, p.variable.shape, 'float32');
+      p.variable.assign(t);
+      t.dispose();
+    }
+  }
+}

@@ -4,7 +4,8 @@
 // default a folder in the OS temp dir), TFVLM_DEMO_MINUTES (training time budget: the
 // learning-rate schedule is fitted into it, default 25); for quick
 // checks or experiments TFVLM_DEMO_IMAGES, TFVLM_DEMO_STEPS, TFVLM_DEMO_LR, TFVLM_DEMO_INIT_STD,
-// TFVLM_DEMO_EVAL_IMAGES, TFVLM_DEMO_EVAL_QUESTIONS.
+// TFVLM_DEMO_EVAL_IMAGES, TFVLM_DEMO_EVAL_QUESTIONS; TFVLM_DEMO_WORKERS (data-parallel gradient
+// workers, default one per core beyond the first).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,6 +19,7 @@ import { writeRandomIdefics3Checkpoint } from '../src/models/random-weights.ts';
 import { VlmProcessor } from '../src/processing/processor.ts';
 import { DEMO_MODEL_SIZE, demoConfig, writeDemoModelFiles } from '../src/train/demo-model.ts';
 import { buildExamples } from '../src/train/examples.ts';
+import { defaultGradientWorkers, GradientWorkers } from '../src/train/gradient-workers.ts';
 import { formatDuration, runTraining } from '../src/train/loop.ts';
 import { DEFAULT_TRAIN_CONFIG, Trainer, type TrainConfig } from '../src/train/trainer.ts';
 import { writeDemoModelCard } from '../src/train/model-card.ts';
@@ -115,11 +117,14 @@ async function main(): Promise<void> {
   const lr = process.env.TFVLM_DEMO_LR ? Number(process.env.TFVLM_DEMO_LR) : r.train.lr;
   const config: TrainConfig = { ...r.train, lr, ...(steps ? { maxSteps: steps } : {}) };
   const trainer = new Trainer(model, initDir, train, config, pad);
-  log(`training ${trainer.totalSteps} steps (batch ${config.batchSize} × accum ${config.gradAccum}, ${trainer.stepsPerEpoch} steps/epoch)`);
+  const workers = process.env.TFVLM_DEMO_WORKERS ? Number(process.env.TFVLM_DEMO_WORKERS) : defaultGradientWorkers();
+  const pool = workers > 0 ? await GradientWorkers.start(workers, { baseDir: initDir, settings: config, lossWeighting: config.lossWeighting ?? 'token', padTokenId: pad }) : undefined;
+  trainer.attachWorkers(pool);
+  log(`training ${trainer.totalSteps} steps (batch ${config.batchSize} × accum ${config.gradAccum}, ${trainer.stepsPerEpoch} steps/epoch, ${workers} gradient worker(s))`);
   const result = await runTraining(trainer, {
     outDir: path.join(work, 'checkpoints'), evalExamples: monitor, evalEvery: 400, logEvery: 20, log,
     timeLimitSeconds: minutes * 60, timeBudgeted: true,
-  });
+  }).finally(() => pool?.close());
   trainer.finish();
   fs.rmSync(out, { recursive: true, force: true });
   trainer.saveModel(out);
@@ -130,7 +135,8 @@ async function main(): Promise<void> {
   const evaluation = await evaluateShapesModel(out, { nImages: evalImages, nQuestions: evalQuestions, seed: r.evalSeed });
   log(formatShapesEval(evaluation));
   writeDemoModelCard(out, {
-    parameters, conversations: train.length, recipe: r, config, result, evaluation, backend: `${info.backend ?? ''} backend (SIMD ${info.simd ? 'on' : 'off'}, ${info.threads} thread(s))`,
+    parameters, conversations: train.length, recipe: r, config, result, evaluation, backend: `${info.backend ?? ''} backend (SIMD ${info.simd ? 'on' : 'off'}, ${info.threads} thread(s))` +
+      (workers > 0 ? `, data-parallel: each step split between the main thread and ${workers} gradient worker(s), one thread each` : ''),
     totalSeconds: (performance.now() - t0) / 1000, bytes: fs.statSync(path.join(out, 'model.safetensors')).size,
   });
   process.stdout.write(`${formatShapesEval(evaluation)}\n`);

@@ -79,7 +79,7 @@ export async function runTraining(trainer: Trainer, opts: LoopOptions): Promise<
     while (trainer.step < trainer.totalSteps) {
       const timeFraction = budget ? (performance.now() - t0) / 1000 / budget : undefined;
       if (timeFraction !== undefined && timeFraction >= 1) break;
-      const r = trainer.trainStep(timeFraction === undefined ? undefined : Math.max(timeFraction, trainer.step / trainer.totalSteps));
+      const r = await trainer.trainStepAsync(timeFraction === undefined ? undefined : Math.max(timeFraction, trainer.step / trainer.totalSteps));
       tokens += r.tokens;
       window.push(r.loss);
       const elapsed = (performance.now() - t0) / 1000;

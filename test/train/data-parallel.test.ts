@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { initBackend, tf } from '../../src/backend/index.ts';
+import { GradientWorkers } from '../../src/train/gradient-workers.ts';
+import { splitEvenly, Trainer, type TrainConfig } from '../../src/train/trainer.ts';
+import { assertClose } from '../helpers/compare.ts';
+import { loadTiny, tinyConfig, tinySetup, type TinySetup } from './tiny.ts';
+
+let s: TinySetup;
+
+before(async () => {
+  await initBackend();
+  s = await tinySetup({ tie: true });
+});
+after(() => fs.rmSync(s.root, { recursive: true, force: true }));
+
+async function run(config: TrainConfig, steps: number, workers?: GradientWorkers): Promise<{ losses: number[]; values: Record<string, Float32Array>; counts: number[] }> {
+  const model = await loadTiny(s);
+  const trainer = new Trainer(model, s.modelDir, s.examples, config, 0);
+  trainer.attachWorkers(workers);
+  const losses: number[] = [];
+  const counts: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    losses.push((await trainer.trainStepAsync()).loss);
+    counts.push(tf.memory().numTensors);
+  }
+  const values = trainer.trainableModel.values();
+  trainer.dispose();
+  model.dispose();
+  return { losses, values, counts };
+}
+
+function workerInit(config: TrainConfig) {
+  return { baseDir: s.modelDir, settings: config, lossWeighting: config.lossWeighting ?? 'token', padTokenId: 0 };
+}
+
+describe('data-parallel training (gradient workers)', () => {
+  it('splits a batch into contiguous, nearly equal parts', () => {
+    assert.deepEqual(splitEvenly([1, 2, 3, 4, 5], 2), [[1, 2, 3], [4, 5]]);
+    assert.deepEqual(splitEvenly([1], 3), [[1], [], []]);
+  });
+
+  for (const mode of ['all', 'lora'] as const) {
+    it(`takes the same steps as one process (${mode}, grad-accum 2, turn weighting)`, async () => {
+      // Tolerance: the same sums in a different order (f32), compounded over 3 AdamW steps.
+      const config = tinyConfig({ trainable: mode, batchSize: 3, gradAccum: 2, lossWeighting: 'turn', lr: mode === 'lora' ? 3e-2 : 1e-2 });
+      const single = await run(config, 3);
+      const workers = await GradientWorkers.start(1, workerInit(config));
+      try {
+        const parallel = await run(config, 3, workers);
+        assertClose(Float32Array.from(parallel.losses), Float32Array.from(single.losses), { abs: 1e-5, rel: 1e-4 }, 'losses');
+        for (const [name, v] of Object.entries(single.values)) assertClose(parallel.values[name], v, { abs: 1e-5, rel: 1e-3 }, name);
+        assert.deepEqual(parallel.counts.slice(1), parallel.counts.slice(1).map(() => parallel.counts[1]), `tensor counts ${parallel.counts}`);
+      } finally {
+        await workers.close();
+      }
+    });
+  }
+
+  it('reports a worker that cannot load its model by the folder at fault', async () => {
+    const config = tinyConfig();
+    await assert.rejects(GradientWorkers.start(1, { ...workerInit(config), baseDir: `${s.root}/missing` }), /gradient worker 0: .*missing/);
+  });
+});

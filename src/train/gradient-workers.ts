@@ -4,7 +4,6 @@
 // a second wasm thread, two independent replicas do: with one worker on 2 cores, the demo model
 // trains 1.35–1.45× as many steps per second as on one two-thread backend. The main thread keeps
 // the optimizer: each step it sends the trainable values out and sums the gradients that come back.
-import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { TfvlmError } from '../errors.ts';
@@ -41,11 +40,6 @@ export type WorkerReply =
 export interface WorkerGradients {
   loss: number;
   grads: Record<string, Float32Array>;
-}
-
-/** Extra threads worth starting here: one per core beyond the main thread's. */
-export function defaultGradientWorkers(): number {
-  return Math.max(0, os.availableParallelism() - 1);
 }
 
 export class GradientWorkers {

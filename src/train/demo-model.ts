@@ -10,6 +10,16 @@ export const DEMO_SPECIAL_TOKENS = [
   '<|endoftext|>', '<unk>', '<|im_start|>', '<end_of_utterance>', '<fake_token_around_image>', '<global-img>', '<image>',
 ] as const;
 
+/** Largest tile grid the processor can cut (image side / tile side, both from the config). */
+const MAX_TILE_GRID = 8;
+
+/** <row_r_col_c> tokens announcing the tiles of a split image (Idefics3Processor's prompt). */
+function tileTokens(size: DemoModelSize): string[] {
+  if (!size.tileSize) return [];
+  const n = Math.min(MAX_TILE_GRID, Math.ceil(size.imageSize / size.tileSize));
+  return Array.from({ length: n * n }, (_, i) => `<row_${Math.floor(i / n) + 1}_col_${(i % n) + 1}>`);
+}
+
 /** Words the chat template writes around the dataset text (roles are capitalised by the template). */
 const TEMPLATE_WORDS = [':', 'Assistant', 'System', 'User'];
 
@@ -18,8 +28,15 @@ export const SMOLVLM_CHAT_TEMPLATE =
   "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
 
 export interface DemoModelSize {
-  /** Vision tower input side (= max_image_size.longest_edge; image splitting off). */
+  /** Side images are resized to (size.longest_edge); without tileSize also the vision tower's input. */
   imageSize: number;
+  /**
+   * With image splitting: the tile side (vision image_size = max_image_size.longest_edge). The
+   * processor cuts the image into tiles, each announced by a <row_r_col_c> token, plus a downscaled
+   * global view. Tried for the demo (32 px tiles, one per grid cell): where-questions about one of
+   * several shapes stayed at guessing level there too, and each step cost ~1.5× as much.
+   */
+  tileSize?: number;
   patchSize: number;
   visionHidden: number;
   visionLayers: number;
@@ -45,10 +62,15 @@ export const DEMO_MODEL_SIZE: DemoModelSize = {
   tieWordEmbeddings: true,
 };
 
-/** token → id: special tokens, then template words, then the dataset vocabulary. */
-export function demoVocabulary(): Map<string, number> {
+/** Tokens matched whole before pre-tokenisation (tokenizer.json added_tokens). */
+function addedTokens(size: DemoModelSize): string[] {
+  return [...DEMO_SPECIAL_TOKENS, ...tileTokens(size)];
+}
+
+/** token → id: special tokens, then template words, then the dataset vocabulary, then tile tokens. */
+export function demoVocabulary(size: DemoModelSize = DEMO_MODEL_SIZE): Map<string, number> {
   const vocab = new Map<string, number>();
-  for (const t of [...DEMO_SPECIAL_TOKENS, ...TEMPLATE_WORDS, ...VOCABULARY]) if (!vocab.has(t)) vocab.set(t, vocab.size);
+  for (const t of [...DEMO_SPECIAL_TOKENS, ...TEMPLATE_WORDS, ...VOCABULARY, ...tileTokens(size)]) if (!vocab.has(t)) vocab.set(t, vocab.size);
   return vocab;
 }
 
@@ -57,13 +79,13 @@ export function demoVocabulary(): Map<string, number> {
  * other characters (src/data/text.ts textTokens); decoding joins with spaces and removes the space
  * before punctuation (WordPiece decoder cleanup).
  */
-export function demoTokenizerJson(): Record<string, unknown> {
-  const vocab = demoVocabulary();
+export function demoTokenizerJson(size: DemoModelSize = DEMO_MODEL_SIZE): Record<string, unknown> {
+  const vocab = demoVocabulary(size);
   return {
     version: '1.0',
     truncation: null,
     padding: null,
-    added_tokens: DEMO_SPECIAL_TOKENS.map((content) => ({
+    added_tokens: addedTokens(size).map((content) => ({
       id: vocab.get(content), content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true,
     })),
     normalizer: null,
@@ -83,7 +105,8 @@ export function demoTokenizerJson(): Record<string, unknown> {
 }
 
 export function demoConfig(size: DemoModelSize = DEMO_MODEL_SIZE): Record<string, unknown> {
-  const vocab = demoVocabulary();
+  const vocab = demoVocabulary(size);
+  const visionSide = size.tileSize ?? size.imageSize;
   const pad = vocab.get('<|endoftext|>')!;
   return {
     architectures: ['Idefics3ForConditionalGeneration'],
@@ -114,10 +137,10 @@ export function demoConfig(size: DemoModelSize = DEMO_MODEL_SIZE): Record<string
     vision_config: {
       hidden_act: 'gelu_pytorch_tanh',
       hidden_size: size.visionHidden,
-      image_size: size.imageSize,
+      image_size: visionSide,
       intermediate_size: size.visionHidden * 4,
       layer_norm_eps: 1e-6,
-      max_image_size: { longest_edge: size.imageSize },
+      max_image_size: { longest_edge: visionSide },
       model_type: 'idefics3_vision',
       num_attention_heads: size.visionHeads,
       num_channels: 3,
@@ -133,15 +156,16 @@ export function demoConfig(size: DemoModelSize = DEMO_MODEL_SIZE): Record<string
 /** Writes every non-weight file of the demo model into dir. */
 export function writeDemoModelFiles(dir: string, size: DemoModelSize = DEMO_MODEL_SIZE): void {
   fs.mkdirSync(dir, { recursive: true });
-  const vocab = demoVocabulary();
+  const vocab = demoVocabulary(size);
+  const visionSide = size.tileSize ?? size.imageSize;
   const json = (name: string, value: unknown) => fs.writeFileSync(path.join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
   const eos = '<end_of_utterance>';
   json('config.json', demoConfig(size));
-  json('tokenizer.json', demoTokenizerJson());
+  json('tokenizer.json', demoTokenizerJson(size));
   json('tokenizer_config.json', {
     add_bos_token: false,
     add_prefix_space: false,
-    added_tokens_decoder: Object.fromEntries(DEMO_SPECIAL_TOKENS.map((content) => [String(vocab.get(content)), {
+    added_tokens_decoder: Object.fromEntries(addedTokens(size).map((content) => [String(vocab.get(content)), {
       content, lstrip: false, normalized: false, rstrip: false, single_word: false, special: true,
     }])),
     additional_special_tokens: ['<fake_token_around_image>', '<image>', eos, '<global-img>'],
@@ -166,7 +190,7 @@ export function writeDemoModelFiles(dir: string, size: DemoModelSize = DEMO_MODE
   json('chat_template.json', { chat_template: SMOLVLM_CHAT_TEMPLATE });
   json('preprocessor_config.json', {
     do_convert_rgb: true,
-    do_image_splitting: false,
+    do_image_splitting: size.tileSize !== undefined,
     do_normalize: true,
     do_pad: true,
     do_rescale: true,
@@ -174,13 +198,13 @@ export function writeDemoModelFiles(dir: string, size: DemoModelSize = DEMO_MODE
     image_mean: [0.5, 0.5, 0.5],
     image_processor_type: 'Idefics3ImageProcessor',
     image_std: [0.5, 0.5, 0.5],
-    max_image_size: { longest_edge: size.imageSize },
+    max_image_size: { longest_edge: visionSide },
     processor_class: 'Idefics3Processor',
     resample: 1,
     rescale_factor: 1 / 255,
     size: { longest_edge: size.imageSize },
   });
-  const side = size.imageSize / size.patchSize;
+  const side = visionSide / size.patchSize;
   json('processor_config.json', { image_seq_len: (side * side) / (size.scaleFactor * size.scaleFactor), processor_class: 'Idefics3Processor' });
   json('generation_config.json', {
     bos_token_id: vocab.get('<|im_start|>'),

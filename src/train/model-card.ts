@@ -37,6 +37,13 @@ the shape the question names):
 |---|${counts.map(() => '---|').join('')}
 ${byShapes.map(([task, per]) => `| ${task} | ${counts.map((n) => (per[n] ? `${per[n].exact}/${per[n].total}` : '–')).join(' | ')} |`).join('\n')}
 `;
+  const pre = JSON.parse(fs.readFileSync(path.join(dir, 'preprocessor_config.json'), 'utf8'));
+  const tokensPerView = (v.image_size / v.patch_size) ** 2 / cfg.scale_factor ** 2;
+  const grid = Math.ceil(pre.size.longest_edge / v.image_size);
+  const layout = pre.do_image_splitting
+    ? `image splitting on: a ${pre.size.longest_edge}×${pre.size.longest_edge} image is cut into ${grid}×${grid} tiles of ${v.image_size}×${v.image_size}, one per cell of the grid, ` +
+      `each announced by its \`<row_r_col_c>\` token, plus a ${v.image_size}×${v.image_size} global view; ${tokensPerView} image token(s) per view`
+    : `image splitting off, one ${v.image_size}×${v.image_size} global image → ${tokensPerView} image tokens, one per cell of the 3×3 grid`;
   const text = `---
 license: apache-2.0
 library_name: transformers
@@ -53,12 +60,12 @@ yellow) in a 3×3 grid. It describes such images and answers questions about the
 It is the default model of \`tfvlm describe\` so a fresh install works without a download.
 
 It is a standard Hugging Face checkpoint: \`Idefics3ForConditionalGeneration\` with
-\`Idefics3Processor\` (image splitting off, one ${v.image_size}×${v.image_size} global image → ${(v.image_size / v.patch_size) ** 2 / cfg.scale_factor ** 2} image tokens, one per cell of the 3×3 grid) and a
+\`Idefics3Processor\` (${layout}) and a
 word-level tokenizer (${t.vocab_size} tokens) with SmolVLM's chat template.
 
 | part | size |
 |---|---|
-| vision | ${v.num_hidden_layers} layers, hidden ${v.hidden_size}, ${v.num_attention_heads} heads, patch ${v.patch_size}, image ${v.image_size} |
+| vision | ${v.num_hidden_layers} layers, hidden ${v.hidden_size}, ${v.num_attention_heads} heads, patch ${v.patch_size}, ${pre.do_image_splitting ? 'tile' : 'image'} ${v.image_size} |
 | connector | pixel shuffle ×${cfg.scale_factor}, linear ${v.hidden_size * cfg.scale_factor ** 2} → ${t.hidden_size} |
 | text (Llama) | ${t.num_hidden_layers} layers, hidden ${t.hidden_size}, ${t.num_attention_heads} heads / ${t.num_key_value_heads} KV heads, MLP ${t.intermediate_size}${cfg.tie_word_embeddings ? ', lm_head tied to embed_tokens' : ''} |
 | weights | ${(f.bytes / 1e6).toFixed(1)} MB (float32 safetensors) |
@@ -74,7 +81,7 @@ Loss on the assistant tokens only, ${c.lossWeighting === 'turn' ? 'every assista
 ## Recipe
 
 Random init: N(0, ${f.recipe.initStd}) for every weight (norm weights 1 + N(0, ${f.recipe.initStd})) except the vision position
-embeddings, N(0, ${f.recipe.positionEmbeddingStd}), so that each image token says which grid cell it shows.
+embeddings, N(0, ${f.recipe.positionEmbeddingStd}), so that ${pre.do_image_splitting ? 'the vision tower sees where each patch lies from the start' : 'each image token says which grid cell it shows'}.
 ${c.freeze ? `All weights trained except those matching \`${c.freeze}\`, kept at their random initialisation` : 'All weights trained (\`--trainable all\`)'}, AdamW (β 0.9/0.999, weight decay ${c.weightDecay}), peak lr ${c.lr} with
 ${Math.round(c.warmupRatio * 100)}% linear warm-up then cosine decay, batch ${c.batchSize} × ${c.gradAccum}, gradient clipping at ${c.maxGradNorm},
 ${f.result.steps} steps, seed ${c.seed}.

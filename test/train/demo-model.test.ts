@@ -13,7 +13,9 @@ import { Checkpoint } from '../../src/io/checkpoint.ts';
 import { parseIdefics3Config } from '../../src/models/idefics3/config.ts';
 import { idefics3WeightSpec } from '../../src/models/idefics3/model.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
-import { DEMO_SPECIAL_TOKENS, writeDemoModelFiles } from '../../src/train/demo-model.ts';
+import { DEMO_MODEL_SIZE, DEMO_SPECIAL_TOKENS, writeDemoModelFiles } from '../../src/train/demo-model.ts';
+import { buildExamples } from '../../src/train/examples.ts';
+import { VlmProcessor } from '../../src/processing/processor.ts';
 
 const SHIPPED = fileURLToPath(new URL('../../weights/tfvlm-demo/', import.meta.url));
 let root: string;
@@ -42,6 +44,24 @@ describe('demo model files', () => {
     for (const w of VOCABULARY) assert.notEqual(tok.tokenToId(w), tok.unkTokenId, w);
     for (const sp of DEMO_SPECIAL_TOKENS) assert.deepEqual(tok.encode(`a${sp}red`).map((id) => tok.idToToken(id)), ['a', sp, 'red']);
   });
+
+  it('splits a shapes image into one tile per grid cell, each one image token after its <row_r_col_c> token', async () => {
+    const dir = path.join(root, 'tiled');
+    const size = { ...DEMO_MODEL_SIZE, tileSize: DEMO_MODEL_SIZE.imageSize / 3 };
+    writeDemoModelFiles(dir, size);
+    const data = path.join(root, 'data96');
+    await writeShapesDataset(data, { n: 1, seed: 5, size: size.imageSize, questionsPerImage: 0 });
+    const processor = await VlmProcessor.load(dir);
+    const file = path.join(data, DATA_FILE);
+    const [example] = await buildExamples(processor, await readConversations(file), file);
+    const grid = 3;
+    assert.deepEqual(example.pixelShape, [grid * grid + 1, 3, size.tileSize, size.tileSize]);
+    const tokens = [...example.input_ids].map((id) => processor.tokenizer.idToToken(id));
+    assert.ok(!tokens.includes('<unk>'), tokens.join(' '));
+    const tiles = tokens.flatMap((t, i) => (t === '<image>' ? [tokens[i - 1]] : []));
+    const expected = Array.from({ length: grid * grid }, (_, i) => `<row_${Math.floor(i / grid) + 1}_col_${(i % grid) + 1}>`);
+    assert.deepEqual(tiles, [...expected, '<global-img>']);
+  });
 });
 
 describe('shipped demo model (weights/tfvlm-demo)', { skip: !fs.existsSync(path.join(SHIPPED, 'model.safetensors')) }, () => {
@@ -64,7 +84,7 @@ describe('shipped demo model (weights/tfvlm-demo)', { skip: !fs.existsSync(path.
     const bytes = fs.readdirSync(SHIPPED).reduce((n, f) => n + fs.statSync(path.join(SHIPPED, f)).size, 0);
     assert.ok(bytes <= 15e6, `${bytes} bytes`);
     const pre = JSON.parse(fs.readFileSync(path.join(SHIPPED, 'preprocessor_config.json'), 'utf8'));
-    assert.equal(pre.do_image_splitting, false);
+    assert.equal(pre.do_image_splitting, DEMO_MODEL_SIZE.tileSize !== undefined);
     assert.equal(pre.max_image_size.longest_edge, raw.vision_config.image_size);
   });
 });

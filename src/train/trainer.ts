@@ -1,6 +1,7 @@
-// The training loop: which tensors train (projector, LoRA adapters or everything), micro-batches
-// with gradient accumulation, AdamW + warm-up/cosine schedule + clipping, evaluation, checkpoints
-// (HF layout + optimizer state + step) and resume. Data order depends only on (seed, epoch), so a
+// The training loop over a TrainableModel (projector, LoRA adapters or everything): micro-batches
+// with gradient accumulation, optionally split with data-parallel gradient workers, AdamW +
+// warm-up/cosine schedule + clipping, evaluation, checkpoints (HF layout + optimizer state + step)
+// and resume. Data order depends only on (seed, epoch), so a
 // resumed run sees the same batches as an uninterrupted one.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,7 +20,6 @@ import { exactUnderTeacherForcing, maskedCrossEntropy } from './loss.ts';
 import { AdamW, clipByGlobalNorm, type TrainableParam } from './optimizer.ts';
 import { fromCheckpointLayout, syncTiedHead, type ParamSlot } from './parameters.ts';
 import { cosineWithWarmup } from './schedule.ts';
-
 import { TrainableModel, type TrainableMode } from './trainable-model.ts';
 
 export type { TrainableMode };
@@ -143,6 +143,7 @@ export class Trainer {
   gradients(examples: readonly TrainExample[]): { loss: number; grads: Map<string, tf.Tensor> } {
     const batch = this.collate(examples);
     try {
+      if (batch.supervised === 0) throw new TfvlmError('gradients: the examples have no assistant tokens to learn');
       const { loss, grads } = this.trainableModel.accumulateGradients([batch], () => 1);
       return { loss, grads: new Map(this.params.map((p) => [p.name, grads[p.name]])) };
     } finally {

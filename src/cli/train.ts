@@ -44,6 +44,8 @@ JSONL file; e.g. the output of 'tfvlm data shapes'). The loss covers the assista
   --eval eval.jsonl                evaluate (loss, teacher-forced exact match) every --eval-every steps
   --eval-every N (100)  --save-every N (0 = at the end only)  --log-every N (10)
   --resume CHECKPOINT              continue from OUT/checkpoint-<step> (weights, optimizer state, step)
+  --group-by-length                batch conversations of similar length together (less padding): each
+                                   50 steps' shuffled examples are sorted by length, as transformers does
   --workers N                      data-parallel: N worker threads, each with its own copy of the model
                                    on one thread, share every step's examples with this one (default 0;
                                    with 2 cores on wasm, 1 worker: ~1.4× the steps/s; memory × N+1)
@@ -76,6 +78,7 @@ OUT/checkpoint-<step> and stops.`,
     freeze: { type: 'string' },
     'loss-weighting': { type: 'string' },
     workers: { type: 'string' },
+    'group-by-length': { type: 'boolean' },
   },
   async run(args) {
     const modelDir = requireString(args, 'model', 'train');
@@ -103,6 +106,7 @@ OUT/checkpoint-<step> and stops.`,
       loraAlpha: num('lora-alpha') ?? d.loraAlpha,
       ...(typeof args.values.freeze === 'string' ? { freeze: checkedRegex(args.values.freeze) } : {}),
       ...(typeof args.values['loss-weighting'] === 'string' ? { lossWeighting: args.values['loss-weighting'] as LossWeighting } : {}),
+      ...(args.values['group-by-length'] === true ? { groupByLength: true } : {}),
     };
     const workers = num('workers') ?? 0;
     if (!Number.isInteger(workers) || workers < 0) throw new TfvlmError(`tfvlm train: --workers must be a non-negative integer, got ${workers}`);

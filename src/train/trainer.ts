@@ -45,6 +45,8 @@ export interface TrainConfig {
   freeze?: string;
   /** 'token' (default): mean over assistant tokens; 'turn': every assistant turn weighs the same. */
   lossWeighting?: LossWeighting;
+  /** Batch examples of similar length together (less padding), as transformers' group_by_length. */
+  groupByLength?: boolean;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -77,6 +79,7 @@ export class Trainer {
   readonly trainableModel: TrainableModel;
   readonly optimizer: AdamW;
   private workers?: GradientWorkers;
+  private orderCache?: { epoch: number; order: number[] };
   readonly stepsPerEpoch: number;
   readonly totalSteps: number;
   readonly warmupSteps: number;
@@ -126,8 +129,7 @@ export class Trainer {
 
   /** Examples of micro-batch `micro` (0..gradAccum−1) of optimizer step `step`. */
   microBatch(step: number, micro: number): TrainExample[] {
-    const epoch = Math.floor(step / this.stepsPerEpoch);
-    const order = shuffled(this.train.length, this.config.seed * 1_000_003 + epoch);
+    const order = this.epochOrder(Math.floor(step / this.stepsPerEpoch));
     const start = ((step % this.stepsPerEpoch) * this.config.gradAccum + micro) * this.config.batchSize;
     return order.slice(start, start + this.config.batchSize).map((i) => this.train[i]);
   }
@@ -159,6 +161,25 @@ export class Trainer {
     } finally {
       disposeBatch(batch);
     }
+  }
+
+  /**
+   * The example order of an epoch: a seeded shuffle; with groupByLength, each run of 50 steps'
+   * examples is then sorted longest first, so a batch holds similar lengths and little padding
+   * (transformers' LengthGroupedSampler, megabatches of 50 batches).
+   */
+  private epochOrder(epoch: number): number[] {
+    if (this.orderCache?.epoch === epoch) return this.orderCache.order;
+    const order = shuffled(this.train.length, this.config.seed * 1_000_003 + epoch);
+    if (this.config.groupByLength) {
+      const mega = 50 * this.config.batchSize * this.config.gradAccum;
+      for (let i = 0; i < order.length; i += mega) {
+        const chunk = order.slice(i, i + mega).sort((a, b) => this.train[b].input_ids.length - this.train[a].input_ids.length);
+        order.splice(i, chunk.length, ...chunk);
+      }
+    }
+    this.orderCache = { epoch, order };
+    return order;
   }
 
   /** Spread each step's examples over these workers too (see trainStepAsync); the caller closes them. */

@@ -140,6 +140,26 @@ describe('training', () => {
     model.dispose();
   });
 
+  it('group-by-length batches the same examples per epoch, longest first within each run of 50 steps', async () => {
+    const model = await loadTiny(s);
+    const plain = new Trainer(model, s.modelDir, s.examples, tinyConfig({ batchSize: 2, trainable: 'projector' }), 0);
+    const grouped = new Trainer(model, s.modelDir, s.examples, tinyConfig({ batchSize: 2, trainable: 'projector', groupByLength: true }), 0);
+    for (const epoch of [0, 1]) {
+      const steps = Array.from({ length: plain.stepsPerEpoch }, (_, k) => epoch * plain.stepsPerEpoch + k);
+      const a = steps.flatMap((k) => plain.microBatch(k, 0));
+      const b = steps.flatMap((k) => grouped.microBatch(k, 0));
+      assert.deepEqual(new Set(b), new Set(a));
+      const lengths = b.map((e) => e.input_ids.length);
+      assert.deepEqual(lengths, [...lengths].sort((x, y) => y - x), `epoch ${epoch}: ${lengths}`);
+      const unsorted = a.map((e) => e.input_ids.length);
+      assert.notDeepEqual(unsorted, [...unsorted].sort((x, y) => y - x), 'the plain order is already sorted: the check above proves nothing');
+    }
+    assert.notDeepEqual(s.examples.map((e) => e.input_ids.length), s.examples.map(() => s.examples[0].input_ids.length), 'the fixture needs examples of different lengths');
+    plain.dispose();
+    grouped.dispose();
+    model.dispose();
+  });
+
   it('projector mode trains only the connector', async () => {
     const model = await loadTiny(s);
     const trainer = new Trainer(model, s.modelDir, s.examples, tinyConfig({ trainable: 'projector' }), 0);

@@ -20,10 +20,10 @@ before(async () => {
 after(() => fs.rmSync(s.root, { recursive: true, force: true }));
 
 describe('tfvlm train', () => {
-  it('trains with a gradient worker and writes a Hugging Face folder', () => {
+  it('trains with a gradient worker and length-grouped batches, and writes a Hugging Face folder', () => {
     const out = path.join(s.root, 'out');
     const r = tfvlm(['train', '--model', s.modelDir, '--data', path.join(s.root, 'data', DATA_FILE), '--out', out,
-      '--max-steps', '2', '--batch-size', '3', '--workers', '1', '--log-every', '1', '--seed', '2']);
+      '--max-steps', '2', '--batch-size', '3', '--workers', '1', '--group-by-length', '--log-every', '1', '--seed', '2']);
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /1 gradient worker\(s\) started: each step's examples are split 2 ways/);
     assert.match(r.stderr, /step 2\/2 {2}loss \d/);

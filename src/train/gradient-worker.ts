@@ -22,8 +22,11 @@ function computeStep(replica: TrainableModel, m: WorkerStep): void {
   try {
     const { loss, grads } = replica.accumulateGradients(batches, (b) => b.supervised / m.supervised);
     const out: Record<string, Float32Array> = {};
-    for (const [name, t] of Object.entries(grads)) out[name] = t.dataSync() as Float32Array;
-    tf.dispose(Object.values(grads));
+    try {
+      for (const [name, t] of Object.entries(grads)) out[name] = t.dataSync() as Float32Array;
+    } finally {
+      tf.dispose(Object.values(grads));
+    }
     reply({ type: 'grads', id: m.id, loss, grads: out }, Object.values(out).map((a) => a.buffer as ArrayBuffer));
   } finally {
     batches.forEach(disposeBatch);

@@ -19,9 +19,11 @@ Runs the model once and writes logits plus the captured intermediates to OUT, na
 reference fixtures: vision.embeddings, vision.layers.{i}, vision.post_layernorm,
 connector.pixel_shuffle, connector, text.inputs_embeds, text.layers.{i}, text.norm, logits
 (LLaVA: vision.pre_layrnorm, projector.input, projector.linear_1, image_features).
+Attention probabilities [B, heads, T, T] (transformers' output_attentions) are written only when
+named: vision.layers.{i}.attn_weights, text.layers.{i}.attn_weights.
   --inputs IN         model inputs: input_ids [B,T] (+ attention_mask, pixel_values, pixel_attention_mask)
   --dump OUT          output .safetensors
-  --capture LIST      'all' (default) or comma-separated names
+  --capture LIST      'all' (default; without attention probabilities) or comma-separated names
   ${MODEL_OPTION_HELP}
 With a request instead of --inputs, the processor builds the inputs and they are dumped too
 (input_ids, attention_mask, pixel_values, pixel_attention_mask).

@@ -6,7 +6,7 @@ import { TfvlmError } from '../errors.ts';
 import { linear, type Linear } from './linear.ts';
 import { applyRotary, type RotaryTables } from './rotary.ts';
 import type { KVCache } from './kv-cache.ts';
-import { decodeAttention } from './attention-variants.ts';
+import { decodeAttention, repeatKV } from './attention-variants.ts';
 import { fusedKernelsActive, rotaryFused, rotaryGroupedFused } from '../backend/fused-kernels.ts';
 
 export interface AttentionWeights {
@@ -29,6 +29,12 @@ export interface AttentionOptions {
   mask?: tf.Tensor;
   /** Keys/values of earlier positions; updated with this call's keys/values. */
   cache?: KVCache;
+  /**
+   * Receives the attention probabilities softmax(q·kᵀ·scale + mask) [B, H, T, S] (transformers'
+   * `output_attentions`), valid inside the call only. Takes the plain path: the fused decode and
+   * cache attend paths never materialise them.
+   */
+  onWeights?: (weights: tf.Tensor) => void;
 }
 
 /** The sizes of an attention call, checked: q [B, H, T, D], k/v [B, Hkv, S, D], mask [B|1, 1, T|1, S]. */
@@ -88,6 +94,21 @@ export function scaledDotProductAttention(
   });
 }
 
+/** softmax(q·kᵀ·scale + mask)·v as scaledDotProductAttention, handing the probabilities [B, H, T, S] to onWeights. */
+function attentionReportingWeights(
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number, onWeights: (weights: tf.Tensor) => void,
+): tf.Tensor {
+  const { groups } = checkAttentionShapes(q, k, v, mask);
+  return tf.tidy(() => {
+    const kv = (t: tf.Tensor) => repeatKV(t, groups); // [B, H, S, D]
+    let scores = tf.matMul(tf.mul(q, scale), kv(k), false, true); // [B, H, T, S]
+    if (mask) scores = tf.add(scores, mask);
+    const weights = tf.softmax(scores);
+    onWeights(weights);
+    return tf.matMul(weights, kv(v));
+  });
+}
+
 /** Self-attention over x [B, T, hidden] → [B, T, hidden_out]. */
 export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOptions): tf.Tensor {
   const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = opts;
@@ -101,7 +122,7 @@ export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOpti
     const qLin = linear(w.q, x);
     const kLin = linear(w.k, x);
     const vLin = linear(w.v, x);
-    if (fusedRotary && T === 1 && !opts.mask && opts.cache?.decodeAttend) {
+    if (fusedRotary && T === 1 && !opts.mask && opts.cache?.decodeAttend && !opts.onWeights) {
       const groups = H / Hkv;
       // One token: q scaled, per (batch, kv head) as [D, groups]; k, v [B, Hkv, 1, D].
       const qTs = rotaryGroupedFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D, scale, groups });
@@ -124,7 +145,10 @@ export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOpti
     }
     let v = heads(vLin, Hkv);
     let out: tf.Tensor;
-    if (opts.cache?.appendAndAttend) {
+    if (opts.onWeights) {
+      if (opts.cache) ({ k, v } = opts.cache.update(k, v));
+      out = attentionReportingWeights(q, k, v, opts.mask, scale, opts.onWeights);
+    } else if (opts.cache?.appendAndAttend) {
       out = opts.cache.appendAndAttend(q, k, v, opts.mask, scale);
     } else {
       if (opts.cache) ({ k, v } = opts.cache.update(k, v));

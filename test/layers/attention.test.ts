@@ -115,6 +115,48 @@ describe('attention', () => {
   });
   }
 
+  it('onWeights reports the probabilities the output was computed from (RoPE, GQA, causal + padding, cached decode)', () => {
+    const B = 2, T = 5, hidden = 12, H = 4, Hkv = 2, D = 6;
+    const w = randomAttentionWeights(hidden, H, Hkv, D, 40, true);
+    const x = randomTensor([B, T, hidden], 41);
+    const inv = inverseFrequencies({ dim: D, rope_theta: 10000 });
+    const keyMask = [1, 1, 1, 1, 1, 0, 1, 1, 1, 1]; // row 1 left-padded
+    const tables = rotaryTables(inv, Array.from({ length: B * T }, (_, i) => i % T), B, T);
+    const mask = causalMask({ batch: B, queryLen: T, offset: 0, keyMask })!;
+    const opts = { numHeads: H, numKeyValueHeads: Hkv, headDim: D, rotary: tables, mask };
+    const plain = take(attention(w, x, opts));
+    let reported: Float32Array | undefined;
+    let shape: number[] = [];
+    const before = tf.memory().numTensors;
+    const withWeights = take(attention(w, x, { ...opts, onWeights: (p) => { shape = p.shape; reported = p.dataSync() as Float32Array; } }));
+    assert.equal(tf.memory().numTensors, before);
+    assertClose(withWeights, plain, TOLERANCE.float32);
+    assert.deepEqual(shape, [B, H, T, T]);
+    const p = reported!;
+    for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) {
+      const row = p.subarray(((b * H + h) * T + t) * T, ((b * H + h) * T + t + 1) * T);
+      assert.ok(Math.abs(row.reduce((a, c) => a + c, 0) - 1) < 1e-5, `row ${b},${h},${t} sums to 1`);
+      // A padded query sees no key and gets uniform weights (see the fully masked row test below).
+      if (keyMask[b * T + t] === 1) row.forEach((v, s) => { if (s > t || keyMask[b * T + s] === 0) assert.equal(v, 0, `hidden key ${s} of row ${b},${h},${t}`); });
+    }
+    // The last position decoded against a cache of the first T−1 sees the same probabilities.
+    const cache = new ConcatKVCache();
+    const prefix = tf.slice(x, [0, 0, 0], [B, T - 1, hidden]);
+    const t0 = rotaryTables(inv, Array.from({ length: B * (T - 1) }, (_, i) => i % (T - 1)), B, T - 1);
+    const m0 = causalMask({ batch: B, queryLen: T - 1, offset: 0, keyMask: keyMask.filter((_, i) => i % T < T - 1) });
+    attention(w, prefix, { ...opts, rotary: t0, mask: m0, cache }).dispose();
+    const last = tf.slice(x, [0, T - 1, 0], [B, 1, hidden]);
+    const t1 = rotaryTables(inv, Array.from({ length: B }, () => T - 1), B, 1);
+    const m1 = causalMask({ batch: B, queryLen: 1, offset: T - 1, keyMask });
+    let step: Float32Array | undefined;
+    attention(w, last, { ...opts, rotary: t1, mask: m1, cache, onWeights: (q) => { step = q.dataSync() as Float32Array; } }).dispose();
+    const lastRows = Array.from({ length: B * H }, (_, bh) => [...p.subarray((bh * T + T - 1) * T, (bh * T + T) * T)]).flat();
+    assertClose(step!, lastRows, TOLERANCE.float32);
+    disposeKVCaches([cache]);
+    [x, prefix, last, tables.cos, tables.sin, t0.cos, t0.sin, t1.cos, t1.sin, mask, m0, m1].forEach((t) => t?.dispose());
+    Object.values(w).forEach(disposeLinear);
+  });
+
   it('a fully masked query row gets uniform weights, not NaN', () => {
     const keyMask = [0, 0, 1];
     const mask = causalMask({ batch: 1, queryLen: 3, offset: 0, keyMask })!;

@@ -40,6 +40,45 @@ describe('forwardDump', () => {
     ref.close();
   });
 
+  it('records attention probabilities (output_attentions) only when named, without changing the logits', async () => {
+    const config = JSON.parse(fs.readFileSync(fixture('tiny-smolvlm', 'config.json'), 'utf8'));
+    const inputs = fixture('tiny-smolvlm', 'golden', 'nosplit_single.inputs.safetensors');
+    const dump = path.join(dir, 'attn.safetensors');
+    const lastText = config.text_config.num_hidden_layers - 1;
+    const names = ['text.layers.0.attn_weights', `text.layers.${lastText}.attn_weights`, 'vision.layers.0.attn_weights'];
+    const before = tf.memory().numTensors;
+    const result = await forwardDump({ model: fixture('tiny-smolvlm'), inputs, dump, capture: names });
+    assert.equal(tf.memory().numTensors, before);
+    assert.deepEqual(result.missing, []);
+    const out = SafetensorsFile.open(dump);
+    const ref = SafetensorsFile.open(fixture('tiny-smolvlm', 'golden', 'nosplit_single.safetensors'));
+    assertClose(out.readArray('logits'), ref.readArray('logits'), TOLERANCE.float32, 'logits');
+    const [B, T] = ref.entry('text.norm').shape;
+    const [N, P] = ref.entry('vision.layers.0').shape;
+    const expected: Record<string, number[]> = {
+      'text.layers.0.attn_weights': [B, config.text_config.num_attention_heads, T, T],
+      [`text.layers.${lastText}.attn_weights`]: [B, config.text_config.num_attention_heads, T, T],
+      'vision.layers.0.attn_weights': [N, config.vision_config.num_attention_heads, P, P],
+    };
+    for (const [name, shape] of Object.entries(expected)) {
+      assert.deepEqual(out.entry(name).shape, shape, name);
+      const w = out.readArray(name);
+      const S = shape[3];
+      for (let r = 0; r < w.length / S; r++) {
+        let sum = 0;
+        for (let s = 0; s < S; s++) sum += w[r * S + s];
+        assert.ok(Math.abs(sum - 1) < 1e-5, `${name} row ${r} sums to ${sum}`);
+      }
+      if (name.startsWith('text.')) {
+        for (let r = 0; r < w.length / S; r++) for (let s = (r % T) + 1; s < S; s++) assert.equal(w[r * S + s], 0, `${name}: causal`);
+      }
+    }
+    out.close();
+    ref.close();
+    const all = await forwardDump({ model: fixture('tiny-smolvlm'), inputs, dump, capture: 'all' });
+    assert.ok(!all.tensors.some((t) => t.name.endsWith('.attn_weights')), "'all' leaves attention probabilities out");
+  });
+
   it('parses --capture values', () => {
     assert.equal(parseCaptureList(undefined), 'all');
     assert.equal(parseCaptureList('all'), 'all');

@@ -13,7 +13,7 @@ import { causalMask } from '../../layers/masks.ts';
 import { gatedMlp, type GatedMLP } from '../../layers/mlp.ts';
 import { addRmsNorm, rmsNorm, type RMSNorm } from '../../layers/rms-norm.ts';
 import { inverseFrequencies, rotaryTables } from '../../layers/rotary.ts';
-import type { Capture } from '../capture.ts';
+import { attentionRecorder, type Capture } from '../capture.ts';
 import { disposeTree, specLinear, specRMSNorm, type WeightLoader, type WeightSpec } from '../weights.ts';
 import type { LlamaConfig } from './config.ts';
 
@@ -162,7 +162,7 @@ export class LlamaDecoder {
         const next = tf.tidy(() => {
           const attn = attention(layer.self_attn, hNormed ?? rmsNorm(layer.input_layernorm, h), {
             numHeads: c.num_attention_heads, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim,
-            rotary, mask, cache: cache?.[i],
+            rotary, mask, cache: cache?.[i], onWeights: attentionRecorder(capture, `${name}.layers.${i}`),
           });
           const mid = addRmsNorm(layer.post_attention_layernorm, h, attn);
           const mlpOut = gatedMlp(layer.mlp, mid.normed);

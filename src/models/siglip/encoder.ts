@@ -11,7 +11,7 @@ import { attention, type AttentionWeights } from '../../layers/attention.ts';
 import { layerNorm, type LayerNorm } from '../../layers/layer-norm.ts';
 import { linear, linearFromCheckpoint, type Linear } from '../../layers/linear.ts';
 import { mlp, type MLP } from '../../layers/mlp.ts';
-import type { Capture } from '../capture.ts';
+import { attentionRecorder, type Capture } from '../capture.ts';
 import { specLayerNorm, specLinear, type WeightLoader, type WeightSpec } from '../weights.ts';
 import type { SiglipVisionConfig } from './config.ts';
 
@@ -121,11 +121,11 @@ export function patchEmbed(weights: { patch_embedding: Linear }, c: Pick<SiglipV
 
 /** One pre-LN encoder block: x + attn(ln1(x)); then + mlp(ln2(·)). mask: additive [N, 1, 1 or T, S] (padding, causal) or undefined. */
 export function siglipEncoderLayer(layer: SiglipEncoderLayer, c: Pick<EncoderDims, 'num_attention_heads' | 'head_dim'>,
-  x: tf.Tensor, mask?: tf.Tensor): tf.Tensor {
+  x: tf.Tensor, mask?: tf.Tensor, onWeights?: (weights: tf.Tensor) => void): tf.Tensor {
   return tf.tidy(() => {
     const attn = attention(layer.self_attn, layerNorm(layer.layer_norm1, x), {
       numHeads: c.num_attention_heads, numKeyValueHeads: c.num_attention_heads, headDim: c.head_dim,
-      scale: c.head_dim ** -0.5, mask,
+      scale: c.head_dim ** -0.5, mask, onWeights,
     });
     const mid = tf.add(x, attn);
     return tf.add(mid, mlp(layer.mlp, layerNorm(layer.layer_norm2, mid)));
@@ -139,7 +139,7 @@ export interface EncoderRunOptions {
   depth?: number;
   /** hidden_states indices to return (0 = x, k = output of block k−1); each ≤ depth. */
   keep?: number[];
-  /** Records `${name}.layers.{i}`. */
+  /** Records `${name}.layers.{i}` (and, if asked for by name, `${name}.layers.{i}.attn_weights`). */
   capture?: Capture;
   name?: string;
 }
@@ -158,7 +158,7 @@ export function runEncoderLayers(layers: SiglipEncoderLayer[], c: Pick<EncoderDi
   let h = x;
   try {
     for (let i = 0; i < depth; i++) {
-      const next = siglipEncoderLayer(layers[i], c, h, opts.mask);
+      const next = siglipEncoderLayer(layers[i], c, h, opts.mask, attentionRecorder(opts.capture, `${name}.layers.${i}`));
       if (h !== x) h.dispose();
       h = next;
       opts.capture?.record(`${name}.layers.${i}`, h);

@@ -1,0 +1,155 @@
+/**
+ * Where a model looks when a question names one of several shapes. For "Where is the <color>
+ * <shape>?" and "What color is the <shape>?" about fresh shapes scenes with 2–3 shapes, it averages
+ * each text layer's attention (per head) from the first answer position over: the named shape's
+ * image token, the other shapes' tokens, the empty cells' tokens and the text. A model that finds
+ * the named shape puts more weight on it than on each other shape.
+ *
+ * Image tokens are taken as a square grid over the image (one tile, no splitting), each mapped to
+ * the cell of the dataset's 3×3 grid its centre falls in.
+ */
+import { tf } from '../backend/index.ts';
+import { TfvlmError } from '../errors.ts';
+import { Capture } from '../models/capture.ts';
+import type { Idefics3Model } from '../models/idefics3/model.ts';
+import type { VlmProcessor } from '../processing/processor.ts';
+import { sceneToPng } from '../data/draw.ts';
+import { shapesExamples } from '../data/shapes.ts';
+import { candidateQuestions, type QuestionType } from '../data/text.ts';
+import type { Scene } from '../data/scene.ts';
+
+export const LOOKUP_QUESTION_TYPES = ['where', 'color'] as const satisfies readonly QuestionType[];
+export type LookupQuestionType = (typeof LOOKUP_QUESTION_TYPES)[number];
+
+/** Mean attention of one head; named + otherShapes + emptyCells + text = 1. */
+export interface HeadAttention {
+  layer: number;
+  head: number;
+  named: number;
+  /** On all other shapes together. */
+  otherShapes: number;
+  /** On one other shape, on average (otherShapes shared out over each question's other shapes). */
+  eachOtherShape: number;
+  emptyCells: number;
+  text: number;
+}
+
+export interface LookupAttention {
+  type: LookupQuestionType;
+  questions: number;
+  heads: HeadAttention[];
+}
+
+export interface LookupAttentionOptions {
+  /** Questions per type (default 60). */
+  questions?: number;
+  /** Scene seed (default 3; the demo recipe trains on seed 0). */
+  seed?: number;
+  /** Image side of the generated scenes (default: the dataset's 96). */
+  size?: number;
+}
+
+/** Cell (row-major 0..8) of each of `count` image tokens laid out as a square grid. */
+export function tokenCells(count: number): number[] {
+  const side = Math.round(Math.sqrt(count));
+  if (side * side !== count) throw new TfvlmError(`lookup attention: ${count} image tokens do not form a square grid`);
+  return Array.from({ length: count }, (_, k) => {
+    const row = Math.floor(((Math.floor(k / side) + 0.5) * 3) / side);
+    const col = Math.floor((((k % side) + 0.5) * 3) / side);
+    return row * 3 + col;
+  });
+}
+
+interface Question {
+  scene: Scene;
+  text: string;
+  /** Cell of the shape the question names. */
+  cell: number;
+}
+
+function lookupQuestions(type: LookupQuestionType, count: number, seed: number, size: number | undefined): Question[] {
+  const out: Question[] = [];
+  for (const { scene } of shapesExamples({ n: count * 4, seed, size })) {
+    if (scene.shapes.length < 2) continue;
+    for (const q of candidateQuestions(scene, type)) {
+      const named = scene.shapes.find((s) => q.question.includes(`${type === 'where' ? `${s.color} ` : ''}${s.shape}?`));
+      if (named) out.push({ scene, text: q.question, cell: named.cell });
+      if (out.length === count) return out;
+    }
+  }
+  return out;
+}
+
+/** Attention from the first answer position, averaged per text layer and head (see the file comment). */
+export async function lookupAttention(
+  model: Idefics3Model, processor: VlmProcessor, type: LookupQuestionType, opts: LookupAttentionOptions = {},
+): Promise<LookupAttention> {
+  const layers = model.config.text_config.num_hidden_layers;
+  const heads = model.config.text_config.num_attention_heads;
+  const names = Array.from({ length: layers }, (_, i) => `text.layers.${i}.attn_weights`);
+  const sums = Array.from({ length: layers * heads }, () => ({ named: 0, otherShapes: 0, eachOtherShape: 0, emptyCells: 0, text: 0 }));
+  const questions = lookupQuestions(type, opts.questions ?? 60, opts.seed ?? 3, opts.size);
+  for (const q of questions) {
+    const png = await sceneToPng(q.scene);
+    const inputs = await processor.fromMessages(
+      [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: q.text }] }],
+      { images: [[png]], imageSplitting: false },
+    );
+    const ids = inputs.input_ids[0];
+    const imagePositions = ids.flatMap((id, i) => (id === processor.imageTokenId ? [i] : []));
+    const cells = tokenCells(imagePositions.length);
+    const occupied = new Set(q.scene.shapes.map((s) => s.cell));
+    const capture = new Capture(names);
+    try {
+      tf.tidy(() => {
+        const [B, N, C, H, W] = inputs.pixelShape!;
+        model.forward({
+          input_ids: tf.tensor2d([ids], [1, ids.length], 'int32'),
+          pixel_values: tf.tensor5d(inputs.pixel_values!, [B, N, C, H, W]),
+          pixel_attention_mask: tf.tensor4d(Int32Array.from(inputs.pixel_attention_mask!), [B, N, H, W], 'int32'),
+        }, { capture, lastOnly: true });
+      });
+      const T = ids.length;
+      for (let l = 0; l < layers; l++) {
+        const w = capture.get(names[l])!.dataSync(); // [1, heads, T, T]
+        for (let h = 0; h < heads; h++) {
+          const row = w.subarray((h * T + T - 1) * T, (h * T + T) * T);
+          const s = sums[l * heads + h];
+          let image = 0;
+          imagePositions.forEach((p, k) => {
+            image += row[p];
+            if (cells[k] === q.cell) s.named += row[p];
+            else if (occupied.has(cells[k])) {
+              s.otherShapes += row[p];
+              s.eachOtherShape += row[p] / (occupied.size - 1);
+            }
+            else s.emptyCells += row[p];
+          });
+          s.text += 1 - image;
+        }
+      }
+    } finally {
+      capture.dispose();
+    }
+  }
+  const n = Math.max(1, questions.length);
+  return {
+    type,
+    questions: questions.length,
+    heads: sums.map((s, i) => ({
+      layer: Math.floor(i / heads), head: i % heads,
+      named: s.named / n, otherShapes: s.otherShapes / n, eachOtherShape: s.eachOtherShape / n, emptyCells: s.emptyCells / n, text: s.text / n,
+    })),
+  };
+}
+
+export function formatLookupAttention(r: LookupAttention): string {
+  const lines = [
+    `${r.type}: ${r.questions} questions about scenes with 2–3 shapes; attention of the first answer position`,
+    'layer head   named shape   each other shape   empty cells   text',
+  ];
+  for (const h of r.heads) {
+    lines.push(`${String(h.layer).padStart(5)} ${String(h.head).padStart(4)}   ${h.named.toFixed(3).padStart(11)}   ${h.eachOtherShape.toFixed(3).padStart(16)}   ${h.emptyCells.toFixed(3).padStart(11)}   ${h.text.toFixed(3).padStart(4)}`);
+  }
+  return lines.join('\n');
+}

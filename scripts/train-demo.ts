@@ -119,7 +119,7 @@ async function main(): Promise<void> {
   const trainer = new Trainer(model, initDir, train, config, pad);
   const workers = Number(process.env.TFVLM_DEMO_WORKERS ?? 0);
   if (!Number.isInteger(workers) || workers < 0) throw new Error(`TFVLM_DEMO_WORKERS must be a non-negative integer, got '${process.env.TFVLM_DEMO_WORKERS}'`);
-  const pool = workers > 0 ? await GradientWorkers.start(workers, { baseDir: initDir, settings: config, lossWeighting: config.lossWeighting ?? 'token', padTokenId: pad }) : undefined;
+  const pool = workers > 0 ? await GradientWorkers.start(workers, { baseDir: initDir, frozenFingerprints: trainer.trainableModel.frozenFingerprints(), settings: config, lossWeighting: config.lossWeighting ?? 'token', padTokenId: pad }) : undefined;
   trainer.attachWorkers(pool);
   log(`training ${trainer.totalSteps} steps (batch ${config.batchSize} × accum ${config.gradAccum}, ${trainer.stepsPerEpoch} steps/epoch, ${workers} gradient worker(s))`);
   const result = await runTraining(trainer, {

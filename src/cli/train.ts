@@ -128,7 +128,7 @@ OUT/checkpoint-<step> and stops.`,
     let pool: GradientWorkers | undefined;
     try {
       if (workers > 0) {
-        pool = await GradientWorkers.start(workers, { baseDir: modelDir, settings: config, lossWeighting: config.lossWeighting ?? 'token', padTokenId: pad });
+        pool = await GradientWorkers.start(workers, { baseDir: modelDir, frozenFingerprints: trainer.trainableModel.frozenFingerprints(), settings: config, lossWeighting: config.lossWeighting ?? 'token', padTokenId: pad });
         trainer.attachWorkers(pool);
         log(`${workers} gradient worker(s) started: each step's examples are split ${workers + 1} ways`);
       }

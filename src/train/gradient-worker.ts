@@ -33,10 +33,23 @@ function computeStep(replica: TrainableModel, m: WorkerStep): void {
   }
 }
 
+/** The replica's frozen weights (from baseDir) must be the trainer's. */
+function checkFrozenWeights(replica: TrainableModel): void {
+  const own = replica.frozenFingerprints();
+  const expected = init.frozenFingerprints;
+  for (const key of new Set([...Object.keys(own), ...Object.keys(expected)])) {
+    if (own[key] !== expected[key]) {
+      throw new Error(`frozen weight ${key} differs between the trainer's model and ${init.baseDir}: `
+        + 'workers load frozen weights from the folder, so save the model there first (or train without workers)');
+    }
+  }
+}
+
 try {
   await initBackend();
   installTrainingGradients();
   const replica = new TrainableModel(await Idefics3Model.load(init.baseDir), init.settings);
+  checkFrozenWeights(replica);
   port.on('message', (m: WorkerStep) => {
     try {
       computeStep(replica, m);

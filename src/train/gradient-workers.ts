@@ -16,6 +16,11 @@ const WORKER_ENTRY = fileURLToPath(new URL('./gradient-worker.mjs', import.meta.
 export interface WorkerInit {
   /** The model folder the trainer's model was loaded from (frozen weights come from here). */
   baseDir: string;
+  /**
+   * The trainer's frozen tensors (TrainableModel.frozenFingerprints()): a worker whose copy from
+   * baseDir differs refuses to start, instead of computing gradients of another model.
+   */
+  frozenFingerprints: Record<string, number>;
   settings: TrainableSettings;
   lossWeighting: LossWeighting;
   padTokenId: number;

@@ -107,6 +107,20 @@ export class TrainableModel {
     }
   }
 
+  /**
+   * A hash of every frozen tensor's values by checkpoint key. Gradient workers load their frozen
+   * weights from the model folder; comparing these catches a model changed in memory since.
+   */
+  frozenFingerprints(): Record<string, number> {
+    const trainable = new Set(this.lora ? [] : this.params.map((p) => p.name));
+    const out: Record<string, number> = {};
+    for (const slot of this.slots) {
+      if (trainable.has(slot.key)) continue;
+      out[slot.key] = fingerprint(slot.get().dataSync() as Float32Array); // get() is the model's own tensor
+    }
+    return out;
+  }
+
   /** The trainable tensors' values by name (copies). */
   values(): Record<string, Float32Array> {
     return Object.fromEntries(this.params.map((p) => [p.name, p.variable.dataSync() as Float32Array]));
@@ -123,4 +137,12 @@ export class TrainableModel {
       t.dispose();
     }
   }
+}
+
+/** FNV-1a over the 32-bit words of the values (bit-exact: any changed value changes it, almost surely). */
+function fingerprint(values: Float32Array): number {
+  const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  return h >>> 0;
 }

@@ -31,8 +31,19 @@ async function run(config: TrainConfig, steps: number, workers?: GradientWorkers
   return { losses, values, counts };
 }
 
-function workerInit(config: TrainConfig) {
-  return { baseDir: s.modelDir, settings: config, lossWeighting: config.lossWeighting ?? 'token', padTokenId: 0 };
+/** The trainer's frozen-weight fingerprints for `config`, optionally after changing the model in memory. */
+async function frozenFingerprints(config: TrainConfig, change?: (trainer: Trainer) => void): Promise<Record<string, number>> {
+  const model = await loadTiny(s);
+  const trainer = new Trainer(model, s.modelDir, s.examples, config, 0);
+  change?.(trainer);
+  const out = trainer.trainableModel.frozenFingerprints();
+  trainer.dispose();
+  model.dispose();
+  return out;
+}
+
+async function workerInit(config: TrainConfig) {
+  return { baseDir: s.modelDir, frozenFingerprints: await frozenFingerprints(config), settings: config, lossWeighting: config.lossWeighting ?? 'token', padTokenId: 0 };
 }
 
 describe('data-parallel training (gradient workers)', () => {
@@ -46,7 +57,7 @@ describe('data-parallel training (gradient workers)', () => {
       // Tolerance: the same sums in a different order (f32), compounded over 3 AdamW steps.
       const config = tinyConfig({ trainable: mode, batchSize: 3, gradAccum: 2, lossWeighting: 'turn', lr: mode === 'lora' ? 3e-2 : 1e-2 });
       const single = await run(config, 3);
-      const workers = await GradientWorkers.start(1, workerInit(config));
+      const workers = await GradientWorkers.start(1, await workerInit(config));
       try {
         const parallel = await run(config, 3, workers);
         assertClose(Float32Array.from(parallel.losses), Float32Array.from(single.losses), { abs: 1e-5, rel: 1e-4 }, 'losses');
@@ -60,6 +71,22 @@ describe('data-parallel training (gradient workers)', () => {
 
   it('reports a worker that cannot load its model by the folder at fault', async () => {
     const config = tinyConfig();
-    await assert.rejects(GradientWorkers.start(1, { ...workerInit(config), baseDir: `${s.root}/missing` }), /gradient worker 0: .*missing/);
+    await assert.rejects(GradientWorkers.start(1, { ...(await workerInit(config)), baseDir: `${s.root}/missing` }), /gradient worker 0: .*missing/);
+  });
+
+  it('refuses to start when a frozen weight of the trainer\'s model differs from the folder the workers load', async () => {
+    const config = tinyConfig({ trainable: 'projector' });
+    const key = 'model.vision_model.post_layernorm.weight';
+    const changed = await frozenFingerprints(config, (trainer) => {
+      const slot = trainer.trainableModel.slots.find((x) => x.key === key)!;
+      const old = slot.get();
+      slot.set(tf.add(old, 0.5));
+      old.dispose();
+    });
+    const init = await workerInit(config);
+    assert.ok(Object.keys(init.frozenFingerprints).length > 0 && init.frozenFingerprints[key] !== changed[key]);
+    await assert.rejects(GradientWorkers.start(1, { ...init, frozenFingerprints: changed }), new RegExp(`gradient worker 0: .*frozen weight ${key.replace(/\./g, '\\.')} differs`));
+    const workers = await GradientWorkers.start(1, init);
+    await workers.close();
   });
 });

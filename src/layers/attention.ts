@@ -6,7 +6,7 @@ import { TfvlmError } from '../errors.ts';
 import { linear, type Linear } from './linear.ts';
 import { applyRotary, type RotaryTables } from './rotary.ts';
 import type { KVCache } from './kv-cache.ts';
-import { decodeAttention, repeatKV } from './attention-variants.ts';
+import { decodeAttention } from './attention-variants.ts';
 import { fusedKernelsActive, rotaryFused, rotaryGroupedFused } from '../backend/fused-kernels.ts';
 
 export interface AttentionWeights {
@@ -94,18 +94,33 @@ export function scaledDotProductAttention(
   });
 }
 
-/** softmax(q·kᵀ·scale + mask)·v as scaledDotProductAttention, handing the probabilities [B, H, T, S] to onWeights. */
+/**
+ * scaledDotProductAttention, handing the probabilities [B, H, T, S] to onWeights (the same 2-D
+ * matMuls per (batch, head), so the output is the same and training through it stays fast).
+ */
 function attentionReportingWeights(
   q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number, onWeights: (weights: tf.Tensor) => void,
 ): tf.Tensor {
-  const { groups } = checkAttentionShapes(q, k, v, mask);
+  const { B, H, Hkv, T, S, D, groups } = checkAttentionShapes(q, k, v, mask);
   return tf.tidy(() => {
-    const kv = (t: tf.Tensor) => repeatKV(t, groups); // [B, H, S, D]
-    let scores = tf.matMul(tf.mul(q, scale), kv(k), false, true); // [B, H, T, S]
-    if (mask) scores = tf.add(scores, mask);
-    const weights = tf.softmax(scores);
-    onWeights(weights);
-    return tf.matMul(weights, kv(v));
+    const qs = tf.unstack(tf.reshape(tf.mul(q, scale), [B * H, T, D]));
+    const kTs = tf.unstack(tf.reshape(tf.transpose(k, [0, 1, 3, 2]), [B * Hkv, D, S])); // [D, S] each
+    const vs = tf.unstack(tf.reshape(v, [B * Hkv, S, D]));
+    const masks = mask ? tf.unstack(tf.reshape(mask, [mask.shape[0], mask.shape[2] as number, S])) : undefined;
+    const probs: tf.Tensor[] = [];
+    const outs: tf.Tensor[] = [];
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < H; h++) {
+        const j = b * Hkv + Math.floor(h / groups);
+        let scores = tf.matMul(qs[b * H + h], kTs[j]); // [T, S]
+        if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+        const p = tf.softmax(scores);
+        probs.push(p);
+        outs.push(tf.matMul(p, vs[j])); // [T, D]
+      }
+    }
+    onWeights(tf.reshape(tf.stack(probs), [B, H, T, S]));
+    return tf.reshape(tf.stack(outs), [B, H, T, D]);
   });
 }
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { initBackend, backendInfo } from '../src/backend/index.ts';
 import { evaluateShapesModel } from '../src/cli/eval.ts';
 import { readConversations } from '../src/data/jsonl.ts';
-import { DATA_FILE, writeShapesDataset } from '../src/data/shapes.ts';
+import { DATA_FILE, SCENES_FILE, writeShapesDataset } from '../src/data/shapes.ts';
 import { formatShapesEval } from '../src/eval/shapes-eval.ts';
 import { Idefics3Model } from '../src/models/idefics3/model.ts';
 import { writeRandomIdefics3Checkpoint } from '../src/models/random-weights.ts';
@@ -20,6 +20,7 @@ import { VlmProcessor } from '../src/processing/processor.ts';
 import { DEMO_MODEL_SIZE, demoConfig, writeDemoModelFiles } from '../src/train/demo-model.ts';
 import { buildExamples } from '../src/train/examples.ts';
 import { GradientWorkers } from '../src/train/gradient-workers.ts';
+import { attachShapesAttentionTargets, readScenes } from '../src/train/shapes-attention-targets.ts';
 import { formatDuration, runTraining } from '../src/train/loop.ts';
 import { DEFAULT_TRAIN_CONFIG, Trainer, type TrainConfig } from '../src/train/trainer.ts';
 import { writeDemoModelCard } from '../src/train/model-card.ts';
@@ -62,6 +63,12 @@ export const DEMO_RECIPE = {
     warmupRatio: 0.03,
     weightDecay: 0.01,
     maxGradNorm: 1.0,
+    // Head 0 of text layer 1 is taught to look, from the position that predicts an answer, at the
+    // image token of the shape the question names (shapes-attention-targets.ts). Without it the
+    // answer position spread its attention evenly over all shapes in every run (where and color
+    // questions about 2–3 shapes near guessing); in a 600-step probe on 3000 images it took color
+    // questions about 2–3 shapes from 62% to 92% and yes/no questions from 51% to 97%.
+    attentionSupervision: { layer: 1, heads: [0], weight: 1 },
     // Every weight trains, the vision tower included. Kept frozen at its random init (earlier
     // recipes), shape questions stayed at chance in one of two 25-minute runs and captions below
     // 20%; trained, this recipe captions 99.5% of fresh images exactly.
@@ -109,10 +116,12 @@ async function main(): Promise<void> {
   const pad = processor.tokenizer.padTokenId ?? 0;
   const tPrep = performance.now();
   const trainFile = path.join(trainDir, DATA_FILE);
-  const train = await buildExamples(processor, await readConversations(trainFile), trainFile);
+  const conversations = await readConversations(trainFile);
+  const train = await buildExamples(processor, conversations, trainFile);
+  const targets = attachShapesAttentionTargets(train, conversations, readScenes(path.join(trainDir, SCENES_FILE)), processor.imageTokenId);
   const monitorFile = path.join(monitorDir, DATA_FILE);
   const monitor = await buildExamples(processor, await readConversations(monitorFile), monitorFile);
-  log(`${train.length} training conversations tokenised in ${((performance.now() - tPrep) / 1000).toFixed(1)} s`);
+  log(`${train.length} training conversations tokenised in ${((performance.now() - tPrep) / 1000).toFixed(1)} s; ${targets} answers with an attention target`);
 
   const lr = process.env.TFVLM_DEMO_LR ? Number(process.env.TFVLM_DEMO_LR) : r.train.lr;
   const config: TrainConfig = { ...r.train, lr, ...(steps ? { maxSteps: steps } : {}) };

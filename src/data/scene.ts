@@ -77,6 +77,21 @@ export function cellBounds(cell: number, width: number, height: number) {
   };
 }
 
+
+/**
+ * Cell (row-major 0..8) of each of `count` image tokens laid out as a square grid over the image
+ * (one tile, no splitting): the cell of the 3×3 grid the token's centre falls in.
+ */
+export function imageTokenCells(count: number): number[] {
+  const side = Math.round(Math.sqrt(count));
+  if (side * side !== count) throw new TfvlmError(`${count} image tokens do not form a square grid (one tile of a square image)`);
+  return Array.from({ length: count }, (_, k) => {
+    const row = Math.floor(((Math.floor(k / side) + 0.5) * 3) / side);
+    const col = Math.floor((((k % side) + 0.5) * 3) / side);
+    return row * 3 + col;
+  });
+}
+
 export function checkImageSize(size: number): void {
   if (!Number.isInteger(size) || size < MIN_IMAGE_SIZE) {
     throw new TfvlmError(`shapes dataset: image size must be an integer ≥ ${MIN_IMAGE_SIZE}, got ${size}`);

@@ -20,6 +20,8 @@ export interface QuestionAnswer {
   type: QuestionType;
   question: string;
   answer: string;
+  /** Cells of the shapes the question is about: the one it names (none for counts or an absent shape). */
+  cells: number[];
 }
 
 /** NUMBER_WORDS[n - 1] names a count of n shapes. */
@@ -58,28 +60,27 @@ export function candidateQuestions(scene: Scene, type: QuestionType): QuestionAn
   const count = (pred: (s: SceneShape) => boolean) => shapes.filter(pred).length;
   switch (type) {
     case 'count':
-      return [{ type, question: 'How many shapes are there?', answer: NUMBER_WORDS[shapes.length - 1] }];
+      return [{ type, question: 'How many shapes are there?', answer: NUMBER_WORDS[shapes.length - 1], cells: [] }];
     case 'color':
       return SHAPES.flatMap((kind) => {
         const only = shapes.filter((s) => s.shape === kind);
         return only.length === 1
-          ? [{ type, question: `What color is the ${kind}?`, answer: only[0].color }]
+          ? [{ type, question: `What color is the ${kind}?`, answer: only[0].color, cells: [only[0].cell] }]
           : [];
       });
     case 'shape':
-      return shapes.map((s) => ({ type, question: `What shape is ${wherePhrase(s.position)}?`, answer: s.shape }));
+      return shapes.map((s) => ({ type, question: `What shape is ${wherePhrase(s.position)}?`, answer: s.shape, cells: [s.cell] }));
     case 'exists':
       return COLORS.flatMap((color) =>
-        SHAPES.map((kind) => ({
-          type,
-          question: `Is there a ${color} ${kind}?`,
-          answer: count((s) => s.color === color && s.shape === kind) > 0 ? 'yes' : 'no',
-        })),
+        SHAPES.map((kind) => {
+          const cells = shapes.filter((s) => s.color === color && s.shape === kind).map((s) => s.cell);
+          return { type, question: `Is there a ${color} ${kind}?`, answer: cells.length > 0 ? 'yes' : 'no', cells };
+        }),
       );
     case 'where':
       return shapes
         .filter((s) => count((t) => t.color === s.color && t.shape === s.shape) === 1)
-        .map((s) => ({ type, question: `Where is the ${s.color} ${s.shape}?`, answer: s.position }));
+        .map((s) => ({ type, question: `Where is the ${s.color} ${s.shape}?`, answer: s.position, cells: [s.cell] }));
   }
 }
 

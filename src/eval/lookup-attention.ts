@@ -5,8 +5,7 @@
  * image token, the other shapes' tokens, the empty cells' tokens and the text. A model that finds
  * the named shape puts more weight on it than on each other shape.
  *
- * Image tokens are taken as a square grid over the image (one tile, no splitting), each mapped to
- * the cell of the dataset's 3×3 grid its centre falls in.
+ * Image tokens are mapped to cells by imageTokenCells (one tile, no splitting).
  */
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
@@ -16,7 +15,7 @@ import type { VlmProcessor } from '../processing/processor.ts';
 import { sceneToPng } from '../data/draw.ts';
 import { shapesExamples } from '../data/shapes.ts';
 import { candidateQuestions, type QuestionType } from '../data/text.ts';
-import type { Scene } from '../data/scene.ts';
+import { imageTokenCells, type Scene } from '../data/scene.ts';
 
 export const LOOKUP_QUESTION_TYPES = ['where', 'color'] as const satisfies readonly QuestionType[];
 export type LookupQuestionType = (typeof LOOKUP_QUESTION_TYPES)[number];
@@ -47,17 +46,6 @@ export interface LookupAttentionOptions {
   seed?: number;
   /** Image side of the generated scenes (default: the dataset's 96). */
   size?: number;
-}
-
-/** Cell (row-major 0..8) of each of `count` image tokens laid out as a square grid. */
-export function tokenCells(count: number): number[] {
-  const side = Math.round(Math.sqrt(count));
-  if (side * side !== count) throw new TfvlmError(`lookup attention: ${count} image tokens do not form a square grid`);
-  return Array.from({ length: count }, (_, k) => {
-    const row = Math.floor(((Math.floor(k / side) + 0.5) * 3) / side);
-    const col = Math.floor((((k % side) + 0.5) * 3) / side);
-    return row * 3 + col;
-  });
 }
 
 interface Question {
@@ -97,7 +85,7 @@ export async function lookupAttention(
     );
     const ids = inputs.input_ids[0];
     const imagePositions = ids.flatMap((id, i) => (id === processor.imageTokenId ? [i] : []));
-    const cells = tokenCells(imagePositions.length);
+    const cells = imageTokenCells(imagePositions.length);
     const occupied = new Set(q.scene.shapes.map((s) => s.cell));
     const capture = new Capture(names);
     try {

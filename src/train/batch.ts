@@ -1,6 +1,7 @@
 // Examples → one padded batch (right padding) with next-token targets and loss weights.
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
+import type { AttentionTarget } from './attention-supervision.ts';
 import type { TrainExample } from './examples.ts';
 
 export interface TrainBatch {
@@ -23,6 +24,10 @@ export interface TrainBatch {
   supervised: number;
   /** Real (non-padding) tokens. */
   tokens: number;
+  /** Per row: the example's attention targets (when any example of the batch has some). */
+  attentionTargets?: AttentionTarget[][];
+  /** Number of attention targets over all rows. */
+  attentionRows: number;
 }
 
 export type LossWeighting = 'token' | 'turn';
@@ -72,7 +77,9 @@ export function collate(examples: readonly TrainExample[], padTokenId: number, w
   });
   const batch: TrainBatch = {
     input_ids: tf.tensor2d(ids, [B, T], 'int32'), attention_mask: attention, targets, weights, supervised, tokens,
+    attentionRows: examples.reduce((n, e) => n + (e.attentionTargets?.length ?? 0), 0),
   };
+  if (batch.attentionRows > 0) batch.attentionTargets = examples.map((e) => e.attentionTargets ?? []);
   const withPixels = examples.filter((e) => e.pixel_values);
   if (withPixels.length > 0) {
     if (withPixels.length !== B) throw new TfvlmError('collate: a batch mixes examples with and without images');

@@ -10,6 +10,7 @@ import type { ProcessedInputs, VlmProcessor } from '../processing/processor.ts';
 import { expandIdefics3Prompt, loadIdefics3PromptConfig, type Idefics3PromptConfig } from '../processing/idefics3-prompt.ts';
 import type { TemplateMessage } from '../tokenizer/chat-template.ts';
 import { conversationImages, resolveImagePath, type Conversation } from '../data/jsonl.ts';
+import type { AttentionTarget } from './attention-supervision.ts';
 
 export interface TrainExample {
   input_ids: Int32Array;
@@ -20,6 +21,8 @@ export interface TrainExample {
   pixel_attention_mask?: Uint8Array;
   /** [tiles, C, H, W] */
   pixelShape?: number[];
+  /** Where chosen attention heads should look (used with TrainConfig.attentionSupervision). */
+  attentionTargets?: AttentionTarget[];
 }
 
 function imagePartsBefore(conv: Conversation, end: number): number {

@@ -20,7 +20,7 @@ function computeStep(replica: TrainableModel, m: WorkerStep): void {
   replica.setValues(m.values);
   const batches = m.shards.map((s) => collate(s, init.padTokenId, init.lossWeighting));
   try {
-    const { loss, grads } = replica.accumulateGradients(batches, (b) => b.supervised / m.supervised);
+    const { loss, grads } = replica.accumulateGradients(batches, m.totals);
     const out: Record<string, Float32Array> = {};
     try {
       for (const [name, t] of Object.entries(grads)) out[name] = t.dataSync() as Float32Array;

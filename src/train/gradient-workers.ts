@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { TfvlmError } from '../errors.ts';
 import type { LossWeighting } from './batch.ts';
 import type { TrainExample } from './examples.ts';
-import type { TrainableSettings } from './trainable-model.ts';
+import type { StepTotals, TrainableSettings } from './trainable-model.ts';
 
 const WORKER_ENTRY = fileURLToPath(new URL('./gradient-worker.mjs', import.meta.url));
 
@@ -33,8 +33,8 @@ export interface WorkerStep {
   values: Record<string, Float32Array>;
   /** Batches of this worker's share of the step. */
   shards: TrainExample[][];
-  /** Loss weight of the whole step (all workers): every batch's loss counts supervised_b / supervised. */
-  supervised: number;
+  /** Denominators of the whole step's objective (all workers), as accumulateGradients takes them. */
+  totals: StepTotals;
 }
 
 export type WorkerReply =
@@ -75,14 +75,14 @@ export class GradientWorkers {
 
   /**
    * Worker i computes the batches shards[i] with the trainable `values`; resolves to one result per
-   * worker (loss and gradients weighted by supervised_b / supervised, as accumulateGradients).
+   * worker (its shards' part of the step objective over `totals` and its gradients, as accumulateGradients).
    */
-  compute(values: Record<string, Float32Array>, shards: readonly TrainExample[][][], supervised: number): Promise<WorkerGradients[]> {
+  compute(values: Record<string, Float32Array>, shards: readonly TrainExample[][][], totals: StepTotals): Promise<WorkerGradients[]> {
     if (shards.length !== this.workers.length) throw new TfvlmError(`gradient workers: ${shards.length} shards for ${this.workers.length} workers`);
     return Promise.all(this.workers.map(async (w, i): Promise<WorkerGradients> => {
       if (shards[i].length === 0) return { loss: 0, grads: {} };
       const id = this.nextId++;
-      const message: WorkerStep = { type: 'step', id, values, shards: shards[i], supervised };
+      const message: WorkerStep = { type: 'step', id, values, shards: shards[i], totals };
       const reply = nextReply(w, i);
       w.postMessage(message);
       const r = await reply;

@@ -85,7 +85,14 @@ embeddings, N(0, ${f.recipe.positionEmbeddingStd}), so that ${pre.do_image_split
 ${c.freeze ? `All weights trained except those matching \`${c.freeze}\`, kept at their random initialisation` : 'All weights trained (\`--trainable all\`)'}, AdamW (β 0.9/0.999, weight decay ${c.weightDecay}), peak lr ${c.lr} with
 ${Math.round(c.warmupRatio * 100)}% linear warm-up then cosine decay, batch ${c.batchSize} × ${c.gradAccum}, gradient clipping at ${c.maxGradNorm},
 ${f.result.steps} steps, seed ${c.seed}.
-
+${c.attentionSupervision ? `
+Supervised attention (\`attentionSupervision\`): head${c.attentionSupervision.heads.length > 1 ? 's' : ''} ${c.attentionSupervision.heads.join(', ')} of text layer ${c.attentionSupervision.layer} is taught,
+from the position that predicts an answer's first word, to look at the image token of the shape the
+question is about ("Where is the red circle?" → the red circle's cell; counts and absent shapes have
+no target): ${c.attentionSupervision.weight} × −log(its attention on that token), averaged over the answers with a target,
+is added to the language-model loss. The model is an ordinary checkpoint; nothing of this is needed
+to run it. The training loss below is that sum.
+` : ''}
 Trained on the tfjs ${f.backend} on 2 shared CPU cores:
 ${formatDuration(f.result.seconds)} of training (${Math.round(f.result.tokensPerSecond)} tokens/s), final training loss ${f.result.finalLoss.toFixed(4)};
 the whole script (data, training, evaluation) took ${formatDuration(f.totalSeconds)}.

@@ -4,7 +4,9 @@
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import type { Idefics3Model } from '../models/idefics3/model.ts';
+import { Capture } from '../models/capture.ts';
 import type { TrainBatch } from './batch.ts';
+import { attentionSupervisionLoss, checkAttentionSupervision, supervisedAttentionName, type AttentionSupervision } from './attention-supervision.ts';
 import { LoraAdapter } from './lora.ts';
 import { maskedCrossEntropy } from './loss.ts';
 import type { TrainableParam } from './optimizer.ts';
@@ -21,6 +23,17 @@ export interface TrainableSettings {
   freeze?: string;
   /** Seeds the LoRA initialisation. */
   seed: number;
+  /** Adds the supervised-attention loss of batches with attention targets (attention-supervision.ts). */
+  attentionSupervision?: AttentionSupervision;
+}
+
+/**
+ * The denominators of one optimizer step's objective, over all its batches (and workers): the
+ * language-model loss is a mean over `supervised`, the supervised-attention loss over `attentionRows`.
+ */
+export interface StepTotals {
+  supervised: number;
+  attentionRows: number;
 }
 
 function isProjectorKey(key: string): boolean {
@@ -33,8 +46,15 @@ export class TrainableModel {
   readonly lora?: LoraAdapter;
   private readonly variableToParam = new Map<string, string>();
 
+  private readonly supervision?: AttentionSupervision;
+
   constructor(readonly model: Idefics3Model, s: TrainableSettings) {
     if (!['projector', 'lora', 'all'].includes(s.trainable)) throw new TfvlmError(`--trainable must be projector, lora or all, got '${s.trainable}'`);
+    if (s.attentionSupervision) {
+      const t = model.config.text_config;
+      checkAttentionSupervision(s.attentionSupervision, t.num_hidden_layers, t.num_attention_heads);
+      this.supervision = s.attentionSupervision;
+    }
     this.slots = idefics3Slots(model);
     if (s.trainable === 'lora') {
       this.lora = LoraAdapter.create(this.slots, { r: s.loraRank, alpha: s.loraAlpha, targetModules: s.loraTargets }, s.seed);
@@ -55,14 +75,14 @@ export class TrainableModel {
   }
 
   /** `use(logits)` of a batch with the current weights (adapters attached); call inside tidy / variableGrads. */
-  withLogits<T>(batch: TrainBatch, use: (logits: tf.Tensor) => T): T {
+  withLogits<T>(batch: TrainBatch, use: (logits: tf.Tensor) => T, capture?: Capture): T {
     return withTiedHead(this.model, () => {
       const detach = this.lora?.attach();
       try {
         const { logits } = this.model.forward({
           input_ids: batch.input_ids, attention_mask: batch.attention_mask,
           pixel_values: batch.pixel_values, pixel_attention_mask: batch.pixel_attention_mask,
-        });
+        }, { capture });
         return use(logits);
       } finally {
         detach?.();
@@ -70,23 +90,56 @@ export class TrainableModel {
     });
   }
 
-  /** Loss of a batch with the current weights; call inside tidy / variableGrads. */
+  /**
+   * The training objective of a batch with the current weights: the language-model loss, plus with
+   * attention supervision weight × the supervised-attention loss of its attention targets. Call
+   * inside tidy / variableGrads.
+   */
   batchLoss(batch: TrainBatch): tf.Scalar {
-    return this.withLogits(batch, (logits) => maskedCrossEntropy(logits, batch.targets, batch.weights));
+    const capture = this.captureFor(batch);
+    try {
+      return this.batchShare(batch, capture, { supervised: batch.supervised, attentionRows: batch.attentionRows });
+    } finally {
+      capture?.dispose();
+    }
+  }
+
+  /** Holds the supervised layer's attention probabilities (when the batch has targets); it must outlive the gradient computation. */
+  private captureFor(batch: TrainBatch): Capture | undefined {
+    return this.supervision && batch.attentionTargets ? new Capture([supervisedAttentionName(this.supervision)]) : undefined;
+  }
+
+  /** The batch's part of a step's objective: each loss summed over the batch and divided by the step's total. */
+  private batchShare(batch: TrainBatch, capture: Capture | undefined, totals: StepTotals): tf.Scalar {
+    const s = this.supervision;
+    return this.withLogits(batch, (logits) => {
+      const lm = tf.mul(maskedCrossEntropy(logits, batch.targets, batch.weights), batch.supervised / totals.supervised) as tf.Scalar;
+      if (!s || !capture) return lm;
+      const aux = attentionSupervisionLoss(capture.get(supervisedAttentionName(s))!, batch.attentionTargets!, s.heads);
+      return aux ? tf.add(lm, tf.mul(aux, (s.weight * batch.attentionRows) / totals.attentionRows)) as tf.Scalar : lm;
+    }, capture);
   }
 
   /**
-   * Σ over batches of share(batch) × the batch's loss, and its gradient for every trainable
-   * parameter (by name; zeros where the loss does not depend on it). The caller disposes the gradients.
+   * The step objective's part from these batches (their shares of `totals`, see batchShare), and its
+   * gradient for every trainable parameter (by name; zeros where the loss does not depend on it).
+   * The caller disposes the gradients.
    */
-  accumulateGradients(batches: readonly TrainBatch[], share: (b: TrainBatch) => number): { loss: number; grads: Record<string, tf.Tensor> } {
+  accumulateGradients(batches: readonly TrainBatch[], totals: StepTotals): { loss: number; grads: Record<string, tf.Tensor> } {
     const vars = this.params.map((p) => p.variable);
     const grads: Record<string, tf.Tensor> = {};
     let loss = 0;
     try {
       for (const b of batches) {
         if (b.supervised === 0) continue; // adds nothing, and maskedCrossEntropy refuses a batch without targets
-        const { value, grads: g } = tf.variableGrads(() => tf.mul(this.batchLoss(b), share(b)) as tf.Scalar, vars);
+        const capture = this.captureFor(b);
+        let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+        try {
+          result = tf.variableGrads(() => this.batchShare(b, capture, totals), vars);
+        } finally {
+          capture?.dispose();
+        }
+        const { value, grads: g } = result;
         loss += value.dataSync()[0];
         value.dispose();
         for (const [varName, t] of Object.entries(g)) {

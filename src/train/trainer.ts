@@ -10,6 +10,7 @@ import { TfvlmError } from '../errors.ts';
 import { Rng } from '../generation/rng.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { Idefics3Model } from '../models/idefics3/model.ts';
+import { checkAttentionTargets, type AttentionSupervision } from './attention-supervision.ts';
 import { collate, disposeBatch, lossWeights, type LossWeighting, type TrainBatch } from './batch.ts';
 import type { GradientWorkers } from './gradient-workers.ts';
 import { copyModelFiles, writeModelWeights } from './checkpoint-files.ts';
@@ -47,6 +48,12 @@ export interface TrainConfig {
   lossWeighting?: LossWeighting;
   /** Batch examples of similar length together (less padding), as transformers' group_by_length. */
   groupByLength?: boolean;
+  /**
+   * Teach one text layer's heads where to look: examples' attentionTargets add weight × −log(attention
+   * mass on the target keys) to the objective (attention-supervision.ts). The reported training loss
+   * is then that objective; eval loss stays the language-model loss.
+   */
+  attentionSupervision?: AttentionSupervision;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -107,6 +114,9 @@ export class Trainer {
     }
     this.totalSteps = c.maxSteps ?? Math.max(1, Math.round(c.epochs * this.stepsPerEpoch));
     this.warmupSteps = c.warmupSteps ?? Math.round(c.warmupRatio * this.totalSteps);
+    if (c.attentionSupervision) {
+      train.forEach((e, i) => e.attentionTargets && checkAttentionTargets(e.attentionTargets, e.input_ids.length, `training example ${i + 1}`));
+    }
     this.trainableModel = new TrainableModel(model, c);
     this.optimizer = new AdamW(this.params, { weightDecay: c.weightDecay });
   }
@@ -146,7 +156,7 @@ export class Trainer {
     const batch = this.collate(examples);
     try {
       if (batch.supervised === 0) throw new TfvlmError('gradients: the examples have no assistant tokens to learn');
-      const { loss, grads } = this.trainableModel.accumulateGradients([batch], () => 1);
+      const { loss, grads } = this.trainableModel.accumulateGradients([batch], { supervised: batch.supervised, attentionRows: batch.attentionRows });
       return { loss, grads: new Map(this.params.map((p) => [p.name, grads[p.name]])) };
     } finally {
       disposeBatch(batch);
@@ -202,7 +212,8 @@ export class Trainer {
     const tokens = batches.reduce((n, b) => n + b.tokens, 0);
     try {
       if (supervised === 0) throw new TfvlmError(`step ${step}: its examples have no assistant tokens to learn`);
-      const { loss, grads } = this.trainableModel.accumulateGradients(batches, (b) => b.supervised / supervised);
+      const totals = { supervised, attentionRows: batches.reduce((n, b) => n + b.attentionRows, 0) };
+      const { loss, grads } = this.trainableModel.accumulateGradients(batches, totals);
       return this.applyGradients(step, progress, loss, grads, tokens, supervised);
     } finally {
       batches.forEach(disposeBatch);
@@ -230,11 +241,12 @@ export class Trainer {
         if (part.length > 0) shards[i].push(part);
       });
     }
-    const remote = workers.compute(this.trainableModel.values(), shards.slice(1), supervised);
+    const totals = { supervised, attentionRows: all.reduce((n, e) => n + (e.attentionTargets?.length ?? 0), 0) };
+    const remote = workers.compute(this.trainableModel.values(), shards.slice(1), totals);
     remote.catch(() => undefined); // awaited below; this keeps an early local failure from leaving it unhandled
     const batches = shards[0].map((ex) => this.collate(ex));
     try {
-      const own = withComputeThreads(1, () => this.trainableModel.accumulateGradients(batches, (b) => b.supervised / supervised));
+      const own = withComputeThreads(1, () => this.trainableModel.accumulateGradients(batches, totals));
       let loss = own.loss;
       try {
         for (const r of await remote) {

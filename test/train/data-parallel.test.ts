@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { initBackend, tf } from '../../src/backend/index.ts';
 import { GradientWorkers } from '../../src/train/gradient-workers.ts';
+import type { TrainExample } from '../../src/train/examples.ts';
 import { splitEvenly, Trainer, type TrainConfig } from '../../src/train/trainer.ts';
 import { assertClose } from '../helpers/compare.ts';
 import { loadTiny, tinyConfig, tinySetup, type TinySetup } from './tiny.ts';
@@ -15,9 +16,11 @@ before(async () => {
 });
 after(() => fs.rmSync(s.root, { recursive: true, force: true }));
 
-async function run(config: TrainConfig, steps: number, workers?: GradientWorkers): Promise<{ losses: number[]; values: Record<string, Float32Array>; counts: number[] }> {
+async function run(
+  config: TrainConfig, steps: number, workers?: GradientWorkers, examples: readonly TrainExample[] = s.examples,
+): Promise<{ losses: number[]; values: Record<string, Float32Array>; counts: number[] }> {
   const model = await loadTiny(s);
-  const trainer = new Trainer(model, s.modelDir, s.examples, config, 0);
+  const trainer = new Trainer(model, s.modelDir, examples, config, 0);
   trainer.attachWorkers(workers);
   const losses: number[] = [];
   const counts: number[] = [];
@@ -68,6 +71,26 @@ describe('data-parallel training (gradient workers)', () => {
       }
     });
   }
+
+  it('takes the same steps as one process with attention supervision (targets in some examples only)', async () => {
+    // Every other example: its first answer should look at its first image token. The shards then
+    // hold different numbers of targets, so a per-shard mean would not add up to the step's.
+    const examples = s.examples.map((e, i) => {
+      if (i % 2) return e;
+      const query = [...e.assistant_mask].findIndex((m, t) => t > 0 && m && !e.assistant_mask[t - 1]) - 1;
+      return { ...e, attentionTargets: [{ query, keys: [e.input_ids.indexOf(s.processor.imageTokenId)] }] };
+    });
+    const config = tinyConfig({ batchSize: 3, gradAccum: 2, attentionSupervision: { layer: 1, heads: [0, 2], weight: 2 } });
+    const single = await run(config, 3, undefined, examples);
+    const workers = await GradientWorkers.start(1, await workerInit(config));
+    try {
+      const parallel = await run(config, 3, workers, examples);
+      assertClose(Float32Array.from(parallel.losses), Float32Array.from(single.losses), { abs: 1e-5, rel: 1e-4 }, 'losses');
+      for (const [name, v] of Object.entries(single.values)) assertClose(parallel.values[name], v, { abs: 1e-5, rel: 1e-3 }, name);
+    } finally {
+      await workers.close();
+    }
+  });
 
   it('reports a worker that cannot load its model by the folder at fault', async () => {
     const config = tinyConfig();

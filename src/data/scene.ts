@@ -77,7 +77,6 @@ export function cellBounds(cell: number, width: number, height: number) {
   };
 }
 
-
 /**
  * Cell (row-major 0..8) of each of `count` image tokens laid out as a square grid over the image
  * (one tile, no splitting): the cell of the 3×3 grid the token's centre falls in.

@@ -63,12 +63,13 @@ export function checkAttentionShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, m
 }
 
 /**
- * softmax(q·kᵀ·scale + mask)·v for q [B, H, T, D], k/v [B, Hkv, S, D] → [B, H, T, D].
+ * softmax(q·kᵀ·scale + mask)·v for q [B, H, T, D], k/v [B, Hkv, S, D] → [B, H, T, D]; with
+ * onWeights, also hands it the probabilities [B, H, T, S].
  * Runs one 2-D matMul pair per (batch, head): the wasm backend's batched matMul has no fast path
  * (≈10× slower here), and a 2-D matMul with transposeB is ≈3× slower than transposing k once.
  */
 export function scaledDotProductAttention(
-  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number,
+  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number, onWeights?: (weights: tf.Tensor) => void,
 ): tf.Tensor {
   const { B, H, Hkv, T, S, D, groups } = checkAttentionShapes(q, k, v, mask);
   return tf.tidy(() => {
@@ -79,47 +80,24 @@ export function scaledDotProductAttention(
     const vs = tf.unstack(tf.reshape(v, [B * Hkv, S, D]));
     const masks = mask ? tf.unstack(tf.reshape(mask, [mask.shape[0], mask.shape[2] as number, S])) : undefined;
     const outs: tf.Tensor[] = [];
+    const probs: tf.Tensor[] = [];
     for (let b = 0; b < B; b++) {
       for (let h = 0; h < H; h++) {
         const j = b * Hkv + Math.floor(h / groups);
-        // Each head's T × S scores are freed before the next head (peak memory of one, not B·H).
-        outs.push(tf.tidy(() => {
+        // Each head's T × S scores are freed before the next head (peak memory of one, not B·H),
+        // unless onWeights wants them all.
+        const [out, p] = tf.tidy(() => {
           let scores = tf.matMul(qs[b * H + h], kTs[j]); // [T, S]
           if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
-          return tf.matMul(tf.softmax(scores), vs[j]); // [T, D]
-        }));
+          const weights = tf.softmax(scores);
+          const head = tf.matMul(weights, vs[j]); // [T, D]
+          return onWeights ? [head, weights] : [head];
+        });
+        outs.push(out);
+        if (p) probs.push(p);
       }
     }
-    return tf.reshape(tf.stack(outs), [B, H, T, D]);
-  });
-}
-
-/**
- * scaledDotProductAttention, handing the probabilities [B, H, T, S] to onWeights (the same 2-D
- * matMuls per (batch, head), so the output is the same and training through it stays fast).
- */
-function attentionReportingWeights(
-  q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number, onWeights: (weights: tf.Tensor) => void,
-): tf.Tensor {
-  const { B, H, Hkv, T, S, D, groups } = checkAttentionShapes(q, k, v, mask);
-  return tf.tidy(() => {
-    const qs = tf.unstack(tf.reshape(tf.mul(q, scale), [B * H, T, D]));
-    const kTs = tf.unstack(tf.reshape(tf.transpose(k, [0, 1, 3, 2]), [B * Hkv, D, S])); // [D, S] each
-    const vs = tf.unstack(tf.reshape(v, [B * Hkv, S, D]));
-    const masks = mask ? tf.unstack(tf.reshape(mask, [mask.shape[0], mask.shape[2] as number, S])) : undefined;
-    const probs: tf.Tensor[] = [];
-    const outs: tf.Tensor[] = [];
-    for (let b = 0; b < B; b++) {
-      for (let h = 0; h < H; h++) {
-        const j = b * Hkv + Math.floor(h / groups);
-        let scores = tf.matMul(qs[b * H + h], kTs[j]); // [T, S]
-        if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
-        const p = tf.softmax(scores);
-        probs.push(p);
-        outs.push(tf.matMul(p, vs[j])); // [T, D]
-      }
-    }
-    onWeights(tf.reshape(tf.stack(probs), [B, H, T, S]));
+    if (onWeights) onWeights(tf.reshape(tf.stack(probs), [B, H, T, S]));
     return tf.reshape(tf.stack(outs), [B, H, T, D]);
   });
 }
@@ -162,7 +140,7 @@ export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOpti
     let out: tf.Tensor;
     if (opts.onWeights) {
       if (opts.cache) ({ k, v } = opts.cache.update(k, v));
-      out = attentionReportingWeights(q, k, v, opts.mask, scale, opts.onWeights);
+      out = scaledDotProductAttention(q, k, v, opts.mask, scale, opts.onWeights);
     } else if (opts.cache?.appendAndAttend) {
       out = opts.cache.appendAndAttend(q, k, v, opts.mask, scale);
     } else {

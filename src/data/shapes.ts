@@ -19,10 +19,21 @@ import { TfvlmError } from '../errors.ts';
 import { checkImageSize, sampleScene, type Scene } from './scene.ts';
 import { sceneToPng } from './draw.ts';
 import { CAPTION_PROMPT, QUESTION_TYPES, caption, sampleQuestions, type QuestionAnswer, type QuestionType } from './text.ts';
-import type { Conversation, DatasetMessage } from './jsonl.ts';
+import { parseJsonl, type Conversation, type DatasetMessage } from './jsonl.ts';
 
 export const DATA_FILE = 'data.jsonl';
 export const SCENES_FILE = 'scenes.jsonl';
+
+/** The scenes of a scenes.jsonl text (one per line, image paths relative to the dataset folder). */
+export function parseScenes(jsonl: string, scenesFile: string): Scene[] {
+  return parseJsonl(jsonl, scenesFile).map((value, i) => {
+    const scene = value as Scene | null;
+    if (typeof scene?.image !== 'string' || !Array.isArray(scene.shapes)) {
+      throw new TfvlmError(`${scenesFile}:${i + 1}: expected a scene with "image" and "shapes"`);
+    }
+    return scene;
+  });
+}
 export const IMAGES_DIR = 'images';
 export const DEFAULT_IMAGE_SIZE = 96;
 export const DEFAULT_QUESTIONS_PER_IMAGE = 3;

@@ -3,8 +3,9 @@
  * caption after trimming surrounding whitespace, reported separately for captions and questions.
  */
 import { TfvlmError } from '../errors.ts';
+import { parseScenes } from '../data/shapes.ts';
 import { CAPTION_PROMPT } from '../data/text.ts';
-import { messageText, parseJsonl, resolveImagePath, type Conversation } from '../data/jsonl.ts';
+import { messageText, resolveImagePath, type Conversation } from '../data/jsonl.ts';
 
 export interface AnswerPair {
   expected: string;
@@ -76,14 +77,7 @@ export function evalItems(conversations: readonly Conversation[], jsonlFile: str
  * alone; only with two or three must the model find the shape the question names.
  */
 export function withShapeCounts(items: readonly EvalItem[], scenesJsonl: string, scenesFile: string): EvalItem[] {
-  const counts = new Map<string, number>();
-  parseJsonl(scenesJsonl, scenesFile).forEach((scene, i) => {
-    const { image, shapes } = (scene ?? {}) as { image?: unknown; shapes?: unknown };
-    if (typeof image !== 'string' || !Array.isArray(shapes)) {
-      throw new TfvlmError(`${scenesFile}:${i + 1}: expected a scene with "image" and "shapes"`);
-    }
-    counts.set(resolveImagePath(scenesFile, image), shapes.length);
-  });
+  const counts = new Map(parseScenes(scenesJsonl, scenesFile).map((s) => [resolveImagePath(scenesFile, s.image), s.shapes.length]));
   return items.map((it) => ({ ...it, shapes: counts.get(it.image) }));
 }
 

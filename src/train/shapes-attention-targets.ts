@@ -4,7 +4,8 @@
 // absent shapes) and captions get none.
 import fs from 'node:fs';
 import { TfvlmError } from '../errors.ts';
-import { parseJsonl, type Conversation } from '../data/jsonl.ts';
+import type { Conversation } from '../data/jsonl.ts';
+import { parseScenes } from '../data/shapes.ts';
 import { imageTokenCells, type Scene } from '../data/scene.ts';
 import { QUESTION_TYPES, candidateQuestions } from '../data/text.ts';
 import type { AttentionTarget } from './attention-supervision.ts';
@@ -12,15 +13,7 @@ import type { TrainExample } from './examples.ts';
 
 /** scenes.jsonl of a shapes dataset → scene by image path (as the conversations name it). */
 export function readScenes(scenesFile: string): Map<string, Scene> {
-  const scenes = new Map<string, Scene>();
-  parseJsonl(fs.readFileSync(scenesFile, 'utf8'), scenesFile).forEach((value, i) => {
-    const scene = value as Scene;
-    if (typeof scene?.image !== 'string' || !Array.isArray(scene.shapes)) {
-      throw new TfvlmError(`${scenesFile}:${i + 1}: expected a scene with "image" and "shapes"`);
-    }
-    scenes.set(scene.image, scene);
-  });
-  return scenes;
+  return new Map(parseScenes(fs.readFileSync(scenesFile, 'utf8'), scenesFile).map((s) => [s.image, s]));
 }
 
 /** Positions t whose next token starts an assistant turn, in turn order. */

@@ -54,6 +54,8 @@ export type ImageProcessorConfig = Idefics3ImageProcessorConfig | CLIPImageProce
 
 const TYPE_ALIASES: Record<string, ImageProcessorConfig['image_processor_type']> = {
   Idefics3ImageProcessor: 'Idefics3ImageProcessor',
+  // SmolVLM2 folders; modular_smolvlm.py: `class SmolVLMImageProcessor(Idefics3ImageProcessor): pass`.
+  SmolVLMImageProcessor: 'Idefics3ImageProcessor',
   CLIPImageProcessor: 'CLIPImageProcessor',
   CLIPFeatureExtractor: 'CLIPImageProcessor',
   SiglipImageProcessor: 'SiglipImageProcessor',

@@ -1,5 +1,6 @@
 // Greedy generation with the KV cache against transformers' generate(): token ids and every
-// step's logits, for each tiny-smolvlm case (single samples, and the batch with right and left padding).
+// step's logits, for each tiny-smolvlm case (single samples, and the batch with right and left padding),
+// in the Idefics3 layout and in the SmolVLM2 layout (tiny-smolvlm2: same weights and goldens).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,11 +13,10 @@ import { generateTokens, type PromptBatch } from '../../src/generation/generate.
 import { idefics3Vlm, type CausalVlm } from '../../src/generation/vlm.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
 
-const DIR = fixture('tiny-smolvlm');
-const cases = JSON.parse(fs.readFileSync(fixture('tiny-smolvlm', 'golden', 'cases.json'), 'utf8')).cases;
+const FOLDERS = ['tiny-smolvlm', 'tiny-smolvlm2'];
 
-function readInputs(name: string): PromptBatch {
-  const f = SafetensorsFile.open(fixture('tiny-smolvlm', 'golden', `${name}.inputs.safetensors`));
+function readInputs(folder: string, name: string): PromptBatch {
+  const f = SafetensorsFile.open(fixture(folder, 'golden', `${name}.inputs.safetensors`));
   try {
     const [B, T] = f.entry('input_ids').shape;
     const ids = Array.from(f.readArray('input_ids'));
@@ -34,8 +34,8 @@ function readInputs(name: string): PromptBatch {
   }
 }
 
-function goldenTensor(name: string, key: string): Float32Array {
-  const f = SafetensorsFile.open(fixture('tiny-smolvlm', 'golden', `${name}.safetensors`));
+function goldenTensor(folder: string, name: string, key: string): Float32Array {
+  const f = SafetensorsFile.open(fixture(folder, 'golden', `${name}.safetensors`));
   try {
     return f.readArray(key) as Float32Array;
   } finally {
@@ -54,33 +54,34 @@ async function run(vlm: CausalVlm, prompt: PromptBatch, maxNewTokens: number, eo
   return { generated: r.value.generated, steps };
 }
 
-describe('generate (greedy, KV cache) vs transformers', () => {
+for (const folder of FOLDERS) describe(`generate (greedy, KV cache) vs transformers: ${folder}`, () => {
+  const cases = JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')).cases;
   let model: Idefics3Model;
   let vlm: CausalVlm;
   before(async () => {
     await initBackend();
-    model = await Idefics3Model.load(DIR);
+    model = await Idefics3Model.load(fixture(folder));
     vlm = idefics3Vlm(model);
   });
   after(() => model.dispose());
 
   for (const c of cases.filter((c: { batch?: number }) => c.batch === undefined)) {
     it(`${c.name}: ${c.generate.max_new_tokens} tokens and each step's logits`, async () => {
-      const { generated, steps } = await run(vlm, readInputs(c.name), c.generate.max_new_tokens, 511, 2, true);
+      const { generated, steps } = await run(vlm, readInputs(folder, c.name), c.generate.max_new_tokens, 511, 2, true);
       assert.deepEqual(generated[0], c.generate.new_token_ids);
-      const golden = goldenTensor(c.name, 'generate.logits');
+      const golden = goldenTensor(folder, c.name, 'generate.logits');
       const V = golden.length / steps.length;
       steps.forEach((s, k) => assertClose(s, golden.subarray(k * V, (k + 1) * V), TOLERANCE.float32, `${c.name} step ${k} logits`));
-      const onDevice = await run(vlm, readInputs(c.name), c.generate.max_new_tokens, 511, 2, false);
+      const onDevice = await run(vlm, readInputs(folder, c.name), c.generate.max_new_tokens, 511, 2, false);
       assert.deepEqual(onDevice.generated[0], c.generate.new_token_ids, 'on-device argmax path');
     });
   }
 
   const batch = cases.find((c: { batch?: number }) => c.batch !== undefined);
   it('batch_two_conversations, right padding: per-row ids and step logits (first token from the last column)', async () => {
-    const { generated, steps } = await run(vlm, readInputs(batch.name), batch.generate.max_new_tokens, 511, 2, true);
+    const { generated, steps } = await run(vlm, readInputs(folder, batch.name), batch.generate.max_new_tokens, 511, 2, true);
     assert.deepEqual(generated, batch.generate.new_token_ids);
-    const golden = goldenTensor(batch.name, 'generate.logits'); // [2, 8, V]
+    const golden = goldenTensor(folder, batch.name, 'generate.logits'); // [2, 8, V]
     const [B, S] = [2, batch.generate.max_new_tokens];
     const V = golden.length / (B * S);
     for (let k = 0; k < S; k++) {
@@ -92,10 +93,10 @@ describe('generate (greedy, KV cache) vs transformers', () => {
 
   it('batch_two_conversations, left padding: each row equals its single-sample run', async () => {
     const left = batch.generate_left_padding;
-    const prompt = { ...readInputs(batch.name), input_ids: left.input_ids, attention_mask: left.attention_mask };
+    const prompt = { ...readInputs(folder, batch.name), input_ids: left.input_ids, attention_mask: left.attention_mask };
     const { generated, steps } = await run(vlm, prompt, batch.generate.max_new_tokens, 511, 2, true);
     assert.deepEqual(generated[0], batch.single_sample[0].new_token_ids);
-    const golden = goldenTensor(batch.name, 'generate_left_padding.logits');
+    const golden = goldenTensor(folder, batch.name, 'generate_left_padding.logits');
     const [B, S] = [2, batch.generate.max_new_tokens];
     const V = golden.length / (B * S);
     for (let k = 0; k < S; k++) {
@@ -107,9 +108,9 @@ describe('generate (greedy, KV cache) vs transformers', () => {
 
   it('leaves no tensors behind', async () => {
     const c = cases[0];
-    await run(vlm, readInputs(c.name), 4, 511, 2, false);
+    await run(vlm, readInputs(folder, c.name), 4, 511, 2, false);
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) await run(vlm, readInputs(c.name), 4, 511, 2, i % 2 === 0);
+    for (let i = 0; i < 3; i++) await run(vlm, readInputs(folder, c.name), 4, 511, 2, i % 2 === 0);
     assert.equal(tf.memory().numTensors, before);
   });
 });

@@ -1,5 +1,6 @@
 // Whole-model parity against transformers 4.47.1 goldens (test/fixtures/tiny-smolvlm/golden): every
-// captured intermediate and the logits of every case, with a parity table per case.
+// captured intermediate and the logits of every case, with a parity table per case; the same for the
+// SmolVLM2 layout of that checkpoint (tiny-smolvlm2: model_type "smolvlm", same weights and goldens).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -9,11 +10,7 @@ import { Capture, loadModel, type Idefics3Model } from '../../src/models/index.t
 import { assertClose, diff, TOLERANCE } from '../helpers/compare.ts';
 import { fixture } from '../helpers/paths.ts';
 
-const DIR = fixture('tiny-smolvlm');
-const GOLDEN = fixture('tiny-smolvlm', 'golden');
-const cases = JSON.parse(fs.readFileSync(`${GOLDEN}/cases.json`, 'utf8')).cases as {
-  name: string; tensors: Record<string, number[]>; batch?: number;
-}[];
+type Case = { name: string; tensors: Record<string, number[]>; batch?: number };
 
 /** Keeps golden values only where the row's attention_mask is 1 (padding positions are not meaningful). */
 function maskedPositions(values: Float32Array, mask: Int32Array, B: number, T: number): number[] {
@@ -23,7 +20,10 @@ function maskedPositions(values: Float32Array, mask: Int32Array, B: number, T: n
   return keep;
 }
 
-describe('Idefics3 (tiny-smolvlm) parity with transformers', () => {
+for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2']) describe(`Idefics3 / SmolVLM (${folder}) parity with transformers`, () => {
+  const DIR = fixture(folder);
+  const GOLDEN = fixture(folder, 'golden');
+  const cases = JSON.parse(fs.readFileSync(`${GOLDEN}/cases.json`, 'utf8')).cases as Case[];
   let model: Idefics3Model;
   before(async () => {
     await initBackend();
@@ -67,7 +67,7 @@ describe('Idefics3 (tiny-smolvlm) parity with transformers', () => {
         rows.push(`  ${name.padEnd(24)} ${String(c.tensors[name]).padEnd(14)} max|Δ| ${d.maxAbs.toExponential(2)}  max|ref| ${d.maxRef.toExponential(2)}`);
         assertClose(actual, ref, TOLERANCE.float32, `${c.name} ${name}`);
       }
-      console.log(`parity ${c.name}${padded ? ' (text tensors at attention_mask = 1)' : ''}:\n${rows.join('\n')}`);
+      console.log(`parity ${folder} ${c.name}${padded ? ' (text tensors at attention_mask = 1)' : ''}:\n${rows.join('\n')}`);
       goldenFile.close();
       logits.dispose();
       capture.dispose();

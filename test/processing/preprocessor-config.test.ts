@@ -28,6 +28,14 @@ describe('parsePreprocessorConfig', () => {
     assert.ok(createImageProcessor(smol) instanceof Idefics3ImageProcessor);
   });
 
+  it('SmolVLM2 folders: SmolVLMImageProcessor is the Idefics3 processor with the same fields and defaults', () => {
+    const smol2 = loadPreprocessorConfig(fixture('tiny-smolvlm2'));
+    assert.ok(createImageProcessor(smol2) instanceof Idefics3ImageProcessor);
+    assert.deepEqual(smol2, loadPreprocessorConfig(fixture('tiny-smolvlm')));
+    assert.deepEqual(parsePreprocessorConfig({ image_processor_type: 'SmolVLMImageProcessor' }),
+      parsePreprocessorConfig({ image_processor_type: 'Idefics3ImageProcessor' }));
+  });
+
   it('applies transformers defaults for missing fields', () => {
     const idefics = parsePreprocessorConfig({ image_processor_type: 'Idefics3ImageProcessor' });
     assert.deepEqual(idefics, {
@@ -63,6 +71,7 @@ describe('parsePreprocessorConfig', () => {
       assert.throws(() => parsePreprocessorConfig(json, 'dir/preprocessor_config.json'), (e: unknown) => e instanceof TfvlmError && pattern.test(e.message));
     bad([], /expected a JSON object/);
     bad({ image_processor_type: 'LlamaVisionImageProcessor' }, /dir\/preprocessor_config\.json: unsupported image_processor_type "LlamaVisionImageProcessor"/);
+    bad({ image_processor_type: 'SmolVLMImageProcessorFast' }, /unsupported image_processor_type "SmolVLMImageProcessorFast" \(supported: .*SmolVLMImageProcessor/);
     bad({ image_processor_type: 'Idefics3ImageProcessor', size: { longest_edge: -4 } }, /field "size" must hold positive integers/);
     bad({ image_processor_type: 'Idefics3ImageProcessor', size: { shortest_edge: 4 } }, /field "size" must have longest_edge or height \+ width/);
     bad({ image_processor_type: 'CLIPImageProcessor', resample: 7 }, /field "resample"/);

@@ -1,5 +1,6 @@
 // The whole request → inputs path against the goldens: rendered prompt, expanded prompt, ids, mask,
-// pixels, grid — for every single-sample and batched case of tiny-smolvlm and tiny-llava.
+// pixels, grid — for every single-sample and batched case of tiny-smolvlm (also in its SmolVLM2 layout,
+// tiny-smolvlm2) and tiny-llava.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -32,7 +33,7 @@ function goldenPixels(folder: string, name: string) {
   }
 }
 
-for (const folder of ['tiny-smolvlm', 'tiny-llava']) {
+for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-llava']) {
   const cases: Case[] = JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')).cases;
   describe(`VlmProcessor: ${folder}`, () => {
     for (const c of cases) {

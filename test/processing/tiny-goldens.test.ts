@@ -1,5 +1,6 @@
 // pixel_values (and Idefics3 pixel_attention_mask / rows / cols) of every tiny-* golden case, made
-// from golden/inputs/*.png with the folder's preprocessor_config.json, against transformers 4.47.1.
+// from golden/inputs/*.png with the folder's preprocessor_config.json, against transformers 4.47.1
+// (tiny-smolvlm2: the same goldens through SmolVLM2's SmolVLMImageProcessor config).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -20,27 +21,29 @@ interface Case {
 const casesOf = (folder: string): Case[] =>
   (JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
 
-describe('tiny-smolvlm pixel inputs', () => {
-  const processor = createImageProcessor(loadPreprocessorConfig(fixture('tiny-smolvlm')));
-  assert.ok(processor instanceof Idefics3ImageProcessor);
-  for (const c of casesOf('tiny-smolvlm')) {
-    it(c.name, async () => {
-      const samples = c.batch ? (c.images as string[][]) : [c.images as string[]];
-      const bitmaps = await Promise.all(samples.map((s) => loadInputs('tiny-smolvlm', s)));
-      // nosplit_single was made with splitting turned off, the others with the config's default (on)
-      const split = (c.image_rows as number[]).flat().some((r) => r > 0);
-      const out = processor.preprocess(bitmaps, { do_image_splitting: split });
-      const golden = readGolden(fixture('tiny-smolvlm', 'golden', `${c.name}.inputs.safetensors`));
-      const pv = golden.get('pixel_values')!;
-      assert.deepEqual(out.shape, pv.shape);
-      assertClose(out.pixel_values, pv.data, TOLERANCE.pixels, 'pixel_values');
-      const mask = golden.get('pixel_attention_mask')!;
-      assert.deepEqual(Array.from(out.pixel_attention_mask!), Array.from(mask.data), 'pixel_attention_mask');
-      assert.deepEqual(out.rows, (c.image_rows as number[]).flat());
-      assert.deepEqual(out.cols, (c.image_cols as number[]).flat());
-    });
-  }
-});
+for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2']) {
+  describe(`${folder} pixel inputs`, () => {
+    const processor = createImageProcessor(loadPreprocessorConfig(fixture(folder)));
+    assert.ok(processor instanceof Idefics3ImageProcessor);
+    for (const c of casesOf(folder)) {
+      it(c.name, async () => {
+        const samples = c.batch ? (c.images as string[][]) : [c.images as string[]];
+        const bitmaps = await Promise.all(samples.map((s) => loadInputs(folder, s)));
+        // nosplit_single was made with splitting turned off, the others with the config's default (on)
+        const split = (c.image_rows as number[]).flat().some((r) => r > 0);
+        const out = processor.preprocess(bitmaps, { do_image_splitting: split });
+        const golden = readGolden(fixture(folder, 'golden', `${c.name}.inputs.safetensors`));
+        const pv = golden.get('pixel_values')!;
+        assert.deepEqual(out.shape, pv.shape);
+        assertClose(out.pixel_values, pv.data, TOLERANCE.pixels, 'pixel_values');
+        const mask = golden.get('pixel_attention_mask')!;
+        assert.deepEqual(Array.from(out.pixel_attention_mask!), Array.from(mask.data), 'pixel_attention_mask');
+        assert.deepEqual(out.rows, (c.image_rows as number[]).flat());
+        assert.deepEqual(out.cols, (c.image_cols as number[]).flat());
+      });
+    }
+  });
+}
 
 describe('smolvlm-256m-real-tokenizer prompt cases: rows/cols of blank images with the published config', () => {
   const processor = createImageProcessor(loadPreprocessorConfig(fixture('smolvlm-256m-real-tokenizer')));

@@ -5,8 +5,9 @@ import { Vlm, videoRequest } from '../src/index.ts';
 import { asset, maxNewTokens, modelDir, option, say } from './common.ts';
 
 const vlm = await Vlm.load(modelDir());
-const { request, options, video } = await videoRequest(vlm, option('video', asset('moving-square.gif')), 'Describe this video.');
-say(`${video.frames.length} frames at ${video.timestamps.map((t) => `${t.toFixed(2)}s`).join(', ')} of ${video.metadata.duration.toFixed(2)}s`);
-const answer = await vlm.generate(request, { ...options, maxNewTokens: maxNewTokens() });
+// Loading the clip first shows which frames were kept; a path works in the request too.
+const clip = await vlm.processor.loadVideo(option('video', asset('moving-square.gif')));
+say(`${clip.frames.length} frames at ${clip.timestamps.map((t) => `${t.toFixed(2)}s`).join(', ')} of ${clip.duration.toFixed(2)}s`);
+const answer = await vlm.generate(videoRequest(clip, 'Describe this video.'), { maxNewTokens: maxNewTokens() });
 say(answer.text.trim());
 vlm.dispose();

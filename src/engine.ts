@@ -5,12 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { initBackend } from './backend/index.ts';
 import { TfvlmError } from './errors.ts';
-import type { ImageSource } from './io/image.ts';
 import { resolveModel, type HubOptions } from './io/hub/index.ts';
 import { loadModel, type LoadedModel } from './models/registry.ts';
 import { Idefics3Model } from './models/idefics3/model.ts';
 import { LlavaModel } from './models/llava/model.ts';
-import { VlmProcessor, type ProcessedInputs, type ProcessOptions } from './processing/processor.ts';
+import { VlmProcessor, type ProcessedInputs, type ProcessOptions, type VlmRequest } from './processing/processor.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import {
   readGenerationConfig, resolveGenerateOptions, type GenerateOverrides, type GenerationConfigJson,
@@ -19,10 +18,7 @@ import { streamText, type TextGenerationResult } from './generation/text-stream.
 import { idefics3Vlm, llavaVlm, type CausalVlm } from './generation/vlm.ts';
 import { Conversation, type ConversationOptions } from './generation/conversation.ts';
 
-/** A request as users write it: chat messages, or a raw prompt with `<image>` markers. */
-export type VlmRequest =
-  | { messages: unknown[]; baseDir?: string; images?: ImageSource[] }
-  | { prompt: string; images?: ImageSource[] };
+export type { VlmRequest };
 
 export interface GenerateCallOptions extends GenerateOverrides, ProcessOptions {}
 
@@ -72,19 +68,8 @@ export class Vlm {
   }
 
   /** Request → model inputs (rendered prompt, ids, pixels) exactly as transformers' processor makes them. */
-  async prepare(request: VlmRequest, options: ProcessOptions = {}): Promise<ProcessedInputs> {
-    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
-      throw new TfvlmError('request must be an object: {messages: [...]} or {prompt: "...", images: [...]}');
-    }
-    if ('messages' in request) {
-      if (!Array.isArray(request.messages)) throw new TfvlmError('request.messages must be an array of messages');
-      return this.processor.fromMessages(request.messages, {
-        ...options,
-        baseDir: request.baseDir,
-        ...(request.images ? { images: [request.images] } : {}),
-      });
-    }
-    return this.processor.fromPrompt(request.prompt, request.images ?? [], options);
+  prepare(request: VlmRequest, options: ProcessOptions = {}): Promise<ProcessedInputs> {
+    return this.processor.fromRequest(request, options);
   }
 
   /** Resolved sampling/stopping settings: defaults ← generation_config.json ← overrides. */

@@ -17,7 +17,7 @@ export { StopStringMatcher } from './generation/stop-strings.ts';
 export { resolveGenerateOptions, readGenerationConfig, type GenerateOptions } from './generation/generation-config.ts';
 
 // Processing: tokenizer, images, prompts
-export { VlmProcessor, type ProcessedInputs, type ProcessOptions } from './processing/processor.ts';
+export { VlmProcessor, type ProcessedInputs, type ProcessOptions, type VideoSource } from './processing/processor.ts';
 export { loadTokenizer, Tokenizer, createStreamDecoder } from './tokenizer/index.ts';
 export { loadImage, type ImageSource, type DecodedImage } from './io/image.ts';
 export { resize, Resampling } from './processing/resample.ts';
@@ -41,4 +41,6 @@ export { rank, Retriever, rankOrder, type RankResult, type RetrievalMethod } fro
 export { DualEncoder, isDualEncoderFolder, type DualScores, type EmbeddingArray } from './tasks/dual-encoder.ts';
 export { GenerativeRanker, type GenerativeScores, type GenerativeRankOptions } from './tasks/generative-rank.ts';
 export { loadVideo, sampleFrameIndices, ffmpegAvailable, type SampledVideo, type VideoSampling, type VideoMetadata } from './io/video.ts';
-export { videoRequest, isVideoInput, readVideoSampling, DEFAULT_VIDEO_PROMPT, type VideoRequest } from './tasks/video-request.ts';
+export { captionRequest, questionRequest, videoRequest, userTurn, isVideoInput, DEFAULT_CAPTION_PROMPT, DEFAULT_VIDEO_PROMPT } from './tasks/prompts.ts';
+export { SmolVLMVideoProcessor, loadVideoProcessorConfig, parseVideoProcessorConfig, type SmolVLMVideoProcessorConfig } from './processing/smolvlm-video-processor.ts';
+export { VideoClip } from './processing/video-clip.ts';

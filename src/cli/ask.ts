@@ -7,10 +7,11 @@ import { streamToStdout, withModel } from './run-generation.ts';
 
 export const askCommand: Command = {
   name: 'ask',
-  summary: 'answer a question about one or more images (VQA)',
-  usage: `Usage: tfvlm ask IMAGE… --question Q [--model DIR|ID] [generation options]
+  summary: 'answer a question about one or more images or videos (VQA)',
+  usage: `Usage: tfvlm ask IMAGE|VIDEO… --question Q [--model DIR|ID] [generation options]
 
-Asks Q about the images (all in one user turn). The answer streams to stdout; timings go to stderr.
+Asks Q about the images and videos (all in one user turn; a video file, animated GIF or folder of
+frames is a video, for SmolVLM-family models). The answer streams to stdout; timings go to stderr.
   --question Q        the question
   ${MODEL_OPTION_HELP}
 
@@ -18,7 +19,7 @@ ${GENERATION_HELP}`,
   options: { model: { type: 'string' }, question: { type: 'string' }, ...GENERATION_OPTIONS },
   allowPositionals: true,
   async run(args) {
-    if (args.positionals.length === 0) throw new TfvlmError('tfvlm ask: give at least one IMAGE');
+    if (args.positionals.length === 0) throw new TfvlmError('tfvlm ask: give at least one IMAGE or VIDEO');
     const request = questionRequest(args.positionals, requireString(args, 'question', 'ask'));
     const options = generationOptions(args, 'ask');
     await withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));

@@ -14,10 +14,11 @@ export const chatCommand: Command = {
        tfvlm chat [--system TEXT] [--model DIR|ID]         (interactive)
 
 With --messages: answers the conversation in M.json (system/user/assistant messages; images as
-{"type":"image","image":"photo.jpg"}, paths relative to M.json) and prints the assistant's reply.
+{"type":"image","image":"photo.jpg"}, videos as {"type":"video","video":"clip.mp4"} (a video file, animated
+GIF or folder of frames; SmolVLM-family models), paths relative to M.json) and prints the reply.
 Without it: an interactive chat that keeps the KV cache between turns. Type a message and press
-Enter; "/image PATH" attaches an image to your next message, "/reset" starts over, "/exit" quits.
-Lines can also be piped in on stdin.
+Enter; "/image PATH" or "/video PATH" attaches an image or a video to your next message, "/reset"
+starts over, "/exit" quits. Lines can also be piped in on stdin.
   --system TEXT       a system message for the interactive chat
   ${MODEL_OPTION_HELP}
 
@@ -41,10 +42,10 @@ async function interactive(vlm: Vlm, system: string | undefined, options: Genera
   const tty = process.stdin.isTTY === true;
   const rl = readline.createInterface({ input: process.stdin, output: tty ? process.stdout : undefined, terminal: tty });
   const chat = vlm.conversation({ system, baseDir: process.cwd() });
-  let images: string[] = [];
+  let media: ({ type: 'image'; image: string } | { type: 'video'; video: string })[] = [];
   const prompt = () => tty && rl.prompt();
   if (tty) {
-    process.stdout.write(`tfvlm chat — ${vlm.dir}\n/image PATH attaches an image, /reset starts over, /exit quits.\n`);
+    process.stdout.write(`tfvlm chat — ${vlm.dir}\n/image PATH or /video PATH attaches an image or a video, /reset starts over, /exit quits.\n`);
     rl.setPrompt('you> ');
   }
   prompt();
@@ -53,14 +54,15 @@ async function interactive(vlm: Vlm, system: string | undefined, options: Genera
       const text = line.trim();
       if (text === '/exit' || text === '/quit') break;
       if (text === '/reset') {
-        chat.reset();
-        chat.messages.splice(system ? 1 : 0);
-        images = [];
+        chat.clear();
+        media = [];
       } else if (text.startsWith('/image ')) {
-        images.push(text.slice('/image '.length).trim());
+        media.push({ type: 'image', image: text.slice('/image '.length).trim() });
+      } else if (text.startsWith('/video ')) {
+        media.push({ type: 'video', video: text.slice('/video '.length).trim() });
       } else if (text) {
-        const content = [...images.map((image) => ({ type: 'image', image })), { type: 'text', text }];
-        images = [];
+        const content = [...media, { type: 'text', text }];
+        media = [];
         if (tty) process.stdout.write('assistant> ');
         const it = chat.send(content, options);
         for (;;) {

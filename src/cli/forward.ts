@@ -49,9 +49,7 @@ ${REQUEST_HELP}`,
       const request = requestFromArgs(args, 'forward');
       const processor = await VlmProcessor.load(dir);
       const split = imageSplitting(args, 'forward');
-      const p = 'messages' in request
-        ? await processor.fromMessages(request.messages, { baseDir: request.baseDir, imageSplitting: split, ...(request.images ? { images: [request.images] } : {}) })
-        : await processor.fromPrompt(request.prompt, request.images ?? [], { imageSplitting: split });
+      const p = await processor.fromRequest(request, { imageSplitting: split });
       const [B, T] = [p.input_ids.length, p.input_ids[0].length];
       inputs = {
         input_ids: tf.tensor2d(p.input_ids.flat(), [B, T], 'int32'),

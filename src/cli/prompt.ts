@@ -9,10 +9,11 @@ import { REQUEST_HELP, REQUEST_OPTIONS, requestFromArgs } from './request.ts';
 export const promptCommand: Command = {
   name: 'prompt',
   summary: 'show the rendered prompt, the expanded prompt and the token ids of a request',
-  usage: `Usage: tfvlm prompt [--model DIR|ID] (--messages M.json | --prompt P [--image F …]) [--image-splitting on|off] [--json]
+  usage: `Usage: tfvlm prompt [--model DIR|ID] (--messages M.json | --prompt P [--image F …] [--video F …]) [--image-splitting on|off] [--json]
 
 Prints what the model would be given: the chat-template rendering, the prompt after each <image>
-became its image-token block, the token ids, and each image's tile grid. Loads no weights.
+(and <video>) became its token block, the token ids, each image's tile grid and each video's
+sampled frame times. Loads no weights.
   ${MODEL_OPTION_HELP}
   --json              one JSON object instead of text
 
@@ -22,15 +23,13 @@ ${REQUEST_HELP}`,
     const request = requestFromArgs(args, 'prompt');
     const processor = await VlmProcessor.load(await resolveModel(modelSpec(args)));
     const split = imageSplitting(args, 'prompt');
-    const out = 'messages' in request
-      ? await processor.fromMessages(request.messages, { baseDir: request.baseDir, imageSplitting: split, ...(request.images ? { images: [request.images] } : {}) })
-      : await processor.fromPrompt(request.prompt, request.images ?? [], { imageSplitting: split });
+    const out = await processor.fromRequest(request, { imageSplitting: split });
     if (out.input_ids.length !== 1) throw new TfvlmError('tfvlm prompt: expected one conversation');
     const grid = out.rows.map((r, i) => ({ rows: r, cols: out.cols[i] }));
     if (args.values.json) {
       process.stdout.write(JSON.stringify({
         prompt: out.prompts[0], prompt_expanded: out.promptsExpanded[0], input_ids: out.input_ids[0],
-        num_tokens: out.input_ids[0].length, images: grid, pixel_values_shape: out.pixelShape ?? null,
+        num_tokens: out.input_ids[0].length, images: grid, videos: out.videos, pixel_values_shape: out.pixelShape ?? null,
       }) + '\n');
       return 0;
     }
@@ -38,7 +37,9 @@ ${REQUEST_HELP}`,
     w('# prompt'); w(out.prompts[0]);
     w('# prompt_expanded'); w(out.promptsExpanded[0]);
     w(`# input_ids (${out.input_ids[0].length} tokens)`); w(JSON.stringify(out.input_ids[0]));
-    if (grid.length) w(`# images: ${grid.map((g) => (g.rows ? `${g.rows}x${g.cols} tiles + global` : 'not split')).join(', ')}; pixel_values [${out.pixelShape}]`);
+    if (grid.length) w(`# images: ${grid.map((g) => (g.rows ? `${g.rows}x${g.cols} tiles + global` : 'not split')).join(', ')}`);
+    for (const v of out.videos) w(`# video: ${v.timestamps.length} frames at ${v.timestamps.map((t) => `${+t.toFixed(3)}s`).join(', ')} of ${+v.duration.toFixed(3)}s`);
+    if (out.pixelShape) w(`# pixel_values [${out.pixelShape}]`);
     return 0;
   },
 };

@@ -10,12 +10,16 @@ export const REQUEST_OPTIONS = {
   messages: { type: 'string' },
   prompt: { type: 'string' },
   image: { type: 'string', multiple: true },
+  video: { type: 'string', multiple: true },
 } as const;
 
 export const REQUEST_HELP = `Request (one of):
   --messages M.json      chat messages [{role, content:[{type:"image",image:"photo.jpg"},{type:"text",text:"…"}]}],
-                         rendered with the checkpoint's chat template; image paths relative to M.json
-  --prompt TEXT [--image FILE …]   a raw prompt with <image> markers, no template (LLaVA-1.5 style)`;
+                         rendered with the checkpoint's chat template; image and video paths relative to
+                         M.json; {type:"video",video:"clip.mp4"} takes a video file, animated GIF or folder
+                         of frames (SmolVLM-family models)
+  --prompt TEXT [--image FILE …] [--video FILE …]
+                         a raw prompt with <image> (and <video>) markers, no template (LLaVA-1.5 style)`;
 
 export function readMessagesJson(file: string): unknown[] {
   let text: string;
@@ -43,11 +47,15 @@ export function readMessagesJson(file: string): unknown[] {
 
 export function requestFromArgs(args: ParsedArgs, cmd: string): VlmRequest {
   const images = (args.values.image as string[] | undefined) ?? [];
+  const videos = (args.values.video as string[] | undefined) ?? [];
   if (typeof args.values.messages === 'string') {
     if (args.values.prompt !== undefined) throw new TfvlmError(`tfvlm ${cmd}: give --messages or --prompt, not both`);
     const file = args.values.messages;
-    return { messages: readMessagesJson(file), baseDir: path.dirname(path.resolve(file)), ...(images.length ? { images } : {}) };
+    return {
+      messages: readMessagesJson(file), baseDir: path.dirname(path.resolve(file)),
+      ...(images.length ? { images } : {}), ...(videos.length ? { videos } : {}),
+    };
   }
-  if (typeof args.values.prompt === 'string') return { prompt: args.values.prompt, images };
+  if (typeof args.values.prompt === 'string') return { prompt: args.values.prompt, images, videos };
   throw new TfvlmError(`tfvlm ${cmd}: give --messages M.json or --prompt TEXT [--image FILE …]`);
 }

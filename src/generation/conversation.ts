@@ -1,11 +1,13 @@
 // Multi-turn chat that keeps the KV cache of earlier turns: each turn re-renders the whole
 // conversation with the chat template, reuses the cached prefix it shares with what was already
-// fed to the model, and prefills only the rest (new images included).
+// fed to the model, and prefills only the rest (new images and videos included).
 import { TfvlmError } from '../errors.ts';
 import { loadImage, type ImageSource } from '../io/image.ts';
 import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
 import type { Bitmap } from '../processing/image.ts';
 import { imageSourceOf, parseMessages } from '../processing/messages.ts';
+import { videoSourceOf, type ProcessedInputs } from '../processing/processor.ts';
+import type { VideoClip } from '../processing/video-clip.ts';
 import type { Vlm, GenerateCallOptions, GenerationOutput } from '../engine.ts';
 import { streamText } from './text-stream.ts';
 
@@ -16,17 +18,18 @@ export interface ConversationOptions {
   baseDir?: string;
 }
 
-type Part = { type: 'text'; text: string } | { type: 'image'; image?: ImageSource };
+type Part = { type: 'text'; text: string } | { type: 'image' } | { type: 'video' };
 
 export class Conversation {
-  /** The messages so far, in the chat request format (images as `{type:'image'}` parts). */
+  /** The messages so far, in the chat request format (images and videos as bare `{type:'image'}` / `{type:'video'}` parts). */
   readonly messages: { role: string; content: Part[] }[] = [];
   private readonly images: Bitmap[] = [];
+  private readonly videos: VideoClip[] = [];
   private cache: KVCache[] | undefined;
   /** Token ids whose keys/values are in the cache. */
   private cachedIds: number[] = [];
-  /** Images whose features are in the cache. */
-  private cachedImages = 0;
+  /** Images and videos (in prompt order) whose features are in the cache. */
+  private cachedMedia = 0;
   /** Prompt tokens prefilled by the last turn (the rest came from the cache). */
   lastPrefillTokens = 0;
 
@@ -34,32 +37,31 @@ export class Conversation {
     if (options.system) this.messages.push({ role: 'system', content: [{ type: 'text', text: options.system }] });
   }
 
-  /** Sends a user turn (text, or parts with images) and streams the assistant's answer. */
+  /** Sends a user turn (text, or parts with images and videos) and streams the assistant's answer. */
   async *send(content: string | unknown[], options: GenerateCallOptions = {}): AsyncGenerator<string, GenerationOutput> {
+    const processor = this.vlm.processor;
     const parsed = parseMessages([{ role: 'user', content }], { baseDir: this.options.baseDir });
     const parts: Part[] = [];
-    for (const [i, p] of (typeof parsed.messages[0].content === 'string'
-      ? [{ type: 'text' as const, text: parsed.messages[0].content }]
-      : parsed.messages[0].content).entries()) {
+    const given = parsed.messages[0].content;
+    for (const [i, p] of (typeof given === 'string' ? [{ type: 'text' as const, text: given }] : given).entries()) {
+      const where = `turn ${this.messages.length} part ${i}`;
       if (p.type === 'text') parts.push({ type: 'text', text: p.text });
       else if (p.type === 'image') {
-        this.images.push(await loadImage(imageSourceOf(p.source, `turn ${this.messages.length} part ${i}`) as ImageSource));
+        this.images.push(await loadImage(imageSourceOf(p.source, where) as ImageSource));
         parts.push({ type: 'image' });
-      } else throw new TfvlmError('conversation: video parts are not supported in multi-turn chat');
+      } else {
+        this.videos.push(await processor.loadVideo(videoSourceOf(p.source, where), options));
+        parts.push({ type: 'video' });
+      }
     }
     this.messages.push({ role: 'user', content: parts });
 
-    const processor = this.vlm.processor;
     const prompt = processor.renderMessages(parseMessages(this.messages), { addGenerationPrompt: true });
-    const full = processor.process([prompt], [this.images], options);
+    const full = processor.process([prompt], [this.images], options, [this.videos]);
     const ids = full.input_ids[0];
     const shared = this.reuseCache(ids, processor.imageTokenId);
     this.cache ??= this.vlm.vlm.createCache();
-    const newImages = this.images.slice(this.cachedImages);
-    const turn = {
-      input_ids: [ids.slice(shared)],
-      ...(shared === 0 ? pick(full) : processor.pixels(newImages, options)),
-    };
+    const turn = { input_ids: [ids.slice(shared)], ...tilesAfter(full, shared === 0 ? 0 : this.cachedMedia) };
     this.lastPrefillTokens = ids.length - shared;
     const gen = this.vlm.generateOptions(options);
     const result = yield* streamText(this.vlm.vlm, this.vlm.tokenizer, turn, {
@@ -69,7 +71,7 @@ export class Conversation {
     });
     // The last generated token was never fed to the model, so it is not in the cache.
     this.cachedIds = ids.concat(result.generatedIds.slice(0, -1));
-    this.cachedImages = this.images.length;
+    this.cachedMedia = full.mediaTiles[0].length;
     this.messages.push({ role: 'assistant', content: [{ type: 'text', text: result.text }] });
     return { ...result, prompt, input_ids: ids };
   }
@@ -103,12 +105,20 @@ export class Conversation {
     }
   }
 
+  /** Starts over: no messages but the system message, no images or videos, no cache. */
+  clear(): void {
+    this.reset();
+    this.messages.splice(this.options.system ? 1 : 0);
+    this.images.length = 0;
+    this.videos.length = 0;
+  }
+
   /** Drops the KV cache (the messages stay; the next turn prefills everything). */
   reset(): void {
     if (this.cache) disposeKVCaches(this.cache);
     this.cache = undefined;
     this.cachedIds = [];
-    this.cachedImages = 0;
+    this.cachedMedia = 0;
   }
 
   dispose(): void {
@@ -122,6 +132,15 @@ function commonPrefix(a: number[], b: number[]): number {
   return n;
 }
 
-function pick(p: { pixel_values?: Float32Array; pixelShape?: number[]; pixel_attention_mask?: Uint8Array }) {
-  return { pixel_values: p.pixel_values, pixelShape: p.pixelShape, pixel_attention_mask: p.pixel_attention_mask };
+/** The pixel inputs of the media after the first `skip` (one conversation: `pixel_values [1, tiles, C, H, W]`). */
+function tilesAfter(p: ProcessedInputs, skip: number): Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'> {
+  if (!p.pixel_values || !p.pixelShape) return {};
+  const [, tiles, C, H, W] = p.pixelShape;
+  const first = p.mediaTiles[0].slice(0, skip).reduce((a, b) => a + b, 0);
+  if (first === tiles) return {};
+  return {
+    pixel_values: p.pixel_values.subarray(first * C * H * W),
+    pixelShape: [1, tiles - first, C, H, W],
+    ...(p.pixel_attention_mask ? { pixel_attention_mask: p.pixel_attention_mask.subarray(first * H * W) } : {}),
+  };
 }

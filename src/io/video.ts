@@ -48,6 +48,11 @@ export interface SampledVideo {
 export interface LoadVideoOptions {
   /** Frame rate assumed for a folder of frames (default 1). */
   folderFps?: number;
+  /**
+   * Applied to each sampled RGB frame as soon as it is decoded (e.g. resizing it for the model), so only
+   * its result is kept: memory holds one source-size frame at a time, not the whole sample.
+   */
+  mapFrame?: (frame: Bitmap) => Bitmap;
   /** ffmpeg / ffprobe executables (default from PATH). */
   ffmpeg?: string;
   ffprobe?: string;
@@ -96,16 +101,21 @@ export function listFrameFiles(dir: string): string[] {
   return files.map((f) => path.join(dir, f));
 }
 
-async function loadFrameFolder(dir: string, sampling: VideoSampling, fps: number): Promise<SampledVideo> {
+const identity = (frame: Bitmap) => frame;
+
+async function loadFrameFolder(dir: string, sampling: VideoSampling, fps: number, mapFrame = identity): Promise<SampledVideo> {
   if (!(fps > 0)) throw new TfvlmError(`folder of frames: the assumed fps must be > 0, got ${fps}`);
   const files = listFrameFiles(dir);
   const meta = { totalFrames: files.length, fps, duration: files.length / fps };
   const indices = sampleFrameIndices(meta, sampling);
-  const frames = await Promise.all(indices.map(async (i) => convertToRGB(await loadImage(files[i]))));
-  return {
-    frames, indices, timestamps: indices.map((i) => i / fps),
-    metadata: { ...meta, width: frames[0].width, height: frames[0].height, decoder: 'frames' },
-  };
+  const frames: Bitmap[] = [];
+  let size = { width: 0, height: 0 };
+  for (const i of indices) {
+    const frame = convertToRGB(await loadImage(files[i]));
+    if (frames.length === 0) size = { width: frame.width, height: frame.height };
+    frames.push(mapFrame(frame));
+  }
+  return { frames, indices, timestamps: indices.map((i) => i / fps), metadata: { ...meta, ...size, decoder: 'frames' } };
 }
 
 // ---- animated GIF ------------------------------------------------------------------------------
@@ -147,7 +157,7 @@ export function gifTiming(bytes: Uint8Array, what = 'GIF'): { starts: number[]; 
  * order (each frame's disposal applied before the next is drawn); only the asked frames are kept.
  * Callers validate the bytes first (loadImage refuses the corrupt LZW data omggif would loop on).
  */
-export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: number[]): Bitmap[] {
+export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: number[], mapFrame = identity): Bitmap[] {
   const reader = openGif(bytes, what);
   const { width, height } = reader;
   const wanted = indices ?? Array.from({ length: reader.numFrames() }, (_, i) => i);
@@ -173,13 +183,13 @@ export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: numbe
     } catch (e) {
       throw new TfvlmError(`${what}: frame ${i} cannot be decoded (${(e as Error).message})`);
     }
-    if (keep.has(i)) frames.push(convertToRGB(createBitmap(width, height, 'RGBA', canvas.slice(), `${what} frame ${i}`)));
+    if (keep.has(i)) frames.push(mapFrame(convertToRGB(createBitmap(width, height, 'RGBA', canvas.slice(), `${what} frame ${i}`))));
     previous = info;
   }
   return frames;
 }
 
-async function loadGif(file: string, sampling: VideoSampling): Promise<SampledVideo> {
+async function loadGif(file: string, sampling: VideoSampling, mapFrame = identity): Promise<SampledVideo> {
   const bytes = new Uint8Array(fs.readFileSync(file));
   await loadImage(bytes, file); // validates every frame's geometry and LZW data before omggif decodes them
   const { starts, duration } = gifTiming(bytes, file);
@@ -188,10 +198,11 @@ async function loadGif(file: string, sampling: VideoSampling): Promise<SampledVi
   const seconds = duration > 0 ? duration : total / 10;
   const fps = total / seconds;
   const indices = sampleFrameIndices({ totalFrames: total, fps, duration: seconds }, sampling);
-  const frames = decodeGifFrames(bytes, file, indices);
+  const { width, height } = openGif(bytes, file);
+  const frames = decodeGifFrames(bytes, file, indices, mapFrame);
   return {
     frames, indices, timestamps: indices.map((i) => (duration > 0 ? starts[i] : i / fps)),
-    metadata: { totalFrames: total, fps, duration: seconds, width: frames[0].width, height: frames[0].height, decoder: 'gif' },
+    metadata: { totalFrames: total, fps, duration: seconds, width, height, decoder: 'gif' },
   };
 }
 
@@ -234,6 +245,7 @@ export function probeVideo(file: string, opts: LoadVideoOptions = {}): VideoMeta
 
 /** Decodes the frames at `indices` (ascending) as RGB24 through one ffmpeg process. */
 function ffmpegFrames(file: string, meta: VideoMetadata, indices: number[], opts: LoadVideoOptions): Promise<Bitmap[]> {
+  const mapFrame = opts.mapFrame ?? identity;
   const select = indices.map((i) => `eq(n\\,${i})`).join('+');
   const args = ['-v', 'error', '-nostdin', '-i', file, '-map', '0:v:0', '-vf', `select='${select}'`, '-vsync', '0',
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
@@ -253,7 +265,8 @@ function ffmpegFrames(file: string, meta: VideoMetadata, indices: number[], opts
         at += n;
         if (filled === size) {
           if (frames.length < indices.length) {
-            frames.push(createBitmap(meta.width, meta.height, 'RGB', current, `${file} frame ${indices[frames.length]}`));
+            const index = indices[frames.length];
+            frames.push(mapFrame(createBitmap(meta.width, meta.height, 'RGB', current, `${file} frame ${index}`)));
           }
           current = new Uint8Array(size);
           filled = 0;
@@ -295,7 +308,7 @@ export async function loadVideo(src: string, sampling: VideoSampling, opts: Load
   } catch {
     throw new TfvlmError(`video ${src}: no such file or folder`);
   }
-  if (stat.isDirectory()) return loadFrameFolder(src, sampling, opts.folderFps ?? 1);
+  if (stat.isDirectory()) return loadFrameFolder(src, sampling, opts.folderFps ?? 1, opts.mapFrame);
   const head = Buffer.alloc(6);
   const fd = fs.openSync(src, 'r');
   try {
@@ -303,6 +316,6 @@ export async function loadVideo(src: string, sampling: VideoSampling, opts: Load
   } finally {
     fs.closeSync(fd);
   }
-  if (head.toString('latin1').startsWith('GIF8')) return loadGif(src, sampling);
+  if (head.toString('latin1').startsWith('GIF8')) return loadGif(src, sampling, opts.mapFrame);
   return loadVideoFile(src, sampling, opts);
 }

@@ -152,6 +152,11 @@ export class Idefics3ImageProcessor {
     return { tiles, rows, cols, after_resize_hw: afterResize, after_resize_for_vision_encoder_hw: afterEncoderResize };
   }
 
+  /** The table that rescales and normalizes this processor's tiles (transformers' numpy order). */
+  normalization(channels: number): Float32Array {
+    return normalizationTable(channels, this.config, 'Idefics3ImageProcessor');
+  }
+
   /**
    * `images`: one image, a list of images (one sample), or one list per sample (a batch).
    * Tiles of a sample's images are concatenated in order; a sample with no images gets only
@@ -162,7 +167,6 @@ export class Idefics3ImageProcessor {
     if (batch.some((s) => !Array.isArray(s)) || batch.every((s) => s.length === 0)) {
       throw new TfvlmError('Idefics3ImageProcessor: no images given (a sample without images is only padding)');
     }
-    const cfg = this.config;
     const rows: number[] = [];
     const cols: number[] = [];
     const tilesPerImage: number[] = [];
@@ -175,38 +179,51 @@ export class Idefics3ImageProcessor {
         return r.tiles;
       }),
     );
-    const all = samples.flat();
-    const C = MODE_CHANNELS[all[0].mode];
-    if (all.some((t) => MODE_CHANNELS[t.mode] !== C)) {
-      throw new TfvlmError('Idefics3ImageProcessor: images with different channel counts in one batch (set do_convert_rgb)');
-    }
-    const padH = Math.max(...all.map((t) => t.height));
-    const padW = Math.max(...all.map((t) => t.width));
-    const maxTiles = Math.max(...samples.map((s) => s.length));
-    const uneven = all.some((t) => t.height !== padH || t.width !== padW) || samples.some((s) => s.length !== maxTiles);
-    if (!cfg.do_pad && uneven) {
-      throw new TfvlmError('Idefics3ImageProcessor: do_pad is false but tile sizes or tile counts differ, so they cannot be stacked');
-    }
-    const lut = normalizationTable(C, cfg, 'Idefics3ImageProcessor');
-    const tileLen = C * padH * padW;
-    const B = samples.length;
-    const pixelValues = new Float32Array(B * maxTiles * tileLen);
-    const mask = cfg.do_pad ? new Uint8Array(B * maxTiles * padH * padW) : undefined;
-    samples.forEach((sample, b) => {
-      sample.forEach((tile, i) => {
-        const n = b * maxTiles + i;
-        writeChannelsFirst(tile, lut, pixelValues, n * tileLen, padH, padW);
-        if (mask) for (let y = 0; y < tile.height; y++) mask.fill(1, (n * padH + y) * padW, (n * padH + y) * padW + tile.width);
-      });
-    });
+    const C = MODE_CHANNELS[samples.flat()[0].mode];
+    const lut = this.normalization(C);
     return {
-      pixel_values: pixelValues,
-      shape: [B, maxTiles, C, padH, padW],
-      ...(mask ? { pixel_attention_mask: mask } : {}),
+      ...stackTiles(samples.map((s) => s.map((tile) => ({ tile, lut }))), this.config.do_pad, 'Idefics3ImageProcessor'),
       rows,
       cols,
       tiles_per_image: tilesPerImage,
       images_per_sample: batch.map((s) => s.length),
     };
   }
+}
+
+/** A uint8 tile and the table that turns its values into model inputs. */
+export interface PreparedTile {
+  tile: Bitmap;
+  lut: Float32Array;
+}
+
+/**
+ * Tiles of each sample → `pixel_values [B, max_tiles, C, H, W]`, padded (bottom/right, and with zero
+ * tiles up to the largest tile count) and with `pixel_attention_mask` 1 on real pixels when `doPad`.
+ */
+export function stackTiles(samples: PreparedTile[][], doPad: boolean, what: string): Pick<Idefics3Output, 'pixel_values' | 'shape' | 'pixel_attention_mask'> {
+  const all = samples.flat().map((t) => t.tile);
+  const C = MODE_CHANNELS[all[0].mode];
+  if (all.some((t) => MODE_CHANNELS[t.mode] !== C)) {
+    throw new TfvlmError(`${what}: images with different channel counts in one batch (set do_convert_rgb)`);
+  }
+  const padH = Math.max(...all.map((t) => t.height));
+  const padW = Math.max(...all.map((t) => t.width));
+  const maxTiles = Math.max(...samples.map((s) => s.length));
+  const uneven = all.some((t) => t.height !== padH || t.width !== padW) || samples.some((s) => s.length !== maxTiles);
+  if (!doPad && uneven) {
+    throw new TfvlmError(`${what}: do_pad is false but tile sizes or tile counts differ, so they cannot be stacked`);
+  }
+  const tileLen = C * padH * padW;
+  const B = samples.length;
+  const pixelValues = new Float32Array(B * maxTiles * tileLen);
+  const mask = doPad ? new Uint8Array(B * maxTiles * padH * padW) : undefined;
+  samples.forEach((sample, b) => {
+    sample.forEach(({ tile, lut }, i) => {
+      const n = b * maxTiles + i;
+      writeChannelsFirst(tile, lut, pixelValues, n * tileLen, padH, padW);
+      if (mask) for (let y = 0; y < tile.height; y++) mask.fill(1, (n * padH + y) * padW, (n * padH + y) * padW + tile.width);
+    });
+  });
+  return { pixel_values: pixelValues, shape: [B, maxTiles, C, padH, padW], ...(mask ? { pixel_attention_mask: mask } : {}) };
 }

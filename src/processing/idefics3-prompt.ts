@@ -11,6 +11,8 @@ export interface Idefics3PromptConfig {
   image_token: string;
   fake_image_token: string;
   global_image_token: string;
+  /** SmolVLMProcessor's video marker (`tokenizer.video_token`, else "<video>"). */
+  video_token: string;
 }
 
 /** Token strings: Idefics3Processor hard-codes them; SmolVLMProcessor reads tokenizer attributes
@@ -21,6 +23,7 @@ export function idefics3PromptTokens(extraSpecialTokens: Record<string, string> 
     image_token: (smol && extraSpecialTokens.image_token) || '<image>',
     fake_image_token: (smol && extraSpecialTokens.fake_image_token) || '<fake_token_around_image>',
     global_image_token: (smol && extraSpecialTokens.global_image_token) || '<global-img>',
+    video_token: (smol && extraSpecialTokens.video_token) || '<video>',
   };
 }
 
@@ -65,6 +68,19 @@ export function expandIdefics3Prompt(prompt: string, rows: number[], cols: numbe
   let out = parts[0];
   for (let i = 0; i < rows.length; i++) out += imagePromptString(rows[i], cols[i], cfg) + parts[i + 1];
   return out;
+}
+
+/** The image and video markers of a rendered prompt, in the order they appear. */
+export function mediaMarkers(prompt: string, cfg: Pick<Idefics3PromptConfig, 'image_token' | 'video_token'>): ('image' | 'video')[] {
+  const out: ('image' | 'video')[] = [];
+  for (let at = 0; ;) {
+    const image = prompt.indexOf(cfg.image_token, at);
+    const video = prompt.indexOf(cfg.video_token, at);
+    if (image < 0 && video < 0) return out;
+    const isImage = image >= 0 && (video < 0 || image < video);
+    out.push(isImage ? 'image' : 'video');
+    at = isImage ? image + cfg.image_token.length : video + cfg.video_token.length;
+  }
 }
 
 /**
@@ -128,39 +144,35 @@ function timedeltaString(seconds: number): string {
 }
 
 /**
- * SmolVLM (SmolVLM2) video expansion (processing_smolvlm.py process_video): each `<video>` marker becomes an intro
- * naming the frame count (`numFrames` = frames per video after padding) and duration, then per frame
- * "\nFrame from MM:SS:" + the single-image block, then "\n\n". Idefics3 has no video support.
+ * SmolVLM (SmolVLM2) video expansion (processing_smolvlm.py expand_text_with_video_tokens): each video marker
+ * becomes an intro naming the frame count and the duration, then per frame "\nFrame from MM:SS:" + the
+ * single-image block, then "\n\n". `numFrames` is what transformers writes for every video of a call: the
+ * frame count after padding (`pixel_values.shape[1]`), i.e. the largest frame count of the call's videos.
  */
-export function expandSmolvlmVideoPrompt(
-  prompt: string, videos: VideoPromptInfo[], numFrames: number, cfg: Idefics3PromptConfig, videoToken = '<video>',
-): string {
-  const markers = prompt.split(videoToken).length - 1;
-  if (markers !== videos.length) {
-    throw new TfvlmError(`prompt expansion: the prompt has ${markers} ${videoToken} marker(s) but ${videos.length} video(s) were given; they must be equal`);
+export function expandSmolvlmVideoPrompt(prompt: string, videos: VideoPromptInfo[], numFrames: number, cfg: Idefics3PromptConfig): string {
+  const parts = prompt.split(cfg.video_token);
+  if (parts.length - 1 !== videos.length) {
+    throw new TfvlmError(`prompt expansion: the prompt has ${parts.length - 1} ${cfg.video_token} marker(s) but ${videos.length} video(s) were given; they must be equal`);
   }
-  let out = prompt;
-  for (const v of videos) {
+  let out = parts[0];
+  videos.forEach((v, i) => {
     let block = `You are provided the following series of ${numberToWords(numFrames)} frames from a ${timedeltaString(Math.trunc(v.duration))} [H:MM:SS] video.\n`;
-    for (const t of v.timestamps) {
-      const mm = String(Math.trunc(Math.floor(t / 60))).padStart(2, '0');
-      const ss = String(Math.trunc(t - Math.floor(t / 60) * 60)).padStart(2, '0');
-      block += `\nFrame from ${mm}:${ss}:` + imagePromptString(0, 0, cfg);
-    }
-    block += '\n\n';
-    const at = out.indexOf(videoToken);
-    out = out.slice(0, at) + block + out.slice(at + videoToken.length);
-  }
+    for (const t of v.timestamps) block += `\nFrame from ${frameTimestamp(t)}:${imagePromptString(0, 0, cfg)}`;
+    out += `${block}\n\n${parts[i + 1]}`;
+  });
   return out;
+}
+
+/** "MM:SS" of a frame time as SmolVLM writes it: f"{int(t // 60):02d}:{int(t % 60):02d}". */
+export function frameTimestamp(t: number): string {
+  return `${String(Math.floor(t / 60)).padStart(2, '0')}:${String(Math.floor(t % 60)).padStart(2, '0')}`;
 }
 
 /** processing_smolvlm.py DEFAULT_CHAT_TEMPLATE: SmolVLMProcessor.apply_chat_template renders a conversation that has a
  *  video part with it (unless a template is named), since older checkpoint templates drop video parts. */
 export const SMOLVLM_VIDEO_CHAT_TEMPLATE = "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}{% elif line['type'] == 'image' %}{{ '<image>' }}{% elif line['type'] == 'video' %}{{ '<video>' }}{% endif %}{% endfor %}<end_of_utterance>\n{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}";
 
-/** The template SmolVLMProcessor would force for these messages, or undefined (use the checkpoint's). */
-export function smolvlmChatTemplateOverride(modelType: string | undefined, messages: Array<{ content: unknown }>): string | undefined {
-  if (modelType !== 'smolvlm') return undefined;
-  const hasVideo = messages.some((m) => Array.isArray(m.content) && m.content.some((p) => (p as { type?: unknown })?.type === 'video'));
-  return hasVideo ? SMOLVLM_VIDEO_CHAT_TEMPLATE : undefined;
+/** True when a message has a `{type: "video"}` part: SmolVLMProcessor then renders with SMOLVLM_VIDEO_CHAT_TEMPLATE. */
+export function hasVideoPart(messages: Array<{ content: unknown }>): boolean {
+  return messages.some((m) => Array.isArray(m.content) && m.content.some((p) => (p as { type?: unknown })?.type === 'video'));
 }

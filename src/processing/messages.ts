@@ -4,6 +4,7 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import type { TemplateMessage } from '../tokenizer/index.ts';
+import { VideoClip } from './video-clip.ts';
 
 /** An already-decoded image handed over through the API (row-major interleaved channels); the same shape as
  *  src/processing/image.ts `Bitmap` (whose `mode` the image loader checks). */
@@ -23,6 +24,8 @@ export type MediaRef =
   | { kind: 'data-uri'; uri: string }
   | { kind: 'bytes'; bytes: Uint8Array }
   | { kind: 'bitmap'; bitmap: DecodedBitmap }
+  /** A video already sampled and resized by VlmProcessor.loadVideo. */
+  | { kind: 'clip'; clip: VideoClip }
   | { kind: 'none' };
 
 export type ContentPart =
@@ -77,7 +80,8 @@ function parseSource(part: Record<string, unknown>, where: string, baseDir: stri
     if (key === 'url' && ref.kind === 'path') throw new TfvlmError(`${at}: expected an http(s) or data: URL, got ${JSON.stringify(v)}`);
     return ref;
   }
-  if (key === mediaKey) {
+  if (key === 'video' && v instanceof VideoClip) return { kind: 'clip', clip: v };
+  if (key === mediaKey && mediaKey === 'image') {
     if (v instanceof Uint8Array) {
       if (v.length === 0) throw new TfvlmError(`${at}: image bytes are empty`);
       return { kind: 'bytes', bytes: v };
@@ -92,7 +96,8 @@ function parseSource(part: Record<string, unknown>, where: string, baseDir: stri
       return { kind: 'bitmap', bitmap: v };
     }
   }
-  throw new TfvlmError(`${at}: expected a file path, URL or data: URI string${key === mediaKey ? ', bytes or a decoded bitmap {width, height, data}' : ''}, got ${describe(v)}`);
+  const alternatives = key !== mediaKey ? '' : mediaKey === 'image' ? ', bytes or a decoded bitmap {width, height, data}' : ' or a VideoClip';
+  throw new TfvlmError(`${at}: expected a file path, URL or data: URI string${alternatives}, got ${describe(v)}`);
 }
 
 function describe(v: unknown): string {
@@ -217,6 +222,7 @@ export function imageSourceOf(ref: MediaRef, where = 'image'): string | Uint8Arr
     case 'data-uri': return ref.uri;
     case 'bytes': return ref.bytes;
     case 'bitmap': return ref.bitmap;
+    case 'clip': throw new TfvlmError(`${where}: a VideoClip is a video, not an image`);
     case 'url': throw new TfvlmError(`${where}: ${ref.url} is a URL; download it first (tfvlm reads local files, data: URIs, bytes or bitmaps)`);
     case 'none': throw new TfvlmError(`${where}: the message has a bare {"type": "image"} and no image was supplied for it`);
   }

@@ -63,7 +63,7 @@ const TYPE_ALIASES: Record<string, ImageProcessorConfig['image_processor_type']>
 
 type Json = Record<string, unknown>;
 
-class FieldReader {
+export class FieldReader {
   constructor(readonly raw: Json, readonly source: string) {}
 
   fail(field: string, why: string): never {
@@ -128,7 +128,7 @@ class FieldReader {
   }
 }
 
-function pickSize<K extends string>(r: FieldReader, field: string, size: Json, keys: K[][]): Record<K, number> {
+export function pickSize<K extends string>(r: FieldReader, field: string, size: Json, keys: K[][]): Record<K, number> {
   for (const set of keys) if (set.every((k) => k in size)) return Object.fromEntries(set.map((k) => [k, size[k] as number])) as Record<K, number>;
   return r.fail(field, `must have ${keys.map((s) => s.join(' + ')).join(' or ')}`);
 }

@@ -1,5 +1,6 @@
-// The whole request → model inputs path, as transformers' Idefics3Processor / LlavaProcessor do it:
-// chat template → image processor → prompt expansion (image token blocks) → tokenizer.
+// The whole request → model inputs path, as transformers' Idefics3Processor / SmolVLMProcessor /
+// LlavaProcessor do it: chat template → image and video processors → prompt expansion (image token
+// blocks, SmolVLM2 video blocks) → tokenizer.
 import fs from 'node:fs';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
@@ -7,11 +8,28 @@ import { loadImage, type ImageSource } from '../io/image.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizer/index.ts';
 import type { Bitmap } from './image.ts';
 import { CLIPImageProcessor } from './clip-image-processor.ts';
-import { Idefics3ImageProcessor } from './idefics3-image-processor.ts';
+import { Idefics3ImageProcessor, stackTiles, type PreparedTile } from './idefics3-image-processor.ts';
 import { createImageProcessor, loadPreprocessorConfig } from './preprocessor-config.ts';
-import { expandIdefics3Prompt, loadIdefics3PromptConfig, type Idefics3PromptConfig } from './idefics3-prompt.ts';
+import {
+  SMOLVLM_VIDEO_CHAT_TEMPLATE, expandIdefics3Prompt, expandSmolvlmVideoPrompt, hasVideoPart, loadIdefics3PromptConfig, mediaMarkers,
+  type Idefics3PromptConfig,
+} from './idefics3-prompt.ts';
 import { LLAVA_15_CHAT_TEMPLATE, expandLlavaPrompt, loadLlavaPromptConfig, type LlavaPromptConfig } from './llava-prompt.ts';
-import { imageSourceOf, parseMessages, toTemplateMessages, type ParsedRequest } from './messages.ts';
+import { imageSourceOf, parseMessages, toTemplateMessages, type MediaRef, type ParsedRequest } from './messages.ts';
+import { SmolVLMVideoProcessor, loadVideoProcessorConfig } from './smolvlm-video-processor.ts';
+import { VideoClip } from './video-clip.ts';
+
+/** A video as requests give it: a path (video file, animated GIF or folder of frames) or an already loaded clip. */
+export type VideoSource = string | VideoClip;
+
+/**
+ * A request as users write it: chat messages (parts `{type: "text" | "image" | "video"}`), or a raw prompt
+ * with `<image>` (and, for SmolVLM-family models, `<video>`) markers. `images` / `videos` supply the media of
+ * bare `{type: "image"}` / `{type: "video"}` parts, or of the prompt's markers, in order.
+ */
+export type VlmRequest =
+  | { messages: unknown[]; baseDir?: string; images?: ImageSource[]; videos?: VideoSource[] }
+  | { prompt: string; images?: ImageSource[]; videos?: VideoSource[] };
 
 /** Model inputs for a batch of B prompts, as plain arrays (the engine turns them into tensors). */
 export interface ProcessedInputs {
@@ -29,6 +47,10 @@ export interface ProcessedInputs {
   /** Per image: tile rows / cols (0 = not split). */
   rows: number[];
   cols: number[];
+  /** Per video (prompts in order, videos in prompt order): its frames' times and the clip's duration, in seconds. */
+  videos: { timestamps: number[]; duration: number }[];
+  /** Per prompt: how many tiles (Idefics3) or images (LLaVA) of `pixel_values` each image or video gave, in prompt order. */
+  mediaTiles: number[][];
 }
 
 export interface ProcessOptions {
@@ -38,6 +60,8 @@ export interface ProcessOptions {
   imageSplitting?: boolean;
   /** Padding side for batches (default: tokenizer_config.json `padding_side`, else right). */
   paddingSide?: 'left' | 'right';
+  /** Frame rate assumed for a video given as a folder of frames (default 1). */
+  videoFolderFps?: number;
 }
 
 type Family = 'idefics3' | 'llava';
@@ -52,6 +76,8 @@ export class VlmProcessor {
     readonly tokenizer: Tokenizer,
     private readonly imageProcessor: Idefics3ImageProcessor | CLIPImageProcessor,
     private readonly promptConfig: Idefics3PromptConfig | LlavaPromptConfig,
+    /** SmolVLM-family folders only: how video frames are sampled and resized. */
+    readonly videoProcessor?: SmolVLMVideoProcessor,
   ) {}
 
   static async load(dir: string): Promise<VlmProcessor> {
@@ -73,7 +99,8 @@ export class VlmProcessor {
       if (!(imageProcessor instanceof Idefics3ImageProcessor)) {
         throw new TfvlmError(`${path.join(dir, 'preprocessor_config.json')}: ${String(modelType)} needs an Idefics3ImageProcessor`);
       }
-      return new VlmProcessor(dir, family, tokenizer, imageProcessor, await loadIdefics3PromptConfig(dir, extra));
+      const video = new SmolVLMVideoProcessor(loadVideoProcessorConfig(dir));
+      return new VlmProcessor(dir, family, tokenizer, imageProcessor, await loadIdefics3PromptConfig(dir, extra), video);
     }
     if (!(imageProcessor instanceof CLIPImageProcessor)) {
       throw new TfvlmError(`${path.join(dir, 'preprocessor_config.json')}: llava needs a CLIPImageProcessor`);
@@ -93,45 +120,83 @@ export class VlmProcessor {
    * a llava folder without one gets the LLaVA-1.5 `USER: … ASSISTANT:` format.
    */
   renderMessages(request: ParsedRequest, options: ProcessOptions = {}): string {
-    const fallback = this.family === 'llava' && !this.tokenizer.hasChatTemplate ? { chatTemplate: LLAVA_15_CHAT_TEMPLATE } : {};
-    return this.tokenizer.applyChatTemplate(toTemplateMessages(request.messages), {
-      addGenerationPrompt: options.addGenerationPrompt ?? true,
-      ...fallback,
-    });
+    const messages = toTemplateMessages(request.messages);
+    let template: { chatTemplate?: string } = {};
+    if (hasVideoPart(messages)) {
+      this.videoProcessorOrThrow();
+      // SmolVLMProcessor.apply_chat_template: conversations with a video use its default template (checkpoint
+      // templates of SmolVLM v1 drop video parts).
+      template = { chatTemplate: SMOLVLM_VIDEO_CHAT_TEMPLATE };
+    } else if (this.family === 'llava' && !this.tokenizer.hasChatTemplate) {
+      template = { chatTemplate: LLAVA_15_CHAT_TEMPLATE };
+    }
+    return this.tokenizer.applyChatTemplate(messages, { addGenerationPrompt: options.addGenerationPrompt ?? true, ...template });
+  }
+
+  private videoProcessorOrThrow(): SmolVLMVideoProcessor {
+    if (!this.videoProcessor) {
+      throw new TfvlmError(`${this.dir}: this ${this.family} checkpoint takes no video; video parts need a SmolVLM / SmolVLM2 (Idefics3-family) checkpoint`);
+    }
+    return this.videoProcessor;
+  }
+
+  /** Samples a video (file, animated GIF or folder of frames) at the checkpoint's video settings and resizes its frames. */
+  async loadVideo(src: VideoSource, options: Pick<ProcessOptions, 'videoFolderFps'> = {}): Promise<VideoClip> {
+    const processor = this.videoProcessorOrThrow();
+    if (src instanceof VideoClip) return src;
+    if (typeof src !== 'string') throw new TfvlmError(`video: expected a path or a VideoClip, got ${src === null ? 'null' : typeof src}`);
+    return processor.load(src, { folderFps: options.videoFolderFps });
+  }
+
+  /** One request (messages or a raw prompt) → model inputs. */
+  async fromRequest(request: VlmRequest, options: ProcessOptions = {}): Promise<ProcessedInputs> {
+    if (typeof request !== 'object' || request === null || Array.isArray(request)) {
+      throw new TfvlmError('request must be an object: {messages: [...]} or {prompt: "...", images: [...]}');
+    }
+    if ('messages' in request) {
+      if (!Array.isArray(request.messages)) throw new TfvlmError('request.messages must be an array of messages');
+      return this.fromMessages(request.messages, {
+        ...options,
+        baseDir: request.baseDir,
+        ...(request.images ? { images: [request.images] } : {}),
+        ...(request.videos ? { videos: [request.videos] } : {}),
+      });
+    }
+    return this.fromPrompt(request.prompt, request.images ?? [], options, request.videos ?? []);
   }
 
   /**
-   * One conversation or a batch of conversations → model inputs. Images come from the messages
-   * (paths resolved against `baseDir`), or, for bare `{"type":"image"}` parts, from `images`.
+   * One conversation or a batch of conversations → model inputs. Images and videos come from the messages
+   * (paths resolved against `baseDir`), or, for bare `{"type":"image"}` / `{"type":"video"}` parts, from
+   * `images` / `videos` (one list per conversation, in order).
    */
   async fromMessages(
     conversations: unknown | unknown[][],
-    options: ProcessOptions & { baseDir?: string; images?: ImageSource[][] } = {},
+    options: ProcessOptions & { baseDir?: string; images?: ImageSource[][]; videos?: VideoSource[][] } = {},
   ): Promise<ProcessedInputs> {
     const batch = isBatch(conversations) ? conversations : [conversations];
     const prompts: string[] = [];
     const images: Bitmap[][] = [];
+    const videos: VideoClip[][] = [];
     for (let b = 0; b < batch.length; b++) {
       const request = parseMessages(batch[b], { baseDir: options.baseDir });
       prompts.push(this.renderMessages(request, options));
-      const supplied = options.images?.[b] ?? [];
-      let next = 0;
-      images.push(
-        await Promise.all(
-          request.images.map((ref, i) =>
-            loadImage(ref.kind === 'none' ? suppliedImage(supplied, next++, b) : imageSourceOf(ref, `conversation ${b} image ${i}`) as ImageSource),
-          ),
-        ),
-      );
-      if (next < supplied.length) {
-        throw new TfvlmError(`conversation ${b}: ${supplied.length} image(s) supplied but only ${next} bare {"type":"image"} part(s) to use them`);
+      const supplied = new Supplied(b);
+      images.push(await Promise.all(request.images.map((ref, i) =>
+        loadImage(ref.kind === 'none' ? supplied.take('image', options.images) : imageSourceOf(ref, `conversation ${b} image ${i}`) as ImageSource))));
+      const clips: VideoClip[] = [];
+      for (const [i, ref] of request.videos.entries()) {
+        clips.push(await this.loadVideo(ref.kind === 'none' ? supplied.take('video', options.videos) : videoSourceOf(ref, `conversation ${b} video ${i}`), options));
       }
+      videos.push(clips);
+      supplied.checkAllUsed(options.images, options.videos);
     }
-    return this.process(prompts, images, options);
+    return this.process(prompts, images, options, videos);
   }
 
-  /** Raw prompts with `<image>` markers (no template), one image list per prompt. */
-  async fromPrompt(prompt: string | string[], images: ImageSource[] | ImageSource[][] = [], options: ProcessOptions = {}): Promise<ProcessedInputs> {
+  /** Raw prompts with `<image>` (and SmolVLM `<video>`) markers, no template; one image (and video) list per prompt. */
+  async fromPrompt(prompt: string | string[], images: ImageSource[] | ImageSource[][] = [], options: ProcessOptions = {},
+    videos: VideoSource[] | VideoSource[][] = []): Promise<ProcessedInputs> {
     const prompts = Array.isArray(prompt) ? prompt : [prompt];
     const lists: ImageSource[][] = Array.isArray(prompt) ? (images as ImageSource[][]) : [images as ImageSource[]];
     const bad = prompts.findIndex((p) => typeof p !== 'string');
@@ -143,63 +208,114 @@ export class VlmProcessor {
       throw new TfvlmError(`${prompts.length} prompt(s) but ${lists.length} image list(s); give one image list per prompt`);
     }
     const decoded = await Promise.all(lists.map((list) => Promise.all((list ?? []).map((src) => loadImage(src)))));
-    return this.process(prompts, decoded, options);
+    const videoLists: VideoSource[][] = Array.isArray(prompt) ? (videos as VideoSource[][]) : [videos as VideoSource[]];
+    if (videoLists.length > 0 && videoLists.length !== prompts.length) {
+      throw new TfvlmError(`${prompts.length} prompt(s) but ${videoLists.length} video list(s); give one video list per prompt`);
+    }
+    const clips: VideoClip[][] = [];
+    for (const list of videoLists) {
+      const loaded: VideoClip[] = [];
+      for (const src of list ?? []) loaded.push(await this.loadVideo(src, options));
+      clips.push(loaded);
+    }
+    return this.process(prompts, decoded, options, clips);
   }
 
-  /** Pixel inputs of one prompt's images alone (used to continue a cached conversation). */
-  pixels(images: Bitmap[], options: ProcessOptions = {}): Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'> {
-    if (images.length === 0) return {};
-    if (this.family === 'idefics3') {
-      const out = (this.imageProcessor as Idefics3ImageProcessor).preprocess([images], { do_image_splitting: options.imageSplitting });
-      return { pixel_values: out.pixel_values, pixelShape: out.shape, pixel_attention_mask: out.pixel_attention_mask };
-    }
-    const out = (this.imageProcessor as CLIPImageProcessor).preprocess(images);
-    return { pixel_values: out.pixel_values, pixelShape: out.shape };
-  }
-
-  /** Rendered prompts + decoded images → expanded prompts, token ids and pixels. */
-  process(prompts: string[], images: Bitmap[][], options: ProcessOptions = {}): ProcessedInputs {
-    const withImages = images.some((list) => list.length > 0);
-    let promptsExpanded: string[];
-    let rows: number[] = [];
-    let cols: number[] = [];
-    let pixels: Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'> = {};
-    if (this.family === 'idefics3') {
-      const cfg = this.promptConfig as Idefics3PromptConfig;
-      if (withImages) {
-        if (images.some((list) => list.length === 0)) {
-          throw new TfvlmError('in a batch with images, every prompt needs at least one image (transformers Idefics3Processor requires it too)');
-        }
-        const out = (this.imageProcessor as Idefics3ImageProcessor).preprocess(images, {
-          do_image_splitting: options.imageSplitting,
-        });
-        rows = out.rows;
-        cols = out.cols;
-        pixels = { pixel_values: out.pixel_values, pixelShape: out.shape, pixel_attention_mask: out.pixel_attention_mask };
-      }
-      let k = 0;
-      promptsExpanded = prompts.map((p, b) => {
-        const n = images[b].length;
-        const expanded = expandIdefics3Prompt(p, rows.slice(k, k + n), cols.slice(k, k + n), cfg);
-        k += n;
-        return expanded;
-      });
-    } else {
-      const cfg = this.promptConfig as LlavaPromptConfig;
-      const flat = images.flat();
-      let size = { height: 0, width: 0 };
-      if (flat.length > 0) {
-        const out = (this.imageProcessor as CLIPImageProcessor).preprocess(flat);
-        pixels = { pixel_values: out.pixel_values, pixelShape: out.shape };
-        size = { height: out.shape[2], width: out.shape[3] };
-      }
-      promptsExpanded = prompts.map((p, b) => expandLlavaPrompt(p, images[b].length, size, cfg));
-    }
-    const encoded = this.tokenizer.encodeBatch(promptsExpanded, {
+  /**
+   * Rendered prompts + decoded images (+ loaded videos) → expanded prompts, token ids and pixels. Images and
+   * videos are matched to their markers in prompt order; their tiles/frames stand in `pixel_values` in that order.
+   */
+  process(prompts: string[], images: Bitmap[][], options: ProcessOptions = {}, videos: VideoClip[][] = []): ProcessedInputs {
+    const media = this.family === 'idefics3'
+      ? this.idefics3Media(prompts, images, videos, options)
+      : this.llavaMedia(prompts, images, videos);
+    const encoded = this.tokenizer.encodeBatch(media.promptsExpanded, {
       padding: 'longest',
       ...(options.paddingSide ? { paddingSide: options.paddingSide } : {}),
     });
-    return { prompts, promptsExpanded, ...encoded, ...pixels, rows, cols };
+    return { prompts, ...media, ...encoded };
+  }
+
+  private idefics3Media(prompts: string[], images: Bitmap[][], videos: VideoClip[][], options: ProcessOptions) {
+    const cfg = this.promptConfig as Idefics3PromptConfig;
+    const imageProcessor = this.imageProcessor as Idefics3ImageProcessor;
+    const luts = new Map<number, Float32Array>();
+    const imageLut = (tile: Bitmap) => {
+      const C = tile.data.length / (tile.width * tile.height);
+      if (!luts.has(C)) luts.set(C, imageProcessor.normalization(C));
+      return luts.get(C)!;
+    };
+    // transformers writes the padded frame count (the longest video of the call) in every video's intro.
+    const frameCount = Math.max(0, ...videos.flat().map((v) => v.frames.length));
+    const videoLut = frameCount > 0 ? this.videoProcessorOrThrow().normalization() : new Float32Array(0);
+    const rows: number[] = [];
+    const cols: number[] = [];
+    const samples: PreparedTile[][] = [];
+    const mediaTiles: number[][] = [];
+    const promptsExpanded = prompts.map((p, b) => {
+      const sampleImages = images[b] ?? [];
+      const sampleVideos = videos[b] ?? [];
+      const order = mediaMarkers(p, cfg);
+      const nImages = order.filter((k) => k === 'image').length;
+      const nVideos = order.length - nImages;
+      if (nVideos === 0 && sampleVideos.length === 0 && nImages !== sampleImages.length) {
+        throw new TfvlmError(`prompt expansion: the prompt has ${nImages} ${cfg.image_token} marker(s) but ${sampleImages.length} image(s) were given; they must be equal`);
+      }
+      if (nImages !== sampleImages.length || nVideos !== sampleVideos.length) {
+        throw new TfvlmError(`prompt expansion: the prompt has ${nImages} ${cfg.image_token} and ${nVideos} ${cfg.video_token} marker(s) ` +
+          `but ${sampleImages.length} image(s) and ${sampleVideos.length} video(s) were given; they must be equal`);
+      }
+      const tiles: PreparedTile[] = [];
+      const counts: number[] = [];
+      const sampleRows: number[] = [];
+      const sampleCols: number[] = [];
+      let i = 0;
+      let v = 0;
+      for (const kind of order) {
+        if (kind === 'image') {
+          const r = imageProcessor.processImage(sampleImages[i++], { do_image_splitting: options.imageSplitting });
+          sampleRows.push(r.rows);
+          sampleCols.push(r.cols);
+          for (const tile of r.tiles) tiles.push({ tile, lut: imageLut(tile) });
+          counts.push(r.tiles.length);
+        } else {
+          const clip = sampleVideos[v++];
+          for (const tile of clip.frames) tiles.push({ tile, lut: videoLut });
+          counts.push(clip.frames.length);
+        }
+      }
+      rows.push(...sampleRows);
+      cols.push(...sampleCols);
+      samples.push(tiles);
+      mediaTiles.push(counts);
+      const withImages = expandIdefics3Prompt(p, sampleRows, sampleCols, cfg);
+      return sampleVideos.length ? expandSmolvlmVideoPrompt(withImages, sampleVideos, frameCount, cfg) : withImages;
+    });
+    let pixels: Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'> = {};
+    if (samples.some((s) => s.length > 0)) {
+      if (samples.some((s) => s.length === 0)) {
+        throw new TfvlmError('in a batch with images, every prompt needs at least one image or video (transformers Idefics3Processor requires it too)');
+      }
+      const out = stackTiles(samples, imageProcessor.config.do_pad, 'Idefics3ImageProcessor');
+      pixels = { pixel_values: out.pixel_values, pixelShape: out.shape, pixel_attention_mask: out.pixel_attention_mask };
+    }
+    const videoInfo = videos.flat().map((v) => ({ timestamps: v.timestamps, duration: v.duration }));
+    return { promptsExpanded, ...pixels, rows, cols, videos: videoInfo, mediaTiles };
+  }
+
+  private llavaMedia(prompts: string[], images: Bitmap[][], videos: VideoClip[][]) {
+    if (videos.some((list) => list.length > 0)) this.videoProcessorOrThrow();
+    const cfg = this.promptConfig as LlavaPromptConfig;
+    const flat = images.flat();
+    let size = { height: 0, width: 0 };
+    let pixels: Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'> = {};
+    if (flat.length > 0) {
+      const out = (this.imageProcessor as CLIPImageProcessor).preprocess(flat);
+      pixels = { pixel_values: out.pixel_values, pixelShape: out.shape };
+      size = { height: out.shape[2], width: out.shape[3] };
+    }
+    const promptsExpanded = prompts.map((p, b) => expandLlavaPrompt(p, images[b].length, size, cfg));
+    return { promptsExpanded, ...pixels, rows: [], cols: [], videos: [], mediaTiles: images.map((list) => list.map(() => 1)) };
   }
 }
 
@@ -207,9 +323,34 @@ function isBatch(x: unknown): x is unknown[][] {
   return Array.isArray(x) && x.length > 0 && Array.isArray(x[0]);
 }
 
-function suppliedImage(list: ImageSource[], i: number, b: number): ImageSource {
-  if (i >= list.length) {
-    throw new TfvlmError(`conversation ${b}: more {"type":"image"} parts than the ${list.length} image(s) supplied`);
+/** Hands out the images / videos a caller supplied for bare `{"type": "image"}` / `{"type": "video"}` parts, in order. */
+class Supplied {
+  private used = { image: 0, video: 0 };
+  constructor(private readonly b: number) {}
+
+  take<T>(kind: 'image' | 'video', lists: T[][] | undefined): T {
+    const list = lists?.[this.b] ?? [];
+    const i = this.used[kind]++;
+    if (i >= list.length) throw new TfvlmError(`conversation ${this.b}: more {"type":"${kind}"} parts than the ${list.length} ${kind}(s) supplied`);
+    return list[i];
   }
-  return list[i];
+
+  checkAllUsed(images: unknown[][] | undefined, videos: unknown[][] | undefined): void {
+    for (const [kind, lists] of [['image', images], ['video', videos]] as const) {
+      const n = lists?.[this.b]?.length ?? 0;
+      if (this.used[kind] < n) {
+        throw new TfvlmError(`conversation ${this.b}: ${n} ${kind}(s) supplied but only ${this.used[kind]} bare {"type":"${kind}"} part(s) to use them`);
+      }
+    }
+  }
+}
+
+/** A video part's source as the video loader takes it. */
+export function videoSourceOf(ref: MediaRef, where: string): VideoSource {
+  switch (ref.kind) {
+    case 'path': return ref.path;
+    case 'clip': return ref.clip;
+    case 'url': throw new TfvlmError(`${where}: ${ref.url} is a URL; download it first (tfvlm reads video files, animated GIFs and folders of frames)`);
+    default: throw new TfvlmError(`${where}: a video must be a file path (video file, animated GIF or folder of frames) or a VideoClip, not ${ref.kind === 'none' ? 'missing' : ref.kind}`);
+  }
 }

@@ -30,6 +30,11 @@ describe('tfvlm generating commands', () => {
     ]));
   });
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  const writeJson = (name: string, json: unknown) => {
+    const file = path.join(tmp, name);
+    fs.writeFileSync(file, JSON.stringify(json));
+    return file;
+  };
 
   it('generate --json reproduces the golden greedy ids, and stdout holds only the JSON', () => {
     const r = tfvlm(['generate', '--model', MODEL, '--messages', messagesFile, '--max-new-tokens', '16', '--greedy', '--json']);
@@ -51,13 +56,50 @@ describe('tfvlm generating commands', () => {
     }
   });
 
-  it('describe VIDEO builds the SmolVLM2 video prompt from an animated GIF', () => {
+  it('describe VIDEO prompts an animated GIF as SmolVLM2 does', () => {
     const gif = fileURLToPath(new URL('../../examples/assets/moving-square.gif', import.meta.url));
     const r = tfvlm(['describe', gif, '--model', MODEL, '--max-new-tokens', '3', '--json', '-q']);
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout);
-    assert.match(out.prompt, /You are provided the following series of \w+ frames from a 0:00:0\d \[H:MM:SS\] video\./);
-    assert.match(out.prompt, /Frame from 00:0\d:/);
+    assert.equal(out.prompt, '<|im_start|>User: <video>Describe this video.<end_of_utterance>\nAssistant:');
+    const shown = tfvlm(['prompt', '--model', MODEL, '--messages', writeJson('gif.json', [{ role: 'user', content: [{ type: 'video', video: gif }, { type: 'text', text: 'Describe this video.' }] }]), '--json']);
+    assert.equal(shown.status, 0, shown.stderr);
+    const p = JSON.parse(shown.stdout);
+    assert.deepEqual(out.input_ids, p.input_ids);
+    assert.match(p.prompt_expanded, /You are provided the following series of \w+ frames from a 0:00:0\d \[H:MM:SS\] video\./);
+  });
+
+  it('a video part in --messages reaches generate, chat and prompt (tiny-smolvlm2), mixed with an image', async () => {
+    const frames = path.join(tmp, 'frames');
+    fs.mkdirSync(frames);
+    for (let k = 0; k < 3; k++) fs.copyFileSync(k === 1 ? IMG : fixture('tiny-smolvlm', 'golden', 'inputs', 'small_64x48.png'), path.join(frames, `f${k}.png`));
+    const file = writeJson('video.json', [{ role: 'user', content: [
+      { type: 'video', video: 'frames' }, { type: 'image', image: 'photo.png' }, { type: 'text', text: 'What happens?' },
+    ] }]);
+    const smol2 = fixture('tiny-smolvlm2');
+    const shown = tfvlm(['prompt', '--model', smol2, '--messages', file]);
+    assert.equal(shown.status, 0, shown.stderr);
+    // 3 frames at the folder's assumed 1 fps: round(1 · 3 s) = 3 frames at 0, 1, 2 s.
+    assert.match(shown.stdout, /You are provided the following series of three frames from a 0:00:03 \[H:MM:SS\] video\.\n\nFrame from 00:00:/);
+    assert.match(shown.stdout, /# video: 3 frames at 0s, 1s, 2s of 3s\n/);
+    assert.match(shown.stdout, /# pixel_values \[1,10,3,64,64\]/);
+    const gen = tfvlm(['generate', '--model', smol2, '--messages', file, '--max-new-tokens', '4', '--greedy', '--json']);
+    assert.equal(gen.status, 0, gen.stderr);
+    const out = JSON.parse(gen.stdout);
+    assert.equal(out.prompt, '<|im_start|>User: <video><image>What happens?<end_of_utterance>\nAssistant:');
+    assert.equal(out.input_ids.filter((id: number) => id === 510).length, (3 + 7) * 16, 'three frames and seven image tiles');
+    assert.equal(out.generated_ids.length, 4);
+    const chat = tfvlm(['chat', '--model', smol2, '--messages', file, '--max-new-tokens', '4', '--greedy', '--json', '-q']);
+    assert.equal(chat.status, 0, chat.stderr);
+    assert.deepEqual(JSON.parse(chat.stdout).generated_ids, out.generated_ids);
+    const repl = tfvlm(['chat', '--model', smol2, '--max-new-tokens', '2'], `/video ${frames}\nWhat happens?\nAnd then?\n/reset\n/image ${IMG}\nWhat is this?\n/exit\n`);
+    assert.equal(repl.status, 0, repl.stderr);
+    const prefilled = [...repl.stderr.matchAll(/prefilled (\d+) new tokens/g)].map((m) => Number(m[1]));
+    assert.equal(prefilled.length, 3);
+    assert.ok(prefilled[0] > 3 * 16 && prefilled[1] < prefilled[0] / 4 && prefilled[2] > 7 * 16, `prefilled ${prefilled}: video turn, a text turn from the cache, then a fresh image turn after /reset`);
+    const llava = tfvlm(['generate', '--model', fixture('tiny-llava'), '--messages', file, '--max-new-tokens', '2']);
+    assert.equal(llava.status, 1);
+    assert.match(llava.stderr, /takes no video; video parts need a SmolVLM \/ SmolVLM2/);
   });
 
   it('chat --messages answers, and piped interactive chat keeps a conversation', () => {

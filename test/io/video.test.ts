@@ -1,7 +1,7 @@
 // Video frames: SmolVLMVideoProcessor.sample_frames indices, animated GIF frames (composited, delays →
 // timestamps), folders of frames (numeric name order, assumed fps), video files through ffmpeg (when
-// installed; a clear error naming the Debian package when not), temporal order everywhere; and the
-// SmolVLM2 video prompt string (tiny-smolvlm) as transformers' SmolVLMProcessor builds it.
+// installed; a clear error naming the Debian package when not), temporal order everywhere; frames mapped
+// as they are decoded.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,11 +10,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { Jimp } from 'jimp';
-import { initBackend } from '../../src/backend/index.ts';
-import { Vlm } from '../../src/engine.ts';
 import { TfvlmError } from '../../src/errors.ts';
 import { ffmpegAvailable, loadVideo, sampleFrameIndices } from '../../src/io/video.ts';
-import { isVideoInput, readVideoSampling, videoRequest } from '../../src/tasks/video-request.ts';
+import { isVideoInput } from '../../src/tasks/prompts.ts';
 import { fixture } from '../helpers/paths.ts';
 
 const require = createRequire(import.meta.url);
@@ -75,6 +73,22 @@ describe('video sources', () => {
     assert.equal(v.frames[0].mode, 'RGB');
   });
 
+  it('mapFrame sees each kept frame once, in order, and only its results are kept (folder, GIF)', async () => {
+    const seen: number[] = [];
+    const half = (f: { width: number; height: number; data: Uint8Array }) => {
+      seen.push(f.data[0]);
+      return { width: 1, height: 1, mode: 'RGB' as const, data: f.data.slice(0, 3) };
+    };
+    const v = await loadVideo(folder, { fps: 1, max_frames: 64 }, { folderFps: 2, mapFrame: half });
+    assert.deepEqual(seen, v.indices.map(level));
+    assert.deepEqual(v.frames.map((f) => [f.width, f.data[0]]), v.indices.map((i) => [1, level(i)]));
+    assert.deepEqual([v.metadata.width, v.metadata.height], [16, 12], 'metadata keeps the source size');
+    seen.length = 0;
+    const g = await loadVideo(gif, { fps: 10, max_frames: 64 }, { mapFrame: half });
+    assert.deepEqual(seen, [0, 1, 2].map(level));
+    assert.deepEqual([g.metadata.width, g.metadata.height, g.frames[0].width], [8, 6, 1]);
+  });
+
   it('animated GIF: every frame, start times from the delays, order kept', async () => {
     const v = await loadVideo(gif, { fps: 10, max_frames: 64 });
     assert.deepEqual(v.indices, [0, 1, 2]);
@@ -120,43 +134,4 @@ describe('video sources', () => {
   });
 });
 
-describe('SmolVLM2 video prompt (tiny-smolvlm)', () => {
-  let vlm: Vlm;
-  const folder = path.join(tmp, 'prompt-frames');
-  before(async () => {
-    await initBackend();
-    vlm = await Vlm.load(fixture('tiny-smolvlm'));
-    await writeFrameFolder(folder, 12);
-  });
-  after(() => {
-    vlm?.dispose();
-    fs.rmSync(tmp, { recursive: true, force: true });
-  });
-
-  it('equals the string SmolVLMProcessor builds (expand_text_with_video_tokens)', async () => {
-    assert.deepEqual(readVideoSampling(fixture('tiny-smolvlm')), { fps: 1, max_frames: 64 });
-    const { request, options, video } = await videoRequest(vlm, folder, 'What happens?', { folderFps: 2 });
-    const inputs = await vlm.prepare(request, options);
-    // Upstream: DEFAULT_VIDEO_INTRO.format(frame_count=num2words(6), video_duration=str(timedelta(seconds=6)))
-    // + per frame FRAME_TIMESTAMP_MESSAGE.format(timestamp="MM:SS") + _prompt_single_image(image_seq_len=16)
-    // + DEFAULT_MEDIA_OUTTRO, in the user turn of processing_smolvlm.py DEFAULT_CHAT_TEMPLATE.
-    const frame = `<fake_token_around_image><global-img>${'<image>'.repeat(16)}<fake_token_around_image>`;
-    const expected = '<|im_start|>User: You are provided the following series of six frames from a 0:00:06 [H:MM:SS] video.\n'
-      + ['00:00', '00:01', '00:02', '00:03', '00:04', '00:05'].map((t) => `\nFrame from ${t}:${frame}`).join('')
-      + '\n\nWhat happens?<end_of_utterance>\nAssistant:';
-    assert.equal(inputs.promptsExpanded[0], expected);
-    assert.deepEqual(inputs.input_ids[0], vlm.tokenizer.encode(expected));
-    assert.deepEqual(inputs.rows, new Array(6).fill(0), 'frames are not split');
-    assert.deepEqual(inputs.pixelShape?.slice(0, 2), [1, 6]);
-    assert.deepEqual(video.timestamps, [0, 1, 2, 3, 4, 5.5]);
-  });
-
-  it('LLaVA refuses video input by name', async () => {
-    const llava = await Vlm.load(fixture('tiny-llava'));
-    try {
-      await assert.rejects(videoRequest(llava, folder), /needs a SmolVLM/);
-    } finally {
-      llava.dispose();
-    }
-  });
-});
+after(() => fs.rmSync(tmp, { recursive: true, force: true }));

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { fixture } from '../helpers/paths.ts';
 import { loadTokenizer, renderChatTemplate, type Tokenizer } from '../../src/tokenizer/index.ts';
 import {
-  expandIdefics3Prompt, expandSmolvlmVideoPrompt, imagePromptString, numberToWords, smolvlmChatTemplateOverride, idefics3PromptTokens, loadIdefics3PromptConfig, type Idefics3PromptConfig,
+  expandIdefics3Prompt, expandSmolvlmVideoPrompt, imagePromptString, numberToWords, hasVideoPart, mediaMarkers, SMOLVLM_VIDEO_CHAT_TEMPLATE, idefics3PromptTokens, loadIdefics3PromptConfig, type Idefics3PromptConfig,
 } from '../../src/processing/idefics3-prompt.ts';
 import { parseMessages, toTemplateMessages } from '../../src/processing/messages.ts';
 import { TfvlmError } from '../../src/errors.ts';
@@ -108,7 +108,8 @@ describe('Idefics3 prompt expansion rules', () => {
 
   it('SmolVLM (model_type smolvlm) takes token strings from tokenizer extra_special_tokens; Idefics3 does not', () => {
     const extra = { image_token: '<img>', fake_image_token: '<fake>', global_image_token: '<g>' };
-    assert.deepEqual(idefics3PromptTokens(extra, 'smolvlm'), { image_token: '<img>', fake_image_token: '<fake>', global_image_token: '<g>' });
+    assert.deepEqual(idefics3PromptTokens(extra, 'smolvlm'), { image_token: '<img>', fake_image_token: '<fake>', global_image_token: '<g>', video_token: '<video>' });
+    assert.equal(idefics3PromptTokens({ video_token: '<vid>' }, 'smolvlm').video_token, '<vid>');
     assert.deepEqual(idefics3PromptTokens(extra, 'idefics3'), idefics3PromptTokens());
     const smol: Idefics3PromptConfig = { image_seq_len: 1, ...idefics3PromptTokens(extra, 'smolvlm') };
     assert.equal(expandIdefics3Prompt('x<img>', [0], [0], smol), 'x<fake><g><img><fake>');
@@ -139,10 +140,15 @@ describe('Idefics3 prompt expansion rules', () => {
 
   it('SmolVLM renders conversations with a video with its default template (video → <video>)', () => {
     const msgs = toTemplateMessages(parseMessages([{ role: 'user', content: [{ type: 'video', path: 'v.mp4' }, { type: 'text', text: 'What happens?' }] }]).messages);
-    assert.equal(smolvlmChatTemplateOverride('idefics3', msgs), undefined);
-    assert.equal(smolvlmChatTemplateOverride('smolvlm', [{ content: 'text only' }]), undefined);
-    const t = smolvlmChatTemplateOverride('smolvlm', msgs)!;
-    assert.equal(renderChatTemplate(t, msgs, { additional_special_tokens: [] }, { addGenerationPrompt: true }),
+    assert.equal(hasVideoPart([{ content: 'text only' }, { content: [{ type: 'image' }] }]), false);
+    assert.equal(hasVideoPart(msgs), true);
+    assert.equal(renderChatTemplate(SMOLVLM_VIDEO_CHAT_TEMPLATE, msgs, { additional_special_tokens: [] }, { addGenerationPrompt: true }),
       '<|im_start|>User: <video>What happens?<end_of_utterance>\nAssistant:');
+  });
+
+  it('mediaMarkers lists image and video markers in prompt order', () => {
+    assert.deepEqual(mediaMarkers('a<video>b<image><image>c<video>', cfg), ['video', 'image', 'image', 'video']);
+    assert.deepEqual(mediaMarkers('no media', cfg), []);
+    assert.deepEqual(mediaMarkers('<vid><img>', { image_token: '<img>', video_token: '<vid>' }), ['video', 'image']);
   });
 });

@@ -88,7 +88,9 @@ export function sampleFrameIndices(meta: Pick<VideoMetadata, 'totalFrames' | 'fp
   start = Math.max(0, start);
   end = Math.min(end, meta.totalFrames - 1);
   if (start >= end) [start, end] = [0, meta.totalFrames - 1];
-  return [...new Set(linspaceInt(start, end, desired))].sort((a, b) => a - b);
+  // More points than frames in [start, end] keep every frame once: steps below 1 truncate onto each
+  // integer. Capping the count gives that set without allocating a point per requested frame.
+  return [...new Set(linspaceInt(start, end, Math.min(desired, end - start + 1)))].sort((a, b) => a - b);
 }
 
 // ---- folders of frames -------------------------------------------------------------------------

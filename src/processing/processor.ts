@@ -143,7 +143,12 @@ export class VlmProcessor {
   /** Samples a video (file, animated GIF or folder of frames) at the checkpoint's video settings and resizes its frames. */
   async loadVideo(src: VideoSource, options: Pick<ProcessOptions, 'videoFolderFps'> = {}): Promise<VideoClip> {
     const processor = this.videoProcessorOrThrow();
-    if (src instanceof VideoClip) return src;
+    if (src instanceof VideoClip) {
+      const [h, w] = processor.frameSize;
+      const bad = src.frames.find((f) => f.width !== w || f.height !== h || f.mode !== 'RGB');
+      if (bad) throw new TfvlmError(`video: a VideoClip with ${bad.width}x${bad.height} ${bad.mode} frames was given to ${this.dir}, whose frames are ${w}x${h} RGB; load it with this model's processor`);
+      return src;
+    }
     if (typeof src !== 'string') throw new TfvlmError(`video: expected a path or a VideoClip, got ${src === null ? 'null' : typeof src}`);
     return processor.load(src, { folderFps: options.videoFolderFps });
   }

@@ -53,6 +53,12 @@ describe('sampleFrameIndices (SmolVLMVideoProcessor.sample_frames)', () => {
     // More frames wanted than exist: duplicates collapse.
     assert.deepEqual(sampleFrameIndices({ totalFrames: 3, fps: 5, duration: 0.6 }, { fps: 10, max_frames: 64 }), [0, 1, 2]);
     assert.throws(() => sampleFrameIndices({ totalFrames: 3, fps: 5, duration: 1 }, { fps: 0, max_frames: 4 }), TfvlmError);
+    // A huge fps or max_frames asks for more points than frames: every frame once, without a point per request.
+    assert.deepEqual(sampleFrameIndices({ totalFrames: 4, fps: 2, duration: 2 }, { fps: 1e12, max_frames: 2 ** 40 }), [0, 1, 2, 3]);
+    for (const n of [5, 7, 30]) {
+      const capped = sampleFrameIndices({ totalFrames: 5, fps: 1, duration: 5 }, { fps: n / 5, max_frames: 64 });
+      assert.deepEqual(capped, [0, 1, 2, 3, 4], `${n} points on 5 frames`);
+    }
   });
 });
 

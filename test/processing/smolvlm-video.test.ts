@@ -202,6 +202,8 @@ describe('VlmProcessor with video parts (tiny-smolvlm2)', () => {
     assert.deepEqual(bare.input_ids, byPath.input_ids);
     assert.deepEqual(inline.pixel_values, byPath.pixel_values);
     await assert.rejects(processor.fromMessages([{ role: 'user', content: [{ type: 'video' }] }]), /more \{"type":"video"\} parts than the 0 video\(s\) supplied/);
+    const other = new VideoClip(clip.frames.map((f) => ({ ...f, width: 32, height: 32, data: f.data.subarray(0, 32 * 32 * 3) })), clip.timestamps, clip.indices, clip.metadata);
+    await assert.rejects(processor.loadVideo(other), /a VideoClip with 32x32 RGB frames was given to .*tiny-smolvlm2, whose frames are 64x64 RGB/);
     await assert.rejects(processor.fromMessages([{ role: 'user', content: [{ type: 'text', text: 'x' }] }], { videos: [[clip]] }), /1 video\(s\) supplied but only 0 bare/);
   });
 

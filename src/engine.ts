@@ -10,6 +10,7 @@ import { loadModel, type LoadedModel } from './models/registry.ts';
 import { Idefics3Model } from './models/idefics3/model.ts';
 import { LlavaModel } from './models/llava/model.ts';
 import { VlmProcessor, type ProcessedInputs, type ProcessOptions, type VlmRequest } from './processing/processor.ts';
+import { checkCallOptions, type GenerateCallOptions } from './generation/call-options.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
 import {
   readGenerationConfig, resolveGenerateOptions, type GenerateOverrides, type GenerationConfigJson,
@@ -18,13 +19,19 @@ import { streamText, type TextGenerationResult } from './generation/text-stream.
 import { idefics3Vlm, llavaVlm, type CausalVlm } from './generation/vlm.ts';
 import { Conversation, type ConversationOptions } from './generation/conversation.ts';
 
-export type { VlmRequest };
-
-export interface GenerateCallOptions extends GenerateOverrides, ProcessOptions {}
+export type { VlmRequest, GenerateCallOptions };
 
 export interface GenerationOutput extends TextGenerationResult {
   prompt: string;
   input_ids: number[];
+}
+
+/** The result of a call aborted before generation began. */
+function abortedOutput(prompt: string, inputIds: number[]): GenerationOutput {
+  return {
+    text: '', generatedIds: [], stopReason: 'aborted', prompt, input_ids: inputIds,
+    timings: { embedMs: 0, prefillMs: 0, prefillTokens: 0, decodeMs: 0, decodeTokens: 0 },
+  };
 }
 
 /** Each architecture's generation adapter. */
@@ -79,12 +86,27 @@ export class Vlm {
     return resolveGenerateOptions(this.generationConfig, overrides, extraEos);
   }
 
-  /** Streams the answer as text deltas; the iterator's return value is the whole result. */
+  /**
+   * Streams the answer as text deltas; the iterator's return value is the whole result. Leaving the
+   * loop early frees everything; `options.signal` ends it cleanly with stopReason `aborted`.
+   */
   async *stream(request: VlmRequest, options: GenerateCallOptions = {}): AsyncGenerator<string, GenerationOutput> {
-    const inputs = await this.prepare(request, options);
+    checkCallOptions(options);
     const gen = this.generateOptions(options);
+    const { signal } = options;
+    if (signal?.aborted) return abortedOutput('', []);
+    let inputs: ProcessedInputs;
+    try {
+      inputs = await this.prepare(request, options);
+    } catch (e) {
+      if (signal?.aborted) return abortedOutput('', []);
+      throw e;
+    }
     const result = yield* streamText(this.vlm, this.tokenizer, inputs, {
       ...gen,
+      signal,
+      onLogits: options.onLogits,
+      decodeThreads: options.decodeThreads,
       padTokenId: this.generationConfig.pad_token_id ?? this.tokenizer.padTokenId ?? undefined,
     });
     return { ...result, prompt: inputs.prompts[0], input_ids: inputs.input_ids[0] };

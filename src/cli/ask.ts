@@ -22,7 +22,6 @@ ${GENERATION_HELP}`,
     if (args.positionals.length === 0) throw new TfvlmError('tfvlm ask: give at least one IMAGE or VIDEO');
     const request = questionRequest(args.positionals, requireString(args, 'question', 'ask'));
     const options = generationOptions(args, 'ask');
-    await withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));
-    return 0;
+    return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));
   },
 };

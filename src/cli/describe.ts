@@ -23,7 +23,6 @@ ${GENERATION_HELP}`,
     if (args.positionals.length === 0) throw new TfvlmError('tfvlm describe: give at least one IMAGE or VIDEO');
     const request = captionRequest(args.positionals, args.values.prompt as string | undefined);
     const options = generationOptions(args, 'describe');
-    await withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));
-    return 0;
+    return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));
   },
 };

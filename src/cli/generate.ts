@@ -18,7 +18,6 @@ ${GENERATION_HELP}`,
   async run(args) {
     const request = requestFromArgs(args, 'generate');
     const options = generationOptions(args, 'generate');
-    await withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));
-    return 0;
+    return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));
   },
 };

@@ -26,8 +26,10 @@ export const GENERATION_HELP = `Generation:
   --seed S               seed of the sampler (same seed, same output)
   --stop TEXT            stop when TEXT appears (repeatable; TEXT is not printed)
   --image-splitting on|off   override the checkpoint's do_image_splitting (off is faster on CPU)
-  --json                 print one JSON object {prompt, input_ids, generated_ids, text, timings} and nothing else on stdout
-  -q, --quiet            no timings on stderr`;
+  --json                 print one JSON object {prompt, input_ids, generated_ids, text, stop_reason, timings} and nothing else on stdout
+  -q, --quiet            no timings on stderr
+Ctrl-C stops generation cleanly: the text so far is printed, stop_reason is "aborted" and the exit
+status 130; a second Ctrl-C quits at once.`;
 
 export function imageSplitting(args: ParsedArgs, cmd: string): boolean | undefined {
   const v = args.values['image-splitting'];
@@ -67,6 +69,7 @@ export function timingsLine(out: GenerationOutput, loadMs: number): string {
     `vision+embed ${s(t.embedMs)}`,
     `prefill ${t.prefillTokens} tok in ${s(t.prefillMs)} (${rate(t.prefillTokens, t.prefillMs)})`,
     `decode ${t.decodeTokens} tok in ${s(t.decodeMs)} (${rate(t.decodeTokens, t.decodeMs)})`,
+    ...(out.stopReason === 'aborted' ? ['aborted'] : []),
   ].join(' · ');
 }
 

@@ -8,7 +8,8 @@ import type { Bitmap } from '../processing/image.ts';
 import { imageSourceOf, parseMessages } from '../processing/messages.ts';
 import { videoSourceOf, type ProcessedInputs } from '../processing/processor.ts';
 import type { VideoClip } from '../processing/video-clip.ts';
-import type { Vlm, GenerateCallOptions, GenerationOutput } from '../engine.ts';
+import type { Vlm, GenerationOutput } from '../engine.ts';
+import { checkCallOptions, type GenerateCallOptions } from './call-options.ts';
 import { streamText } from './text-stream.ts';
 
 export interface ConversationOptions {
@@ -32,48 +33,91 @@ export class Conversation {
   private cachedMedia = 0;
   /** Prompt tokens prefilled by the last turn (the rest came from the cache). */
   lastPrefillTokens = 0;
+  private running = false;
 
   constructor(private readonly vlm: Vlm, private readonly options: ConversationOptions = {}) {
     if (options.system) this.messages.push({ role: 'system', content: [{ type: 'text', text: options.system }] });
   }
 
-  /** Sends a user turn (text, or parts with images and videos) and streams the assistant's answer. */
+  /**
+   * Sends a user turn (text, or parts with images and videos) and streams the assistant's answer. The turn
+   * is kept only when it completes: leaving the stream early, an error or an abort (`options.signal`)
+   * leaves the conversation exactly as before it (the partial answer of an abort is still returned). One
+   * turn at a time: another `send` while one runs is refused before it touches anything.
+   */
   async *send(content: string | unknown[], options: GenerateCallOptions = {}): AsyncGenerator<string, GenerationOutput> {
-    const processor = this.vlm.processor;
+    checkCallOptions(options);
+    if (this.running) throw new TfvlmError('conversation: a turn of this conversation is still running; finish or leave it before sending the next');
+    this.running = true;
+    let kept = false;
+    try {
+      const gen = this.vlm.generateOptions(options);
+      const turn = await this.loadTurn(content, options);
+      const messages = [...this.messages, turn.message];
+      const images = [...this.images, ...turn.images];
+      const videos = [...this.videos, ...turn.videos];
+      const processor = this.vlm.processor;
+      const prompt = processor.renderMessages(parseMessages(messages), { addGenerationPrompt: true });
+      const full = processor.process([prompt], [images], options, [videos]);
+      const ids = full.input_ids[0];
+      const shared = this.reuseCache(ids, processor.imageTokenId);
+      this.cache ??= this.vlm.vlm.createCache();
+      const inputs = { input_ids: [ids.slice(shared)], ...tilesAfter(full, shared === 0 ? 0 : this.cachedMedia) };
+      this.lastPrefillTokens = ids.length - shared;
+      const result = yield* streamText(this.vlm.vlm, this.vlm.tokenizer, inputs, {
+        ...gen,
+        signal: options.signal,
+        onLogits: options.onLogits,
+        decodeThreads: options.decodeThreads,
+        cache: this.cache,
+        padTokenId: this.vlm.generationConfig.pad_token_id ?? undefined,
+      });
+      if (result.stopReason !== 'aborted') {
+        this.messages.push(turn.message, { role: 'assistant', content: [{ type: 'text', text: result.text }] });
+        this.images.push(...turn.images);
+        this.videos.push(...turn.videos);
+        // The last generated token was never fed to the model, so it is not in the cache.
+        this.cachedIds = ids.concat(result.generatedIds.slice(0, -1));
+        this.cachedMedia = full.mediaTiles[0].length;
+        kept = true;
+      }
+      return { ...result, prompt, input_ids: ids };
+    } finally {
+      if (!kept) this.forgetUnkeptPositions();
+      this.running = false;
+    }
+  }
+
+  /** The user message of a turn, with its images decoded and videos loaded (nothing of the conversation changes). */
+  private async loadTurn(content: string | unknown[], options: GenerateCallOptions) {
     const parsed = parseMessages([{ role: 'user', content }], { baseDir: this.options.baseDir });
-    const parts: Part[] = [];
     const given = parsed.messages[0].content;
+    const message = { role: 'user', content: [] as Part[] };
+    const images: Bitmap[] = [];
+    const videos: VideoClip[] = [];
     for (const [i, p] of (typeof given === 'string' ? [{ type: 'text' as const, text: given }] : given).entries()) {
       const where = `turn ${this.messages.length} part ${i}`;
-      if (p.type === 'text') parts.push({ type: 'text', text: p.text });
+      if (p.type === 'text') message.content.push({ type: 'text', text: p.text });
       else if (p.type === 'image') {
-        this.images.push(await loadImage(imageSourceOf(p.source, where) as ImageSource));
-        parts.push({ type: 'image' });
+        images.push(await loadImage(imageSourceOf(p.source, where) as ImageSource));
+        message.content.push({ type: 'image' });
       } else {
-        this.videos.push(await processor.loadVideo(videoSourceOf(p.source, where), options));
-        parts.push({ type: 'video' });
+        videos.push(await this.vlm.processor.loadVideo(videoSourceOf(p.source, where), options));
+        message.content.push({ type: 'video' });
       }
     }
-    this.messages.push({ role: 'user', content: parts });
+    return { message, images, videos };
+  }
 
-    const prompt = processor.renderMessages(parseMessages(this.messages), { addGenerationPrompt: true });
-    const full = processor.process([prompt], [this.images], options, [this.videos]);
-    const ids = full.input_ids[0];
-    const shared = this.reuseCache(ids, processor.imageTokenId);
-    this.cache ??= this.vlm.vlm.createCache();
-    const turn = { input_ids: [ids.slice(shared)], ...tilesAfter(full, shared === 0 ? 0 : this.cachedMedia) };
-    this.lastPrefillTokens = ids.length - shared;
-    const gen = this.vlm.generateOptions(options);
-    const result = yield* streamText(this.vlm.vlm, this.vlm.tokenizer, turn, {
-      ...gen,
-      cache: this.cache,
-      padTokenId: this.vlm.generationConfig.pad_token_id ?? undefined,
-    });
-    // The last generated token was never fed to the model, so it is not in the cache.
-    this.cachedIds = ids.concat(result.generatedIds.slice(0, -1));
-    this.cachedMedia = full.mediaTiles[0].length;
-    this.messages.push({ role: 'assistant', content: [{ type: 'text', text: result.text }] });
-    return { ...result, prompt, input_ids: ids };
+  /** After a turn that was not kept: the cache back to the positions of the kept history (or dropped). */
+  private forgetUnkeptPositions(): void {
+    if (!this.cache) return;
+    const n = this.cachedIds.length;
+    if (this.cache.every((c) => c.truncate)) {
+      for (const c of this.cache) c.truncate!(n);
+      if (this.cache.every((c) => c.offset === n)) return;
+    }
+    this.reset();
   }
 
   /**

@@ -53,6 +53,8 @@ export interface TokenLoopOptions extends Pick<GenerateOptions,
   onLogits?: (logits: Float32Array, step: number) => void;
   /** Stop early (e.g. a stop string was matched by the caller). */
   shouldStop?: () => boolean;
+  /** Ends generation (stop reason `aborted`) before the prefill and between steps once it fires. */
+  signal?: AbortSignal;
   /**
    * A KV cache that already holds earlier positions of this (single, unpadded) sequence: the prompt
    * is then only the new tokens. The cache is updated and left to its owner (not disposed).
@@ -64,8 +66,8 @@ export interface TokenLoopResult {
   /** Generated ids per row (including the eos that ended the row). */
   generated: number[][];
   timings: GenerationTimings;
-  /** What ended generation: every row hit eos, max_new_tokens, the context window, or the caller. */
-  stopReason: 'eos' | 'max_new_tokens' | 'context' | 'stopped';
+  /** What ended generation: every row hit eos, max_new_tokens, the context window, the caller, or the signal. */
+  stopReason: 'eos' | 'max_new_tokens' | 'context' | 'stopped' | 'aborted';
 }
 
 /**
@@ -105,6 +107,7 @@ export async function* generateTokens(
   const cache: KVCache[] = options.cache ?? vlm.createCache();
   let stopReason: TokenLoopResult['stopReason'] = 'max_new_tokens';
   try {
+    if (options.signal?.aborted) return { generated, timings: { ...timings, prefillTokens: 0 }, stopReason: 'aborted' };
     if (maxNew === 0) return { generated, timings, stopReason: options.maxNewTokens === 0 ? 'max_new_tokens' : 'context' };
     let t0 = performance.now();
     const embeds = tf.tidy(() =>
@@ -142,6 +145,10 @@ export async function* generateTokens(
       yield { step, tokens, finished: [...finished] };
       if (finished.every(Boolean)) {
         stopReason = 'eos';
+        break;
+      }
+      if (options.signal?.aborted) {
+        stopReason = 'aborted';
         break;
       }
       if (options.shouldStop?.()) {

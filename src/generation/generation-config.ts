@@ -29,6 +29,12 @@ export interface GenerateOptions extends SamplingOptions {
 
 export type GenerateOverrides = Partial<GenerateOptions>;
 
+/** Every GenerateOptions field (the compiler checks the list is complete). */
+export const GENERATE_OPTION_KEYS = Object.keys({
+  doSample: true, temperature: true, topK: true, topP: true, minP: true, repetitionPenalty: true,
+  maxNewTokens: true, eosTokenIds: true, stopStrings: true, seed: true,
+} satisfies Record<keyof GenerateOptions, true>) as (keyof GenerateOptions)[];
+
 export const DEFAULT_MAX_NEW_TOKENS = 256;
 
 export function readGenerationConfig(modelDir: string): GenerationConfigJson {
@@ -78,6 +84,7 @@ export function resolveGenerateOptions(
     seed: 0,
     ...definedOnly(overrides),
   };
+  for (const key of Object.keys(options)) if (!GENERATE_OPTION_KEYS.includes(key as keyof GenerateOptions)) delete options[key as keyof GenerateOptions];
   check(Number.isInteger(options.maxNewTokens) && options.maxNewTokens >= 0, 'max_new_tokens', options.maxNewTokens, 'a whole number ≥ 0');
   check(options.temperature >= 0 && Number.isFinite(options.temperature), 'temperature', options.temperature, 'a finite number ≥ 0');
   check(Number.isInteger(options.topK) && options.topK >= 0, 'top_k', options.topK, 'a whole number ≥ 0');

@@ -18,7 +18,10 @@ export interface TextGenerationResult {
   stopReason: TokenLoopResult['stopReason'] | 'stop_string';
 }
 
-/** Streams the text of one sequence as it is generated; returns the whole result at the end. */
+/**
+ * Streams the text of one sequence as it is generated; returns the whole result at the end. Leaving early
+ * (break, return(), throw()) ends the token loop too, which frees its KV cache.
+ */
 export async function* streamText(
   vlm: CausalVlm,
   tokenizer: Tokenizer,
@@ -29,25 +32,31 @@ export async function* streamText(
   const stops = new StopStringMatcher(options.stopStrings ?? []);
   const loop = generateTokens(vlm, prompt, { ...options, shouldStop: () => stops.stopped || (options.shouldStop?.() ?? false) });
   let text = '';
-  for (;;) {
-    const r = await loop.next();
-    if (r.done) {
-      const tail = stops.push(decoder.flush()) + stops.flush();
-      if (tail) {
-        text += tail;
-        yield tail;
+  let finished = false;
+  try {
+    for (;;) {
+      const r = await loop.next();
+      if (r.done) {
+        finished = true;
+        const tail = stops.push(decoder.flush()) + stops.flush();
+        if (tail) {
+          text += tail;
+          yield tail;
+        }
+        return {
+          text,
+          generatedIds: r.value.generated[0],
+          timings: r.value.timings,
+          stopReason: stops.stopped ? 'stop_string' : r.value.stopReason,
+        };
       }
-      return {
-        text,
-        generatedIds: r.value.generated[0],
-        timings: r.value.timings,
-        stopReason: stops.stopped ? 'stop_string' : r.value.stopReason,
-      };
+      const delta = stops.push(decoder.push(r.value.tokens[0]));
+      if (delta) {
+        text += delta;
+        yield delta;
+      }
     }
-    const delta = stops.push(decoder.push(r.value.tokens[0]));
-    if (delta) {
-      text += delta;
-      yield delta;
-    }
+  } finally {
+    if (!finished) await loop.return(undefined as never);
   }
 }

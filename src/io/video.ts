@@ -53,6 +53,8 @@ export interface LoadVideoOptions {
    * its result is kept: memory holds one source-size frame at a time, not the whole sample.
    */
   mapFrame?: (frame: Bitmap) => Bitmap;
+  /** Stops decoding (ffmpeg is killed) once it fires; the load then rejects with the signal's reason. */
+  signal?: AbortSignal;
   /** ffmpeg / ffprobe executables (default from PATH). */
   ffmpeg?: string;
   ffprobe?: string;
@@ -105,7 +107,7 @@ export function listFrameFiles(dir: string): string[] {
 
 const identity = (frame: Bitmap) => frame;
 
-async function loadFrameFolder(dir: string, sampling: VideoSampling, fps: number, mapFrame = identity): Promise<SampledVideo> {
+async function loadFrameFolder(dir: string, sampling: VideoSampling, fps: number, mapFrame = identity, signal?: AbortSignal): Promise<SampledVideo> {
   if (!(fps > 0)) throw new TfvlmError(`folder of frames: the assumed fps must be > 0, got ${fps}`);
   const files = listFrameFiles(dir);
   const meta = { totalFrames: files.length, fps, duration: files.length / fps };
@@ -113,6 +115,7 @@ async function loadFrameFolder(dir: string, sampling: VideoSampling, fps: number
   const frames: Bitmap[] = [];
   let size = { width: 0, height: 0 };
   for (const i of indices) {
+    signal?.throwIfAborted();
     const frame = convertToRGB(await loadImage(files[i]));
     if (frames.length === 0) size = { width: frame.width, height: frame.height };
     frames.push(mapFrame(frame));
@@ -159,7 +162,7 @@ export function gifTiming(bytes: Uint8Array, what = 'GIF'): { starts: number[]; 
  * order (each frame's disposal applied before the next is drawn); only the asked frames are kept.
  * Callers validate the bytes first (loadImage refuses the corrupt LZW data omggif would loop on).
  */
-export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: number[], mapFrame = identity): Bitmap[] {
+export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: number[], mapFrame = identity, signal?: AbortSignal): Bitmap[] {
   const reader = openGif(bytes, what);
   const { width, height } = reader;
   const wanted = indices ?? Array.from({ length: reader.numFrames() }, (_, i) => i);
@@ -170,6 +173,7 @@ export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: numbe
   let restore: Uint8Array | undefined;
   let previous: ReturnType<OmgGifReader['frameInfo']> | undefined;
   for (let i = 0; i <= last && i < reader.numFrames(); i++) {
+    signal?.throwIfAborted();
     // The previous frame's disposal: 2 = clear its rectangle, 3 = restore what was under it.
     if (previous?.disposal === 2) {
       for (let y = previous.y; y < Math.min(height, previous.y + previous.height); y++) {
@@ -191,7 +195,7 @@ export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: numbe
   return frames;
 }
 
-async function loadGif(file: string, sampling: VideoSampling, mapFrame = identity): Promise<SampledVideo> {
+async function loadGif(file: string, sampling: VideoSampling, mapFrame = identity, signal?: AbortSignal): Promise<SampledVideo> {
   const bytes = new Uint8Array(fs.readFileSync(file));
   await loadImage(bytes, file); // validates every frame's geometry and LZW data before omggif decodes them
   const { starts, duration } = gifTiming(bytes, file);
@@ -201,7 +205,7 @@ async function loadGif(file: string, sampling: VideoSampling, mapFrame = identit
   const fps = total / seconds;
   const indices = sampleFrameIndices({ totalFrames: total, fps, duration: seconds }, sampling);
   const { width, height } = openGif(bytes, file);
-  const frames = decodeGifFrames(bytes, file, indices, mapFrame);
+  const frames = decodeGifFrames(bytes, file, indices, mapFrame, signal);
   return {
     frames, indices, timestamps: indices.map((i) => (duration > 0 ? starts[i] : i / fps)),
     metadata: { totalFrames: total, fps, duration: seconds, width, height, decoder: 'gif' },
@@ -253,7 +257,7 @@ function ffmpegFrames(file: string, meta: VideoMetadata, indices: number[], opts
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
   const size = meta.width * meta.height * 3;
   return new Promise((resolve, reject) => {
-    const child = spawn(opts.ffmpeg ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(opts.ffmpeg ?? 'ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'], signal: opts.signal });
     // Frames are cut from the stream as it arrives (never the whole stream in one buffer).
     const frames: Bitmap[] = [];
     let current = new Uint8Array(size);
@@ -276,8 +280,12 @@ function ffmpegFrames(file: string, meta: VideoMetadata, indices: number[], opts
       }
     });
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    child.on('error', (e: NodeJS.ErrnoException) => reject(new TfvlmError(`${file}: ${FFMPEG_MISSING} (${e.code ?? e.message})`)));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      if (opts.signal?.aborted) return reject(opts.signal.reason);
+      reject(new TfvlmError(`${file}: ${FFMPEG_MISSING} (${e.code ?? e.message})`));
+    });
     child.on('close', (code) => {
+      if (opts.signal?.aborted) return reject(opts.signal.reason);
       if (code !== 0) return reject(new TfvlmError(`${file}: ffmpeg failed (${stderr.trim().split('\n').pop() ?? `exit ${code}`})`));
       if (frames.length === 0 || filled !== 0) {
         return reject(new TfvlmError(`${file}: ffmpeg did not return whole ${meta.width}x${meta.height} RGB frames (${frames.length} frames + ${filled} bytes)`));
@@ -310,7 +318,8 @@ export async function loadVideo(src: string, sampling: VideoSampling, opts: Load
   } catch {
     throw new TfvlmError(`video ${src}: no such file or folder`);
   }
-  if (stat.isDirectory()) return loadFrameFolder(src, sampling, opts.folderFps ?? 1, opts.mapFrame);
+  opts.signal?.throwIfAborted();
+  if (stat.isDirectory()) return loadFrameFolder(src, sampling, opts.folderFps ?? 1, opts.mapFrame, opts.signal);
   const head = Buffer.alloc(6);
   const fd = fs.openSync(src, 'r');
   try {
@@ -318,6 +327,6 @@ export async function loadVideo(src: string, sampling: VideoSampling, opts: Load
   } finally {
     fs.closeSync(fd);
   }
-  if (head.toString('latin1').startsWith('GIF8')) return loadGif(src, sampling, opts.mapFrame);
+  if (head.toString('latin1').startsWith('GIF8')) return loadGif(src, sampling, opts.mapFrame, opts.signal);
   return loadVideoFile(src, sampling, opts);
 }

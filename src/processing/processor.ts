@@ -62,7 +62,14 @@ export interface ProcessOptions {
   paddingSide?: 'left' | 'right';
   /** Frame rate assumed for a video given as a folder of frames (default 1). */
   videoFolderFps?: number;
+  /** Stops loading media (a running ffmpeg is killed) once it fires. */
+  signal?: AbortSignal;
 }
+
+/** Every ProcessOptions field (the compiler checks the list is complete). */
+export const PROCESS_OPTION_KEYS = Object.keys({
+  addGenerationPrompt: true, imageSplitting: true, paddingSide: true, videoFolderFps: true, signal: true,
+} satisfies Record<keyof ProcessOptions, true>) as (keyof ProcessOptions)[];
 
 type Family = 'idefics3' | 'llava';
 
@@ -141,7 +148,7 @@ export class VlmProcessor {
   }
 
   /** Samples a video (file, animated GIF or folder of frames) at the checkpoint's video settings and resizes its frames. */
-  async loadVideo(src: VideoSource, options: Pick<ProcessOptions, 'videoFolderFps'> = {}): Promise<VideoClip> {
+  async loadVideo(src: VideoSource, options: Pick<ProcessOptions, 'videoFolderFps' | 'signal'> = {}): Promise<VideoClip> {
     const processor = this.videoProcessorOrThrow();
     if (src instanceof VideoClip) {
       const [h, w] = processor.frameSize;
@@ -150,7 +157,7 @@ export class VlmProcessor {
       return src;
     }
     if (typeof src !== 'string') throw new TfvlmError(`video: expected a path or a VideoClip, got ${src === null ? 'null' : typeof src}`);
-    return processor.load(src, { folderFps: options.videoFolderFps });
+    return processor.load(src, { folderFps: options.videoFolderFps, signal: options.signal });
   }
 
   /** One request (messages or a raw prompt) → model inputs. */

@@ -1,7 +1,7 @@
 // Each generating / inspecting command end to end on the tiny SmolVLM fixture.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -146,5 +146,49 @@ describe('tfvlm generating commands', () => {
     for (const cmd of ['describe', 'ask', 'chat', 'generate', 'prompt', 'preprocess']) {
       assert.match(execFileSync(process.execPath, [BIN, cmd, '--help'], { encoding: 'utf8' }), new RegExp(`Usage: tfvlm ${cmd}`));
     }
+  });
+});
+
+describe('tfvlm and Ctrl-C', () => {
+  it('SIGINT during generation ends it cleanly: the text so far, stop_reason aborted, exit status 130', async () => {
+    const child = spawn(process.execPath, [BIN, 'generate', '--model', MODEL, '--prompt', '<|im_start|>User: Tell me a long story.<end_of_utterance>\nAssistant:',
+      '--max-new-tokens', '4000', '--greedy'], { env: { ...process.env, TFVLM_MODEL: '' } });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => { stderr += c; });
+    child.stdout.on('data', (c: Buffer) => {
+      if (!stdout) child.kill('SIGINT');
+      stdout += c;
+    });
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(status, 130, stderr);
+    assert.ok(stdout.length > 0 && stdout.endsWith('\n'), JSON.stringify(stdout));
+    assert.match(stderr, /decode \d+ tok .* · aborted\]/);
+    const decoded = Number(/decode (\d+) tok/.exec(stderr)![1]);
+    assert.ok(decoded < 170, `stopped after ${decoded} tokens (the full answer is 175)`);
+  });
+});
+
+describe('tfvlm chat (interactive) keeps going', () => {
+  it('Ctrl-C stops a reply without keeping the turn, a failed turn is reported, and the chat goes on', async () => {
+    const child = spawn(process.execPath, [BIN, 'chat', '--model', MODEL, '--max-new-tokens', '4000', '--greedy'], { env: { ...process.env, TFVLM_MODEL: '' } });
+    let stdout = '';
+    let stderr = '';
+    let interrupted = false;
+    child.stderr.on('data', (c: Buffer) => { stderr += c; });
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c;
+      if (!interrupted) {
+        interrupted = true;
+        child.kill('SIGINT');
+        child.stdin.write(`/image /nonexistent/cat.png\nWhat is this?\nHi\n/exit\n`);
+      }
+    });
+    child.stdin.write('Tell me a long story.\n');
+    const status = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(status, 0, stderr);
+    assert.match(stderr, /\[stopped: this turn is not kept\]/);
+    assert.match(stderr, /error: cannot read image \/nonexistent\/cat\.png: no such file \(this turn is not kept\)/);
+    assert.match(stderr, /prefilled \d+ new tokens\]\n$/, 'the last turn ran');
   });
 });

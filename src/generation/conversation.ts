@@ -2,11 +2,10 @@
 // conversation with the chat template, reuses the cached prefix it shares with what was already
 // fed to the model, and prefills only the rest (new images and videos included).
 import { TfvlmError } from '../errors.ts';
-import { loadImage, type ImageSource } from '../io/image.ts';
 import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
 import type { Bitmap } from '../processing/image.ts';
-import { imageSourceOf, parseMessages } from '../processing/messages.ts';
-import { videoSourceOf, type ProcessedInputs } from '../processing/processor.ts';
+import { parseMessages } from '../processing/messages.ts';
+import type { ProcessedInputs } from '../processing/processor.ts';
 import type { VideoClip } from '../processing/video-clip.ts';
 import type { Vlm, GenerationOutput } from '../engine.ts';
 import { checkCallOptions, type GenerateCallOptions } from './call-options.ts';
@@ -92,21 +91,10 @@ export class Conversation {
   private async loadTurn(content: string | unknown[], options: GenerateCallOptions) {
     const parsed = parseMessages([{ role: 'user', content }], { baseDir: this.options.baseDir });
     const given = parsed.messages[0].content;
-    const message = { role: 'user', content: [] as Part[] };
-    const images: Bitmap[] = [];
-    const videos: VideoClip[] = [];
-    for (const [i, p] of (typeof given === 'string' ? [{ type: 'text' as const, text: given }] : given).entries()) {
-      const where = `turn ${this.messages.length} part ${i}`;
-      if (p.type === 'text') message.content.push({ type: 'text', text: p.text });
-      else if (p.type === 'image') {
-        images.push(await loadImage(imageSourceOf(p.source, where) as ImageSource));
-        message.content.push({ type: 'image' });
-      } else {
-        videos.push(await this.vlm.processor.loadVideo(videoSourceOf(p.source, where), options));
-        message.content.push({ type: 'video' });
-      }
-    }
-    return { message, images, videos };
+    const parts: Part[] = (typeof given === 'string' ? [{ type: 'text' as const, text: given }] : given)
+      .map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: p.type }));
+    const media = await this.vlm.processor.loadMedia(parsed, options, {}, `turn ${this.messages.length}`);
+    return { message: { role: 'user', content: parts }, ...media };
   }
 
   /** After a turn that was not kept: the cache back to the positions of the kept history (or dropped). */

@@ -9,12 +9,10 @@ import decodeJpeg, { init as initJpeg } from '@jsquash/jpeg/decode.js';
 import encodeJpegWasm, { init as initJpegEncoder } from '@jsquash/jpeg/encode.js';
 import { TfvlmError } from '../errors.ts';
 import { type Bitmap, type ImageMode, MODE_CHANNELS, checkBitmap, convertToRGBA } from '../processing/image.ts';
+import { PixelBudget, type ImageGate } from './pixel-budget.ts';
 
 export type DecodedImage = Bitmap;
 export type ImageSource = string | Uint8Array | DecodedImage;
-
-/** Pillow's decompression-bomb limit (2 × `Image.MAX_IMAGE_PIXELS`): larger images raise there too. */
-export const MAX_IMAGE_PIXELS = 2 * Math.floor((1024 * 1024 * 1024) / 4 / 3);
 
 type Format = 'png' | 'jpeg' | 'gif' | 'bmp';
 
@@ -27,15 +25,22 @@ interface Header {
   bitDepth?: number;
 }
 
-/** Decodes a file path, a `data:` URI, encoded bytes, or validates an already-decoded bitmap. */
-export async function loadImage(src: ImageSource | Buffer, name?: string): Promise<DecodedImage> {
+/**
+ * Decodes a file path, a `data:` URI, encoded bytes, or validates an already-decoded bitmap. The image's
+ * size is checked against `budget` (default: the per-image limit alone) from its header, before decoding.
+ */
+export async function loadImage(src: ImageSource | Buffer, name?: string, budget: ImageGate = new PixelBudget()): Promise<DecodedImage> {
   if (typeof src === 'string') {
-    if (src.startsWith('data:')) return decodeImage(parseDataUri(src), name ?? 'data: URI');
+    if (src.startsWith('data:')) return decodeImage(parseDataUri(src), name ?? 'data: URI', budget);
     if (/^https?:\/\//i.test(src)) throw new TfvlmError(`cannot read image ${src}: URLs are not fetched; download the file first`);
-    return decodeImage(readImageFile(src), name ?? src);
+    return decodeImage(readImageFile(src), name ?? src, budget);
   }
-  if (src instanceof Uint8Array) return decodeImage(src, name ?? 'image bytes');
-  if (src !== null && typeof src === 'object' && 'data' in src) return fromRaw(src, name ?? 'decoded image');
+  if (src instanceof Uint8Array) return decodeImage(src, name ?? 'image bytes', budget);
+  if (src !== null && typeof src === 'object' && 'data' in src) {
+    const img = fromRaw(src, name ?? 'decoded image');
+    budget.admitImage(img.width, img.height, `image ${name ?? 'decoded image'}`);
+    return img;
+  }
   throw new TfvlmError(`${name ?? 'image'}: expected a file path, a data: URI, bytes or a decoded image`);
 }
 
@@ -87,19 +92,20 @@ export function parseDataUri(uri: string): Uint8Array {
   }
 }
 
-/** Decodes encoded image bytes; `what` names the source in errors. */
-export async function decodeImage(bytes: Uint8Array, what: string): Promise<DecodedImage> {
+/** An image file's format and size from its header alone (GIF frames validated too); nothing is decoded. */
+export function readImageHeader(bytes: Uint8Array, what: string): { format: Format; width: number; height: number } {
   if (bytes.length === 0) throw new TfvlmError(`cannot decode image ${what}: the file is empty (0 bytes)`);
   const header = readHeader(bytes, what);
   if (!(header.width > 0 && header.height > 0)) {
     throw new TfvlmError(`cannot decode image ${what}: the ${header.format.toUpperCase()} header says ${header.width}x${header.height} (an empty image)`);
   }
-  if (header.width * header.height > MAX_IMAGE_PIXELS) {
-    throw new TfvlmError(
-      `image ${what} is ${header.width}x${header.height} = ${header.width * header.height} pixels, over the ` +
-        `${MAX_IMAGE_PIXELS}-pixel limit (Pillow's decompression-bomb limit); downscale it first`,
-    );
-  }
+  return header;
+}
+
+/** Decodes encoded image bytes; `what` names the source in errors; the header's size is checked against `budget` first. */
+export async function decodeImage(bytes: Uint8Array, what: string, budget: ImageGate = new PixelBudget()): Promise<DecodedImage> {
+  const header = readImageHeader(bytes, what) as Header;
+  budget.admitImage(header.width, header.height, `image ${what}`);
   const img = header.format === 'jpeg' ? await decodeJpegBytes(bytes, header, what) : await decodeWithJimp(bytes, header, what);
   return exifTranspose(img, exifOrientation(bytes, header.format));
 }

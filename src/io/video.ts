@@ -12,7 +12,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { convertToRGB, createBitmap, type Bitmap } from '../processing/image.ts';
-import { loadImage } from './image.ts';
+import { loadImage, readImageHeader } from './image.ts';
+import { PixelBudget } from './pixel-budget.ts';
 
 export interface VideoSampling {
   /** Frames per second to sample (SmolVLM2 `video_sampling.fps`). */
@@ -55,6 +56,11 @@ export interface LoadVideoOptions {
   mapFrame?: (frame: Bitmap) => Bitmap;
   /** Stops decoding (ffmpeg is killed) once it fires; the load then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /**
+   * Each source frame is checked against its per-image limit before it is decoded, and each kept frame
+   * (after `mapFrame`) counts against its request limit (default: a budget of this video alone).
+   */
+  budget?: PixelBudget;
   /** ffmpeg / ffprobe executables (default from PATH). */
   ffmpeg?: string;
   ffprobe?: string;
@@ -107,18 +113,21 @@ export function listFrameFiles(dir: string): string[] {
 
 const identity = (frame: Bitmap) => frame;
 
-async function loadFrameFolder(dir: string, sampling: VideoSampling, fps: number, mapFrame = identity, signal?: AbortSignal): Promise<SampledVideo> {
+async function loadFrameFolder(dir: string, sampling: VideoSampling, opts: LoadVideoOptions, budget: PixelBudget): Promise<SampledVideo> {
+  const fps = opts.folderFps ?? 1;
   if (!(fps > 0)) throw new TfvlmError(`folder of frames: the assumed fps must be > 0, got ${fps}`);
   const files = listFrameFiles(dir);
   const meta = { totalFrames: files.length, fps, duration: files.length / fps };
   const indices = sampleFrameIndices(meta, sampling);
   const frames: Bitmap[] = [];
   let size = { width: 0, height: 0 };
+  const keep = heldFrame(opts, budget, dir);
   for (const i of indices) {
-    signal?.throwIfAborted();
-    const frame = convertToRGB(await loadImage(files[i]));
+    opts.signal?.throwIfAborted();
+    // Within the per-image limit; only the kept (mapped) frame counts against the request.
+    const frame = convertToRGB(await loadImage(files[i], undefined, budget.perImageOnly()));
     if (frames.length === 0) size = { width: frame.width, height: frame.height };
-    frames.push(mapFrame(frame));
+    frames.push(keep(frame));
   }
   return { frames, indices, timestamps: indices.map((i) => i / fps), metadata: { ...meta, ...size, decoder: 'frames' } };
 }
@@ -159,8 +168,10 @@ export function gifTiming(bytes: Uint8Array, what = 'GIF'): { starts: number[]; 
 
 /**
  * Frames `indices` (ascending; default all) of an animated GIF, composited onto the logical screen in
- * order (each frame's disposal applied before the next is drawn); only the asked frames are kept.
- * Callers validate the bytes first (loadImage refuses the corrupt LZW data omggif would loop on).
+ * order (each frame's disposal applied before the next is drawn); only the asked frames are kept, each
+ * as RGB (alpha dropped, as Pillow's convert("RGB")) passed through `mapFrame` at once. Memory: the
+ * screen (4 bytes a pixel), one RGB copy (3) and what a disposal-3 frame covers.
+ * Callers validate the bytes first (readImageHeader refuses the corrupt LZW data omggif would loop on).
  */
 export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: number[], mapFrame = identity, signal?: AbortSignal): Bitmap[] {
   const reader = openGif(bytes, what);
@@ -170,45 +181,72 @@ export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: numbe
   const last = Math.max(-1, ...wanted);
   const canvas = new Uint8Array(width * height * 4);
   const frames: Bitmap[] = [];
-  let restore: Uint8Array | undefined;
+  type Rect = { x: number; y: number; width: number; height: number };
+  const rows = (r: Rect, each: (start: number, end: number, row: number) => void) => {
+    for (let y = r.y; y < Math.min(height, r.y + r.height); y++) each((y * width + r.x) * 4, (y * width + Math.min(width, r.x + r.width)) * 4, y - r.y);
+  };
+  let under: Uint8Array | undefined;
   let previous: ReturnType<OmgGifReader['frameInfo']> | undefined;
   for (let i = 0; i <= last && i < reader.numFrames(); i++) {
     signal?.throwIfAborted();
     // The previous frame's disposal: 2 = clear its rectangle, 3 = restore what was under it.
-    if (previous?.disposal === 2) {
-      for (let y = previous.y; y < Math.min(height, previous.y + previous.height); y++) {
-        canvas.fill(0, (y * width + previous.x) * 4, (y * width + Math.min(width, previous.x + previous.width)) * 4);
-      }
-    } else if (previous?.disposal === 3 && restore) {
-      canvas.set(restore);
+    if (previous?.disposal === 2) rows(previous, (a, b) => canvas.fill(0, a, b));
+    else if (previous?.disposal === 3 && under) {
+      const rowLen = Math.min(width, previous.x + previous.width) * 4 - previous.x * 4;
+      rows(previous, (a, _b, r) => canvas.set(under!.subarray(r * rowLen, (r + 1) * rowLen), a));
     }
     const info = reader.frameInfo(i);
-    restore = info.disposal === 3 ? canvas.slice() : undefined;
+    under = undefined;
+    if (info.disposal === 3) {
+      const rowLen = Math.min(width, info.x + info.width) * 4 - info.x * 4;
+      const saved = new Uint8Array(rowLen * Math.max(0, Math.min(height, info.y + info.height) - info.y));
+      rows(info, (a, b, r) => saved.set(canvas.subarray(a, b), r * rowLen));
+      under = saved;
+    }
     try {
       reader.decodeAndBlitFrameRGBA(i, canvas);
     } catch (e) {
       throw new TfvlmError(`${what}: frame ${i} cannot be decoded (${(e as Error).message})`);
     }
-    if (keep.has(i)) frames.push(mapFrame(convertToRGB(createBitmap(width, height, 'RGBA', canvas.slice(), `${what} frame ${i}`))));
+    if (keep.has(i)) {
+      const rgb = new Uint8Array(width * height * 3);
+      for (let p = 0, q = 0; p < canvas.length; p += 4, q += 3) {
+        rgb[q] = canvas[p];
+        rgb[q + 1] = canvas[p + 1];
+        rgb[q + 2] = canvas[p + 2];
+      }
+      frames.push(mapFrame(createBitmap(width, height, 'RGB', rgb, `${what} frame ${i}`)));
+    }
     previous = info;
   }
   return frames;
 }
 
-async function loadGif(file: string, sampling: VideoSampling, mapFrame = identity, signal?: AbortSignal): Promise<SampledVideo> {
+async function loadGif(file: string, sampling: VideoSampling, opts: LoadVideoOptions, budget: PixelBudget): Promise<SampledVideo> {
   const bytes = new Uint8Array(fs.readFileSync(file));
-  await loadImage(bytes, file); // validates every frame's geometry and LZW data before omggif decodes them
+  // Every frame's geometry and LZW data are checked before omggif decodes them; the screen against the budget.
+  const { width, height } = readImageHeader(bytes, file);
+  budget.checkImage(width, height, `video ${file} (its GIF screen)`);
   const { starts, duration } = gifTiming(bytes, file);
   const total = starts.length;
   // A GIF without delays: 10 frames per second, as browsers show it.
   const seconds = duration > 0 ? duration : total / 10;
   const fps = total / seconds;
   const indices = sampleFrameIndices({ totalFrames: total, fps, duration: seconds }, sampling);
-  const { width, height } = openGif(bytes, file);
-  const frames = decodeGifFrames(bytes, file, indices, mapFrame, signal);
+  const frames = decodeGifFrames(bytes, file, indices, heldFrame(opts, budget, file), opts.signal);
   return {
     frames, indices, timestamps: indices.map((i) => (duration > 0 ? starts[i] : i / fps)),
     metadata: { totalFrames: total, fps, duration: seconds, width, height, decoder: 'gif' },
+  };
+}
+
+/** `mapFrame`, then the kept frame counted against the request's pixel budget. */
+function heldFrame(opts: LoadVideoOptions, budget: PixelBudget, what: string): (frame: Bitmap) => Bitmap {
+  const map = opts.mapFrame ?? identity;
+  return (frame) => {
+    const kept = map(frame);
+    budget.spend(kept.width * kept.height, `a frame of video ${what}`);
+    return kept;
   };
 }
 
@@ -250,8 +288,8 @@ export function probeVideo(file: string, opts: LoadVideoOptions = {}): VideoMeta
 }
 
 /** Decodes the frames at `indices` (ascending) as RGB24 through one ffmpeg process. */
-function ffmpegFrames(file: string, meta: VideoMetadata, indices: number[], opts: LoadVideoOptions): Promise<Bitmap[]> {
-  const mapFrame = opts.mapFrame ?? identity;
+function ffmpegFrames(file: string, meta: VideoMetadata, indices: number[], opts: LoadVideoOptions, budget: PixelBudget): Promise<Bitmap[]> {
+  const mapFrame = heldFrame(opts, budget, file);
   const select = indices.map((i) => `eq(n\\,${i})`).join('+');
   const args = ['-v', 'error', '-nostdin', '-i', file, '-map', '0:v:0', '-vf', `select='${select}'`, '-vsync', '0',
     '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
@@ -295,10 +333,11 @@ function ffmpegFrames(file: string, meta: VideoMetadata, indices: number[], opts
   });
 }
 
-async function loadVideoFile(file: string, sampling: VideoSampling, opts: LoadVideoOptions): Promise<SampledVideo> {
+async function loadVideoFile(file: string, sampling: VideoSampling, opts: LoadVideoOptions, budget: PixelBudget): Promise<SampledVideo> {
   const metadata = probeVideo(file, opts);
+  budget.checkImage(metadata.width, metadata.height, `video ${file} (its frames)`);
   let indices = sampleFrameIndices(metadata, sampling);
-  const frames = await ffmpegFrames(file, metadata, indices, opts);
+  const frames = await ffmpegFrames(file, metadata, indices, opts, budget);
   // A stored frame count can exceed what decodes (a truncated last GOP): keep the frames that came.
   indices = indices.slice(0, frames.length);
   return { frames, indices, timestamps: indices.map((i) => i / metadata.fps), metadata };
@@ -319,7 +358,8 @@ export async function loadVideo(src: string, sampling: VideoSampling, opts: Load
     throw new TfvlmError(`video ${src}: no such file or folder`);
   }
   opts.signal?.throwIfAborted();
-  if (stat.isDirectory()) return loadFrameFolder(src, sampling, opts.folderFps ?? 1, opts.mapFrame, opts.signal);
+  const budget = opts.budget ?? new PixelBudget();
+  if (stat.isDirectory()) return loadFrameFolder(src, sampling, opts, budget);
   const head = Buffer.alloc(6);
   const fd = fs.openSync(src, 'r');
   try {
@@ -327,6 +367,6 @@ export async function loadVideo(src: string, sampling: VideoSampling, opts: Load
   } finally {
     fs.closeSync(fd);
   }
-  if (head.toString('latin1').startsWith('GIF8')) return loadGif(src, sampling, opts.mapFrame, opts.signal);
-  return loadVideoFile(src, sampling, opts);
+  if (head.toString('latin1').startsWith('GIF8')) return loadGif(src, sampling, opts, budget);
+  return loadVideoFile(src, sampling, opts, budget);
 }

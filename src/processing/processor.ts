@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { loadImage, type ImageSource } from '../io/image.ts';
+import { PixelBudget } from '../io/pixel-budget.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizer/index.ts';
 import type { Bitmap } from './image.ts';
 import { CLIPImageProcessor } from './clip-image-processor.ts';
@@ -64,11 +65,16 @@ export interface ProcessOptions {
   videoFolderFps?: number;
   /** Stops loading media (a running ffmpeg is killed) once it fires. */
   signal?: AbortSignal;
+  /** Pixels of one image or video frame (default TFVLM_MAX_IMAGE_PIXELS, else 89,478,485), checked before decoding. */
+  maxImagePixels?: number;
+  /** Pixels one request holds: images plus resized video frames (default TFVLM_MAX_REQUEST_PIXELS, else 4 × 89,478,485). */
+  maxRequestPixels?: number;
 }
 
 /** Every ProcessOptions field (the compiler checks the list is complete). */
 export const PROCESS_OPTION_KEYS = Object.keys({
   addGenerationPrompt: true, imageSplitting: true, paddingSide: true, videoFolderFps: true, signal: true,
+  maxImagePixels: true, maxRequestPixels: true,
 } satisfies Record<keyof ProcessOptions, true>) as (keyof ProcessOptions)[];
 
 type Family = 'idefics3' | 'llava';
@@ -148,7 +154,7 @@ export class VlmProcessor {
   }
 
   /** Samples a video (file, animated GIF or folder of frames) at the checkpoint's video settings and resizes its frames. */
-  async loadVideo(src: VideoSource, options: Pick<ProcessOptions, 'videoFolderFps' | 'signal'> = {}): Promise<VideoClip> {
+  async loadVideo(src: VideoSource, options: ProcessOptions = {}, budget = this.pixelBudget(options)): Promise<VideoClip> {
     const processor = this.videoProcessorOrThrow();
     if (src instanceof VideoClip) {
       const [h, w] = processor.frameSize;
@@ -157,7 +163,34 @@ export class VlmProcessor {
       return src;
     }
     if (typeof src !== 'string') throw new TfvlmError(`video: expected a path or a VideoClip, got ${src === null ? 'null' : typeof src}`);
-    return processor.load(src, { folderFps: options.videoFolderFps, signal: options.signal });
+    return processor.load(src, { folderFps: options.videoFolderFps, signal: options.signal, budget });
+  }
+
+  /** The pixel limits of one request. */
+  pixelBudget(options: Pick<ProcessOptions, 'maxImagePixels' | 'maxRequestPixels'> = {}): PixelBudget {
+    return new PixelBudget({ maxImagePixels: options.maxImagePixels, maxRequestPixels: options.maxRequestPixels });
+  }
+
+  /**
+   * Decodes a parsed request's images and loads its videos, one at a time, each checked against the
+   * request's pixel budget before it is decoded. Bare parts take `supplied` media in order.
+   */
+  async loadMedia(
+    request: ParsedRequest, options: ProcessOptions = {}, supplied: { images?: ImageSource[]; videos?: VideoSource[] } = {}, where = 'request',
+  ): Promise<{ images: Bitmap[]; videos: VideoClip[] }> {
+    const budget = this.pixelBudget(options);
+    const given = new Supplied(where, supplied);
+    const images: Bitmap[] = [];
+    for (const [i, ref] of request.images.entries()) {
+      options.signal?.throwIfAborted();
+      images.push(await loadImage(ref.kind === 'none' ? given.take('image') : imageSourceOf(ref, `${where} image ${i}`) as ImageSource, undefined, budget));
+    }
+    const videos: VideoClip[] = [];
+    for (const [i, ref] of request.videos.entries()) {
+      videos.push(await this.loadVideo(ref.kind === 'none' ? given.take('video') : videoSourceOf(ref, `${where} video ${i}`), options, budget));
+    }
+    given.checkAllUsed();
+    return { images, videos };
   }
 
   /** One request (messages or a raw prompt) → model inputs. */
@@ -193,15 +226,9 @@ export class VlmProcessor {
     for (let b = 0; b < batch.length; b++) {
       const request = parseMessages(batch[b], { baseDir: options.baseDir });
       prompts.push(this.renderMessages(request, options));
-      const supplied = new Supplied(b);
-      images.push(await Promise.all(request.images.map((ref, i) =>
-        loadImage(ref.kind === 'none' ? supplied.take('image', options.images) : imageSourceOf(ref, `conversation ${b} image ${i}`) as ImageSource))));
-      const clips: VideoClip[] = [];
-      for (const [i, ref] of request.videos.entries()) {
-        clips.push(await this.loadVideo(ref.kind === 'none' ? supplied.take('video', options.videos) : videoSourceOf(ref, `conversation ${b} video ${i}`), options));
-      }
-      videos.push(clips);
-      supplied.checkAllUsed(options.images, options.videos);
+      const media = await this.loadMedia(request, options, { images: options.images?.[b], videos: options.videos?.[b] }, `conversation ${b}`);
+      images.push(media.images);
+      videos.push(media.videos);
     }
     return this.process(prompts, images, options, videos);
   }
@@ -219,15 +246,21 @@ export class VlmProcessor {
     if (lists.length !== prompts.length) {
       throw new TfvlmError(`${prompts.length} prompt(s) but ${lists.length} image list(s); give one image list per prompt`);
     }
-    const decoded = await Promise.all(lists.map((list) => Promise.all((list ?? []).map((src) => loadImage(src)))));
+    const decoded: Bitmap[][] = [];
+    const budgets = prompts.map(() => this.pixelBudget(options));
+    for (const [b, list] of lists.entries()) {
+      const sample: Bitmap[] = [];
+      for (const src of list ?? []) sample.push(await loadImage(src, undefined, budgets[b]));
+      decoded.push(sample);
+    }
     const videoLists: VideoSource[][] = Array.isArray(prompt) ? (videos as VideoSource[][]) : [videos as VideoSource[]];
     if (videoLists.length > 0 && videoLists.length !== prompts.length) {
       throw new TfvlmError(`${prompts.length} prompt(s) but ${videoLists.length} video list(s); give one video list per prompt`);
     }
     const clips: VideoClip[][] = [];
-    for (const list of videoLists) {
+    for (const [b, list] of videoLists.entries()) {
       const loaded: VideoClip[] = [];
-      for (const src of list ?? []) loaded.push(await this.loadVideo(src, options));
+      for (const src of list ?? []) loaded.push(await this.loadVideo(src, options, budgets[b]));
       clips.push(loaded);
     }
     return this.process(prompts, decoded, options, clips);
@@ -338,27 +371,29 @@ function isBatch(x: unknown): x is unknown[][] {
 /** Hands out the images / videos a caller supplied for bare `{"type": "image"}` / `{"type": "video"}` parts, in order. */
 class Supplied {
   private used = { image: 0, video: 0 };
-  constructor(private readonly b: number) {}
+  constructor(private readonly where: string, private readonly media: { images?: ImageSource[]; videos?: VideoSource[] }) {}
 
-  take<T>(kind: 'image' | 'video', lists: T[][] | undefined): T {
-    const list = lists?.[this.b] ?? [];
+  take(kind: 'image'): ImageSource;
+  take(kind: 'video'): VideoSource;
+  take(kind: 'image' | 'video'): ImageSource | VideoSource {
+    const list = (kind === 'image' ? this.media.images : this.media.videos) ?? [];
     const i = this.used[kind]++;
-    if (i >= list.length) throw new TfvlmError(`conversation ${this.b}: more {"type":"${kind}"} parts than the ${list.length} ${kind}(s) supplied`);
+    if (i >= list.length) throw new TfvlmError(`${this.where}: more {"type":"${kind}"} parts than the ${list.length} ${kind}(s) supplied`);
     return list[i];
   }
 
-  checkAllUsed(images: unknown[][] | undefined, videos: unknown[][] | undefined): void {
-    for (const [kind, lists] of [['image', images], ['video', videos]] as const) {
-      const n = lists?.[this.b]?.length ?? 0;
+  checkAllUsed(): void {
+    for (const kind of ['image', 'video'] as const) {
+      const n = (kind === 'image' ? this.media.images : this.media.videos)?.length ?? 0;
       if (this.used[kind] < n) {
-        throw new TfvlmError(`conversation ${this.b}: ${n} ${kind}(s) supplied but only ${this.used[kind]} bare {"type":"${kind}"} part(s) to use them`);
+        throw new TfvlmError(`${this.where}: ${n} ${kind}(s) supplied but only ${this.used[kind]} bare {"type":"${kind}"} part(s) to use them`);
       }
     }
   }
 }
 
 /** A video part's source as the video loader takes it. */
-export function videoSourceOf(ref: MediaRef, where: string): VideoSource {
+function videoSourceOf(ref: MediaRef, where: string): VideoSource {
   switch (ref.kind) {
     case 'path': return ref.path;
     case 'clip': return ref.clip;

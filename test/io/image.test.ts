@@ -7,7 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Jimp } from 'jimp';
 import { TfvlmError } from '../../src/errors.ts';
-import { MAX_IMAGE_PIXELS, decodeImage, encodeJpeg, loadImage } from '../../src/io/image.ts';
+import { decodeImage, encodeJpeg, loadImage } from '../../src/io/image.ts';
+import { MAX_IMAGE_PIXELS } from '../../src/io/pixel-budget.ts';
 import { MODE_CHANNELS } from '../../src/processing/image.ts';
 import { image } from '../helpers/paths.ts';
 import { IMAGES_JSON, photoPath, sha256 } from '../processing/goldens.ts';
@@ -200,7 +201,7 @@ describe('loadImage bad input: a TfvlmError naming the file', () => {
   });
   it('over the pixel limit: refused from the header, before any allocation', async () => {
     assert.ok(30000 * 30000 > MAX_IMAGE_PIXELS && 10000 * 10000 < MAX_IMAGE_PIXELS);
-    await rejectsWith(loadImage(tmpFile('bomb.png', pngHeaderOnly(30000, 30000))), /bomb\.png is 30000x30000 .* over the \d+-pixel limit/);
+    await rejectsWith(loadImage(tmpFile('bomb.png', pngHeaderOnly(30000, 30000))), /bomb\.png is 30000x30000 .* over the \d+-pixel limit for one image/);
   });
   it('a URL', () => rejectsWith(loadImage('https://example.com/cat.png'), /cat\.png: URLs are not fetched/));
   it('malformed data: URI', () => rejectsWith(loadImage('data:image/png;base64'), /malformed data: URI/));

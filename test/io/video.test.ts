@@ -11,7 +11,7 @@ import path from 'node:path';
 import { createRequire } from 'node:module';
 import { Jimp } from 'jimp';
 import { TfvlmError } from '../../src/errors.ts';
-import { ffmpegAvailable, loadVideo, sampleFrameIndices } from '../../src/io/video.ts';
+import { decodeGifFrames, ffmpegAvailable, loadVideo, sampleFrameIndices } from '../../src/io/video.ts';
 import { isVideoInput } from '../../src/tasks/prompts.ts';
 import { fixture } from '../helpers/paths.ts';
 
@@ -104,6 +104,34 @@ describe('video sources', () => {
     assert.equal(isVideoInput(gif), true);
     assert.equal(isVideoInput(folder), true);
     assert.equal(isVideoInput(fixture('tiny-smolvlm', 'golden', 'inputs', 'small_64x48.png')), false);
+  });
+
+  it('GIF disposals 1, 2 and 3 composite as a whole-screen snapshot reference does', () => {
+    const { GifWriter, GifReader } = require('omggif');
+    const W = 9;
+    const H = 7;
+    const buf = Buffer.alloc(4096);
+    const gw = new GifWriter(buf, W, H, { palette: [0x000000, 0xff0000, 0x00ff00, 0x0000ff], loop: 0 });
+    const frames: [number, number, number, number, number, number][] = [ // x, y, w, h, colour, disposal
+      [0, 0, 9, 7, 1, 1], [2, 1, 4, 3, 2, 3], [1, 2, 5, 4, 3, 2], [3, 3, 6, 4, 2, 3], [0, 0, 2, 2, 3, 1], [4, 0, 5, 5, 1, 2], [2, 2, 2, 2, 2, 1],
+    ];
+    for (const [x, y, w, h, c, disposal] of frames) gw.addFrame(x, y, w, h, new Array(w * h).fill(c), { delay: 10, disposal });
+    const bytes = new Uint8Array(buf.subarray(0, gw.end()));
+    const reader = new GifReader(bytes);
+    const canvas = new Uint8Array(W * H * 4);
+    const expected: number[][] = [];
+    let snapshot: Uint8Array | undefined;
+    for (let i = 0; i < frames.length; i++) {
+      const prev = i > 0 ? reader.frameInfo(i - 1) : undefined;
+      if (prev?.disposal === 2) for (let y = prev.y; y < prev.y + prev.height; y++) canvas.fill(0, (y * W + prev.x) * 4, (y * W + prev.x + prev.width) * 4);
+      else if (prev?.disposal === 3 && snapshot) canvas.set(snapshot);
+      snapshot = reader.frameInfo(i).disposal === 3 ? canvas.slice() : undefined;
+      reader.decodeAndBlitFrameRGBA(i, canvas);
+      expected.push(Array.from(canvas).filter((_, k) => k % 4 !== 3));
+    }
+    const got = decodeGifFrames(bytes, 'test.gif');
+    assert.deepEqual(got.map((f) => Array.from(f.data)), expected);
+    assert.deepEqual(decodeGifFrames(bytes, 'test.gif', [2, 5]).map((f) => Array.from(f.data)), [expected[2], expected[5]]);
   });
 
   it('a corrupt GIF (an LZW code naming no table entry, on which omggif would loop) is refused', { timeout: 10_000 }, async () => {

@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fixture } from '../helpers/paths.ts';
 import { loadImage } from '../../src/io/image.ts';
+import { PixelBudget } from '../../src/io/pixel-budget.ts';
 import { loadPreprocessorConfig } from '../../src/processing/preprocessor-config.ts';
 import type { Idefics3ImageProcessorConfig } from '../../src/processing/preprocessor-config.ts';
 import { Idefics3ImageProcessor } from '../../src/processing/idefics3-image-processor.ts';
@@ -49,7 +50,7 @@ describe('10000×10000 images', () => {
     for (let y = 0; y < N; y++) px.fill((y * 7) & 255, y * N, (y + 1) * N);
     const file = path.join(tmp, 'huge.png');
     fs.writeFileSync(file, encodePng(N, N, 0, px));
-    const img = await loadImage(file);
+    const img = await loadImage(file, undefined, new PixelBudget({ maxImagePixels: N * N }));
     assert.deepEqual([img.width, img.height, img.mode], [N, N, 'L']);
     const out = processor.preprocess(img);
     assert.deepEqual(out.shape, [1, 10, 3, 64, 64]);

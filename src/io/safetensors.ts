@@ -3,9 +3,11 @@
 // N bytes of UTF-8 JSON, then a data area the tensors must tile exactly (sorted by offsets, no gap,
 // no overlap, last end = end of file). Tensors are read one at a time with positioned reads.
 import fs from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { TfvlmError } from '../errors.ts';
+import { fsyncFolder, temporaryPathFor } from './atomic-write.ts';
 import { tf } from '../backend/index.ts';
 import {
   DTYPE_BYTES, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, isSafetensorsDType,
@@ -523,7 +525,7 @@ export function writeSafetensors(
   new DataView(head.buffer).setBigUint64(0, BigInt(headerLength), true);
   head.set(json, 8);
 
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
+  const tmp = temporaryPathFor(file);
   let fd: number | undefined;
   try {
     fd = fs.openSync(tmp, 'w');
@@ -543,9 +545,11 @@ export function writeSafetensors(
       }
       write(bytes);
     }
+    fs.fsyncSync(fd);
     fs.closeSync(fd);
     fd = undefined;
     fs.renameSync(tmp, file);
+    fsyncFolder(path.dirname(path.resolve(file)));
   } catch (e) {
     if (fd !== undefined) fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });

@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../backend/index.ts';
+import { copyFileAtomic } from '../io/atomic-write.ts';
 import { SAFE_WEIGHTS_NAME } from '../io/checkpoint.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
 import { checkpointTensors, type ParamSlot } from './parameters.ts';
@@ -10,14 +11,14 @@ import { checkpointTensors, type ParamSlot } from './parameters.ts';
 /** Files of a model folder that are not weights or training state. */
 const SKIPPED = /(\.safetensors|\.safetensors\.index\.json|\.bin|\.pt|\.pth|^trainer_state\.json|^adapter_config\.json|^README\.md)$/;
 
-/** Copies config/tokenizer/processor files from `from` to `to` (not weights, not training state). */
+/** Copies config/tokenizer/processor files from `from` to `to` (not weights, not training state), each in one piece. */
 export function copyModelFiles(from: string, to: string): void {
   fs.mkdirSync(to, { recursive: true });
   if (path.resolve(from) === path.resolve(to)) return;
   for (const name of fs.readdirSync(from)) {
     const src = path.join(from, name);
     if (!fs.statSync(src).isFile() || SKIPPED.test(name)) continue;
-    fs.copyFileSync(src, path.join(to, name));
+    copyFileAtomic(src, path.join(to, name));
   }
 }
 

@@ -4,6 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { VOCABULARY } from '../data/text.ts';
+import { writeFileAtomic } from '../io/atomic-write.ts';
 
 /** Special tokens in id order (ids 0..n−1). */
 export const DEMO_SPECIAL_TOKENS = [
@@ -158,7 +159,7 @@ export function writeDemoModelFiles(dir: string, size: DemoModelSize = DEMO_MODE
   fs.mkdirSync(dir, { recursive: true });
   const vocab = demoVocabulary(size);
   const visionSide = size.tileSize ?? size.imageSize;
-  const json = (name: string, value: unknown) => fs.writeFileSync(path.join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
+  const json = (name: string, value: unknown) => writeFileAtomic(path.join(dir, name), `${JSON.stringify(value, null, 2)}\n`);
   const eos = '<end_of_utterance>';
   json('config.json', demoConfig(size));
   json('tokenizer.json', demoTokenizerJson(size));

@@ -10,6 +10,7 @@ import { Rng } from '../generation/rng.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { Linear } from '../layers/linear.ts';
 import type { ParamSlot } from './parameters.ts';
+import { writeFileAtomic } from '../io/atomic-write.ts';
 
 export const ADAPTER_WEIGHTS_NAME = 'adapter_model.safetensors';
 export const ADAPTER_CONFIG_NAME = 'adapter_config.json';
@@ -154,7 +155,7 @@ export class LoraAdapter {
       lora_dropout: 0.0, modules_to_save: null, peft_type: 'LORA', r: this.settings.r, rank_pattern: {}, revision: null,
       target_modules: this.settings.targetModules, task_type: null, use_dora: false, use_rslora: false,
     };
-    fs.writeFileSync(path.join(dir, ADAPTER_CONFIG_NAME), `${JSON.stringify(config, null, 2)}\n`);
+    writeFileAtomic(path.join(dir, ADAPTER_CONFIG_NAME), `${JSON.stringify(config, null, 2)}\n`);
   }
 
   dispose(): void {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { formatScore, shapeCountsOf, type ShapesEvalResult } from '../eval/shapes-eval.ts';
 import { formatDuration, type LoopResult } from './loop.ts';
 import type { TrainConfig } from './trainer.ts';
+import { writeFileAtomic } from '../io/atomic-write.ts';
 
 export interface ModelCardFacts {
   parameters: number;
@@ -115,5 +116,5 @@ Targets: ≥ 90% of captions exactly right — ${f.evaluation.captions.accuracy 
 Knows ${t.vocab_size} words and one kind of picture. Any other image gets a confident description of
 coloured shapes.
 `;
-  fs.writeFileSync(path.join(dir, 'README.md'), text);
+  writeFileAtomic(path.join(dir, 'README.md'), text);
 }

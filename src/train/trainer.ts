@@ -8,6 +8,7 @@ import path from 'node:path';
 import { tf, withComputeThreads } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { Rng } from '../generation/rng.ts';
+import { sweepStaleTemporaries, writeFolderAtomic } from '../io/atomic-write.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { Idefics3Model } from '../models/idefics3/model.ts';
 import { checkAttentionTargets, type AttentionSupervision } from './attention-supervision.ts';
@@ -302,23 +303,28 @@ export class Trainer {
     return { loss: supervised ? weighted / supervised : NaN, exact: examples.length ? exact / examples.length : 0, examples: examples.length };
   }
 
-  /** A resumable checkpoint: model files + weights (or adapter) + optimizer state + trainer_state.json. */
+  /**
+   * A resumable checkpoint: model files + weights (or adapter) + optimizer state + trainer_state.json,
+   * written into a temporary folder, fsynced and renamed to `dir`, so `dir` is complete or absent.
+   */
   saveCheckpoint(dir: string, extra: Record<string, unknown> = {}): void {
-    this.saveModel(dir);
-    const state = this.optimizer.stateTensors();
-    writeSafetensors(path.join(dir, OPTIMIZER_STATE_NAME), state, { format: 'pt' });
-    const trainerState = {
-      global_step: this.step,
-      epoch: this.step / this.stepsPerEpoch,
-      max_steps: this.totalSteps,
-      trainable: this.config.trainable,
-      seed: this.config.seed,
-      // The data order is a function of (seed, epoch); the step fixes the position within it.
-      rng: { seed: this.config.seed, epoch: Math.floor(this.step / this.stepsPerEpoch), position: this.step % this.stepsPerEpoch },
-      config: this.config,
-      ...extra,
-    };
-    fs.writeFileSync(path.join(dir, TRAINER_STATE_NAME), `${JSON.stringify(trainerState, null, 2)}\n`);
+    sweepStaleTemporaries(path.dirname(path.resolve(dir)));
+    writeFolderAtomic(dir, (tmp) => {
+      this.saveModel(tmp);
+      writeSafetensors(path.join(tmp, OPTIMIZER_STATE_NAME), this.optimizer.stateTensors(), { format: 'pt' });
+      const trainerState = {
+        global_step: this.step,
+        epoch: this.step / this.stepsPerEpoch,
+        max_steps: this.totalSteps,
+        trainable: this.config.trainable,
+        seed: this.config.seed,
+        // The data order is a function of (seed, epoch); the step fixes the position within it.
+        rng: { seed: this.config.seed, epoch: Math.floor(this.step / this.stepsPerEpoch), position: this.step % this.stepsPerEpoch },
+        config: this.config,
+        ...extra,
+      };
+      fs.writeFileSync(path.join(tmp, TRAINER_STATE_NAME), `${JSON.stringify(trainerState, null, 2)}\n`);
+    });
   }
 
   /**

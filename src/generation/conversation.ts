@@ -35,6 +35,9 @@ export class Conversation {
   private running = false;
 
   constructor(private readonly vlm: Vlm, private readonly options: ConversationOptions = {}) {
+    for (const key of Object.keys(options ?? {})) {
+      if (key !== 'system' && key !== 'baseDir') throw new TfvlmError(`conversation: unknown option "${key}" (options: system, baseDir)`);
+    }
     if (options.system) this.messages.push({ role: 'system', content: [{ type: 'text', text: options.system }] });
   }
 

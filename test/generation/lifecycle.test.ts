@@ -127,6 +127,7 @@ describe('request lifecycles', () => {
     await assert.rejects(chat.say('x', { shouldStop: () => true } as GenerateCallOptions), /unknown option "shouldStop"/);
     assert.equal(chat.messages.length, 0);
     chat.dispose();
+    assert.throws(() => vlm.conversation({ systemPrompt: 'x' } as never), /conversation: unknown option "systemPrompt" \(options: system, baseDir\)/);
     assert.equal(tf.memory().numTensors, tensors);
   });
 });

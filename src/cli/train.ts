@@ -52,7 +52,8 @@ JSONL file; e.g. the output of 'tfvlm data shapes'). The loss covers the assista
 
 Writes OUT as a Hugging Face model folder (config, tokenizer and processor files of --model, then
 model.safetensors, or adapter_model.safetensors + adapter_config.json for LoRA). Ctrl-C saves
-OUT/checkpoint-<step> and stops.`,
+OUT/checkpoint-<step> and stops. Every file is written whole and every checkpoint folder is complete
+or absent (written aside, fsynced, renamed), whenever the process dies.`,
   options: {
     model: { type: 'string' },
     data: { type: 'string' },

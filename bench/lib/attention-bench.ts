@@ -4,7 +4,7 @@
 // same inputs before it is timed; a disagreeing variant gets an error row instead of a time.
 import { tf } from '../../src/backend/index.ts';
 import { causalMask } from '../../src/layers/masks.ts';
-import { ATTENTION_KERNELS, type AttentionKernel } from '../../src/layers/attention-variants.ts';
+import { ATTENTION_KERNELS, type AttentionKernel } from './attention-variants.ts';
 import { agrees, MB, peakTensorBytes, time, withComputeThreads } from './measure.ts';
 import type { MachineLimits } from './machine.ts';
 

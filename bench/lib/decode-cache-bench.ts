@@ -2,11 +2,11 @@
 // keys/values and attending over the whole cache, summed over the text decoder's layers (30 for
 // SmolVLM-256M). Each strategy's first step is checked against ConcatKVCache + the reference kernel.
 import { tf } from '../../src/backend/index.ts';
-import { ConcatKVCache } from '../../src/layers/kv-cache.ts';
-import { decodeAttention, referenceAttention } from '../../src/layers/attention-variants.ts';
-import {
-  attendThroughUpdate, PagedKVCache, PreallocatedKVCache, type AttendingKVCache,
-} from '../../src/layers/kv-cache-strategies.ts';
+import { attendToCache, cachedKeysValues, decodeStepFused, scaledDotProductAttention } from '../../src/layers/attention.ts';
+import { ConcatKVCache, type KVCache } from '../../src/layers/kv-cache.ts';
+import { PreallocatedKVCache } from '../../src/layers/preallocated-kv-cache.ts';
+import { decodeAttention, type AttentionKernel } from './attention-variants.ts';
+import { PagedKVCache, type AttendingKVCache } from './paged-kv-cache.ts';
 import { agrees, MB, median, withComputeThreads } from './measure.ts';
 import type { MachineLimits } from './machine.ts';
 import { TEXT } from './attention-bench.ts';
@@ -36,10 +36,45 @@ interface Strategy {
   quick?: boolean;
 }
 
+/** A cache (which only stores) and a kernel over its whole keys and values, as one appendAndAttend. */
+function throughKernel(cache: KVCache, kernel: AttentionKernel): AttendingKVCache {
+  return {
+    get offset() {
+      return cache.offset;
+    },
+    update: (k, v) => cache.update(k, v),
+    appendAndAttend(q, k, v, mask, scale) {
+      cache.update(k, v);
+      const all = cachedKeysValues(cache.view());
+      try {
+        return kernel(q, all.k, all.v, mask, scale);
+      } finally {
+        tf.dispose([all.k, all.v]);
+      }
+    },
+    dispose: () => cache.dispose(),
+  };
+}
+
+/** The model's attendToCache over a cache's buffers (prefill, and decode off wasm). */
+function overBuffers(cache: KVCache): AttendingKVCache {
+  return {
+    get offset() {
+      return cache.offset;
+    },
+    update: (k, v) => cache.update(k, v),
+    appendAndAttend(q, k, v, mask, scale) {
+      cache.update(k, v);
+      return attendToCache(q, cache.view(), mask, scale);
+    },
+    dispose: () => cache.dispose(),
+  };
+}
+
 /**
- * The model's one-token path: PreallocatedKVCache.decodeAttend (fused softmax over the valid rows,
- * heads merged by a kernel). The query split and the output transpose back to [B, H, 1, D] are the
- * rotary kernel's and o_proj's business in the model; here they are a few extra small ops.
+ * The model's one-token path on wasm: decodeStepFused (fused softmax over the valid rows, heads merged
+ * by a kernel). The query split and the output transpose back to [B, H, 1, D] are the rotary kernel's
+ * and o_proj's business in the model; here they are a few extra small ops.
  */
 function fusedDecodeStep(): AttendingKVCache {
   const cache = new PreallocatedKVCache({ chunk: 256 });
@@ -53,7 +88,8 @@ function fusedDecodeStep(): AttendingKVCache {
       const Hkv = k.shape[1] as number;
       const qTs = tf.tidy(() => tf.unstack(tf.transpose(tf.reshape(tf.mul(q, scale), [B * Hkv, H / Hkv, D]), [0, 2, 1])));
       try {
-        const merged = cache.decodeAttend(qTs, k, v);
+        cache.update(k, v);
+        const merged = decodeStepFused(qTs, cache.view());
         return tf.tidy(() => tf.transpose(tf.reshape(merged, [B, 1, H, D]), [0, 2, 1, 3]));
       } finally {
         tf.dispose(qTs);
@@ -64,12 +100,12 @@ function fusedDecodeStep(): AttendingKVCache {
 }
 
 export const CACHE_STRATEGIES: Strategy[] = [
-  { name: 'concat + reference', make: () => attendThroughUpdate(new ConcatKVCache(), referenceAttention), quick: true },
-  { name: 'concat + decode kernel', make: () => attendThroughUpdate(new ConcatKVCache(), decodeAttention), quick: true },
-  { name: 'preallocated via update() + decode kernel', make: () => attendThroughUpdate(new PreallocatedKVCache(), decodeAttention) },
-  { name: 'preallocated in place, chunk 256 (appendAndAttend: prefill, and decode off wasm)', make: () => new PreallocatedKVCache({ chunk: 256 }), quick: true },
-  { name: 'preallocated in place, chunk 256 + fused decode step (decodeAttend, used by the model on wasm)', make: fusedDecodeStep, quick: true },
-  { name: 'preallocated in place, chunk 64 (appendAndAttend)', make: () => new PreallocatedKVCache({ chunk: 64 }) },
+  { name: 'concat + reference', make: () => throughKernel(new ConcatKVCache(), scaledDotProductAttention), quick: true },
+  { name: 'concat + decode kernel', make: () => throughKernel(new ConcatKVCache(), decodeAttention), quick: true },
+  { name: 'preallocated, copied out + decode kernel', make: () => throughKernel(new PreallocatedKVCache(), decodeAttention) },
+  { name: 'preallocated in place, chunk 256 + attendToCache (prefill, and decode off wasm)', make: () => overBuffers(new PreallocatedKVCache({ chunk: 256 })), quick: true },
+  { name: 'preallocated in place, chunk 256 + fused decode step (decodeStepFused, used by the model on wasm)', make: fusedDecodeStep, quick: true },
+  { name: 'preallocated in place, chunk 64 + attendToCache', make: () => overBuffers(new PreallocatedKVCache({ chunk: 64 })) },
   { name: 'paged 256 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 256 }) },
   { name: 'paged 1024 (appendAndAttend)', make: () => new PagedKVCache({ pageSize: 1024 }), quick: true },
 ];
@@ -94,7 +130,7 @@ function decodeCaches(opts: { quick: boolean; layers: number; limits: MachineLim
     const reference = tf.tidy(() => {
       const k = tf.concat([prefix.k, step.k], 2);
       const v = tf.concat([prefix.v, step.v], 2);
-      return Float32Array.from(referenceAttention(q, k, v, undefined, scale).dataSync() as Float32Array);
+      return Float32Array.from(scaledDotProductAttention(q, k, v, undefined, scale).dataSync() as Float32Array);
     });
     for (const strategy of CACHE_STRATEGIES.filter((x) => x.quick || !opts.quick)) {
       const bytes = opts.layers * 2 * B * Hkv * S * D * 4;

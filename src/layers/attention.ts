@@ -1,13 +1,20 @@
 // Multi-head / grouped-query self-attention (transformers modeling_llama.py LlamaAttention and
 // modeling_siglip.py SiglipAttention, eager path): softmax(q·kᵀ·scale + mask)·v, then the output
 // projection. Query head h reads key/value head ⌊h / (H / Hkv)⌋ (repeat_kv order).
+//
+// All attention math is here: the reference kernel (scaledDotProductAttention), the kernels that read
+// a KV cache's buffers (attendToCache, and decodeStepFused for one token on the fused wasm kernels),
+// and chooseAttentionKernel, the one place that decides which runs. The fast kernels are tested
+// against the reference. Why they are shaped as they are: the wasm backend runs a 2-D, untransposed
+// matMul through XNNPACK and packs (and caches, by tensor id) its right-hand operand; every other
+// matMul shape falls to a naive loop (tfjs-backend-wasm src/cc/batch_mat_mul_impl.cc). So the cache's
+// big buffers sit on the left of every matMul and the small query block on the right.
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
+import { fusedKernelsActive, mergeGroupedHeadsFused, rotaryFused, rotaryGroupedFused, softmaxColumnsFused } from '../backend/fused-kernels.ts';
 import { linear, type Linear } from './linear.ts';
 import { applyRotary, type RotaryTables } from './rotary.ts';
-import type { KVCache } from './kv-cache.ts';
-import { decodeAttention } from './attention-variants.ts';
-import { fusedKernelsActive, rotaryFused, rotaryGroupedFused } from '../backend/fused-kernels.ts';
+import type { KVCache, KVView } from './kv-cache.ts';
 
 export interface AttentionWeights {
   q: Linear;
@@ -31,8 +38,8 @@ export interface AttentionOptions {
   cache?: KVCache;
   /**
    * Receives the attention probabilities softmax(q·kᵀ·scale + mask) [B, H, T, S] (transformers'
-   * `output_attentions`), valid inside the call only. Takes the plain path: the fused decode and
-   * cache attend paths never materialise them.
+   * `output_attentions`), valid inside the call only. Takes the reference kernel: the cache kernels
+   * never materialise them.
    */
   onWeights?: (weights: tf.Tensor) => void;
 }
@@ -102,12 +109,100 @@ export function scaledDotProductAttention(
   });
 }
 
-/** Self-attention over x [B, T, hidden] → [B, T, hidden_out]. */
+/** The valid keys and values of a cache as [B, Hkv, length, D] (new tensors), for the reference kernel. */
+export function cachedKeysValues(view: KVView): { k: tf.Tensor; v: tf.Tensor } {
+  const { batch: B, kvHeads: Hkv, headDim: D, length: S } = view;
+  return tf.tidy(() => ({
+    k: tf.reshape(tf.stack(view.keys.map((x) => tf.slice(x, [0, 0], [S, D]))), [B, Hkv, S, D]),
+    v: tf.reshape(tf.stack(view.valuesT.map((x) => tf.transpose(tf.slice(x, [0, 0], [D, S])))), [B, Hkv, S, D]),
+  }));
+}
+
+/**
+ * softmax(q·kᵀ·scale + mask)·v of q [B, H, T, D] over the positions a cache stores (mask [B|1, 1, T|1,
+ * length] or none) → [B, H, T, D]. Per (batch, kv head), the `groups` query heads that share it are
+ * one [D, groups·T] block on the right of the keys [C, D]; the unused tail of the buffers is masked
+ * with −∞ (not finfo.min: a query row whose real keys are all masked must still spread its weight
+ * over those keys only, as the reference does).
+ */
+export function attendToCache(q: tf.Tensor, view: KVView, mask: tf.Tensor | undefined, scale: number): tf.Tensor {
+  const { batch: B, kvHeads: Hkv, headDim: D, length: S, capacity: C } = view;
+  const [qB, H, T, qD] = q.shape;
+  if (q.rank !== 4 || qB !== B || qD !== D || H % Hkv !== 0) {
+    throw new TfvlmError(`attention over a KV cache: q must be [${B}, k·${Hkv}, T, ${D}], got [${q.shape}]`);
+  }
+  if (mask && (mask.rank !== 4 || (mask.shape[0] !== B && mask.shape[0] !== 1) || mask.shape[1] !== 1
+    || (mask.shape[2] !== T && mask.shape[2] !== 1) || mask.shape[3] !== S)) {
+    throw new TfvlmError(`attention over a KV cache: mask must be [${B}, 1, ${T} or 1, ${S}], got [${mask.shape}]`);
+  }
+  const groups = H / Hkv;
+  return tf.tidy(() => {
+    const qTs = tf.unstack(tf.transpose(tf.reshape(tf.mul(q, scale), [B * Hkv, groups * T, D]), [0, 2, 1])); // [D, groups·T] each
+    let rows: tf.Tensor[] | undefined; // per batch row [T|1, C]
+    if (mask) {
+      let m = tf.reshape(mask, [mask.shape[0], mask.shape[2] as number, S]);
+      if (C > S) m = tf.pad(m, [[0, 0], [0, 0], [0, C - S]], -Infinity);
+      rows = tf.unstack(m);
+    } else if (C > S) {
+      rows = [tf.tensor2d(new Float32Array(C).fill(-Infinity, S), [1, C])];
+    }
+    const outs: tf.Tensor[] = [];
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < Hkv; j++) {
+        const i = b * Hkv + j;
+        let scores = tf.transpose(tf.matMul(view.keys[i], qTs[i])); // [C, groups·T] → [groups·T, C]
+        if (rows) {
+          // The same mask rows for every head of the group: broadcast over [groups, T, C], no tiling.
+          scores = tf.reshape(tf.add(tf.reshape(scores, [groups, T, C]), rows[Math.min(b, rows.length - 1)]), [groups * T, C]);
+        }
+        const probsT = tf.transpose(tf.softmax(scores)); // [C, groups·T]
+        outs.push(tf.transpose(tf.matMul(view.valuesT[i], probsT))); // [D, groups·T] → [groups·T, D]
+      }
+    }
+    return tf.reshape(tf.stack(outs), [B, H, T, D]); // [B·Hkv, groups·T, D] → [B, H, T, D]
+  });
+}
+
+/**
+ * One new token per row, on the fused wasm kernels: queries already rotated, scaled and grouped per
+ * (batch, kv head) as [D, groups]; scores [C, groups] = keys · q, a softmax down the first `length`
+ * rows (the tail comes out 0, so no mask is uploaded), values [D, C] · probs, heads merged → [B, 1, H·D].
+ */
+export function decodeStepFused(qTs: tf.Tensor[], view: KVView): tf.Tensor {
+  if (qTs.length !== view.batch * view.kvHeads || qTs.some((q) => q.rank !== 2 || q.shape[0] !== view.headDim)) {
+    throw new TfvlmError(`fused decode step: ${view.batch * view.kvHeads} queries [${view.headDim}, groups] expected, got ${qTs.length} [${qTs[0]?.shape}]`);
+  }
+  return tf.tidy(() => {
+    const scores = qTs.map((q, i) => tf.matMul(view.keys[i], q)); // [C, groups]
+    const probs = softmaxColumnsFused(scores, view.length);
+    return mergeGroupedHeadsFused(probs.map((p, i) => tf.matMul(view.valuesT[i], p)), view.batch); // [D, groups] each → [B, 1, H·D]
+  });
+}
+
+export type AttentionKernelName = 'reference' | 'reference-over-cache' | 'cache' | 'fused-decode-step';
+
+/**
+ * Which kernel an attention call runs:
+ * - no cache: the reference kernel over this call's keys and values;
+ * - onWeights: the reference kernel (over the cache's keys and values, if any), the only one that
+ *   builds the probabilities;
+ * - one new token, no mask, fused kernels active and RoPE over whole heads: the fused decode step;
+ * - otherwise: attendToCache over the cache's buffers.
+ */
+export function chooseAttentionKernel(opts: Pick<AttentionOptions, 'cache' | 'onWeights' | 'mask' | 'rotary' | 'headDim'>, T: number): AttentionKernelName {
+  if (!opts.cache) return 'reference';
+  if (opts.onWeights) return 'reference-over-cache';
+  if (T === 1 && !opts.mask && opts.rotary?.cos.shape[3] === opts.headDim && fusedKernelsActive()) return 'fused-decode-step';
+  return 'cache';
+}
+
+/** Self-attention over x [B, T, hidden] → [B, T, hidden_out]; new keys and values go into opts.cache. */
 export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOptions): tf.Tensor {
   const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = opts;
   if (x.rank !== 3) throw new TfvlmError(`attention: input must be [B, T, hidden], got [${x.shape}]`);
   const [B, T] = x.shape;
   const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const kernel = chooseAttentionKernel(opts, T);
   // Rotary straight from the projections' [B, T, n·D] into [B, n, T, D] in one pass (fused kernel).
   const fusedRotary = opts.rotary !== undefined && opts.rotary.cos.shape[3] === D && fusedKernelsActive();
   return tf.tidy(() => {
@@ -115,13 +210,11 @@ export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOpti
     const qLin = linear(w.q, x);
     const kLin = linear(w.k, x);
     const vLin = linear(w.v, x);
-    if (fusedRotary && T === 1 && !opts.mask && opts.cache?.decodeAttend && !opts.onWeights) {
-      const groups = H / Hkv;
-      // One token: q scaled, per (batch, kv head) as [D, groups]; k, v [B, Hkv, 1, D].
-      const qTs = rotaryGroupedFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D, scale, groups });
-      const k = rotaryFused(kLin, opts.rotary!.cos, opts.rotary!.sin, { heads: Hkv, headDim: D });
-      const merged = opts.cache.decodeAttend(qTs, k, tf.reshape(vLin, [B, Hkv, 1, D])); // [B, 1, H·D]
-      return linear(w.o, merged);
+    if (kernel === 'fused-decode-step') {
+      const { cos, sin } = opts.rotary!;
+      const qTs = rotaryGroupedFused(qLin, cos, sin, { heads: H, headDim: D, scale, groups: H / Hkv }); // [D, groups] per (b, kv head)
+      opts.cache!.update(rotaryFused(kLin, cos, sin, { heads: Hkv, headDim: D }), tf.reshape(vLin, [B, Hkv, 1, D]));
+      return linear(w.o, decodeStepFused(qTs, opts.cache!.view())); // [B, 1, H·D] → [B, 1, hidden]
     }
     let q: tf.Tensor;
     let k: tf.Tensor;
@@ -136,16 +229,18 @@ export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOpti
         k = applyRotary(k, opts.rotary);
       }
     }
-    let v = heads(vLin, Hkv);
+    const v = heads(vLin, Hkv);
     let out: tf.Tensor;
-    if (opts.onWeights) {
-      if (opts.cache) ({ k, v } = opts.cache.update(k, v));
+    if (kernel === 'reference') {
       out = scaledDotProductAttention(q, k, v, opts.mask, scale, opts.onWeights);
-    } else if (opts.cache?.appendAndAttend) {
-      out = opts.cache.appendAndAttend(q, k, v, opts.mask, scale);
     } else {
-      if (opts.cache) ({ k, v } = opts.cache.update(k, v));
-      out = (T === 1 ? decodeAttention : scaledDotProductAttention)(q, k, v, opts.mask, scale);
+      opts.cache!.update(k, v);
+      if (kernel === 'cache') {
+        out = attendToCache(q, opts.cache!.view(), opts.mask, scale);
+      } else {
+        const all = cachedKeysValues(opts.cache!.view());
+        out = scaledDotProductAttention(q, all.k, all.v, opts.mask, scale, opts.onWeights);
+      }
     }
     const merged = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
     return linear(w.o, merged);

@@ -8,5 +8,4 @@ export * from './attention.ts';
 export * from './mlp.ts';
 export * from './embedding.ts';
 export * from './kv-cache.ts';
-export * from './attention-variants.ts';
-export * from './kv-cache-strategies.ts';
+export * from './preallocated-kv-cache.ts';

@@ -12,7 +12,7 @@ import type { LlamaDecoder } from '../models/llama/model.ts';
 import { parseMessages } from '../processing/messages.ts';
 import type { ProcessedInputs } from '../processing/processor.ts';
 import { DEFAULT_CAPTION_PROMPT, userTurn } from './prompts.ts';
-import { disposeCaches, emptyCaches, tiledCaches, type TensorKVCache } from './prefix-cache.ts';
+import { ConcatKVCache, disposeKVCaches } from '../layers/kv-cache.ts';
 
 export interface GenerativeRankOptions {
   /** The user's instruction asked with each image (default "Describe this image."). */
@@ -118,7 +118,8 @@ export class GenerativeRanker {
     if (P + longest > this.vlm.vlm.maxPositions) {
       throw new TfvlmError(`prompt (${P} tokens) + answer (${longest}) exceed the model's ${this.vlm.vlm.maxPositions} positions`);
     }
-    const prefix = emptyCaches(this.decoder.config.num_hidden_layers);
+    // The prefix is encoded once (batch 1), then every chunk of answers extends its own copy of it.
+    const prefix = Array.from({ length: this.decoder.config.num_hidden_layers }, () => new ConcatKVCache());
     const sum = new Array<number>(answers.length).fill(0);
     try {
       // The prefix's last logits predict every answer's first token.
@@ -141,7 +142,7 @@ export class GenerativeRanker {
         const pad = (row: number[]) => [...row, ...new Array(L - row.length).fill(row[row.length - 1])];
         const inputsIds = chunk.map((x) => pad(x.a.slice(0, -1)));
         const targets = chunk.map((x) => x.a.slice(1));
-        const caches = tiledCaches(prefix, chunk.length);
+        const caches = prefix.map((c) => c.tile(chunk.length));
         try {
           const logProbs = tf.tidy(() => {
             const e = this.decoder.embed(tf.tensor2d(inputsIds.flat(), [chunk.length, L], 'int32'));
@@ -152,11 +153,11 @@ export class GenerativeRanker {
             for (let t = 0; t < x.a.length - 1; t++) sum[x.j] += logProbs[b * L + t];
           });
         } finally {
-          disposeCaches(caches);
+          disposeKVCaches(caches);
         }
       }
     } finally {
-      disposeCaches(prefix as TensorKVCache[]);
+      disposeKVCaches(prefix);
     }
     return { sum, mean: sum.map((s, j) => s / answers[j].length) };
   }

@@ -1,9 +1,10 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, initBackend } from '../../src/backend/index.ts';
+import { fusedKernelsActive } from '../../src/backend/fused-kernels.ts';
 import {
   attention, causalMask, createKVCaches, ConcatKVCache, disposeKVCaches, disposeLinear, inverseFrequencies, linearFromCheckpoint,
-  paddingMask, rotaryTables, scaledDotProductAttention, type AttentionWeights,
+  chooseAttentionKernel, paddingMask, rotaryTables, scaledDotProductAttention, type AttentionWeights,
 } from '../../src/layers/index.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { randomArray, randomTensor, take } from './util.ts';
@@ -99,7 +100,10 @@ describe('attention', () => {
       [xs, tables.cos, tables.sin, mask].forEach((t) => t?.dispose());
     }
     assert.equal(cache.offset, T);
-    if (cache instanceof ConcatKVCache) assert.equal(tf.memory().numTensors, before + 2, 'only the cached k and v remain');
+    if (cache instanceof ConcatKVCache) {
+      const stored = cache.view();
+      assert.equal(tf.memory().numTensors, before + stored.keys.length + stored.valuesT.length, 'only the cached k and v remain');
+    }
     disposeKVCaches([cache]);
     assert.equal(tf.memory().numTensors, before);
     // reassemble [B, T, hidden] from [B, n, hidden] pieces
@@ -164,5 +168,19 @@ describe('attention', () => {
     const y = take(scaledDotProductAttention(tf.zeros([1, 1, 3, 1]), tf.zeros([1, 1, 3, 1]), v, mask, 1));
     assertClose(y, [2, 2, 3], TOLERANCE.float32); // rows 0, 1 see nothing → mean of v; row 2 sees key 2
     mask.dispose();
+  });
+
+  it('chooseAttentionKernel: reference without a cache or with onWeights, the fused step for one unmasked token on wasm, else the cache kernel', () => {
+    const cache = new ConcatKVCache();
+    const rotary = { cos: tf.zeros([1, 1, 1, 8]) as tf.Tensor4D, sin: tf.zeros([1, 1, 1, 8]) as tf.Tensor4D };
+    const mask = tf.zeros([1, 1, 1, 1]);
+    const base = { headDim: 8, rotary };
+    assert.equal(chooseAttentionKernel(base, 1), 'reference');
+    assert.equal(chooseAttentionKernel({ ...base, cache, onWeights: () => {} }, 1), 'reference-over-cache');
+    assert.equal(chooseAttentionKernel({ ...base, cache }, 1), fusedKernelsActive() ? 'fused-decode-step' : 'cache');
+    assert.equal(chooseAttentionKernel({ ...base, cache }, 2), 'cache');
+    assert.equal(chooseAttentionKernel({ ...base, cache, mask }, 1), 'cache');
+    assert.equal(chooseAttentionKernel({ headDim: 8, cache }, 1), 'cache', 'no RoPE: the fused step needs the rotary kernel');
+    tf.dispose([rotary.cos, rotary.sin, mask]);
   });
 });

@@ -5,7 +5,7 @@ import { initBackend, tf } from '../../src/backend/index.ts';
 import { fusedKernelsActive, withoutFusedKernels } from '../../src/backend/fused-kernels.ts';
 import { attention, type AttentionWeights } from '../../src/layers/attention.ts';
 import { ConcatKVCache } from '../../src/layers/kv-cache.ts';
-import { PreallocatedKVCache } from '../../src/layers/kv-cache-strategies.ts';
+import { PreallocatedKVCache } from '../../src/layers/preallocated-kv-cache.ts';
 import { linearFromCheckpoint } from '../../src/layers/linear.ts';
 import { gatedMlp } from '../../src/layers/mlp.ts';
 import { silu } from '../../src/layers/activations.ts';

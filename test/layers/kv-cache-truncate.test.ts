@@ -1,6 +1,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, tf } from '../../src/backend/index.ts';
+import { cachedKeysValues } from '../../src/layers/attention.ts';
 import { ConcatKVCache } from '../../src/layers/kv-cache.ts';
 
 describe('ConcatKVCache.truncate', () => {
@@ -18,9 +19,11 @@ describe('ConcatKVCache.truncate', () => {
     cache.truncate(5);
     assert.equal(cache.offset, 5);
     const k = step(9, 1);
-    const { k: all } = cache.update(k, k);
+    cache.update(k, k);
+    const { k: all, v: allV } = cachedKeysValues(cache.view());
     k.dispose();
     assert.deepEqual(Array.from(all.dataSync()).filter((_, i) => i % 3 === 0).slice(0, 6), [1, 1, 1, 1, 2, 9]);
+    tf.dispose([all, allV]);
     assert.throws(() => cache.truncate(-1), /bad length/);
     cache.truncate(0);
     assert.equal(cache.offset, 0);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { tf, initBackend } from '../../src/backend/index.ts';
 import { Vlm } from '../../src/engine.ts';
 import { GenerativeRanker } from '../../src/tasks/generative-rank.ts';
-import { TensorKVCache } from '../../src/tasks/prefix-cache.ts';
+import { ConcatKVCache } from '../../src/layers/kv-cache.ts';
 import { fixture } from '../helpers/paths.ts';
 
 const IMAGES = [fixture('tiny-smolvlm', 'golden', 'inputs', 'small_64x48.png'), fixture('tiny-smolvlm', 'golden', 'inputs', 'batch_b_160x40.png')];
@@ -50,15 +50,17 @@ describe('GenerativeRanker (tiny-smolvlm)', () => {
     column.forEach((s, i) => assert.ok(Math.abs(s - direct[i]) <= 1e-4, `image ${i}: ${s} vs ${direct[i]}`));
   });
 
-  it('TensorKVCache.tile repeats a batch-1 prefix and refuses larger batches', () => {
+  it('ConcatKVCache.tile repeats a batch-1 prefix and refuses larger batches', () => {
     const k = tf.randomNormal([1, 2, 3, 4]);
-    const c = new TensorKVCache(k, tf.clone(k));
+    const c = new ConcatKVCache();
+    c.update(k, k);
     const t = c.tile(3);
     assert.equal(t.offset, 3);
-    assert.equal(t.batch, 3);
+    assert.equal(t.view().batch, 3);
     assert.throws(() => t.tile(2), /batch-1 prefix/);
     c.dispose();
     t.dispose();
+    k.dispose();
   });
 });
 

@@ -3,7 +3,7 @@
 // shares (created by tf.zeros, never cloned or reshaped out) and that is never the right-hand
 // operand of a wasm matMul: XNNPACK packs that operand once and caches it by tensor id
 // (tfjs-backend-wasm src/cc/batch_mat_mul_impl.cc), so later writes would go unseen.
-import { tf } from '../../backend/index.ts';
+import { tf } from './index.ts';
 
 interface WasmBackendLike {
   typedArrayFromHeap(t: { shape: number[]; dtype: string; dataId: object }): Float32Array;

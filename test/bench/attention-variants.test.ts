@@ -5,9 +5,9 @@ import { causalMask, paddingMask, scaledDotProductAttention } from '../../src/la
 import {
   ATTENTION_KERNELS, batchedAttention, decodeAttention, flashAttention, gqaGroupedAttention, gqaRepeatAttention,
   repeatKV, type AttentionKernel,
-} from '../../src/layers/attention-variants.ts';
+} from '../../bench/lib/attention-variants.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
-import { randomTensor, take } from './util.ts';
+import { randomTensor, take } from '../layers/util.ts';
 
 interface Case {
   name: string;

@@ -1,13 +1,13 @@
-// Alternative kernels for softmax(q·kᵀ·scale + mask)·v, all with scaledDotProductAttention's
-// signature (q [B, H, T, D], k/v [B, Hkv, S, D], additive mask [B|1, 1, T|1, S]) so the bench can
-// time them against each other and the model can switch to the winner.
+// Alternative kernels for softmax(q·kᵀ·scale + mask)·v that the model does not run, all with
+// scaledDotProductAttention's signature (q [B, H, T, D], k/v [B, Hkv, S, D], additive mask
+// [B|1, 1, T|1, S]) so the bench can time them against the model's kernels (src/layers/attention.ts).
 // The wasm backend runs a 2-D, untransposed matMul through XNNPACK and packs (and caches, by tensor
 // id) its right-hand operand; every other matMul shape falls to a naive loop
 // (tfjs-backend-wasm src/cc/batch_mat_mul_impl.cc). Kernels here keep big, changing operands on the
 // left where they can.
-import { tf } from '../backend/index.ts';
-import { TfvlmError } from '../errors.ts';
-import { checkAttentionShapes as checkShapes, scaledDotProductAttention } from './attention.ts';
+import { tf } from '../../src/backend/index.ts';
+import { TfvlmError } from '../../src/errors.ts';
+import { checkAttentionShapes as checkShapes, scaledDotProductAttention } from '../../src/layers/attention.ts';
 
 export type AttentionKernel = (
   q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined, scale: number,

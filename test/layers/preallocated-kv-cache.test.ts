@@ -1,11 +1,9 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf, initBackend } from '../../src/backend/index.ts';
-import { causalMask, ConcatKVCache, scaledDotProductAttention } from '../../src/layers/index.ts';
-import {
-  PagedKVCache, PreallocatedKVCache, type AttendingKVCache,
-} from '../../src/layers/kv-cache-strategies.ts';
-import { inPlaceWritesSupported } from '../../src/layers/attention/tensor-memory.ts';
+import { inPlaceWritesSupported } from '../../src/backend/tensor-memory.ts';
+import { attendToCache, cachedKeysValues, causalMask, ConcatKVCache, scaledDotProductAttention } from '../../src/layers/index.ts';
+import { PreallocatedKVCache } from '../../src/layers/preallocated-kv-cache.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { randomTensor, take } from './util.ts';
 
@@ -16,8 +14,11 @@ const D = 8;
 /** A prefill of 5 then single tokens and a 7-token chunk: crosses chunk (4) and page (3) boundaries. */
 const STEPS = [5, 1, 1, 7, 1, 1, 1];
 
-/** Runs the same updates through a strategy and ConcatKVCache + the reference kernel; compares both paths. */
-function compareWithConcat(make: () => AttendingKVCache, withMask: boolean): void {
+/**
+ * Runs the same updates through a cache and ConcatKVCache + the reference kernel: attention over the
+ * cache's buffers (attendToCache), and the keys and values it stores, compared with both.
+ */
+function compareWithConcat(make: () => PreallocatedKVCache, withMask: boolean): void {
   const concat = new ConcatKVCache();
   const cache = make();
   const mirror = make(); // checked through the plain KVCache.update path
@@ -32,14 +33,17 @@ function compareWithConcat(make: () => AttendingKVCache, withMask: boolean): voi
       const mask = withMask || T > 1
         ? causalMask({ batch: B, queryLen: T, offset, keyMask: withMask ? Array.from({ length: B * (offset + T) }, (_, i) => (i === 1 ? 0 : 1)) : undefined })
         : undefined;
-      const all = concat.update(k, v);
+      concat.update(k, v);
+      const all = cachedKeysValues(concat.view());
       const ref = take(scaledDotProductAttention(q, all.k, all.v, mask, 0.3));
-      assertClose(take(cache.appendAndAttend(q, k, v, mask, 0.3)), ref, TOLERANCE.float32, `appendAndAttend after ${offset + T}`);
-      const viaUpdate = mirror.update(k, v);
-      assertClose(viaUpdate.k.dataSync(), all.k.dataSync(), TOLERANCE.exact, `update keys after ${offset + T}`);
-      assertClose(viaUpdate.v.dataSync(), all.v.dataSync(), TOLERANCE.exact, `update values after ${offset + T}`);
+      cache.update(k, v);
+      assertClose(take(attendToCache(q, cache.view(), mask, 0.3)), ref, TOLERANCE.float32, `attendToCache after ${offset + T}`);
+      mirror.update(k, v);
+      const stored = cachedKeysValues(mirror.view());
+      assertClose(stored.k.dataSync(), all.k.dataSync(), TOLERANCE.exact, `stored keys after ${offset + T}`);
+      assertClose(stored.v.dataSync(), all.v.dataSync(), TOLERANCE.exact, `stored values after ${offset + T}`);
       assert.equal(cache.offset, concat.offset);
-      tf.dispose([q, k, v, ...(mask ? [mask] : [])]);
+      tf.dispose([q, k, v, all.k, all.v, stored.k, stored.v, ...(mask ? [mask] : [])]);
     }
   } finally {
     cache.dispose();
@@ -49,7 +53,7 @@ function compareWithConcat(make: () => AttendingKVCache, withMask: boolean): voi
   assert.ok(tf.memory().numTensors <= before, `tensors leaked: ${tf.memory().numTensors} > ${before}`);
 }
 
-describe('KV cache strategies', () => {
+describe('PreallocatedKVCache', () => {
   before(async () => {
     await initBackend();
   });
@@ -76,42 +80,22 @@ describe('KV cache strategies', () => {
     c.update(k, k);
     assert.equal(c.allocated, 4);
     const second = randomTensor([1, 1, 3, 2], 2);
-    const { k: all } = c.update(second, second);
+    c.update(second, second);
+    const { k: all, v: allV } = cachedKeysValues(c.view());
     assert.equal(c.allocated, 8);
     assert.deepEqual(Array.from(all.dataSync()), [...k.dataSync(), ...second.dataSync()]);
     assert.equal(c.writesInPlace, true);
-    tf.dispose([k, second]);
-    c.dispose();
-  });
-
-  it('PagedKVCache (page 3) attends like concat + reference, causal and padded', () => {
-    compareWithConcat(() => new PagedKVCache({ pageSize: 3 }), false);
-    compareWithConcat(() => new PagedKVCache({ pageSize: 3 }), true);
-  });
-
-  it('PagedKVCache keeps full pages and grows only the last', () => {
-    const c = new PagedKVCache({ pageSize: 4 });
-    const k = randomTensor([1, 1, 6, 2], 1);
-    c.update(k, k);
-    assert.equal(c.pageCount, 2);
-    const one = randomTensor([1, 1, 1, 2], 2);
-    c.update(one, one);
-    c.update(one, one);
-    assert.equal(c.pageCount, 2);
-    c.update(one, one);
-    assert.equal(c.pageCount, 3);
-    tf.dispose([k, one]);
+    tf.dispose([k, second, all, allV]);
     c.dispose();
   });
 
   for (const [name, make] of [
     ['PreallocatedKVCache', () => new PreallocatedKVCache({ chunk: 4 })],
     ['PreallocatedKVCache (concat fallback)', () => new PreallocatedKVCache({ chunk: 4, inPlace: false })],
-    ['PagedKVCache', () => new PagedKVCache({ pageSize: 3 })],
   ] as const) {
     it(`${name}: truncate then append attends like concat over the kept prefix`, () => {
       const before = tf.memory().numTensors;
-      const cache: AttendingKVCache & { truncate(n: number): void } = make();
+      const cache = make();
       const k = randomTensor([1, 2, 8, 4], 1);
       const v = randomTensor([1, 2, 8, 4], 2);
       cache.update(k, v);
@@ -119,7 +103,8 @@ describe('KV cache strategies', () => {
       assert.equal(cache.offset, 5);
       const k1 = randomTensor([1, 2, 1, 4], 3);
       const q = randomTensor([1, 4, 1, 4], 4);
-      const got = take(cache.appendAndAttend(q, k1, k1, undefined, 0.5));
+      cache.update(k1, k1);
+      const got = take(attendToCache(q, cache.view(), undefined, 0.5));
       const ref = tf.tidy(() => {
         const keys = tf.concat([tf.slice(k, [0, 0, 0, 0], [1, 2, 5, 4]), k1], 2);
         const values = tf.concat([tf.slice(v, [0, 0, 0, 0], [1, 2, 5, 4]), k1], 2);
@@ -135,12 +120,16 @@ describe('KV cache strategies', () => {
   }
 
   it('numTensors stays flat over repeated decode steps', () => {
-    for (const cache of [new PreallocatedKVCache({ chunk: 8 }), new PagedKVCache({ pageSize: 8 })]) {
+    for (const cache of [new PreallocatedKVCache({ chunk: 8 })]) {
       const k = randomTensor([1, 2, 1, 4], 3);
       const q = randomTensor([1, 4, 1, 4], 4);
-      take(cache.appendAndAttend(q, k, k, undefined, 1));
+      const step = () => {
+        cache.update(k, k);
+        return take(attendToCache(q, cache.view(), undefined, 1));
+      };
+      step();
       const before = tf.memory().numTensors;
-      for (let i = 0; i < 5; i++) take(cache.appendAndAttend(q, k, k, undefined, 1)); // stays within one chunk/page
+      for (let i = 0; i < 5; i++) step(); // stays within one chunk
       assert.equal(tf.memory().numTensors, before);
       cache.dispose();
       tf.dispose([k, q]);
@@ -153,9 +142,9 @@ describe('KV cache strategies', () => {
     c.update(k, k);
     tf.tidy(() => {
       assert.throws(() => c.update(tf.zeros([1, 3, 1, 4]), tf.zeros([1, 3, 1, 4])), /cache holds \[1, 2, \*, 4\]/);
-      assert.throws(() => c.appendAndAttend(tf.zeros([1, 3, 1, 4]), k, k, undefined, 1), /q must be/);
+      assert.throws(() => attendToCache(tf.zeros([1, 3, 1, 4]), c.view(), undefined, 1), /q must be/);
     });
-    assert.throws(() => new PagedKVCache({ pageSize: 0 }), /page size/);
+    assert.throws(() => new PreallocatedKVCache({ chunk: 0 }), /chunk must be a positive integer/);
     c.dispose();
     k.dispose();
   });

@@ -5,7 +5,7 @@
 import { tf } from '../../backend/index.ts';
 import { TfvlmError } from '../../errors.ts';
 import { activation } from '../../layers/activations.ts';
-import { attention, type AttentionWeights } from '../../layers/attention.ts';
+import { attention, type AttentionOptions, type AttentionWeights } from '../../layers/attention.ts';
 import { embed } from '../../layers/embedding.ts';
 import type { KVCache } from '../../layers/kv-cache.ts';
 import { createKVCaches } from '../../layers/preallocated-kv-cache.ts';
@@ -106,6 +106,18 @@ export interface DecoderOptions {
   captureAs?: string;
 }
 
+/**
+ * One LlamaDecoderLayer: h + attention(norm(h)), then + mlp(norm(·)). The residual add and the norm
+ * after it are one fused pass (addRmsNorm).
+ */
+export function decoderLayer(layer: LlamaDecoderLayer, h: tf.Tensor, attn: AttentionOptions): tf.Tensor {
+  return tf.tidy(() => {
+    const attended = attention(layer.self_attn, rmsNorm(layer.input_layernorm, h), attn);
+    const { sum, normed } = addRmsNorm(layer.post_attention_layernorm, h, attended);
+    return tf.add(sum, gatedMlp(layer.mlp, normed));
+  });
+}
+
 export class LlamaDecoder {
   private readonly invFreq: Float32Array;
 
@@ -154,46 +166,27 @@ export class LlamaDecoder {
     const capture = opts.capture;
     capture?.record(`${name}.inputs_embeds`, x);
     let h = x;
-    // The input norm of the next layer, computed with the residual add that ends this one.
-    let hNormed: tf.Tensor | undefined;
     try {
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        const layer = this.weights.layers[i];
-        const nextLayer = this.weights.layers[i + 1];
-        const next = tf.tidy(() => {
-          const attn = attention(layer.self_attn, hNormed ?? rmsNorm(layer.input_layernorm, h), {
-            numHeads: c.num_attention_heads, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim,
-            rotary, mask, cache: cache?.[i], onWeights: attentionRecorder(capture, `${name}.layers.${i}`),
-          });
-          const mid = addRmsNorm(layer.post_attention_layernorm, h, attn);
-          const mlpOut = gatedMlp(layer.mlp, mid.normed);
-          if (!nextLayer) return { out: tf.add(mid.sum, mlpOut), normed: undefined };
-          const { sum, normed } = addRmsNorm(nextLayer.input_layernorm, mid.sum, mlpOut);
-          return { out: sum, normed };
+        const next = decoderLayer(this.weights.layers[i], h, {
+          numHeads: c.num_attention_heads, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim,
+          rotary, mask, cache: cache?.[i], onWeights: attentionRecorder(capture, `${name}.layers.${i}`),
         });
         if (h !== x) h.dispose();
-        hNormed?.dispose();
-        h = next.out;
-        hNormed = next.normed;
+        h = next;
         capture?.record(`${name}.layers.${i}`, h);
       }
+      const last = h;
       return tf.tidy(() => {
-        const last = opts.lastOnly ? tf.slice(h, [0, T - 1, 0], [B, 1, c.hidden_size]) : h;
-        const normed = rmsNorm(this.weights.norm, last);
+        const normed = rmsNorm(this.weights.norm, opts.lastOnly ? tf.slice(last, [0, T - 1, 0], [B, 1, c.hidden_size]) : last);
         capture?.record(`${name}.norm`, normed);
         const logits = linear(this.lmHead, normed);
         capture?.record('logits', logits);
-        if (h !== x) h.dispose();
         return logits;
       });
-    } catch (e) {
-      if (h !== x && !h.isDisposed) h.dispose();
-      if (hNormed && !hNormed.isDisposed) hNormed.dispose();
-      throw e;
     } finally {
-      rotary.cos.dispose();
-      rotary.sin.dispose();
-      mask?.dispose();
+      if (h !== x) h.dispose();
+      tf.dispose([rotary.cos, rotary.sin, ...(mask ? [mask] : [])]);
     }
   }
 

@@ -7,8 +7,6 @@ import { initBackend } from './backend/index.ts';
 import { TfvlmError } from './errors.ts';
 import { resolveModel, type HubOptions } from './io/hub/index.ts';
 import { loadModel, type LoadedModel } from './models/registry.ts';
-import { Idefics3Model } from './models/idefics3/model.ts';
-import { LlavaModel } from './models/llava/model.ts';
 import { VlmProcessor, type ProcessedInputs, type ProcessOptions, type VlmRequest } from './processing/processor.ts';
 import { checkCallOptions, type GenerateCallOptions } from './generation/call-options.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
@@ -16,7 +14,6 @@ import {
   readGenerationConfig, resolveGenerateOptions, type GenerateOverrides, type GenerationConfigJson,
 } from './generation/generation-config.ts';
 import { streamText, type TextGenerationResult } from './generation/text-stream.ts';
-import { idefics3Vlm, llavaVlm, type CausalVlm } from './generation/vlm.ts';
 import { Conversation, type ConversationOptions } from './generation/conversation.ts';
 
 export type { VlmRequest, GenerateCallOptions };
@@ -34,18 +31,10 @@ function abortedOutput(prompt: string, inputIds: number[]): GenerationOutput {
   };
 }
 
-/** Each architecture's generation adapter. */
-function asCausalVlm(model: LoadedModel): CausalVlm {
-  if (model instanceof Idefics3Model) return idefics3Vlm(model);
-  if (model instanceof LlavaModel) return llavaVlm(model);
-  throw new TfvlmError(`no generation adapter for ${(model as object).constructor.name}`);
-}
-
 export class Vlm {
   private constructor(
     readonly dir: string,
     readonly model: LoadedModel,
-    readonly vlm: CausalVlm,
     readonly processor: VlmProcessor,
     readonly generationConfig: GenerationConfigJson,
     /** Milliseconds spent loading weights, tokenizer and processor. */
@@ -63,7 +52,7 @@ export class Vlm {
     const model = await loadModel(dir);
     try {
       const processor = await VlmProcessor.load(dir);
-      return new Vlm(dir, model, asCausalVlm(model), processor, generationConfig, performance.now() - t0);
+      return new Vlm(dir, model, processor, generationConfig, performance.now() - t0);
     } catch (e) {
       model.dispose();
       throw e;
@@ -102,7 +91,7 @@ export class Vlm {
       if (signal?.aborted) return abortedOutput('', []);
       throw e;
     }
-    const result = yield* streamText(this.vlm, this.tokenizer, inputs, {
+    const result = yield* streamText(this.model, this.tokenizer, inputs, {
       ...gen,
       signal,
       onLogits: options.onLogits,

@@ -10,7 +10,6 @@ export * from './models/index.ts';
 // Generation building blocks
 export { generateTokens, prefillPositions, type PromptBatch, type TokenStep, type GenerationTimings } from './generation/generate.ts';
 export { streamText, type TextGenerationOptions, type TextGenerationResult } from './generation/text-stream.ts';
-export { idefics3Vlm, type CausalVlm } from './generation/vlm.ts';
 export { sampleToken, GREEDY, type SamplingOptions } from './generation/sampler.ts';
 export { Rng } from './generation/rng.ts';
 export { StopStringMatcher } from './generation/stop-strings.ts';

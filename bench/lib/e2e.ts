@@ -8,7 +8,6 @@ import { tf, initBackend, backendInfo } from '../../src/backend/index.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
 import { generateTokens, type TokenLoopResult } from '../../src/generation/generate.ts';
-import { idefics3Vlm } from '../../src/generation/vlm.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
 import { image } from '../../test/helpers/paths.ts';
 import { MB, median } from './measure.ts';
@@ -75,7 +74,6 @@ async function main(): Promise<void> {
   const tensorsMb = tf.memory().numBytes / MB;
   const heapAfterLoad = wasmHeapMb();
   const processor = await VlmProcessor.load(values.dir);
-  const vlm = idefics3Vlm(model);
 
   // The 81-token one-image prompt, image splitting off.
   const inputs = await processor.fromMessages(
@@ -85,7 +83,7 @@ async function main(): Promise<void> {
   const promptTokens = inputs.input_ids[0].length;
   const generate = async (maxNewTokens: number): Promise<{ firstTokenMs: number; result: TokenLoopResult }> => {
     const t = performance.now();
-    const gen = generateTokens(vlm, inputs, { ...GREEDY, seed: 0, maxNewTokens, eosTokenIds: [] });
+    const gen = generateTokens(model, inputs, { ...GREEDY, seed: 0, maxNewTokens, eosTokenIds: [] });
     let r = await gen.next();
     const firstTokenMs = performance.now() - t;
     while (!r.done) r = await gen.next();
@@ -118,7 +116,7 @@ async function main(): Promise<void> {
   // on the length only), then a one-token prompt and decode steps.
   const longContext = 2000;
   const tc = model.config.text_config;
-  const cache = vlm.createCache();
+  const cache = model.createCache();
   const longTokens = quick ? 6 : 24;
   let long: TokenLoopResult;
   try {
@@ -126,7 +124,7 @@ async function main(): Promise<void> {
       const k = tf.randomNormal([1, tc.num_key_value_heads, longContext, tc.head_dim], 0, 1, 'float32', 2);
       for (const c of cache) c.update(k, k);
     });
-    long = await drain(generateTokens(vlm, { input_ids: [[1]] }, { ...GREEDY, seed: 0, maxNewTokens: longTokens, eosTokenIds: [], cache }));
+    long = await drain(generateTokens(model, { input_ids: [[1]] }, { ...GREEDY, seed: 0, maxNewTokens: longTokens, eosTokenIds: [], cache }));
   } finally {
     for (const c of cache) c.dispose();
   }
@@ -135,7 +133,7 @@ async function main(): Promise<void> {
   const info = await backendInfo();
   const breakdown = await measureDecodeBreakdown(
     model,
-    async (n) => { await drain(generateTokens(vlm, { input_ids: [[1]] }, { ...GREEDY, seed: 0, maxNewTokens: n, eosTokenIds: [] })); },
+    async (n) => { await drain(generateTokens(model, { input_ids: [[1]] }, { ...GREEDY, seed: 0, maxNewTokens: n, eosTokenIds: [] })); },
     { threads: [...new Set([1, info.threads])], quick },
   );
   const result: E2EResult = {

@@ -7,7 +7,7 @@ import { TfvlmError } from '../errors.ts';
 import { loadImage } from '../io/image.ts';
 import { resolveModel } from '../io/hub/index.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
-import { CLIPImageEncoder } from '../models/clip/image-encoder.ts';
+import { CLIPImageEncoder } from '../models/clip-image-encoder.ts';
 import { CLIPImageProcessor } from '../processing/clip-image-processor.ts';
 import { createImageProcessor, loadPreprocessorConfig } from '../processing/preprocessor-config.ts';
 import { DualEncoder, isDualEncoderFolder } from '../tasks/dual-encoder.ts';

@@ -63,10 +63,10 @@ export class Conversation {
       const full = processor.process([prompt], [images], options, [videos]);
       const ids = full.input_ids[0];
       const shared = this.reuseCache(ids, processor.imageTokenId);
-      this.cache ??= this.vlm.vlm.createCache();
+      this.cache ??= this.vlm.model.createCache();
       const inputs = { input_ids: [ids.slice(shared)], ...tilesAfter(full, shared === 0 ? 0 : this.cachedMedia) };
       this.lastPrefillTokens = ids.length - shared;
-      const result = yield* streamText(this.vlm.vlm, this.vlm.tokenizer, inputs, {
+      const result = yield* streamText(this.vlm.model, this.vlm.tokenizer, inputs, {
         ...gen,
         signal: options.signal,
         onLogits: options.onLogits,

@@ -8,7 +8,7 @@ import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
 import type { GenerateOptions } from './generation-config.ts';
 import { Rng } from './rng.ts';
 import { isGreedy, sampleToken } from './sampler.ts';
-import type { CausalVlm } from './vlm.ts';
+import type { GenerativeModel } from '../models/vision-language-model.ts';
 
 /** A tokenised batch as the processor makes it (plain arrays). */
 export interface PromptBatch {
@@ -75,7 +75,7 @@ export interface TokenLoopResult {
  * the end (or when the consumer stops iterating).
  */
 export async function* generateTokens(
-  vlm: CausalVlm,
+  model: GenerativeModel,
   prompt: PromptBatch,
   options: TokenLoopOptions,
 ): AsyncGenerator<TokenStep, TokenLoopResult> {
@@ -87,12 +87,12 @@ export async function* generateTokens(
   if (options.cache && (B !== 1 || prompt.attention_mask?.[0].some((m) => m === 0))) {
     throw new TfvlmError('generate: continuing a cached sequence needs one unpadded row');
   }
-  if (cached + T >= vlm.maxPositions) {
+  if (cached + T >= model.maxPositions) {
     throw new TfvlmError(
-      `generate: the prompt has ${cached + T} tokens${cached ? ` (${cached} cached)` : ''} but the context window (max_position_embeddings) is ${vlm.maxPositions}`,
+      `generate: the prompt has ${cached + T} tokens${cached ? ` (${cached} cached)` : ''} but the context window (max_position_embeddings) is ${model.maxPositions}`,
     );
   }
-  const maxNew = Math.min(options.maxNewTokens, vlm.maxPositions - cached - T);
+  const maxNew = Math.min(options.maxNewTokens, model.maxPositions - cached - T);
   const mask = options.cache
     ? [new Array<number>(cached + T).fill(1)]
     : (prompt.attention_mask ?? prompt.input_ids.map((row) => row.map(() => 1))).map((row) => [...row]);
@@ -104,14 +104,14 @@ export async function* generateTokens(
   const rng = new Rng(options.seed);
   const decodeThreads = options.decodeThreads ?? (Number(process.env.TFVLM_DECODE_THREADS) || 1);
   const timings: GenerationTimings = { embedMs: 0, prefillMs: 0, prefillTokens: B * T, decodeMs: 0, decodeTokens: 0 };
-  const cache: KVCache[] = options.cache ?? vlm.createCache();
+  const cache: KVCache[] = options.cache ?? model.createCache();
   let stopReason: TokenLoopResult['stopReason'] = 'max_new_tokens';
   try {
     if (options.signal?.aborted) return { generated, timings: { ...timings, prefillTokens: 0 }, stopReason: 'aborted' };
     if (maxNew === 0) return { generated, timings, stopReason: options.maxNewTokens === 0 ? 'max_new_tokens' : 'context' };
     let t0 = performance.now();
     const embeds = tf.tidy(() =>
-      vlm.embed({
+      model.embed({
         input_ids: tf.tensor2d(prompt.input_ids.flat(), [B, T], 'int32'),
         ...(prompt.pixel_values && prompt.pixelShape
           ? {
@@ -128,7 +128,7 @@ export async function* generateTokens(
     let logits: tf.Tensor;
     try {
       const positions = options.cache ? Int32Array.from({ length: T }, (_, t) => cached + t) : prefillPositions(mask);
-      logits = vlm.decodeLast(embeds, mask.flat(), positions, cache);
+      logits = model.decodeLast(embeds, mask.flat(), positions, cache);
     } finally {
       embeds.dispose();
     }
@@ -166,10 +166,10 @@ export async function* generateTokens(
       // The whole step on decodeThreads: an op on the full pool (the embedding gather, argMax) wakes
       // XNNPACK's other threads, which then spin against this one.
       tokens = withComputeThreads(decodeThreads, () => {
-        const stepEmbeds = tf.tidy(() => vlm.embed({ input_ids: tf.tensor2d(stepTokens, [B, 1], 'int32') }));
+        const stepEmbeds = tf.tidy(() => model.embed({ input_ids: tf.tensor2d(stepTokens, [B, 1], 'int32') }));
         let stepLogits: tf.Tensor;
         try {
-          stepLogits = vlm.decodeLast(stepEmbeds, mask.flat(), positions, cache);
+          stepLogits = model.decodeLast(stepEmbeds, mask.flat(), positions, cache);
         } finally {
           stepEmbeds.dispose();
         }

@@ -4,7 +4,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { createStreamDecoder } from '../tokenizer/index.ts';
 import { generateTokens, type GenerationTimings, type PromptBatch, type TokenLoopOptions, type TokenLoopResult } from './generate.ts';
 import { StopStringMatcher } from './stop-strings.ts';
-import type { CausalVlm } from './vlm.ts';
+import type { GenerativeModel } from '../models/vision-language-model.ts';
 
 export interface TextGenerationOptions extends TokenLoopOptions {
   stopStrings?: string[];
@@ -23,14 +23,14 @@ export interface TextGenerationResult {
  * (break, return(), throw()) ends the token loop too, which frees its KV cache.
  */
 export async function* streamText(
-  vlm: CausalVlm,
+  model: GenerativeModel,
   tokenizer: Tokenizer,
   prompt: PromptBatch,
   options: TextGenerationOptions,
 ): AsyncGenerator<string, TextGenerationResult> {
   const decoder = createStreamDecoder(tokenizer, { skipSpecialTokens: true });
   const stops = new StopStringMatcher(options.stopStrings ?? []);
-  const loop = generateTokens(vlm, prompt, { ...options, shouldStop: () => stops.stopped || (options.shouldStop?.() ?? false) });
+  const loop = generateTokens(model, prompt, { ...options, shouldStop: () => stops.stopped || (options.shouldStop?.() ?? false) });
   let text = '';
   let finished = false;
   try {

@@ -1,18 +1,21 @@
-export { loadModel, REGISTRY, findEntry, type LoadedModel } from './registry.ts';
-export { Capture } from './capture.ts';
-export { WeightLoader, disposeTree, type WeightSpec } from './weights.ts';
-export { parseIdefics3Config, IDEFICS3_VISION_DEFAULTS, type Idefics3Config } from './idefics3/config.ts';
+export { loadModel, architectureOf, findArchitecture, REGISTRY, type Architecture, type LoadedModel, type ProcessorFamily } from './registry.ts';
 export {
-  Idefics3Model, idefics3WeightSpec, type Idefics3Inputs, type Idefics3ForwardOptions, type Idefics3Output,
-} from './idefics3/model.ts';
+  VisionLanguageModel, type GenerativeModel, type PromptTensors, type ModelInputs, type ForwardOptions,
+} from './vision-language-model.ts';
+export { Capture } from './capture.ts';
+export {
+  loadWeights, weightSpec, checkCheckpoint, checkpointTensors, toCheckpointLayout, fromCheckpointLayout, disposeTree,
+  type WeightSource, type WeightSpec, type ParamSlot, type SlotLayout,
+} from './weights.ts';
+export { parseIdefics3Config, IDEFICS3_VISION_DEFAULTS, type Idefics3Config } from './idefics3/config.ts';
+export { Idefics3Model, idefics3Weights, idefics3WeightSpec } from './idefics3/model.ts';
 export { Idefics3VisionTransformer, visionPositionIds, patchMaskFromPixels } from './idefics3/vision.ts';
 export { pixelShuffle, connectorForward, type Idefics3ConnectorWeights } from './idefics3/connector.ts';
 export { parseLlamaConfig, type LlamaConfig } from './llama/config.ts';
-export { LlamaDecoder, llamaWeightSpec, loadLlamaWeights, type DecoderInputs, type DecoderOptions } from './llama/model.ts';
+export { LlamaDecoder, decoderLayer, llamaWeights, type DecoderInputs, type DecoderOptions } from './llama/model.ts';
 export { parseSiglipVisionConfig, SIGLIP_VISION_DEFAULTS, type SiglipVisionConfig } from './siglip/config.ts';
 export {
-  siglipVisionWeightSpec, loadSiglipVisionWeights, patchEmbed, siglipEncoderLayer, siglipEncode,
-  encoderLayersWeightSpec, loadEncoderLayers, loadPatchEmbedding, runEncoderLayers,
+  siglipVisionWeights, patchEmbed, siglipEncoderLayer, siglipEncode, encoderLayersWeights, runEncoderLayers,
   type SiglipVisionWeights, type SiglipEncoderLayer, type EncoderDims, type EncoderRunOptions,
 } from './siglip/encoder.ts';
 export { mergeImageFeatures } from './image-merge.ts';
@@ -21,14 +24,13 @@ export {
   type CLIPConfig, type CLIPTextConfig, type CLIPVisionConfig,
 } from './clip/config.ts';
 export {
-  CLIPVisionTransformer, clipVisionWeightSpec, loadCLIPVisionWeights, projectAndNormalize,
-  type CLIPVisionWeights, type CLIPVisionRun,
+  CLIPVisionTransformer, clipVisionWeights, projectAndNormalize, type CLIPVisionWeights, type CLIPVisionRun,
 } from './clip/vision.ts';
-export { CLIPImageEncoder } from './clip/image-encoder.ts';
+export { CLIPImageEncoder } from './clip-image-encoder.ts';
 export { parseLlavaConfig, type LlavaConfig, type VisionFeatureSelectStrategy } from './llava/config.ts';
 export {
-  LlavaModel, llavaWeightSpec, llavaKeyLayout, LLAVA_HF_LAYOUT, LLAVA_NEW_LAYOUT,
-  type LlavaKeyLayout, type LlavaInputs, type LlavaForwardOptions, type LlavaProjectorWeights,
+  LlavaModel, llavaWeights, llavaWeightSpec, llavaKeyLayout, LLAVA_HF_LAYOUT, LLAVA_NEW_LAYOUT,
+  type LlavaKeyLayout, type LlavaProjectorWeights,
 } from './llava/model.ts';
 export {
   forwardDump, forwardToDump, readModelInputs, parseCaptureList, MODEL_INPUT_NAMES,

@@ -1,60 +1,71 @@
-// config.json → model loader. One row per architecture; add rows as architectures land.
-import fs from 'node:fs';
-import path from 'node:path';
+// config.json → architecture. One row per architecture: what it is called in config.json, how it
+// loads, how its processor turns images into tokens, and which of its weights are the projector
+// (`tfvlm train --trainable projector`). Adding an architecture = its folder + one row here.
 import { TfvlmError } from '../errors.ts';
 import { Idefics3Model } from './idefics3/model.ts';
 import { LlavaModel } from './llava/model.ts';
+import { readConfigJson } from './read-config.ts';
 
 /** Any model loadModel returns; narrow with instanceof. */
 export type LoadedModel = Idefics3Model | LlavaModel;
 
-export interface RegistryEntry {
+/** How a processor turns images (and videos) into prompt tokens: Idefics3 tiles + image blocks, or LLaVA feature tokens. */
+export type ProcessorFamily = 'idefics3' | 'llava';
+
+export interface Architecture {
   /** config.json `model_type` values handled. */
   modelTypes: string[];
   /** config.json `architectures` values handled. */
   architectures: string[];
   load: (dir: string) => Promise<LoadedModel>;
+  processor: ProcessorFamily;
+  /** Checkpoint keys of the vision → text projector. */
+  isProjectorKey: (key: string) => boolean;
 }
 
-export const REGISTRY: RegistryEntry[] = [
+export const REGISTRY: Architecture[] = [
   {
     // SmolVLM2 checkpoints use model_type 'smolvlm' with the same layers (SmolVLMForConditionalGeneration).
     modelTypes: ['idefics3', 'smolvlm'],
     architectures: ['Idefics3ForConditionalGeneration', 'SmolVLMForConditionalGeneration'],
     load: (dir) => Idefics3Model.load(dir),
+    processor: 'idefics3',
+    isProjectorKey: (key) => key.startsWith('model.connector.'),
   },
   {
     modelTypes: ['llava'],
     architectures: ['LlavaForConditionalGeneration'],
     load: (dir) => LlavaModel.load(dir),
+    processor: 'llava',
+    isProjectorKey: (key) => key.startsWith('multi_modal_projector.') || key.startsWith('model.multi_modal_projector.'),
   },
 ];
 
-export function findEntry(config: { model_type?: unknown; architectures?: unknown }): RegistryEntry | undefined {
+export function findArchitecture(config: { model_type?: unknown; architectures?: unknown }): Architecture | undefined {
   const archs = Array.isArray(config.architectures) ? (config.architectures as unknown[]) : [];
   return REGISTRY.find((e) => e.modelTypes.includes(String(config.model_type)))
     ?? REGISTRY.find((e) => archs.some((a) => e.architectures.includes(String(a))));
 }
 
-/** Loads the model in `dir` (config.json + safetensors), choosing the architecture from its config. */
-export async function loadModel(dir: string): Promise<LoadedModel> {
-  const configPath = path.join(dir, 'config.json');
-  let config: { model_type?: unknown; architectures?: unknown };
-  try {
-    config = JSON.parse(fs.readFileSync(configPath, 'utf8'));
-  } catch (e) {
-    throw new TfvlmError(`${configPath}: cannot read config (${(e as Error).message})`);
+/** The architecture of the model folder `dir`, from its config.json; a named error when none matches. */
+export function architectureOf(dir: string): Architecture {
+  const { raw, path } = readConfigJson(dir);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new TfvlmError(`${path}: must be a JSON object, got ${raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw}`);
   }
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    throw new TfvlmError(`${configPath}: must be a JSON object, got ${config === null ? 'null' : Array.isArray(config) ? 'an array' : typeof config}`);
-  }
-  const entry = findEntry(config);
+  const config = raw as { model_type?: unknown; architectures?: unknown };
+  const entry = findArchitecture(config);
   if (!entry) {
     const known = REGISTRY.flatMap((e) => e.modelTypes).join(', ');
     throw new TfvlmError(
-      `${configPath}: model_type '${String(config.model_type)}' / architectures ${JSON.stringify(config.architectures)} ` +
+      `${path}: model_type '${String(config.model_type)}' / architectures ${JSON.stringify(config.architectures)} ` +
       `is not supported (supported model_type: ${known})`,
     );
   }
-  return entry.load(dir);
+  return entry;
+}
+
+/** Loads the model in `dir` (config.json + safetensors), choosing the architecture from its config. */
+export async function loadModel(dir: string): Promise<LoadedModel> {
+  return architectureOf(dir).load(dir);
 }

@@ -7,8 +7,8 @@ import { TfvlmError } from '../errors.ts';
 import { embed } from '../layers/embedding.ts';
 import { layerNorm, type LayerNorm } from '../layers/layer-norm.ts';
 import type { Capture } from './capture.ts';
-import { encoderLayersWeightSpec, loadEncoderLayers, runEncoderLayers, type EncoderDims, type SiglipEncoderLayer } from './siglip/encoder.ts';
-import { specLayerNorm, type WeightLoader, type WeightSpec } from './weights.ts';
+import { encoderLayersWeights, runEncoderLayers, type EncoderDims, type SiglipEncoderLayer } from './siglip/encoder.ts';
+import type { WeightSource } from './weights.ts';
 
 export type TextTowerDims = EncoderDims & { vocab_size: number; max_position_embeddings: number };
 
@@ -21,19 +21,13 @@ export interface TextTowerWeights {
   final_layer_norm: LayerNorm;
 }
 
-export function textTowerWeightSpec(spec: WeightSpec, prefix: string, c: TextTowerDims): void {
-  spec.set(`${prefix}.embeddings.token_embedding.weight`, [c.vocab_size, c.hidden_size]);
-  spec.set(`${prefix}.embeddings.position_embedding.weight`, [c.max_position_embeddings, c.hidden_size]);
-  encoderLayersWeightSpec(spec, `${prefix}.encoder`, c);
-  specLayerNorm(spec, `${prefix}.final_layer_norm`, c.hidden_size);
-}
-
-export function loadTextTowerWeights(w: WeightLoader, prefix: string, c: TextTowerDims): TextTowerWeights {
+/** A CLIP-style text tower under prefix (e.g. `text_model`). */
+export function textTowerWeights(w: WeightSource, prefix: string, c: TextTowerDims): TextTowerWeights {
   return {
-    token_embedding: w.tensor(`${prefix}.embeddings.token_embedding.weight`) as tf.Tensor2D,
-    position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`) as tf.Tensor2D,
-    layers: loadEncoderLayers(w, `${prefix}.encoder`, c),
-    final_layer_norm: w.layerNorm(`${prefix}.final_layer_norm`, c.layer_norm_eps),
+    token_embedding: w.tensor(`${prefix}.embeddings.token_embedding.weight`, [c.vocab_size, c.hidden_size]) as tf.Tensor2D,
+    position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`, [c.max_position_embeddings, c.hidden_size]) as tf.Tensor2D,
+    layers: encoderLayersWeights(w, `${prefix}.encoder`, c),
+    final_layer_norm: w.layerNorm(`${prefix}.final_layer_norm`, c.hidden_size, c.layer_norm_eps),
   };
 }
 

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { loadImage, type ImageSource } from '../io/image.ts';
+import { architectureOf, type ProcessorFamily } from '../models/registry.ts';
 import { PixelBudget } from '../io/pixel-budget.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizer/index.ts';
 import type { Bitmap } from './image.ts';
@@ -77,15 +78,11 @@ export const PROCESS_OPTION_KEYS = Object.keys({
   maxImagePixels: true, maxRequestPixels: true,
 } satisfies Record<keyof ProcessOptions, true>) as (keyof ProcessOptions)[];
 
-type Family = 'idefics3' | 'llava';
-
-/** model_type → how images become prompt tokens. */
-const FAMILIES: Record<string, Family> = { idefics3: 'idefics3', smolvlm: 'idefics3', llava: 'llava' };
 
 export class VlmProcessor {
   private constructor(
     readonly dir: string,
-    readonly family: Family,
+    readonly family: ProcessorFamily,
     readonly tokenizer: Tokenizer,
     private readonly imageProcessor: Idefics3ImageProcessor | CLIPImageProcessor,
     private readonly promptConfig: Idefics3PromptConfig | LlavaPromptConfig,
@@ -94,23 +91,13 @@ export class VlmProcessor {
   ) {}
 
   static async load(dir: string): Promise<VlmProcessor> {
-    const configFile = path.join(dir, 'config.json');
-    let modelType: unknown;
-    try {
-      modelType = JSON.parse(fs.readFileSync(configFile, 'utf8')).model_type;
-    } catch (e) {
-      throw new TfvlmError(`cannot read ${configFile}: ${(e as Error).message}`);
-    }
-    const family = FAMILIES[String(modelType)];
-    if (!family) {
-      throw new TfvlmError(`${configFile}: model_type ${JSON.stringify(modelType)} has no processor here (known: ${Object.keys(FAMILIES).join(', ')})`);
-    }
+    const family = architectureOf(dir).processor;
     const tokenizer = await loadTokenizer(dir);
     const imageProcessor = createImageProcessor(loadPreprocessorConfig(dir));
     const extra = tokenizer.settings.extraSpecialTokens;
     if (family === 'idefics3') {
       if (!(imageProcessor instanceof Idefics3ImageProcessor)) {
-        throw new TfvlmError(`${path.join(dir, 'preprocessor_config.json')}: ${String(modelType)} needs an Idefics3ImageProcessor`);
+        throw new TfvlmError(`${path.join(dir, 'preprocessor_config.json')}: an Idefics3 / SmolVLM model needs an Idefics3ImageProcessor or SmolVLMImageProcessor`);
       }
       const video = new SmolVLMVideoProcessor(loadVideoProcessorConfig(dir));
       return new VlmProcessor(dir, family, tokenizer, imageProcessor, await loadIdefics3PromptConfig(dir, extra), video);

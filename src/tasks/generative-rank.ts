@@ -42,7 +42,7 @@ function decoderOf(vlm: Vlm): LlamaDecoder {
 function embedPrompt(vlm: Vlm, inputs: Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'>, ids: number[][]): tf.Tensor {
   return tf.tidy(() => {
     const shape = inputs.pixelShape;
-    return vlm.vlm.embed({
+    return vlm.model.embed({
       input_ids: tf.tensor2d(ids.flat(), [ids.length, ids[0].length], 'int32'),
       ...(inputs.pixel_values && shape
         ? {
@@ -115,8 +115,8 @@ export class GenerativeRanker {
     const prefixIds = inputs.input_ids;
     const P = prefixIds[0].length;
     const longest = Math.max(...answers.map((a) => a.length));
-    if (P + longest > this.vlm.vlm.maxPositions) {
-      throw new TfvlmError(`prompt (${P} tokens) + answer (${longest}) exceed the model's ${this.vlm.vlm.maxPositions} positions`);
+    if (P + longest > this.vlm.model.maxPositions) {
+      throw new TfvlmError(`prompt (${P} tokens) + answer (${longest}) exceed the model's ${this.vlm.model.maxPositions} positions`);
     }
     // The prefix is encoded once (batch 1), then every chunk of answers extends its own copy of it.
     const prefix = Array.from({ length: this.decoder.config.num_hidden_layers }, () => new ConcatKVCache());

@@ -6,7 +6,7 @@ import { tf } from '../backend/index.ts';
 import { copyFileAtomic } from '../io/atomic-write.ts';
 import { SAFE_WEIGHTS_NAME } from '../io/checkpoint.ts';
 import { writeSafetensors } from '../io/safetensors.ts';
-import { checkpointTensors, type ParamSlot } from './parameters.ts';
+import { checkpointTensors, type ParamSlot } from '../models/weights.ts';
 
 /** Files of a model folder that are not weights or training state. */
 const SKIPPED = /(\.safetensors|\.safetensors\.index\.json|\.bin|\.pt|\.pth|^trainer_state\.json|^adapter_config\.json|^README\.md)$/;

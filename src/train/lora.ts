@@ -9,7 +9,7 @@ import { TfvlmError } from '../errors.ts';
 import { Rng } from '../generation/rng.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { Linear } from '../layers/linear.ts';
-import type { ParamSlot } from './parameters.ts';
+import type { ParamSlot } from '../models/weights.ts';
 import { writeFileAtomic } from '../io/atomic-write.ts';
 
 export const ADAPTER_WEIGHTS_NAME = 'adapter_model.safetensors';

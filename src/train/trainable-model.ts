@@ -10,7 +10,9 @@ import { attentionSupervisionLoss, checkAttentionSupervision, supervisedAttentio
 import { LoraAdapter } from './lora.ts';
 import { maskedCrossEntropy } from './loss.ts';
 import type { TrainableParam } from './optimizer.ts';
-import { idefics3Slots, withTiedHead, type ParamSlot } from './parameters.ts';
+import { findArchitecture } from '../models/registry.ts';
+import type { ParamSlot } from '../models/weights.ts';
+import { withTiedHead } from './parameters.ts';
 
 export type TrainableMode = 'projector' | 'lora' | 'all';
 
@@ -36,10 +38,6 @@ export interface StepTotals {
   attentionRows: number;
 }
 
-function isProjectorKey(key: string): boolean {
-  return key.startsWith('model.connector.');
-}
-
 export class TrainableModel {
   readonly slots: ParamSlot[];
   readonly params: TrainableParam[];
@@ -55,7 +53,8 @@ export class TrainableModel {
       checkAttentionSupervision(s.attentionSupervision, t.num_hidden_layers, t.num_attention_heads);
       this.supervision = s.attentionSupervision;
     }
-    this.slots = idefics3Slots(model);
+    this.slots = model.slots;
+    const isProjectorKey = findArchitecture(model.config)!.isProjectorKey;
     if (s.trainable === 'lora') {
       this.lora = LoraAdapter.create(this.slots, { r: s.loraRank, alpha: s.loraAlpha, targetModules: s.loraTargets }, s.seed);
       this.params = this.lora.variables().map(({ name, variable }) => ({ name, variable, decay: true }));

@@ -20,7 +20,8 @@ import { installTrainingGradients } from './gradients.ts';
 import { DEFAULT_LORA_TARGETS, LoraAdapter } from './lora.ts';
 import { exactUnderTeacherForcing, maskedCrossEntropy } from './loss.ts';
 import { AdamW, clipByGlobalNorm, type TrainableParam } from './optimizer.ts';
-import { fromCheckpointLayout, syncTiedHead, type ParamSlot } from './parameters.ts';
+import { fromCheckpointLayout, type ParamSlot } from '../models/weights.ts';
+import { syncTiedHead } from './parameters.ts';
 import { cosineWithWarmup } from './schedule.ts';
 import { TrainableModel, type TrainableMode } from './trainable-model.ts';
 

@@ -10,7 +10,7 @@ import { initBackend, tf } from '../../src/backend/index.ts';
 import { SafetensorsFile } from '../../src/io/safetensors.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { generateTokens, type PromptBatch } from '../../src/generation/generate.ts';
-import { idefics3Vlm, type CausalVlm } from '../../src/generation/vlm.ts';
+import type { GenerativeModel } from '../../src/models/vision-language-model.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
 
 const FOLDERS = ['tiny-smolvlm', 'tiny-smolvlm2'];
@@ -43,7 +43,7 @@ function goldenTensor(folder: string, name: string, key: string): Float32Array {
   }
 }
 
-async function run(vlm: CausalVlm, prompt: PromptBatch, maxNewTokens: number, eos: number, pad: number, keepLogits: boolean) {
+async function run(vlm: GenerativeModel, prompt: PromptBatch, maxNewTokens: number, eos: number, pad: number, keepLogits: boolean) {
   const steps: Float32Array[] = [];
   const loop = generateTokens(vlm, prompt, {
     ...GREEDY, maxNewTokens, eosTokenIds: [eos], padTokenId: pad, seed: 0,
@@ -57,11 +57,11 @@ async function run(vlm: CausalVlm, prompt: PromptBatch, maxNewTokens: number, eo
 for (const folder of FOLDERS) describe(`generate (greedy, KV cache) vs transformers: ${folder}`, () => {
   const cases = JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')).cases;
   let model: Idefics3Model;
-  let vlm: CausalVlm;
+  let vlm: GenerativeModel;
   before(async () => {
     await initBackend();
     model = await Idefics3Model.load(fixture(folder));
-    vlm = idefics3Vlm(model);
+    vlm = model;
   });
   after(() => model.dispose());
 

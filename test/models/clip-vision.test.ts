@@ -10,7 +10,7 @@ import { tf, initBackend } from '../../src/backend/index.ts';
 import { TfvlmError } from '../../src/errors.ts';
 import { SafetensorsFile, writeSafetensors, type RawTensor } from '../../src/io/safetensors.ts';
 import { Capture } from '../../src/models/capture.ts';
-import { CLIPImageEncoder } from '../../src/models/clip/image-encoder.ts';
+import { CLIPImageEncoder } from '../../src/models/clip-image-encoder.ts';
 import { parseCLIPConfig, parseCLIPTextConfig, parseCLIPVisionConfig } from '../../src/models/clip/config.ts';
 import { assertClose, diff, TOLERANCE } from '../helpers/compare.ts';
 import { fixture } from '../helpers/paths.ts';

@@ -9,7 +9,6 @@ import { SafetensorsFile } from '../../src/io/safetensors.ts';
 import { Capture } from '../../src/models/capture.ts';
 import { LlavaModel } from '../../src/models/llava/model.ts';
 import { generateTokens, type PromptBatch } from '../../src/generation/generate.ts';
-import { llavaVlm } from '../../src/generation/vlm.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
 import { Vlm } from '../../src/engine.ts';
 import { assertClose, diff, TOLERANCE } from '../helpers/compare.ts';
@@ -103,7 +102,7 @@ describe('LLaVA (tiny-llava) parity with transformers', () => {
       Object.values(inputs).forEach((t) => t.dispose());
       const steps: Float32Array[] = [];
       const before = tf.memory().numTensors;
-      const loop = generateTokens(llavaVlm(model), prompt, {
+      const loop = generateTokens(model, prompt, {
         ...GREEDY, maxNewTokens: c.generate.max_new_tokens, eosTokenIds: [2], padTokenId: 500, seed: 0,
         onLogits: (l) => steps.push(l),
       });

@@ -6,7 +6,6 @@ import { initBackend, tf } from '../../src/backend/index.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { collate, disposeBatch } from '../../src/train/batch.ts';
 import { LoraAdapter } from '../../src/train/lora.ts';
-import { idefics3Slots } from '../../src/train/parameters.ts';
 import { Trainer } from '../../src/train/trainer.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { loadTiny, tinyConfig, tinySetup, type TinySetup } from './tiny.ts';
@@ -129,7 +128,7 @@ describe('training', () => {
     merged.dispose();
 
     const fresh = await loadTiny(s);
-    const reloaded = LoraAdapter.load(idefics3Slots(fresh), adapterDir);
+    const reloaded = LoraAdapter.load(fresh.slots, adapterDir);
     assert.ok(reloaded.modules.some((m) => m.name === 'model.text_model.layers.0.self_attn.q_proj'));
     assertClose(logitsOf(fresh, () => reloaded.attach()), adapted, TOLERANCE.float32, 'reloaded adapter');
     reloaded.merge();
@@ -175,7 +174,7 @@ describe('training', () => {
     const names = trainer.params.map((p) => p.name);
     assert.ok(names.length > 0 && names.every((n) => !n.startsWith('model.vision_model.')), names.join(', '));
     assert.ok(names.includes('model.connector.modality_projection.proj.weight'));
-    const slots = idefics3Slots(model);
+    const slots = model.slots;
     const snapshot = (frozen: boolean) => new Map(slots.filter((sl) => sl.key.startsWith('model.vision_model.') === frozen)
       .map((sl) => [sl.key, tf.tidy(() => sl.get().dataSync().slice())]));
     const frozenBefore = snapshot(true);

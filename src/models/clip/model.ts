@@ -6,10 +6,10 @@ import { Checkpoint } from '../../io/checkpoint.ts';
 import { linear, type Linear } from '../../layers/linear.ts';
 import type { Capture } from '../capture.ts';
 import { readConfigJson } from '../read-config.ts';
-import { WeightLoader, disposeTree, specLinear, type WeightSpec } from '../weights.ts';
+import { disposeTree, loadWeights, type WeightSource } from '../weights.ts';
 import { parseCLIPConfig, type CLIPConfig } from './config.ts';
-import { CLIPTextTransformer, clipTextWeightSpec, loadCLIPTextWeights } from './text.ts';
-import { CLIPVisionTransformer, clipVisionWeightSpec, loadCLIPVisionWeights, projectAndNormalize } from './vision.ts';
+import { CLIPTextTransformer, clipTextWeights } from './text.ts';
+import { CLIPVisionTransformer, clipVisionWeights, projectAndNormalize } from './vision.ts';
 
 /** x / ‖x‖ along the last axis. */
 export function l2Normalize(x: tf.Tensor): tf.Tensor {
@@ -32,12 +32,15 @@ export function similarityLogits(imageEmbeds: tf.Tensor, textEmbeds: tf.Tensor, 
   });
 }
 
-export function clipModelWeightSpec(spec: WeightSpec, c: CLIPConfig): void {
-  clipVisionWeightSpec(spec, 'vision_model', c.vision_config);
-  clipTextWeightSpec(spec, 'text_model', c.text_config);
-  specLinear(spec, 'visual_projection', c.vision_config.hidden_size, c.projection_dim, false);
-  specLinear(spec, 'text_projection', c.text_config.hidden_size, c.projection_dim, false);
-  spec.set('logit_scale', []);
+/** A CLIPModel: both towers, their projections, and logit_scale. */
+export function clipModelWeights(w: WeightSource, c: CLIPConfig) {
+  return {
+    vision: clipVisionWeights(w, 'vision_model', c.vision_config),
+    text: clipTextWeights(w, 'text_model', c.text_config),
+    visualProjection: w.linear('visual_projection', c.vision_config.hidden_size, c.projection_dim, false),
+    textProjection: w.linear('text_projection', c.text_config.hidden_size, c.projection_dim, false),
+    logitScale: w.tensor('logit_scale', []),
+  };
 }
 
 export class CLIPModel {
@@ -60,16 +63,14 @@ export class CLIPModel {
     const c = parseCLIPConfig(raw, path);
     const checkpoint = Checkpoint.open(dir);
     try {
-      const spec: WeightSpec = new Map();
-      clipModelWeightSpec(spec, c);
-      const w = WeightLoader.open(checkpoint, spec, { ignore: (k) => k.endsWith('.embeddings.position_ids') });
+      const { weights: w } = loadWeights(checkpoint, (source) => clipModelWeights(source, c), { ignore: (k) => k.endsWith('.embeddings.position_ids') });
       return new CLIPModel(
         c,
-        new CLIPVisionTransformer(c.vision_config, loadCLIPVisionWeights(w, 'vision_model', c.vision_config)),
-        new CLIPTextTransformer(c.text_config, loadCLIPTextWeights(w, 'text_model', c.text_config)),
-        w.linear('visual_projection', false),
-        w.linear('text_projection', false),
-        w.tensor('logit_scale'),
+        new CLIPVisionTransformer(c.vision_config, w.vision),
+        new CLIPTextTransformer(c.text_config, w.text),
+        w.visualProjection,
+        w.textProjection,
+        w.logitScale,
       );
     } finally {
       checkpoint.close();

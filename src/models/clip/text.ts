@@ -5,18 +5,15 @@ import { tf } from '../../backend/index.ts';
 import { TfvlmError } from '../../errors.ts';
 import { causalMask } from '../../layers/masks.ts';
 import type { Capture } from '../capture.ts';
-import { disposeTree, type WeightLoader, type WeightSpec } from '../weights.ts';
+import { disposeTree, type WeightSource } from '../weights.ts';
 import type { CLIPTextConfig } from './config.ts';
-import { checkTextBatch, encodeText, loadTextTowerWeights, textTowerWeightSpec, type TextTowerWeights } from '../text-tower.ts';
+import { checkTextBatch, encodeText, textTowerWeights, type TextTowerWeights } from '../text-tower.ts';
 
 export type CLIPTextWeights = TextTowerWeights;
 
-export function clipTextWeightSpec(spec: WeightSpec, prefix: string, c: CLIPTextConfig): void {
-  textTowerWeightSpec(spec, prefix, c);
-}
-
-export function loadCLIPTextWeights(w: WeightLoader, prefix: string, c: CLIPTextConfig): CLIPTextWeights {
-  return loadTextTowerWeights(w, prefix, c);
+/** A CLIPTextTransformer under prefix (e.g. `text_model`). */
+export function clipTextWeights(w: WeightSource, prefix: string, c: CLIPTextConfig): CLIPTextWeights {
+  return textTowerWeights(w, prefix, c);
 }
 
 /**

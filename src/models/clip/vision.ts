@@ -9,9 +9,9 @@ import { layerNorm, type LayerNorm } from '../../layers/layer-norm.ts';
 import { linear, type Linear } from '../../layers/linear.ts';
 import type { Capture } from '../capture.ts';
 import {
-  encoderLayersWeightSpec, loadEncoderLayers, loadPatchEmbedding, patchEmbed, runEncoderLayers, type SiglipEncoderLayer,
+  encoderLayersWeights, patchEmbed, runEncoderLayers, type SiglipEncoderLayer,
 } from '../siglip/encoder.ts';
-import { disposeTree, specLayerNorm, type WeightLoader, type WeightSpec } from '../weights.ts';
+import { disposeTree, type WeightSource } from '../weights.ts';
 import type { CLIPVisionConfig } from './config.ts';
 
 export interface CLIPVisionWeights {
@@ -26,25 +26,17 @@ export interface CLIPVisionWeights {
   post_layernorm: LayerNorm;
 }
 
-/** Keys of a CLIPVisionTransformer under prefix (e.g. `vision_model`, `vision_tower.vision_model`). */
-export function clipVisionWeightSpec(spec: WeightSpec, prefix: string, c: CLIPVisionConfig): void {
+/** A CLIPVisionTransformer under prefix (e.g. `vision_model`, `vision_tower.vision_model`). */
+export function clipVisionWeights(w: WeightSource, prefix: string, c: CLIPVisionConfig): CLIPVisionWeights {
   const D = c.hidden_size;
-  spec.set(`${prefix}.embeddings.class_embedding`, [D]);
-  spec.set(`${prefix}.embeddings.patch_embedding.weight`, [D, c.num_channels, c.patch_size, c.patch_size]);
-  spec.set(`${prefix}.embeddings.position_embedding.weight`, [c.num_positions, D]);
-  specLayerNorm(spec, `${prefix}.pre_layrnorm`, D);
-  encoderLayersWeightSpec(spec, `${prefix}.encoder`, c);
-  specLayerNorm(spec, `${prefix}.post_layernorm`, D);
-}
-
-export function loadCLIPVisionWeights(w: WeightLoader, prefix: string, c: CLIPVisionConfig): CLIPVisionWeights {
+  const eps = c.layer_norm_eps;
   return {
-    class_embedding: w.tensor(`${prefix}.embeddings.class_embedding`) as tf.Tensor1D,
-    patch_embedding: loadPatchEmbedding(w, `${prefix}.embeddings.patch_embedding`, c, false),
-    position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`) as tf.Tensor2D,
-    pre_layrnorm: w.layerNorm(`${prefix}.pre_layrnorm`, c.layer_norm_eps),
-    layers: loadEncoderLayers(w, `${prefix}.encoder`, c),
-    post_layernorm: w.layerNorm(`${prefix}.post_layernorm`, c.layer_norm_eps),
+    class_embedding: w.tensor(`${prefix}.embeddings.class_embedding`, [D]) as tf.Tensor1D,
+    patch_embedding: w.patchConv(`${prefix}.embeddings.patch_embedding`, D, c.num_channels, c.patch_size, false),
+    position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`, [c.num_positions, D]) as tf.Tensor2D,
+    pre_layrnorm: w.layerNorm(`${prefix}.pre_layrnorm`, D, eps),
+    layers: encoderLayersWeights(w, `${prefix}.encoder`, c),
+    post_layernorm: w.layerNorm(`${prefix}.post_layernorm`, D, eps),
   };
 }
 

@@ -15,7 +15,7 @@ import { gatedMlp, type GatedMLP } from '../../layers/mlp.ts';
 import { addRmsNorm, rmsNorm, type RMSNorm } from '../../layers/rms-norm.ts';
 import { inverseFrequencies, rotaryTables } from '../../layers/rotary.ts';
 import { attentionRecorder, type Capture } from '../capture.ts';
-import { disposeTree, specLinear, specRMSNorm, type WeightLoader, type WeightSpec } from '../weights.ts';
+import { disposeTree, type WeightSource } from '../weights.ts';
 import type { LlamaConfig } from './config.ts';
 
 export interface LlamaDecoderLayer {
@@ -31,53 +31,33 @@ export interface LlamaWeights {
   norm: RMSNorm;
 }
 
-/** Keys of a LlamaModel under prefix (e.g. `model.text_model`). */
-export function llamaWeightSpec(spec: WeightSpec, prefix: string, c: LlamaConfig): void {
-  spec.set(`${prefix}.embed_tokens.weight`, [c.vocab_size, c.hidden_size]);
+/** A LlamaModel under prefix (e.g. `model.text_model`): embeddings, decoder layers, final norm. */
+export function llamaWeights(w: WeightSource, prefix: string, c: LlamaConfig): LlamaWeights {
+  const act = activation(c.hidden_act);
+  const [D, eps] = [c.hidden_size, c.rms_norm_eps];
   const qDim = c.num_attention_heads * c.head_dim;
   const kvDim = c.num_key_value_heads * c.head_dim;
-  for (let i = 0; i < c.num_hidden_layers; i++) {
+  const embed_tokens = w.tensor(`${prefix}.embed_tokens.weight`, [c.vocab_size, D]) as tf.Tensor2D;
+  const layers = Array.from({ length: c.num_hidden_layers }, (_, i): LlamaDecoderLayer => {
     const p = `${prefix}.layers.${i}`;
-    specRMSNorm(spec, `${p}.input_layernorm`, c.hidden_size);
-    specLinear(spec, `${p}.self_attn.q_proj`, c.hidden_size, qDim, c.attention_bias);
-    specLinear(spec, `${p}.self_attn.k_proj`, c.hidden_size, kvDim, c.attention_bias);
-    specLinear(spec, `${p}.self_attn.v_proj`, c.hidden_size, kvDim, c.attention_bias);
-    specLinear(spec, `${p}.self_attn.o_proj`, qDim, c.hidden_size, c.attention_bias);
-    specRMSNorm(spec, `${p}.post_attention_layernorm`, c.hidden_size);
-    specLinear(spec, `${p}.mlp.gate_proj`, c.hidden_size, c.intermediate_size, c.mlp_bias);
-    specLinear(spec, `${p}.mlp.up_proj`, c.hidden_size, c.intermediate_size, c.mlp_bias);
-    specLinear(spec, `${p}.mlp.down_proj`, c.intermediate_size, c.hidden_size, c.mlp_bias);
-  }
-  specRMSNorm(spec, `${prefix}.norm`, c.hidden_size);
-}
-
-export function loadLlamaWeights(w: WeightLoader, prefix: string, c: LlamaConfig): LlamaWeights {
-  const act = activation(c.hidden_act);
-  const layers: LlamaDecoderLayer[] = [];
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `${prefix}.layers.${i}`;
-    layers.push({
-      input_layernorm: w.rmsNorm(`${p}.input_layernorm`, c.rms_norm_eps),
+    return {
+      input_layernorm: w.rmsNorm(`${p}.input_layernorm`, D, eps),
       self_attn: {
-        q: w.linear(`${p}.self_attn.q_proj`, c.attention_bias),
-        k: w.linear(`${p}.self_attn.k_proj`, c.attention_bias),
-        v: w.linear(`${p}.self_attn.v_proj`, c.attention_bias),
-        o: w.linear(`${p}.self_attn.o_proj`, c.attention_bias),
+        q: w.linear(`${p}.self_attn.q_proj`, D, qDim, c.attention_bias),
+        k: w.linear(`${p}.self_attn.k_proj`, D, kvDim, c.attention_bias),
+        v: w.linear(`${p}.self_attn.v_proj`, D, kvDim, c.attention_bias),
+        o: w.linear(`${p}.self_attn.o_proj`, qDim, D, c.attention_bias),
       },
-      post_attention_layernorm: w.rmsNorm(`${p}.post_attention_layernorm`, c.rms_norm_eps),
+      post_attention_layernorm: w.rmsNorm(`${p}.post_attention_layernorm`, D, eps),
       mlp: {
-        gate: w.linear(`${p}.mlp.gate_proj`, c.mlp_bias),
-        up: w.linear(`${p}.mlp.up_proj`, c.mlp_bias),
-        down: w.linear(`${p}.mlp.down_proj`, c.mlp_bias),
+        gate: w.linear(`${p}.mlp.gate_proj`, D, c.intermediate_size, c.mlp_bias),
+        up: w.linear(`${p}.mlp.up_proj`, D, c.intermediate_size, c.mlp_bias),
+        down: w.linear(`${p}.mlp.down_proj`, c.intermediate_size, D, c.mlp_bias),
         act,
       },
-    });
-  }
-  return {
-    embed_tokens: w.tensor(`${prefix}.embed_tokens.weight`) as tf.Tensor2D,
-    layers,
-    norm: w.rmsNorm(`${prefix}.norm`, c.rms_norm_eps),
-  };
+    };
+  });
+  return { embed_tokens, layers, norm: w.rmsNorm(`${prefix}.norm`, D, eps) };
 }
 
 /** Host copy of a [B, S] mask / id tensor or array. */

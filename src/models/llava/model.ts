@@ -6,14 +6,14 @@ import { tf } from '../../backend/index.ts';
 import { TfvlmError } from '../../errors.ts';
 import { Checkpoint } from '../../io/checkpoint.ts';
 import { activation, type Activation } from '../../layers/activations.ts';
-import type { KVCache } from '../../layers/kv-cache.ts';
 import { linear, type Linear } from '../../layers/linear.ts';
 import type { Capture } from '../capture.ts';
-import { CLIPVisionTransformer, clipVisionWeightSpec, loadCLIPVisionWeights } from '../clip/vision.ts';
+import { CLIPVisionTransformer, clipVisionWeights } from '../clip/vision.ts';
 import { mergeImageFeatures } from '../image-merge.ts';
-import { LlamaDecoder, llamaWeightSpec, loadLlamaWeights, type HostInts } from '../llama/model.ts';
+import { LlamaDecoder, llamaWeights } from '../llama/model.ts';
 import { readConfigJson } from '../read-config.ts';
-import { WeightLoader, disposeTree, specLinear, type WeightSpec } from '../weights.ts';
+import { VisionLanguageModel, type PromptTensors } from '../vision-language-model.ts';
+import { disposeTree, loadWeights, weightSpec, type WeightSource, type WeightSpec } from '../weights.ts';
 import { parseLlavaConfig, type LlavaConfig } from './config.ts';
 
 /**
@@ -40,17 +40,25 @@ export function llavaKeyLayout(checkpoint: Checkpoint): LlavaKeyLayout {
   return checkpoint.has(`${LLAVA_NEW_LAYOUT.text}.embed_tokens.weight`) ? LLAVA_NEW_LAYOUT : LLAVA_HF_LAYOUT;
 }
 
-/** Every checkpoint key (and shape) a LlavaForConditionalGeneration with this config has. */
-export function llavaWeightSpec(c: LlavaConfig, layout: LlavaKeyLayout = LLAVA_HF_LAYOUT): WeightSpec {
-  const spec: WeightSpec = new Map();
-  clipVisionWeightSpec(spec, layout.vision, c.vision_config);
+/** A LlavaForConditionalGeneration's weights under a key layout. */
+export function llavaWeights(w: WeightSource, c: LlavaConfig, layout: LlavaKeyLayout = LLAVA_HF_LAYOUT) {
   const Dt = c.text_config.hidden_size;
   const bias = c.multimodal_projector_bias;
-  specLinear(spec, `${layout.projector}.linear_1`, c.vision_config.hidden_size * c.feature_layers.length, Dt, bias);
-  specLinear(spec, `${layout.projector}.linear_2`, Dt, Dt, bias);
-  llamaWeightSpec(spec, layout.text, c.text_config);
-  if (!c.tie_word_embeddings) specLinear(spec, layout.lmHead, Dt, c.text_config.vocab_size, false);
-  return spec;
+  return {
+    vision: clipVisionWeights(w, layout.vision, c.vision_config),
+    projector: {
+      linear_1: w.linear(`${layout.projector}.linear_1`, c.vision_config.hidden_size * c.feature_layers.length, Dt, bias),
+      act: activation(c.projector_hidden_act),
+      linear_2: w.linear(`${layout.projector}.linear_2`, Dt, Dt, bias),
+    },
+    text: llamaWeights(w, layout.text, c.text_config),
+    lmHead: c.tie_word_embeddings ? undefined : w.linear(layout.lmHead, Dt, c.text_config.vocab_size, false),
+  };
+}
+
+/** Every checkpoint key (and shape) a LlavaForConditionalGeneration with this config has. */
+export function llavaWeightSpec(c: LlavaConfig, layout: LlavaKeyLayout = LLAVA_HF_LAYOUT): WeightSpec {
+  return weightSpec((w) => llavaWeights(w, c, layout));
 }
 
 /** Keys transformers ignores on load (buffers, a stored lm_head when tied). */
@@ -65,32 +73,16 @@ export interface LlavaProjectorWeights {
   linear_2: Linear;
 }
 
-export interface LlavaInputs {
-  /** int32 [B, T] */
-  input_ids: tf.Tensor;
-  /** [B, cached + T], 1 = attend. */
-  attention_mask?: HostInts;
-  /** float32 [n_images, C, H, W]: the images of every row, in order. */
-  pixel_values?: tf.Tensor;
-  /** [B, T] RoPE positions (default: cache offset + 0..T−1). */
-  position_ids?: HostInts;
-}
-
-export interface LlavaForwardOptions {
-  capture?: Capture;
-  /** Per-layer KV cache (model.createCache()); image features are merged only when it is empty. */
-  cache?: KVCache[];
-  /** Logits of the last position only. */
-  lastOnly?: boolean;
-}
-
-export class LlavaModel {
+export class LlavaModel extends VisionLanguageModel {
   constructor(
     readonly config: LlavaConfig,
     readonly vision: CLIPVisionTransformer,
     readonly projector: LlavaProjectorWeights,
-    readonly text: LlamaDecoder,
-  ) {}
+    text: LlamaDecoder,
+    slots: VisionLanguageModel['slots'] = [],
+  ) {
+    super(text, slots);
+  }
 
   /** Loads config.json + safetensors (single or sharded) from a model folder. */
   static async load(dir: string): Promise<LlavaModel> {
@@ -106,21 +98,9 @@ export class LlavaModel {
 
   static fromCheckpoint(config: LlavaConfig, checkpoint: Checkpoint): LlavaModel {
     const layout = llavaKeyLayout(checkpoint);
-    const w = WeightLoader.open(checkpoint, llavaWeightSpec(config, layout), { ignore: ignoredKey(config, layout) });
-    const vision = new CLIPVisionTransformer(config.vision_config, loadCLIPVisionWeights(w, layout.vision, config.vision_config));
-    const bias = config.multimodal_projector_bias;
-    const projector = {
-      linear_1: w.linear(`${layout.projector}.linear_1`, bias),
-      act: activation(config.projector_hidden_act),
-      linear_2: w.linear(`${layout.projector}.linear_2`, bias),
-    };
-    const textWeights = loadLlamaWeights(w, layout.text, config.text_config);
-    const lmHead = config.tie_word_embeddings ? LlamaDecoder.tiedHead(textWeights) : w.linear(layout.lmHead, false);
-    return new LlavaModel(config, vision, projector, new LlamaDecoder(config.text_config, textWeights, lmHead));
-  }
-
-  createCache(): KVCache[] {
-    return this.text.createCache();
+    const { weights: w, slots } = loadWeights(checkpoint, (source) => llavaWeights(source, config, layout), { ignore: ignoredKey(config, layout) });
+    const text = new LlamaDecoder(config.text_config, w.text, w.lmHead ?? LlamaDecoder.tiedHead(w.text));
+    return new LlavaModel(config, new CLIPVisionTransformer(config.vision_config, w.vision), w.projector, text, slots);
   }
 
   /**
@@ -151,29 +131,18 @@ export class LlavaModel {
     return mergeImageFeatures(inputIds, inputsEmbeds, imageFeatures, this.config.image_token_index);
   }
 
-  /** Token embeddings [B, T, hidden], with the image features merged when pixel_values are given. */
-  embed(inputIds: tf.Tensor, pixelValues?: tf.Tensor, capture?: Capture): tf.Tensor {
+  /** Token embeddings [B, T, hidden], with the image features merged when pixel_values ([n_images, C, H, W]) are given. */
+  embed(inputs: PromptTensors, capture?: Capture): tf.Tensor {
+    const inputIds = inputs.input_ids;
     if (inputIds.rank !== 2) throw new TfvlmError(`input_ids must be [B, T], got [${inputIds.shape}]`);
     const embeds = this.text.embed(inputIds);
-    if (!pixelValues) return embeds;
+    if (!inputs.pixel_values) return embeds;
     let features: tf.Tensor | undefined;
     try {
-      features = this.encodeImages(pixelValues, capture);
+      features = this.encodeImages(inputs.pixel_values, capture);
       return this.mergeImageFeatures(inputIds, embeds, features);
     } finally {
       features?.dispose();
-      embeds.dispose();
-    }
-  }
-
-  /** Full forward: logits for every position (or the last with lastOnly). */
-  forward(inputs: LlavaInputs, opts: LlavaForwardOptions = {}): { logits: tf.Tensor } {
-    const firstCall = !opts.cache || opts.cache[0].offset === 0;
-    const embeds = this.embed(inputs.input_ids, firstCall ? inputs.pixel_values : undefined, opts.capture);
-    try {
-      const { attention_mask, position_ids } = inputs;
-      return { logits: this.text.forward({ inputs_embeds: embeds, attention_mask, position_ids }, opts) };
-    } finally {
       embeds.dispose();
     }
   }

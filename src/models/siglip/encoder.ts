@@ -9,10 +9,10 @@ import { TfvlmError } from '../../errors.ts';
 import { activation } from '../../layers/activations.ts';
 import { attention, type AttentionWeights } from '../../layers/attention.ts';
 import { layerNorm, type LayerNorm } from '../../layers/layer-norm.ts';
-import { linear, linearFromCheckpoint, type Linear } from '../../layers/linear.ts';
+import { linear, type Linear } from '../../layers/linear.ts';
 import { mlp, type MLP } from '../../layers/mlp.ts';
 import { attentionRecorder, type Capture } from '../capture.ts';
-import { specLayerNorm, specLinear, type WeightLoader, type WeightSpec } from '../weights.ts';
+import type { WeightSource } from '../weights.ts';
 import type { SiglipVisionConfig } from './config.ts';
 
 /** The sizes a stack of pre-LN encoder blocks reads from its tower's config. */
@@ -35,65 +35,35 @@ export interface SiglipVisionWeights {
   post_layernorm: LayerNorm;
 }
 
-/** Keys of encoder blocks `prefix.layers.{i}` (e.g. prefix `model.vision_model.encoder`). */
-export function encoderLayersWeightSpec(spec: WeightSpec, prefix: string, c: EncoderDims): void {
-  const D = c.hidden_size;
-  for (let i = 0; i < c.num_hidden_layers; i++) {
-    const p = `${prefix}.layers.${i}`;
-    specLayerNorm(spec, `${p}.layer_norm1`, D);
-    for (const proj of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) specLinear(spec, `${p}.self_attn.${proj}`, D, D, true);
-    specLayerNorm(spec, `${p}.layer_norm2`, D);
-    specLinear(spec, `${p}.mlp.fc1`, D, c.intermediate_size, true);
-    specLinear(spec, `${p}.mlp.fc2`, c.intermediate_size, D, true);
-  }
-}
-
-/** Keys of a SigLIP-style vision transformer under prefix (e.g. `model.vision_model`). */
-export function siglipVisionWeightSpec(spec: WeightSpec, prefix: string, c: SiglipVisionConfig): void {
-  const D = c.hidden_size;
-  spec.set(`${prefix}.embeddings.patch_embedding.weight`, [D, c.num_channels, c.patch_size, c.patch_size]);
-  spec.set(`${prefix}.embeddings.patch_embedding.bias`, [D]);
-  spec.set(`${prefix}.embeddings.position_embedding.weight`, [c.num_patches_per_side ** 2, D]);
-  encoderLayersWeightSpec(spec, `${prefix}.encoder`, c);
-  specLayerNorm(spec, `${prefix}.post_layernorm`, D);
-}
-
-export function loadEncoderLayers(w: WeightLoader, prefix: string, c: EncoderDims): SiglipEncoderLayer[] {
+/** Encoder blocks `prefix.layers.{i}` (e.g. prefix `model.vision_model.encoder`). */
+export function encoderLayersWeights(w: WeightSource, prefix: string, c: EncoderDims): SiglipEncoderLayer[] {
   const act = activation(c.hidden_act);
+  const D = c.hidden_size;
   const eps = c.layer_norm_eps;
-  const layers: SiglipEncoderLayer[] = [];
-  for (let i = 0; i < c.num_hidden_layers; i++) {
+  return Array.from({ length: c.num_hidden_layers }, (_, i) => {
     const p = `${prefix}.layers.${i}`;
-    layers.push({
-      layer_norm1: w.layerNorm(`${p}.layer_norm1`, eps),
+    return {
+      layer_norm1: w.layerNorm(`${p}.layer_norm1`, D, eps),
       self_attn: {
-        q: w.linear(`${p}.self_attn.q_proj`, true),
-        k: w.linear(`${p}.self_attn.k_proj`, true),
-        v: w.linear(`${p}.self_attn.v_proj`, true),
-        o: w.linear(`${p}.self_attn.out_proj`, true),
+        q: w.linear(`${p}.self_attn.q_proj`, D, D, true),
+        k: w.linear(`${p}.self_attn.k_proj`, D, D, true),
+        v: w.linear(`${p}.self_attn.v_proj`, D, D, true),
+        o: w.linear(`${p}.self_attn.out_proj`, D, D, true),
       },
-      layer_norm2: w.layerNorm(`${p}.layer_norm2`, eps),
-      mlp: { fc1: w.linear(`${p}.mlp.fc1`, true), fc2: w.linear(`${p}.mlp.fc2`, true), act },
-    });
-  }
-  return layers;
+      layer_norm2: w.layerNorm(`${p}.layer_norm2`, D, eps),
+      mlp: { fc1: w.linear(`${p}.mlp.fc1`, D, c.intermediate_size, true), fc2: w.linear(`${p}.mlp.fc2`, c.intermediate_size, D, true), act },
+    };
+  });
 }
 
-/** The patch conv `prefix.weight` [D, C, p, p] (+ `prefix.bias`) as a Linear over flattened (C, p, p) patches. */
-export function loadPatchEmbedding(w: WeightLoader, prefix: string,
-  c: Pick<SiglipVisionConfig, 'hidden_size' | 'num_channels' | 'patch_size'>, bias: boolean): Linear {
-  const conv = w.tensor(`${prefix}.weight`); // [D, C, p, p]
-  const convAsLinear = tf.reshape(conv, [c.hidden_size, c.num_channels * c.patch_size * c.patch_size]);
-  conv.dispose();
-  return linearFromCheckpoint(convAsLinear, bias ? w.tensor(`${prefix}.bias`) : undefined);
-}
-
-export function loadSiglipVisionWeights(w: WeightLoader, prefix: string, c: SiglipVisionConfig): SiglipVisionWeights {
+/** A SigLIP-style vision transformer under prefix (e.g. `model.vision_model`). */
+export function siglipVisionWeights(w: WeightSource, prefix: string, c: SiglipVisionConfig): SiglipVisionWeights {
+  const D = c.hidden_size;
   return {
-    patch_embedding: loadPatchEmbedding(w, `${prefix}.embeddings.patch_embedding`, c, true),
-    position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`) as tf.Tensor2D,
-    layers: loadEncoderLayers(w, `${prefix}.encoder`, c),
-    post_layernorm: w.layerNorm(`${prefix}.post_layernorm`, c.layer_norm_eps),
+    patch_embedding: w.patchConv(`${prefix}.embeddings.patch_embedding`, D, c.num_channels, c.patch_size, true),
+    position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`, [c.num_patches_per_side ** 2, D]) as tf.Tensor2D,
+    layers: encoderLayersWeights(w, `${prefix}.encoder`, c),
+    post_layernorm: w.layerNorm(`${prefix}.post_layernorm`, D, c.layer_norm_eps),
   };
 }
 

@@ -8,7 +8,7 @@ import { layerNorm, type LayerNorm } from '../../layers/layer-norm.ts';
 import { linear, linearFromCheckpoint, type Linear } from '../../layers/linear.ts';
 import { mlp, type MLP } from '../../layers/mlp.ts';
 import type { Capture } from '../capture.ts';
-import { specLayerNorm, specLinear, type WeightLoader, type WeightSpec } from '../weights.ts';
+import type { WeightSource } from '../weights.ts';
 import type { SiglipVisionConfig } from './config.ts';
 
 export interface SiglipHeadWeights {
@@ -22,32 +22,16 @@ export interface SiglipHeadWeights {
   mlp: MLP;
 }
 
-export function siglipHeadWeightSpec(spec: WeightSpec, prefix: string, c: SiglipVisionConfig): void {
+/** The attention-pooling head under prefix (e.g. `vision_model.head`); its packed in_proj is split into q, k, v. */
+export function siglipHeadWeights(w: WeightSource, prefix: string, c: SiglipVisionConfig): SiglipHeadWeights {
   const D = c.hidden_size;
-  spec.set(`${prefix}.probe`, [1, 1, D]);
-  spec.set(`${prefix}.attention.in_proj_weight`, [3 * D, D]);
-  spec.set(`${prefix}.attention.in_proj_bias`, [3 * D]);
-  specLinear(spec, `${prefix}.attention.out_proj`, D, D, true);
-  specLayerNorm(spec, `${prefix}.layernorm`, D);
-  specLinear(spec, `${prefix}.mlp.fc1`, D, c.intermediate_size, true);
-  specLinear(spec, `${prefix}.mlp.fc2`, c.intermediate_size, D, true);
-}
-
-export function loadSiglipHead(w: WeightLoader, prefix: string, c: SiglipVisionConfig): SiglipHeadWeights {
-  const D = c.hidden_size;
-  const inW = w.tensor(`${prefix}.attention.in_proj_weight`); // [3D, D]: q; k; v
-  const inB = w.tensor(`${prefix}.attention.in_proj_bias`);
-  const [qw, kw, vw] = tf.split(inW, 3, 0);
-  const [qb, kb, vb] = tf.split(inB, 3, 0);
-  tf.dispose([inW, inB]);
+  const probe = w.tensor(`${prefix}.probe`, [1, 1, D]);
+  const [q, k, v] = w.packedLinears(`${prefix}.attention.in_proj_weight`, `${prefix}.attention.in_proj_bias`, D, [D, D, D]); // [3D, D]: q; k; v
   return {
-    probe: w.tensor(`${prefix}.probe`),
-    q: linearFromCheckpoint(qw, qb),
-    k: linearFromCheckpoint(kw, kb),
-    v: linearFromCheckpoint(vw, vb),
-    out_proj: w.linear(`${prefix}.attention.out_proj`, true),
-    layernorm: w.layerNorm(`${prefix}.layernorm`, c.layer_norm_eps),
-    mlp: { fc1: w.linear(`${prefix}.mlp.fc1`, true), fc2: w.linear(`${prefix}.mlp.fc2`, true), act: activation(c.hidden_act) },
+    probe, q, k, v,
+    out_proj: w.linear(`${prefix}.attention.out_proj`, D, D, true),
+    layernorm: w.layerNorm(`${prefix}.layernorm`, D, c.layer_norm_eps),
+    mlp: { fc1: w.linear(`${prefix}.mlp.fc1`, D, c.intermediate_size, true), fc2: w.linear(`${prefix}.mlp.fc2`, c.intermediate_size, D, true), act: activation(c.hidden_act) },
   };
 }
 

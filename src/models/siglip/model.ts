@@ -8,11 +8,11 @@ import type { Capture } from '../capture.ts';
 import { l2Normalize, similarityLogits } from '../clip/model.ts';
 import { ConfigReader } from '../config-fields.ts';
 import { readConfigJson } from '../read-config.ts';
-import { WeightLoader, disposeTree, type WeightSpec } from '../weights.ts';
+import { disposeTree, loadWeights, type WeightSource } from '../weights.ts';
 import { parseSiglipVisionConfig, SIGLIP_VISION_DEFAULTS, type SiglipVisionConfig } from './config.ts';
-import { loadSiglipVisionWeights, patchEmbed, siglipEncode, siglipVisionWeightSpec, type SiglipVisionWeights } from './encoder.ts';
-import { loadSiglipHead, siglipHead, siglipHeadWeightSpec, type SiglipHeadWeights } from './head.ts';
-import { loadSiglipTextWeights, parseSiglipTextConfig, SiglipTextTransformer, siglipTextWeightSpec, type SiglipTextConfig } from './text.ts';
+import { patchEmbed, siglipEncode, siglipVisionWeights, type SiglipVisionWeights } from './encoder.ts';
+import { siglipHead, siglipHeadWeights, type SiglipHeadWeights } from './head.ts';
+import { parseSiglipTextConfig, SiglipTextTransformer, siglipTextWeights, type SiglipTextConfig } from './text.ts';
 
 export interface SiglipConfig {
   model_type: string;
@@ -33,12 +33,15 @@ export function parseSiglipConfig(raw: unknown, source = 'config.json'): SiglipC
   return config;
 }
 
-export function siglipModelWeightSpec(spec: WeightSpec, c: SiglipConfig): void {
-  siglipVisionWeightSpec(spec, 'vision_model', c.vision_config);
-  siglipHeadWeightSpec(spec, 'vision_model.head', c.vision_config);
-  siglipTextWeightSpec(spec, 'text_model', c.text_config);
-  spec.set('logit_scale', [1]);
-  spec.set('logit_bias', [1]);
+/** A SiglipModel: the vision tower and its pooling head, the text tower, logit_scale and logit_bias. */
+export function siglipModelWeights(w: WeightSource, c: SiglipConfig) {
+  return {
+    vision: siglipVisionWeights(w, 'vision_model', c.vision_config),
+    head: siglipHeadWeights(w, 'vision_model.head', c.vision_config),
+    text: siglipTextWeights(w, 'text_model', c.text_config),
+    logitScale: w.tensor('logit_scale', [1]),
+    logitBias: w.tensor('logit_bias', [1]),
+  };
 }
 
 export class SiglipModel {
@@ -60,17 +63,8 @@ export class SiglipModel {
     const c = parseSiglipConfig(raw, path);
     const checkpoint = Checkpoint.open(dir);
     try {
-      const spec: WeightSpec = new Map();
-      siglipModelWeightSpec(spec, c);
-      const w = WeightLoader.open(checkpoint, spec, { ignore: (k) => k.endsWith('.embeddings.position_ids') });
-      return new SiglipModel(
-        c,
-        loadSiglipVisionWeights(w, 'vision_model', c.vision_config),
-        loadSiglipHead(w, 'vision_model.head', c.vision_config),
-        new SiglipTextTransformer(c.text_config, loadSiglipTextWeights(w, 'text_model', c.text_config)),
-        w.tensor('logit_scale'),
-        w.tensor('logit_bias'),
-      );
+      const { weights: w } = loadWeights(checkpoint, (source) => siglipModelWeights(source, c), { ignore: (k) => k.endsWith('.embeddings.position_ids') });
+      return new SiglipModel(c, w.vision, w.head, new SiglipTextTransformer(c.text_config, w.text), w.logitScale, w.logitBias);
     } finally {
       checkpoint.close();
     }

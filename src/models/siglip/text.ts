@@ -7,8 +7,8 @@ import { linear, type Linear } from '../../layers/linear.ts';
 import { paddingMask } from '../../layers/masks.ts';
 import type { Capture } from '../capture.ts';
 import { ConfigReader } from '../config-fields.ts';
-import { disposeTree, specLinear, type WeightLoader, type WeightSpec } from '../weights.ts';
-import { checkTextBatch, encodeText, loadTextTowerWeights, textTowerWeightSpec, type TextTowerWeights } from '../text-tower.ts';
+import { disposeTree, type WeightSource } from '../weights.ts';
+import { checkTextBatch, encodeText, textTowerWeights, type TextTowerWeights } from '../text-tower.ts';
 
 export interface SiglipTextConfig {
   model_type: string;
@@ -55,13 +55,9 @@ export interface SiglipTextWeights extends TextTowerWeights {
   head: Linear;
 }
 
-export function siglipTextWeightSpec(spec: WeightSpec, prefix: string, c: SiglipTextConfig): void {
-  textTowerWeightSpec(spec, prefix, c);
-  specLinear(spec, `${prefix}.head`, c.hidden_size, c.projection_size, true);
-}
-
-export function loadSiglipTextWeights(w: WeightLoader, prefix: string, c: SiglipTextConfig): SiglipTextWeights {
-  return { ...loadTextTowerWeights(w, prefix, c), head: w.linear(`${prefix}.head`, true) };
+/** A SiglipTextTransformer under prefix (e.g. `text_model`): the text tower and its head. */
+export function siglipTextWeights(w: WeightSource, prefix: string, c: SiglipTextConfig): SiglipTextWeights {
+  return { ...textTowerWeights(w, prefix, c), head: w.linear(`${prefix}.head`, c.hidden_size, c.projection_size, true) };
 }
 
 export class SiglipTextTransformer {

@@ -1,17 +1,18 @@
 // CLIP as a standalone image encoder: the vision tower (and visual_projection when the checkpoint has
 // one) of a CLIPModel, CLIPVisionModelWithProjection, CLIPVisionModel or LLaVA folder → L2-normalised
 // image embeddings (CLIPModel.forward's image_embeds; without a projection, the normalised pooled CLS).
-import { tf } from '../../backend/index.ts';
-import { TfvlmError } from '../../errors.ts';
-import { Checkpoint } from '../../io/checkpoint.ts';
-import type { Linear } from '../../layers/linear.ts';
-import type { Capture } from '../capture.ts';
-import { parseLlavaConfig } from '../llava/config.ts';
-import { llavaKeyLayout } from '../llava/model.ts';
-import { readConfigJson } from '../read-config.ts';
-import { WeightLoader, disposeTree, specLinear, type WeightSpec } from '../weights.ts';
-import { parseCLIPConfig, parseCLIPVisionConfig, type CLIPVisionConfig } from './config.ts';
-import { CLIPVisionTransformer, clipVisionWeightSpec, loadCLIPVisionWeights, projectAndNormalize } from './vision.ts';
+// It reads towers of several architectures, so it sits beside them rather than inside clip/.
+import { tf } from '../backend/index.ts';
+import { TfvlmError } from '../errors.ts';
+import { Checkpoint } from '../io/checkpoint.ts';
+import type { Linear } from '../layers/linear.ts';
+import type { Capture } from './capture.ts';
+import { parseCLIPConfig, parseCLIPVisionConfig, type CLIPVisionConfig } from './clip/config.ts';
+import { CLIPVisionTransformer, clipVisionWeights, projectAndNormalize } from './clip/vision.ts';
+import { parseLlavaConfig } from './llava/config.ts';
+import { llavaKeyLayout } from './llava/model.ts';
+import { readConfigJson } from './read-config.ts';
+import { disposeTree, loadWeights } from './weights.ts';
 
 /** Where the vision tower sits in a checkpoint, and its projection (if any). */
 interface TowerLocation {
@@ -53,15 +54,14 @@ export class CLIPImageEncoder {
     const checkpoint = Checkpoint.open(dir);
     try {
       const tower = locateTower(raw, path, checkpoint);
-      const spec: WeightSpec = new Map();
-      clipVisionWeightSpec(spec, tower.prefix, tower.config);
-      if (tower.projection) specLinear(spec, tower.projection.prefix, tower.config.hidden_size, tower.projection.dim, false);
-      // Everything outside the tower (text tower, projector, decoder, logit_scale) is not read.
-      const w = WeightLoader.open(checkpoint, spec, {
-        ignore: (key) => !spec.has(key) && (!key.startsWith(`${tower.prefix}.`) || key.endsWith('.embeddings.position_ids')),
+      const { weights } = loadWeights(checkpoint, (w) => ({
+        vision: clipVisionWeights(w, tower.prefix, tower.config),
+        projection: tower.projection ? w.linear(tower.projection.prefix, tower.config.hidden_size, tower.projection.dim, false) : undefined,
+      }), {
+        // Everything outside the tower (text tower, projector, decoder, logit_scale) is not read.
+        ignore: (key) => !key.startsWith(`${tower.prefix}.`) || key.endsWith('.embeddings.position_ids'),
       });
-      const vision = new CLIPVisionTransformer(tower.config, loadCLIPVisionWeights(w, tower.prefix, tower.config));
-      return new CLIPImageEncoder(tower.config, vision, tower.projection ? w.linear(tower.projection.prefix, false) : undefined);
+      return new CLIPImageEncoder(tower.config, new CLIPVisionTransformer(tower.config, weights.vision), weights.projection);
     } finally {
       checkpoint.close();
     }

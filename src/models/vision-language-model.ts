@@ -1,0 +1,83 @@
+// What every image-text model here shares (Idefics3 / SmolVLM, LLaVA): a Llama decoder that reads
+// token embeddings with the image features merged at the image tokens. Each architecture says only
+// how it embeds a prompt; the forward pass, the cache and the one-step decoding the generation loop
+// needs (GenerativeModel) are this class's.
+import type { tf } from '../backend/index.ts';
+import type { KVCache } from '../layers/kv-cache.ts';
+import type { Capture } from './capture.ts';
+import type { HostInts, LlamaDecoder } from './llama/model.ts';
+import type { ParamSlot } from './weights.ts';
+
+/** A prompt as tensors: ids, and the pixels of its images when it has any. */
+export interface PromptTensors {
+  /** int32 [B, T] */
+  input_ids: tf.Tensor;
+  /** Idefics3: float32 [B, N, C, H, W] tiles (all-zero tiles are padding); LLaVA: [n_images, C, H, W]. */
+  pixel_values?: tf.Tensor;
+  /** Idefics3: bool / number [B, N, H, W], 1 = real pixel. */
+  pixel_attention_mask?: tf.Tensor;
+}
+
+export interface ModelInputs extends PromptTensors {
+  /** [B, cached + T], 1 = attend. */
+  attention_mask?: HostInts;
+  /** [B, T] RoPE positions (default: cache offset + 0..T−1). */
+  position_ids?: HostInts;
+}
+
+export interface ForwardOptions {
+  capture?: Capture;
+  /** Per-layer KV cache (model.createCache()); image features are merged only when it is empty. */
+  cache?: KVCache[];
+  /** Logits of the last position only. */
+  lastOnly?: boolean;
+}
+
+/** What the generation loop needs from a model. */
+export interface GenerativeModel {
+  /** Positions the decoder was trained for (text_config.max_position_embeddings). */
+  readonly maxPositions: number;
+  createCache(): KVCache[];
+  /** Token embeddings [B, T, hidden] with the image features merged at the image tokens. */
+  embed(inputs: PromptTensors): tf.Tensor;
+  /** Decoder over new embeddings; logits of the last position [B, 1, vocab]. */
+  decodeLast(inputsEmbeds: tf.Tensor, attentionMask: HostInts | undefined, positionIds: HostInts, cache: KVCache[]): tf.Tensor;
+}
+
+export abstract class VisionLanguageModel implements GenerativeModel {
+  /**
+   * @param text the language model
+   * @param slots every checkpoint tensor and where the model holds it (training, saving)
+   */
+  constructor(readonly text: LlamaDecoder, readonly slots: ParamSlot[]) {}
+
+  get maxPositions(): number {
+    return this.text.config.max_position_embeddings;
+  }
+
+  createCache(): KVCache[] {
+    return this.text.createCache();
+  }
+
+  /** Token embeddings [B, T, hidden], the image features merged in when pixel_values are given. */
+  abstract embed(inputs: PromptTensors, capture?: Capture): tf.Tensor;
+
+  decodeLast(inputsEmbeds: tf.Tensor, attentionMask: HostInts | undefined, positionIds: HostInts, cache: KVCache[]): tf.Tensor {
+    return this.text.forward({ inputs_embeds: inputsEmbeds, attention_mask: attentionMask, position_ids: positionIds }, { cache, lastOnly: true });
+  }
+
+  /** Full forward: logits [B, T, vocab] (or [B, 1, vocab] with lastOnly); images only on a cache's first call. */
+  forward(inputs: ModelInputs, opts: ForwardOptions = {}): { logits: tf.Tensor } {
+    const firstCall = !opts.cache || opts.cache[0].offset === 0;
+    const prompt = firstCall ? inputs : { input_ids: inputs.input_ids };
+    const embeds = this.embed(prompt, opts.capture);
+    try {
+      const { attention_mask, position_ids } = inputs;
+      return { logits: this.text.forward({ inputs_embeds: embeds, attention_mask, position_ids }, opts) };
+    } finally {
+      embeds.dispose();
+    }
+  }
+
+  abstract dispose(): void;
+}

@@ -3,6 +3,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { TfvlmError } from '../errors.ts';
 import { setWasmThreads, startWasm, wasmThreading, wasmThreadsInEffect } from './wasm.ts';
+import { tfjsVersionCheck, WASM_FAST_PATHS_VERIFIED_ON, type TfjsVersions } from './tfjs-versions.ts';
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
@@ -32,12 +33,20 @@ async function tryLoad(pkg: string): Promise<string | undefined> {
   }
 }
 
-async function activate(c: (typeof CANDIDATES)[number]): Promise<string | undefined> {
+export interface BackendStartOptions {
+  /**
+   * The tfjs versions the wasm start checks against WASM_FAST_PATHS_VERIFIED_ON, instead of the
+   * installed ones (tests pass an unverified release to see the fast paths left out).
+   */
+  tfjsVersions?: TfjsVersions;
+}
+
+async function activate(c: (typeof CANDIDATES)[number], options: BackendStartOptions): Promise<string | undefined> {
   const loadError = await tryLoad(c.pkg);
   if (loadError) return loadError;
   try {
     if (c.name === 'wasm') {
-      const err = await startWasm();
+      const err = await startWasm(options.tfjsVersions);
       if (err) return err;
     } else {
       const ok = await tf.setBackend(c.tfName);
@@ -56,7 +65,10 @@ async function activate(c: (typeof CANDIDATES)[number]): Promise<string | undefi
  * given), that backend must load or a TfvlmError says why; otherwise the first that loads wins.
  * Once a backend is up, later calls return it whatever they pass.
  */
-export function initBackend(preferred: string | undefined = process.env.TFVLM_BACKEND): Promise<BackendName> {
+export function initBackend(
+  preferred: string | undefined = process.env.TFVLM_BACKEND,
+  options: BackendStartOptions = {},
+): Promise<BackendName> {
   if (initialised) return initialised;
   const attempt = (async (): Promise<BackendName> => {
     if (preferred) {
@@ -67,14 +79,14 @@ export function initBackend(preferred: string | undefined = process.env.TFVLM_BA
         );
       }
       const c = CANDIDATES.find((x) => x.name === name)!;
-      const err = await activate(c);
+      const err = await activate(c, options);
       if (err) throw new TfvlmError(`backend '${name}' (${c.pkg}) is not available: ${err}`);
       chosen = name;
       return name;
     }
     const failures: string[] = [];
     for (const c of CANDIDATES) {
-      const err = await activate(c);
+      const err = await activate(c, options);
       if (!err) {
         chosen = c.name;
         return c.name;
@@ -108,6 +120,14 @@ export interface BackendInfo {
   threadsStarted: number | null;
   /** wasm: why fewer threads than requested run (e.g. the threaded build could not start), or null. */
   threadsFallback: string | null;
+  /** wasm: the @tensorflow/tfjs-backend-wasm version running (as the start checked it); otherwise null. */
+  wasmVersion: string | null;
+  /** The tfjs versions the wasm fast paths were verified on (WASM_FAST_PATHS_VERIFIED_ON). */
+  fastPathsVerifiedOn: TfjsVersions;
+  /** wasm: whether the fast paths (thread-pool switch, heap-view and fused kernels) are in; otherwise null. */
+  fastPaths: boolean | null;
+  /** wasm: why the fast paths are left out (the installed tfjs is not the verified release), or null. */
+  fastPathsOff: string | null;
   numTensors: number;
   numBytes: number;
   rssMB: number;
@@ -141,6 +161,7 @@ export async function backendInfo(): Promise<BackendInfo> {
   const simd = backend === 'wasm' ? Boolean(await env.getAsync('WASM_HAS_SIMD_SUPPORT')) : null;
   const threads = backend === 'wasm' ? wasmThreadsInEffect() : 1;
   const threading = backend === 'wasm' ? wasmThreading() : undefined;
+  const versions = backend === 'wasm' ? tfjsVersionCheck() : undefined;
   const mem = tf.memory();
   const usage = process.memoryUsage();
   return {
@@ -151,6 +172,10 @@ export async function backendInfo(): Promise<BackendInfo> {
     threadsRequested: threading?.requested ?? null,
     threadsStarted: threading?.started ?? null,
     threadsFallback: threading?.fallback ?? null,
+    wasmVersion: versions?.installed['@tensorflow/tfjs-backend-wasm'] ?? null,
+    fastPathsVerifiedOn: { ...WASM_FAST_PATHS_VERIFIED_ON },
+    fastPaths: versions ? versions.off === null : null,
+    fastPathsOff: versions?.off ?? null,
     numTensors: mem.numTensors,
     numBytes: mem.numBytes,
     rssMB: usage.rss / 2 ** 20,

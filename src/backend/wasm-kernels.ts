@@ -4,6 +4,7 @@
 // of stack/concat are unstack/split. These replacements read the input through a heap view instead —
 // same results, no copy. Installed once when the wasm backend starts (wasm.ts).
 import * as tf from '@tensorflow/tfjs-core';
+import { fastPathsVerified } from './tfjs-versions.ts';
 
 interface WasmTensorInfo {
   dataId: object;
@@ -63,10 +64,11 @@ let installed = false;
 /**
  * Re-registers wasm Slice, Unpack and SplitV with heap-view versions, and runs single (batch 1) BatchMatMul with
  * transposed operands as transpose + plain matMul (only the plain single case reaches XNNPACK; matMul
- * gradients are all transposed products). Idempotent; no-op off wasm.
+ * gradients are all transposed products). Idempotent; no-op off wasm, and unless the wasm start
+ * found the tfjs release these were verified on (tfjs-versions.ts).
  */
 export function installWasmHeapKernels(): void {
-  if (installed || tf.getBackend() !== 'wasm') return;
+  if (installed || tf.getBackend() !== 'wasm' || !fastPathsVerified()) return;
   const originals = new Map(['Slice', 'Unpack', 'SplitV', 'BatchMatMul', 'Transpose'].map((k) => [k, tf.getKernel(k, 'wasm')]));
   if ([...originals.values()].some((k) => !k)) return;
   const replace = (kernelName: string, kernelFunc: tf.KernelFunc) => {

@@ -1,5 +1,7 @@
 // Starts @tensorflow/tfjs-backend-wasm: the threaded SIMD build with one thread per core when it
-// can run here, else the single-threaded SIMD build, with the reason kept for backendInfo().
+// can run here, else the single-threaded SIMD build, with the reason kept for backendInfo(). The
+// fast paths (thread-pool switch, heap-view and fused kernels) go in only when the installed tfjs is
+// the release they were verified on (tfjs-versions.ts); otherwise tfjs runs its own kernels.
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -8,6 +10,7 @@ import { prepareThreadedStart, type ThreadedStart } from './wasm-threads.ts';
 import { installFusedKernels } from './fused-kernels.ts';
 import { installWasmHeapKernels } from './wasm-kernels.ts';
 import { makeThreadpoolSwitch, type ThreadpoolSwitch, type WasmModuleInternals } from './wasm-threadpool.ts';
+import { checkTfjsVersions, fastPathsVerified, installedTfjsVersions, type TfjsVersions } from './tfjs-versions.ts';
 
 /** XNNPACK's cap in tfjs-backend-wasm (src/cc/backend.cc: max_num_threads; the pool has 8 workers). */
 export const MAX_WASM_THREADS = 8;
@@ -142,12 +145,20 @@ async function tryThreaded(wasm: WasmModule, threads: number): Promise<string | 
   }
 }
 
+/** The heap-view and fused kernels, when the version check at start allowed them. */
+function installFastKernels(): void {
+  if (!fastPathsVerified()) return;
+  installWasmHeapKernels();
+  installFusedKernels();
+}
+
 /**
  * Starts the wasm backend with TFVLM_THREADS threads (default one per core, at most 8). Returns
  * undefined on success or the reason the backend could not start at all; a threaded start that
- * fails falls back to one thread and the reason is kept in wasmThreading().
+ * fails falls back to one thread and the reason is kept in wasmThreading(). `versions` stands in
+ * for the installed tfjs versions in the fast-path check (tests pass unverified ones).
  */
-export async function startWasm(): Promise<string | undefined> {
+export async function startWasm(versions?: TfjsVersions): Promise<string | undefined> {
   let requested = requestedThreads();
   let fallback: string | null = null;
   if (requested > MAX_WASM_THREADS) {
@@ -156,15 +167,17 @@ export async function startWasm(): Promise<string | undefined> {
   }
   const restoreListeners = dropGlueProcessListeners();
   try {
-    return await start(requested, fallback);
+    return await start(requested, fallback, versions);
   } finally {
     restoreListeners();
   }
 }
 
-async function start(requested: number, capped: string | null): Promise<string | undefined> {
+async function start(requested: number, capped: string | null, versions: TfjsVersions | undefined): Promise<string | undefined> {
   let fallback = capped;
   const wasm = await import('@tensorflow/tfjs-backend-wasm');
+  const { off } = checkTfjsVersions(versions ?? installedTfjsVersions(wasm.version_wasm));
+  if (off) process.emitWarning(`wasm fast paths off, tfjs runs its own kernels: ${off}`, 'TfvlmWarning');
   const require = createRequire(import.meta.url);
   wasm.setWasmPaths(require.resolve('@tensorflow/tfjs-backend-wasm').replace(/[^/\\]+$/, ''));
 
@@ -176,11 +189,10 @@ async function start(requested: number, capped: string | null): Promise<string |
     if (failure === undefined) {
       const started = wasm.getThreadsCount();
       if (started < requested) fallback ??= `tfjs-backend-wasm started ${started} of ${requested} threads`;
-      const made = makeThreadpoolSwitch(activeModule());
+      const made = off ?? makeThreadpoolSwitch(activeModule());
       if (typeof made !== 'string') poolSwitch = made;
       threading = { requested, fallback, started, switchUnavailable: typeof made === 'string' ? made : null };
-      installWasmHeapKernels();
-      installFusedKernels();
+      installFastKernels();
       return undefined;
     }
     fallback = failure;
@@ -192,7 +204,6 @@ async function start(requested: number, capped: string | null): Promise<string |
   const ok = await tf.setBackend('wasm');
   if (!ok) return `tf.setBackend('wasm') returned false`;
   threading = { requested, fallback, started: 1, switchUnavailable: null };
-  installWasmHeapKernels();
-  installFusedKernels();
+  installFastKernels();
   return undefined;
 }

@@ -8,7 +8,8 @@ export const envCommand: Command = {
   usage: `Usage: tfvlm env [--json]
 
 Prints the backend tfvlm chose (tfjs-node-gpu → tfjs-node → wasm → cpu; TFVLM_BACKEND overrides),
-the tfjs version, SIMD and thread count of the wasm backend, and memory.`,
+the tfjs version, SIMD and thread count of the wasm backend, whether its fast paths are in (only on
+the tfjs release they were verified on; otherwise why not), and memory.`,
   options: { json: { type: 'boolean' } },
   async run(args) {
     const info = await backendInfo();
@@ -22,18 +23,22 @@ the tfjs version, SIMD and thread count of the wasm backend, and memory.`,
       process.stdout.write(JSON.stringify({ ...info, ...machine }) + '\n');
       return 0;
     }
+    const verifiedOn = Object.entries(info.fastPathsVerifiedOn).map(([pkg, v]) => `${pkg} ${v}`).join(', ');
     const rows: [string, string][] = [
       ['backend', info.backend],
-      ['tfjs', info.tfjsVersion],
+      ['tfjs', `${info.tfjsVersion}${info.wasmVersion ? ` (@tensorflow/tfjs-backend-wasm ${info.wasmVersion})` : ''}`],
       ['simd', info.simd === null ? 'n/a' : String(info.simd)],
       ['threads', `${info.threads}${info.threadsFallback ? ` (${info.threadsFallback})` : ''}`],
+      ['fast paths', info.fastPaths === null ? 'n/a (wasm only)'
+        : info.fastPaths ? `on (verified on ${verifiedOn})` : `off (${info.fastPathsOff})`],
       ['node', machine.node],
       ['platform', machine.platform],
       ['cpus', String(machine.cpus)],
       ['memory', `${machine.totalMemoryGB} GB total, RSS ${info.rssMB.toFixed(0)} MB, heap ${info.heapUsedMB.toFixed(0)} MB`],
       ['tensors', `${info.numTensors} (${(info.numBytes / 2 ** 20).toFixed(1)} MB)`],
     ];
-    for (const [k, v] of rows) process.stdout.write(`${k.padEnd(10)}${v}\n`);
+    const width = Math.max(...rows.map(([k]) => k.length)) + 2;
+    for (const [k, v] of rows) process.stdout.write(`${k.padEnd(width)}${v}\n`);
     return 0;
   },
 };

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { initBackend, backendInfo, setComputeThreads, withComputeThreads, tf } from '../../src/backend/index.ts';
 import { requestedThreads, MAX_WASM_THREADS } from '../../src/backend/wasm.ts';
 import { TfvlmError } from '../../src/errors.ts';
+import { startWasmWithFastPaths } from '../helpers/wasm-backend.ts';
 
 const tfjsNodeInstalled = (() => {
   try {
@@ -105,7 +106,7 @@ describe('backend refusals', () => {
 
 describe('backend', () => {
   before(async () => {
-    await initBackend();
+    await startWasmWithFastPaths();
   });
 
   it('initialises to wasm with SIMD and reports at least one thread', async () => {
@@ -150,10 +151,11 @@ describe('backend in a fresh process', () => {
   const runs: Record<string, ChildRun> = {};
 
   before(async () => {
+    // TFVLM_BACKEND=wasm: these test the wasm backend's threads, whichever backend would win.
     const envs: Record<string, Record<string, string>> = {
-      one: { TFVLM_THREADS: '1' },
-      two: { TFVLM_THREADS: '2' },
-      fallback: { TFVLM_THREADS: '2', TFVLM_THREADS_TIMEOUT_MS: '1' },
+      one: { TFVLM_BACKEND: 'wasm', TFVLM_THREADS: '1' },
+      two: { TFVLM_BACKEND: 'wasm', TFVLM_THREADS: '2' },
+      fallback: { TFVLM_BACKEND: 'wasm', TFVLM_THREADS: '2', TFVLM_THREADS_TIMEOUT_MS: '1' },
     };
     await Promise.all(
       Object.entries(envs).map(async ([name, env]) => {

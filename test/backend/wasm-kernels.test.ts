@@ -1,6 +1,7 @@
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, tf } from '../../src/backend/index.ts';
+import { tf } from '../../src/backend/index.ts';
+import { startWasmWithFastPaths } from '../helpers/wasm-backend.ts';
 
 /** Reference slice computed on the host from the flat values. */
 function hostSlice(values: number[], shape: number[], begin: number[], size: number[]): number[] {
@@ -20,7 +21,7 @@ function hostSlice(values: number[], shape: number[], begin: number[], size: num
 
 describe('wasm heap-view kernels (Slice, Unpack, SplitV)', () => {
   before(async () => {
-    await initBackend();
+    await startWasmWithFastPaths();
   });
 
   it('slices whole trailing dims, partial inner dims and scalars like the host reference', () => {

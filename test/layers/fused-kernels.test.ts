@@ -1,7 +1,7 @@
 // The fused wasm kernels against the op-by-op layers they replace.
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { initBackend, tf } from '../../src/backend/index.ts';
+import { tf } from '../../src/backend/index.ts';
 import { fusedKernelsActive, withoutFusedKernels } from '../../src/backend/fused-kernels.ts';
 import { attention, type AttentionWeights } from '../../src/layers/attention.ts';
 import { ConcatKVCache } from '../../src/layers/kv-cache.ts';
@@ -14,6 +14,7 @@ import { layerNorm } from '../../src/layers/layer-norm.ts';
 import { inverseFrequencies, rotaryTables } from '../../src/layers/rotary.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { randomTensor, take } from './util.ts';
+import { startWasmWithFastPaths } from '../helpers/wasm-backend.ts';
 
 /** fn's result computed op by op. */
 function unfused(fn: () => tf.Tensor): Float32Array {
@@ -25,11 +26,11 @@ function unfused(fn: () => tf.Tensor): Float32Array {
 
 describe('fused kernels (wasm)', () => {
   before(async () => {
-    await initBackend();
+    await startWasmWithFastPaths();
+    assert.ok(fusedKernelsActive(), 'the fused kernels are off (TFVLM_FUSED=0?)');
   });
 
-  it('RMSNorm, LayerNorm and SiLU·up equal the op-by-op layers', (t) => {
-    if (!fusedKernelsActive()) return t.skip('fused kernels run on wasm only');
+  it('RMSNorm, LayerNorm and SiLU·up equal the op-by-op layers', () => {
     const x = randomTensor([2, 3, 40], 1, 3);
     const norm = { weight: randomTensor([40], 2) as tf.Tensor1D, eps: 1e-5 };
     assertClose(take(rmsNorm(norm, x)), unfused(() => rmsNorm(norm, x)), { abs: 1e-6, rel: 1e-6 }, 'rmsNorm');
@@ -52,8 +53,7 @@ describe('fused kernels (wasm)', () => {
     tf.dispose([x, norm.weight, mlp.gate.weightT, mlp.up.weightT, mlp.down.weightT]);
   });
 
-  it('rotary attention: prefill then one-token steps match the unfused path, without leaking tensors', (t) => {
-    if (!fusedKernelsActive()) return t.skip('fused kernels run on wasm only');
+  it('rotary attention: prefill then one-token steps match the unfused path, without leaking tensors', () => {
     const [H, Hkv, D, hidden] = [6, 2, 16, 32];
     const w: AttentionWeights = {
       q: linearFromCheckpoint(randomTensor([H * D, hidden], 10, 0.3)),

@@ -4,6 +4,7 @@
 // operand of a wasm matMul: XNNPACK packs that operand once and caches it by tensor id
 // (tfjs-backend-wasm src/cc/batch_mat_mul_impl.cc), so later writes would go unseen.
 import { tf } from './index.ts';
+import { fastPathsVerified } from './tfjs-versions.ts';
 
 interface WasmBackendLike {
   typedArrayFromHeap(t: { shape: number[]; dtype: string; dataId: object }): Float32Array;
@@ -15,7 +16,8 @@ interface CpuBackendLike {
 
 /**
  * A live float32 view of `t`'s storage (wasm heap or the cpu backend's array), or undefined where
- * the backend keeps data out of reach (tfjs-node). Take a fresh view for every write: the wasm
+ * the backend keeps data out of reach (tfjs-node) or runs a tfjs release the writes were not verified
+ * on (tfjs-versions.ts). Take a fresh view for every write: the wasm
  * heap may grow and move between ops.
  */
 export function mutableView(t: tf.Tensor): Float32Array | undefined {
@@ -23,6 +25,8 @@ export function mutableView(t: tf.Tensor): Float32Array | undefined {
   const name = tf.getBackend();
   const backend = tf.backend() as unknown;
   if (name === 'wasm') {
+    // The in-place writes rely on how this tfjs-backend-wasm release caches matMul operands.
+    if (!fastPathsVerified()) return undefined;
     const wasm = backend as WasmBackendLike;
     return typeof wasm.typedArrayFromHeap === 'function' ? wasm.typedArrayFromHeap(t as never) : undefined;
   }

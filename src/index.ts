@@ -12,7 +12,7 @@ export { generateTokens, prefillPositions, type PromptBatch, type TokenStep, typ
 export { streamText, type TextGenerationOptions, type TextGenerationResult } from './generation/text-stream.ts';
 export { idefics3Vlm, type CausalVlm } from './generation/vlm.ts';
 export { sampleToken, GREEDY, type SamplingOptions } from './generation/sampler.ts';
-export { Rng } from './generation/rng.ts';
+export { Rng } from './util/rng.ts';
 export { StopStringMatcher } from './generation/stop-strings.ts';
 export { resolveGenerateOptions, readGenerationConfig, type GenerateOptions } from './generation/generation-config.ts';
 

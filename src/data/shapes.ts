@@ -14,7 +14,7 @@
  */
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Rng } from '../generation/rng.ts';
+import { Rng } from '../util/rng.ts';
 import { TfvlmError } from '../errors.ts';
 import { checkImageSize, sampleScene, type Scene } from './scene.ts';
 import { sceneToPng } from './draw.ts';

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/generation/rng.ts';
+import { Rng } from '../../src/util/rng.ts';
 import { countShapesDataset, shapesExamples } from '../../src/data/shapes.ts';
 import { sampleScene, type Scene, type SceneShape } from '../../src/data/scene.ts';
 import {

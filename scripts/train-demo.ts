@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { initBackend, backendInfo } from '../src/backend/index.ts';
 import { evaluateShapesModel } from '../src/cli/eval.ts';
-import { readConversations } from '../src/data/jsonl.ts';
+import { readConversations } from '../src/train/jsonl.ts';
 import { DATA_FILE, SCENES_FILE, writeShapesDataset } from '../src/data/shapes.ts';
 import { formatShapesEval } from '../src/eval/shapes-eval.ts';
 import { Idefics3Model } from '../src/models/idefics3/model.ts';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { Vlm } from '../engine.ts';
-import { readConversations } from '../data/jsonl.ts';
+import { readConversations } from '../train/jsonl.ts';
 import { DATA_FILE, DEFAULT_IMAGE_SIZE, SCENES_FILE, writeShapesDataset } from '../data/shapes.ts';
 import {
   evalItems, evaluateShapes, formatShapesEval, selectEvalItems, withShapeCounts, type ShapesEvalResult,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { initBackend } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
-import { readConversations } from '../data/jsonl.ts';
+import { readConversations } from '../train/jsonl.ts';
 import { loadModel } from '../models/registry.ts';
 import { Idefics3Model } from '../models/idefics3/model.ts';
 import { VlmProcessor } from '../processing/processor.ts';

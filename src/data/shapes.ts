@@ -19,7 +19,7 @@ import { TfvlmError } from '../errors.ts';
 import { checkImageSize, sampleScene, type Scene } from './scene.ts';
 import { sceneToPng } from './draw.ts';
 import { CAPTION_PROMPT, QUESTION_TYPES, caption, sampleQuestions, type QuestionAnswer, type QuestionType } from './text.ts';
-import { parseJsonl, type Conversation, type DatasetMessage } from './jsonl.ts';
+import { parseJsonl, type Conversation, type DatasetMessage } from '../train/jsonl.ts';
 
 export const DATA_FILE = 'data.jsonl';
 export const SCENES_FILE = 'scenes.jsonl';

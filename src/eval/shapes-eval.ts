@@ -5,7 +5,7 @@
 import { TfvlmError } from '../errors.ts';
 import { parseScenes } from '../data/shapes.ts';
 import { CAPTION_PROMPT } from '../data/text.ts';
-import { messageText, resolveImagePath, type Conversation } from '../data/jsonl.ts';
+import { messageText, resolveImagePath, type Conversation } from '../train/jsonl.ts';
 
 export interface AnswerPair {
   expected: string;

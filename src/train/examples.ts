@@ -9,7 +9,7 @@ import type { Bitmap } from '../processing/image.ts';
 import type { ProcessedInputs, VlmProcessor } from '../processing/processor.ts';
 import { expandIdefics3Prompt, loadIdefics3PromptConfig, type Idefics3PromptConfig } from '../processing/idefics3-prompt.ts';
 import type { TemplateMessage } from '../tokenizer/chat-template.ts';
-import { conversationImages, resolveImagePath, type Conversation } from '../data/jsonl.ts';
+import { conversationImages, resolveImagePath, type Conversation } from './jsonl.ts';
 import type { AttentionTarget } from './attention-supervision.ts';
 
 export interface TrainExample {

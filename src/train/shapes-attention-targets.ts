@@ -4,7 +4,7 @@
 // absent shapes) and captions get none.
 import fs from 'node:fs';
 import { TfvlmError } from '../errors.ts';
-import type { Conversation } from '../data/jsonl.ts';
+import type { Conversation } from './jsonl.ts';
 import { parseScenes } from '../data/shapes.ts';
 import { imageTokenCells, type Scene } from '../data/scene.ts';
 import { QUESTION_TYPES, candidateQuestions } from '../data/text.ts';

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { dataCommand } from '../../src/cli/data.ts';
 import { parseCommandArgs } from '../../src/cli/command.ts';
 import { TfvlmError } from '../../src/errors.ts';
-import { readConversations, readJsonl } from '../../src/data/jsonl.ts';
+import { readConversations, readJsonl } from '../../src/train/jsonl.ts';
 
 async function runData(argv: string[]): Promise<{ code: number; stdout: string }> {
   const write = process.stdout.write;

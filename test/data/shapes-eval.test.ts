@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { shapesExamples } from '../../src/data/shapes.ts';
-import { parseJsonl, toJsonl, validateConversation, type Conversation } from '../../src/data/jsonl.ts';
+import { parseJsonl, toJsonl, validateConversation, type Conversation } from '../../src/train/jsonl.ts';
 import {
   evalItem, evalItems, evaluateShapes, formatShapesEval, scoreAnswers, selectEvalItems, splitByKind, withShapeCounts,
 } from '../../src/eval/shapes-eval.ts';

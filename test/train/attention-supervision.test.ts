@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { initBackend, tf } from '../../src/backend/index.ts';
 import { TfvlmError } from '../../src/errors.ts';
-import { readConversations } from '../../src/data/jsonl.ts';
+import { readConversations } from '../../src/train/jsonl.ts';
 import { DATA_FILE, SCENES_FILE, writeShapesDataset } from '../../src/data/shapes.ts';
 import { imageTokenCells } from '../../src/data/scene.ts';
 import { QUESTION_TYPES, candidateQuestions } from '../../src/data/text.ts';

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../src/backend/index.ts';
-import { readConversations, messageText } from '../../src/data/jsonl.ts';
+import { readConversations, messageText } from '../../src/train/jsonl.ts';
 import { DATA_FILE, writeShapesDataset } from '../../src/data/shapes.ts';
 import { SHAPES, COLORS } from '../../src/data/scene.ts';
 import { VOCABULARY, textTokens } from '../../src/data/text.ts';

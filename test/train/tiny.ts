@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readConversations } from '../../src/data/jsonl.ts';
+import { readConversations } from '../../src/train/jsonl.ts';
 import { DATA_FILE, writeShapesDataset } from '../../src/data/shapes.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { writeRandomIdefics3Checkpoint } from '../../src/models/random-weights.ts';

@@ -29,7 +29,8 @@ export const trainCommand: Command = {
   usage: `Usage: tfvlm train --model DIR --data train.jsonl --out DIR [options]
 
 Trains on JSON Lines of conversations in the chat message format (images by path, relative to the
-JSONL file; e.g. the output of 'tfvlm data shapes'). The loss covers the assistant turns only.
+JSONL file; e.g. the shapes demo's data, 'npm run demo:data' in a tfvlm checkout). The loss covers
+the assistant turns only.
 
   --trainable projector|lora|all   what trains (default ${d.trainable}); projector = the connector
   --lora-rank R --lora-alpha A     LoRA size (default ${d.loraRank}, ${d.loraAlpha}); adapters on the text model's

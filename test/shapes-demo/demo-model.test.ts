@@ -6,14 +6,14 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../src/backend/index.ts';
 import { readConversations, messageText } from '../../src/train/jsonl.ts';
-import { DATA_FILE, writeShapesDataset } from '../../src/data/shapes.ts';
-import { SHAPES, COLORS } from '../../src/data/scene.ts';
-import { VOCABULARY, textTokens } from '../../src/data/text.ts';
+import { DATA_FILE, writeShapesDataset } from '../../examples/shapes-demo/dataset.ts';
+import { SHAPES, COLORS } from '../../examples/shapes-demo/scene.ts';
+import { VOCABULARY, textTokens } from '../../examples/shapes-demo/text.ts';
 import { Checkpoint } from '../../src/io/checkpoint.ts';
 import { parseIdefics3Config } from '../../src/models/idefics3/config.ts';
 import { idefics3WeightSpec } from '../../src/models/idefics3/model.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
-import { DEMO_MODEL_SIZE, DEMO_SPECIAL_TOKENS, writeDemoModelFiles } from '../../src/train/demo-model.ts';
+import { DEMO_MODEL_SIZE, DEMO_SPECIAL_TOKENS, writeDemoModelFiles } from '../../examples/shapes-demo/demo-model.ts';
 import { buildExamples } from '../../src/train/examples.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
 

@@ -1,7 +1,7 @@
 // The `tfvlm` command: a thin shell over the library API. Each subcommand lives in src/cli/.
 import { runCommand, type Command } from './cli/command.ts';
 import { envCommand } from './cli/env.ts';
-import { downloadCommand } from './io/hub/index.ts';
+import { downloadCommand } from './cli/download.ts';
 import { describeCommand } from './cli/describe.ts';
 import { askCommand } from './cli/ask.ts';
 import { chatCommand } from './cli/chat.ts';

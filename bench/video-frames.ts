@@ -8,7 +8,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { loadImage } from '../src/io/image.ts';
-import { type Bitmap, convertToRGB, writeChannelsFirst } from '../src/processing/image.ts';
+import { writeChannelsFirst } from '../src/processing/image.ts';
+import { type Bitmap, convertToRGB } from '../src/io/bitmap.ts';
 import { Resampling, resize } from '../src/processing/resample.ts';
 import { SmolVLMVideoProcessor, parseVideoProcessorConfig } from '../src/processing/smolvlm-video-processor.ts';
 

@@ -1,9 +1,7 @@
 // The `tfvlm` command: a thin shell over the library API. Each subcommand lives in src/cli/.
-import { TfvlmError } from './errors.ts';
-import { parseCommandArgs, type Command } from './cli/command.ts';
+import { runCommand, type Command } from './cli/command.ts';
 import { envCommand } from './cli/env.ts';
-import { dataCommand } from './cli/data.ts';
-import { downloadCommand } from './io/hub/index.ts';
+import { downloadCommand } from './cli/download.ts';
 import { describeCommand } from './cli/describe.ts';
 import { askCommand } from './cli/ask.ts';
 import { chatCommand } from './cli/chat.ts';
@@ -14,12 +12,11 @@ import { forwardCommand } from './cli/forward.ts';
 import { embedCommand } from './cli/embed.ts';
 import { retrieveCommand } from './cli/retrieve.ts';
 import { trainCommand } from './cli/train.ts';
-import { evalCommand } from './cli/eval.ts';
 
 const COMMANDS: Command[] = [
   describeCommand, askCommand, chatCommand, generateCommand,
   retrieveCommand, embedCommand, forwardCommand, promptCommand, preprocessCommand,
-  trainCommand, evalCommand, dataCommand, downloadCommand, envCommand,
+  trainCommand, downloadCommand, envCommand,
 ];
 
 function usage(): string {
@@ -47,20 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tfvlm: unknown command '${name}'\n\n${usage()}\n`);
     return 2;
   }
-  try {
-    const args = parseCommandArgs(cmd, rest);
-    if (args.values.help) {
-      process.stdout.write(cmd.usage + '\n');
-      return 0;
-    }
-    return await cmd.run(args);
-  } catch (e) {
-    if (e instanceof TfvlmError) {
-      process.stderr.write(`tfvlm ${name}: ${e.message}\n`);
-      return 1;
-    }
-    throw e;
-  }
+  return runCommand(cmd, rest);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

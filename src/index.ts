@@ -11,7 +11,7 @@ export * from './models/index.ts';
 export { generateTokens, prefillPositions, type PromptBatch, type TokenStep, type GenerationTimings } from './generation/generate.ts';
 export { streamText, type TextGenerationOptions, type TextGenerationResult } from './generation/text-stream.ts';
 export { sampleToken, GREEDY, type SamplingOptions } from './generation/sampler.ts';
-export { Rng } from './generation/rng.ts';
+export { Rng } from './util/rng.ts';
 export { StopStringMatcher } from './generation/stop-strings.ts';
 export { resolveGenerateOptions, readGenerationConfig, type GenerateOptions } from './generation/generation-config.ts';
 

@@ -32,6 +32,27 @@ export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
   }
 }
 
+/**
+ * Parses argv for one command and runs it: --help prints its usage; a TfvlmError is printed as
+ * `tfvlm <name>: <message>` on stderr with exit code 1, anything else is thrown. Returns the exit code.
+ */
+export async function runCommand(cmd: Command, argv: string[]): Promise<number> {
+  try {
+    const args = parseCommandArgs(cmd, argv);
+    if (args.values.help) {
+      process.stdout.write(cmd.usage + '\n');
+      return 0;
+    }
+    return await cmd.run(args);
+  } catch (e) {
+    if (e instanceof TfvlmError) {
+      process.stderr.write(`tfvlm ${cmd.name}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
 /** A required string option, with an error naming it. */
 export function requireString(args: ParsedArgs, name: string, cmd: string): string {
   const v = args.values[name];

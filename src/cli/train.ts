@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { initBackend } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
-import { readConversations } from '../data/jsonl.ts';
+import { readConversations } from '../train/jsonl.ts';
 import { loadModel } from '../models/registry.ts';
 import { Idefics3Model } from '../models/idefics3/model.ts';
 import { VlmProcessor } from '../processing/processor.ts';
@@ -29,7 +29,8 @@ export const trainCommand: Command = {
   usage: `Usage: tfvlm train --model DIR --data train.jsonl --out DIR [options]
 
 Trains on JSON Lines of conversations in the chat message format (images by path, relative to the
-JSONL file; e.g. the output of 'tfvlm data shapes'). The loss covers the assistant turns only.
+JSONL file; e.g. the shapes demo's data, 'npm run demo:data' in a tfvlm checkout). The loss covers
+the assistant turns only.
 
   --trainable projector|lora|all   what trains (default ${d.trainable}); projector = the connector
   --lora-rank R --lora-alpha A     LoRA size (default ${d.loraRank}, ${d.loraAlpha}); adapters on the text model's

@@ -6,7 +6,7 @@ import { tf, withComputeThreads } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
 import type { GenerateOptions } from './generation-config.ts';
-import { Rng } from './rng.ts';
+import { Rng } from '../util/rng.ts';
 import { isGreedy, sampleToken } from './sampler.ts';
 import type { GenerativeModel } from '../models/vision-language-model.ts';
 

@@ -1,5 +1,5 @@
 // Picks the next token from one row of logits. A pure function of (logits, history, options, rng).
-import { Rng } from './rng.ts';
+import { Rng } from '../util/rng.ts';
 import {
   applyMinP, applyRepetitionPenalty, applyTemperature, applyTopK, applyTopP, argmax, softmax,
 } from './logits-processors.ts';

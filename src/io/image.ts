@@ -8,7 +8,7 @@ import { Jimp } from 'jimp';
 import decodeJpeg, { init as initJpeg } from '@jsquash/jpeg/decode.js';
 import encodeJpegWasm, { init as initJpegEncoder } from '@jsquash/jpeg/encode.js';
 import { TfvlmError } from '../errors.ts';
-import { type Bitmap, type ImageMode, MODE_CHANNELS, checkBitmap, convertToRGBA } from '../processing/image.ts';
+import { type Bitmap, type ImageMode, MODE_CHANNELS, checkBitmap, convertToRGBA } from './bitmap.ts';
 import { PixelBudget, type ImageGate } from './pixel-budget.ts';
 
 export type DecodedImage = Bitmap;

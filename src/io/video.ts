@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
-import { convertToRGB, createBitmap, type Bitmap } from '../processing/image.ts';
+import { convertToRGB, createBitmap, type Bitmap } from './bitmap.ts';
 import { loadImage, readImageHeader } from './image.ts';
 import { PixelBudget } from './pixel-budget.ts';
 

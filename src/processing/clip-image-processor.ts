@@ -7,7 +7,8 @@
  * center crop (zero-padded when the crop is larger), rescale, normalize.
  */
 import { TfvlmError } from '../errors.ts';
-import { type Bitmap, type ImageProcessorOutput, type NormalizeSettings, MODE_CHANNELS, centerCrop, convertToRGB, normalizationTable, writeChannelsFirst } from './image.ts';
+import { type ImageProcessorOutput, type NormalizeSettings, centerCrop, normalizationTable, writeChannelsFirst } from './image.ts';
+import { type Bitmap, MODE_CHANNELS, convertToRGB } from '../io/bitmap.ts';
 import type { CLIPImageProcessorConfig } from './preprocessor-config.ts';
 import { resize } from './resample.ts';
 

@@ -15,7 +15,8 @@
  * inference mistakes them for channels-first).
  */
 import { TfvlmError } from '../errors.ts';
-import { type Bitmap, type ImageProcessorOutput, MODE_CHANNELS, convertToRGBA, crop, flattenOnWhite, normalizationTable, writeChannelsFirst } from './image.ts';
+import { type ImageProcessorOutput, crop, flattenOnWhite, normalizationTable, writeChannelsFirst } from './image.ts';
+import { type Bitmap, MODE_CHANNELS, convertToRGBA } from '../io/bitmap.ts';
 import type { Idefics3ImageProcessorConfig } from './preprocessor-config.ts';
 import { type ResamplingFilter, Resampling, resize } from './resample.ts';
 

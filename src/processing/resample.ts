@@ -3,7 +3,8 @@
 // src/libImaging/Resample.c (`precompute_coeffs`, `normalize_coeffs_8bpc`, `ImagingResampleInner`),
 // src/libImaging/Geometry.c (`ImagingScaleAffine`, NEAREST) and src/_imaging.c (`_resize`).
 import { TfvlmError } from '../errors.ts';
-import { type Bitmap, MODE_CHANNELS, premultiplyAlpha, unpremultiplyAlpha } from './image.ts';
+import { premultiplyAlpha, unpremultiplyAlpha } from './image.ts';
+import { type Bitmap, MODE_CHANNELS } from '../io/bitmap.ts';
 
 /** `PIL.Image.Resampling` values, as `resample` holds them in preprocessor_config.json. */
 export const Resampling = { NEAREST: 0, LANCZOS: 1, BILINEAR: 2, BICUBIC: 3, BOX: 4, HAMMING: 5 } as const;

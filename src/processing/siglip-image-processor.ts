@@ -4,7 +4,8 @@
  * size.width` (aspect not kept), rescale, normalize.
  */
 import { TfvlmError } from '../errors.ts';
-import { type Bitmap, type ImageProcessorOutput, convertToRGB } from './image.ts';
+import type { ImageProcessorOutput } from './image.ts';
+import { type Bitmap, convertToRGB } from '../io/bitmap.ts';
 import type { SiglipImageProcessorConfig } from './preprocessor-config.ts';
 import { resize } from './resample.ts';
 import { checkImageList, stackImages } from './clip-image-processor.ts';

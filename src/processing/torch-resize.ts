@@ -6,7 +6,7 @@
 // per-direction precision, and resamples horizontally then vertically, rounding to uint8 in between.
 // Same-size directions are skipped; a same-size resize returns the image itself.
 import { TfvlmError } from '../errors.ts';
-import { type Bitmap, MODE_CHANNELS } from './image.ts';
+import { type Bitmap, MODE_CHANNELS } from '../io/bitmap.ts';
 import { Resampling, type ResamplingFilter } from './resample.ts';
 
 export type TorchInterpolation = 'nearest-exact' | 'bilinear' | 'bicubic' | 'lanczos';

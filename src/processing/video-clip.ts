@@ -1,7 +1,7 @@
 // A video sampled and resized for a SmolVLM-family model (SmolVLMVideoProcessor.load); requests may carry
 // one in a `{type: "video", video: clip}` part so a video is decoded once.
 import type { VideoMetadata } from '../io/video.ts';
-import type { Bitmap } from './image.ts';
+import type { Bitmap } from '../io/bitmap.ts';
 
 /** A sampled video ready for the model: frames already resized to the frame size, and their times. */
 export class VideoClip {

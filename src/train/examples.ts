@@ -5,11 +5,11 @@
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { loadImage } from '../io/image.ts';
-import type { Bitmap } from '../processing/image.ts';
+import type { Bitmap } from '../io/bitmap.ts';
 import type { ProcessedInputs, VlmProcessor } from '../processing/processor.ts';
 import { expandIdefics3Prompt, loadIdefics3PromptConfig, type Idefics3PromptConfig } from '../processing/idefics3-prompt.ts';
 import type { TemplateMessage } from '../tokenizer/chat-template.ts';
-import { conversationImages, resolveImagePath, type Conversation } from '../data/jsonl.ts';
+import { conversationImages, resolveImagePath, type Conversation } from './jsonl.ts';
 import type { AttentionTarget } from './attention-supervision.ts';
 
 export interface TrainExample {

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
-import { Rng } from '../generation/rng.ts';
+import { Rng } from '../util/rng.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { Linear } from '../layers/linear.ts';
 import type { ParamSlot } from '../models/weights.ts';

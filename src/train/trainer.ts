@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { tf, withComputeThreads } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
-import { Rng } from '../generation/rng.ts';
+import { Rng } from '../util/rng.ts';
 import { sweepStaleTemporaries, writeFolderAtomic } from '../io/atomic-write.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import type { Idefics3Model } from '../models/idefics3/model.ts';

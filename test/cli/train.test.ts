@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { initBackend } from '../../src/backend/index.ts';
-import { DATA_FILE } from '../../src/data/shapes.ts';
+import { DATA_FILE } from '../../examples/shapes-demo/dataset.ts';
 import { tinySetup, type TinySetup } from '../train/tiny.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/tfvlm.js', import.meta.url));

@@ -13,7 +13,7 @@ import { initBackend, tf } from '../../src/backend/index.ts';
 import { TfvlmError } from '../../src/errors.ts';
 import { SafetensorsFile, writeSafetensors, type RawTensor } from '../../src/io/safetensors.ts';
 import { encodeJpeg, loadImage } from '../../src/io/image.ts';
-import { MODE_CHANNELS } from '../../src/processing/image.ts';
+import { MODE_CHANNELS } from '../../src/io/bitmap.ts';
 import { loadTokenizer } from '../../src/tokenizer/index.ts';
 import { fixture, image } from '../helpers/paths.ts';
 import { FUZZ_SEED, Mutator, concat, fuzzRuns } from './mutate.ts';

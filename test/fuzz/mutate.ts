@@ -1,6 +1,6 @@
 // Seeded input mutators for the fuzz tests: byte-level (bit flips, overwrites, truncation, splices)
 // and JSON-level (replace / delete / retype a value somewhere in a parsed document).
-import { Rng } from '../../src/generation/rng.ts';
+import { Rng } from '../../src/util/rng.ts';
 
 /** Runs per target: TFVLM_FUZZ_RUNS raises it locally; CI uses the default. */
 export function fuzzRuns(fallback: number): number {

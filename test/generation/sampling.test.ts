@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/generation/rng.ts';
+import { Rng } from '../../src/util/rng.ts';
 import { sampleToken, GREEDY, type SamplingOptions } from '../../src/generation/sampler.ts';
 import {
   applyMinP, applyRepetitionPenalty, applyTopK, applyTopP, softmax,

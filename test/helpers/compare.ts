@@ -1,5 +1,6 @@
 // The one place that owns comparison tolerances. Goldens come from transformers in float32;
-// tfvlm computes in float32, so differences are summation-order noise.
+// tfvlm computes in float32, so differences are summation-order noise. Tests pass an entry of
+// TOLERANCE to assertClose instead of writing numbers inline.
 import assert from 'node:assert/strict';
 
 type Numeric = ArrayLike<number>;
@@ -12,6 +13,20 @@ export const TOLERANCE = {
   pixels: { abs: 1e-6, rel: 0 },
   /** Hidden states / logits of a float32 forward pass vs transformers' float32 forward pass. */
   float32: { abs: 1e-4, rel: 1e-5 },
+
+  // tfvlm against itself or against a closed form (no transformers golden):
+  /** A fused wasm kernel (RMSNorm, LayerNorm, SiLU·up) vs the op-by-op layer: float32, another summation order. */
+  fusedKernel: { abs: 1e-6, rel: 1e-6 },
+  /** Values of order 1 computed in float32 vs a float64 reference: activations, AdamW steps, gradient clipping. */
+  float32VsFloat64: { abs: 1e-6, rel: 0 },
+  /** Plain float64 arithmetic vs its closed form (the learning-rate schedule). */
+  float64: { abs: 1e-12, rel: 0 },
+  /** Training losses after resuming from a checkpoint vs the same steps run without a break. */
+  resumedLosses: { abs: 1e-5, rel: 0 },
+  /** Data-parallel vs single-process training losses: float32 sums in another order, over 3 AdamW steps. */
+  dataParallelLosses: { abs: 1e-5, rel: 1e-4 },
+  /** Data-parallel vs single-process weights after those steps (small weights drift most, relatively). */
+  dataParallelWeights: { abs: 1e-5, rel: 1e-3 },
 } as const;
 
 export interface Diff {

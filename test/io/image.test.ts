@@ -9,7 +9,7 @@ import { Jimp } from 'jimp';
 import { TfvlmError } from '../../src/errors.ts';
 import { decodeImage, encodeJpeg, loadImage } from '../../src/io/image.ts';
 import { MAX_IMAGE_PIXELS } from '../../src/io/pixel-budget.ts';
-import { MODE_CHANNELS } from '../../src/processing/image.ts';
+import { MODE_CHANNELS } from '../../src/io/bitmap.ts';
 import { image } from '../helpers/paths.ts';
 import { IMAGES_JSON, photoPath, sha256 } from '../processing/goldens.ts';
 import { encodeBmp24, encodePng, exifOrientationTiff, pngHeaderOnly, withJpegExif } from '../processing/encoders.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { tf, initBackend } from '../../src/backend/index.ts';
 import { activation } from '../../src/layers/index.ts';
 import { TfvlmError } from '../../src/errors.ts';
-import { assertClose } from '../helpers/compare.ts';
+import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { take } from './util.ts';
 
 const xs = [-3, -1, -0.5, 0, 0.5, 1, 3];
@@ -30,15 +30,15 @@ describe('activations', () => {
 
   it('hand-checked values', () => {
     // gelu(1) = Φ(1) = 0.8413447; tanh form 0.8411920; quick_gelu(1) = σ(1.702) = 0.8457957; silu(1) = σ(1).
-    assertClose(take(activation('gelu')(tf.scalar(1))), [0.8413447460685429], { abs: 1e-6, rel: 0 });
-    assertClose(take(activation('gelu_pytorch_tanh')(tf.scalar(1))), [0.8411919906082768], { abs: 1e-6, rel: 0 });
-    assertClose(take(activation('quick_gelu')(tf.scalar(1))), [0.8457957], { abs: 1e-6, rel: 0 });
-    assertClose(take(activation('silu')(tf.scalar(1))), [0.7310585786300049], { abs: 1e-6, rel: 0 });
+    assertClose(take(activation('gelu')(tf.scalar(1))), [0.8413447460685429], TOLERANCE.float32VsFloat64);
+    assertClose(take(activation('gelu_pytorch_tanh')(tf.scalar(1))), [0.8411919906082768], TOLERANCE.float32VsFloat64);
+    assertClose(take(activation('quick_gelu')(tf.scalar(1))), [0.8457957], TOLERANCE.float32VsFloat64);
+    assertClose(take(activation('silu')(tf.scalar(1))), [0.7310585786300049], TOLERANCE.float32VsFloat64);
   });
 
   for (const [name, ref] of Object.entries(REF)) {
     it(`${name} matches its formula`, () => {
-      assertClose(take(activation(name)(tf.tensor1d(xs))), xs.map(ref), { abs: 1e-6, rel: 0 }, name);
+      assertClose(take(activation(name)(tf.tensor1d(xs))), xs.map(ref), TOLERANCE.float32VsFloat64, name);
     });
   }
 

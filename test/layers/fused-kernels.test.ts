@@ -33,15 +33,15 @@ describe('fused kernels (wasm)', () => {
   it('RMSNorm, LayerNorm and SiLU·up equal the op-by-op layers', () => {
     const x = randomTensor([2, 3, 40], 1, 3);
     const norm = { weight: randomTensor([40], 2) as tf.Tensor1D, eps: 1e-5 };
-    assertClose(take(rmsNorm(norm, x)), unfused(() => rmsNorm(norm, x)), { abs: 1e-6, rel: 1e-6 }, 'rmsNorm');
+    assertClose(take(rmsNorm(norm, x)), unfused(() => rmsNorm(norm, x)), TOLERANCE.fusedKernel, 'rmsNorm');
     const delta = randomTensor([2, 3, 40], 7);
     const fused = addRmsNorm(norm, x, delta);
     const ref = withoutFusedKernels(() => addRmsNorm(norm, x, delta));
     assertClose(take(fused.sum), take(ref.sum), TOLERANCE.exact, 'addRmsNorm sum');
-    assertClose(take(fused.normed), take(ref.normed), { abs: 1e-6, rel: 1e-6 }, 'addRmsNorm normed');
+    assertClose(take(fused.normed), take(ref.normed), TOLERANCE.fusedKernel, 'addRmsNorm normed');
     delta.dispose();
     const ln = { weight: norm.weight, bias: randomTensor([40], 6) as tf.Tensor1D, eps: 1e-6 };
-    assertClose(take(layerNorm(ln, x)), unfused(() => layerNorm(ln, x)), { abs: 1e-6, rel: 1e-6 }, 'layerNorm');
+    assertClose(take(layerNorm(ln, x)), unfused(() => layerNorm(ln, x)), TOLERANCE.fusedKernel, 'layerNorm');
     ln.bias.dispose();
     const mlp = {
       gate: linearFromCheckpoint(randomTensor([24, 40], 3, 0.3)),

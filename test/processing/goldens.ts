@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import { fixture, image } from '../helpers/paths.ts';
 import { SafetensorsFile } from '../../src/io/safetensors.ts';
 import { loadImage } from '../../src/io/image.ts';
-import type { Bitmap } from '../../src/processing/image.ts';
+import type { Bitmap } from '../../src/io/bitmap.ts';
 
 export interface TileStats {
   sha256_f32: string;

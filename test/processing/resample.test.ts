@@ -2,7 +2,7 @@
 // algorithm (exact agreement with the fast separable loops), sizes, identity, 1×1, alpha, palette.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type Bitmap, type ImageMode, MODE_CHANNELS } from '../../src/processing/image.ts';
+import { type Bitmap, type ImageMode, MODE_CHANNELS } from '../../src/io/bitmap.ts';
 import { Resampling, type ResamplingFilter, precomputeCoefficients, resize } from '../../src/processing/resample.ts';
 
 const FILTERS: [string, ResamplingFilter][] = [

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Jimp } from 'jimp';
 import { loadImage } from '../../src/io/image.ts';
-import { convertToRGB } from '../../src/processing/image.ts';
+import { convertToRGB } from '../../src/io/bitmap.ts';
 import { Resampling, resize } from '../../src/processing/resample.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
 import {

@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadImage } from '../../src/io/image.ts';
-import { convertToRGB, type Bitmap } from '../../src/processing/image.ts';
+import { convertToRGB, type Bitmap } from '../../src/io/bitmap.ts';
 import { Resampling, resize } from '../../src/processing/resample.ts';
 import { int16Weights, torchResize, torchvisionInterpolation, type TorchInterpolation } from '../../src/processing/torch-resize.ts';
 import { image } from '../helpers/paths.ts';

@@ -3,8 +3,8 @@
 //   node --import tsx test/train/checkpoint-writer-child.ts ROOT OUT
 import path from 'node:path';
 import { initBackend } from '../../src/backend/index.ts';
-import { readConversations } from '../../src/data/jsonl.ts';
-import { DATA_FILE } from '../../src/data/shapes.ts';
+import { readConversations } from '../../src/train/jsonl.ts';
+import { DATA_FILE } from '../../examples/shapes-demo/dataset.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
 import { buildExamples } from '../../src/train/examples.ts';

@@ -5,7 +5,7 @@ import { initBackend, tf } from '../../src/backend/index.ts';
 import { GradientWorkers } from '../../src/train/gradient-workers.ts';
 import type { TrainExample } from '../../src/train/examples.ts';
 import { splitEvenly, Trainer, type TrainConfig } from '../../src/train/trainer.ts';
-import { assertClose } from '../helpers/compare.ts';
+import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { loadTiny, tinyConfig, tinySetup, type TinySetup } from './tiny.ts';
 
 let s: TinySetup;
@@ -63,8 +63,8 @@ describe('data-parallel training (gradient workers)', () => {
       const workers = await GradientWorkers.start(1, await workerInit(config));
       try {
         const parallel = await run(config, 3, workers);
-        assertClose(Float32Array.from(parallel.losses), Float32Array.from(single.losses), { abs: 1e-5, rel: 1e-4 }, 'losses');
-        for (const [name, v] of Object.entries(single.values)) assertClose(parallel.values[name], v, { abs: 1e-5, rel: 1e-3 }, name);
+        assertClose(Float32Array.from(parallel.losses), Float32Array.from(single.losses), TOLERANCE.dataParallelLosses, 'losses');
+        for (const [name, v] of Object.entries(single.values)) assertClose(parallel.values[name], v, TOLERANCE.dataParallelWeights, name);
         assert.deepEqual(parallel.counts.slice(1), parallel.counts.slice(1).map(() => parallel.counts[1]), `tensor counts ${parallel.counts}`);
       } finally {
         await workers.close();
@@ -85,8 +85,8 @@ describe('data-parallel training (gradient workers)', () => {
     const workers = await GradientWorkers.start(1, await workerInit(config));
     try {
       const parallel = await run(config, 3, workers, examples);
-      assertClose(Float32Array.from(parallel.losses), Float32Array.from(single.losses), { abs: 1e-5, rel: 1e-4 }, 'losses');
-      for (const [name, v] of Object.entries(single.values)) assertClose(parallel.values[name], v, { abs: 1e-5, rel: 1e-3 }, name);
+      assertClose(Float32Array.from(parallel.losses), Float32Array.from(single.losses), TOLERANCE.dataParallelLosses, 'losses');
+      for (const [name, v] of Object.entries(single.values)) assertClose(parallel.values[name], v, TOLERANCE.dataParallelWeights, name);
     } finally {
       await workers.close();
     }

@@ -52,7 +52,7 @@ describe('optimizer', () => {
         s2[i] = 0.999 * s2[i] + 0.001 * g[i] * g[i];
         return d - (0.1 / (1 - 0.9 ** t)) * m[i] / (Math.sqrt(s2[i]) / Math.sqrt(1 - 0.999 ** t) + 1e-8);
       });
-      assertClose(v.dataSync(), w, { abs: 1e-6, rel: 0 }, `step ${t}`);
+      assertClose(v.dataSync(), w, TOLERANCE.float32VsFloat64, `step ${t}`);
     });
     opt.dispose();
     v.dispose();
@@ -61,11 +61,11 @@ describe('optimizer', () => {
   it('clips by the global norm and follows warm-up then cosine', () => {
     const grads = { a: tf.tensor1d([3, 0]), b: tf.tensor1d([0, 4]) };
     assert.equal(clipByGlobalNorm(grads, 1), 5);
-    assertClose([...grads.a.dataSync(), ...grads.b.dataSync()], [0.6, 0, 0, 0.8], { abs: 1e-6, rel: 0 }, 'clipped');
+    assertClose([...grads.a.dataSync(), ...grads.b.dataSync()], [0.6, 0, 0, 0.8], TOLERANCE.float32VsFloat64, 'clipped');
     tf.dispose(Object.values(grads));
     assert.equal(cosineWithWarmup(0, 1, 10, 110), 0);
     assert.equal(cosineWithWarmup(5, 1, 10, 110), 0.5);
     assert.equal(cosineWithWarmup(10, 1, 10, 110), 1);
-    assertClose([cosineWithWarmup(60, 1, 10, 110), cosineWithWarmup(110, 1, 10, 110)], [0.5, 0], { abs: 1e-12, rel: 0 }, 'cosine');
+    assertClose([cosineWithWarmup(60, 1, 10, 110), cosineWithWarmup(110, 1, 10, 110)], [0.5, 0], TOLERANCE.float64, 'cosine');
   });
 });

@@ -2,12 +2,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readConversations } from '../../src/data/jsonl.ts';
-import { DATA_FILE, writeShapesDataset } from '../../src/data/shapes.ts';
+import { readConversations } from '../../src/train/jsonl.ts';
+import { DATA_FILE, writeShapesDataset } from '../../examples/shapes-demo/dataset.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { writeRandomIdefics3Checkpoint } from '../../src/models/random-weights.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
-import { demoConfig, writeDemoModelFiles, type DemoModelSize } from '../../src/train/demo-model.ts';
+import { demoConfig, writeDemoModelFiles, type DemoModelSize } from '../../examples/shapes-demo/demo-model.ts';
 import { buildExamples, type TrainExample } from '../../src/train/examples.ts';
 import { DEFAULT_TRAIN_CONFIG, type TrainConfig } from '../../src/train/trainer.ts';
 

@@ -84,7 +84,7 @@ describe('training', () => {
     part.push(t3.trainStep().loss, t3.trainStep().loss);
     t3.dispose();
     second.dispose();
-    assertClose(part, full, { abs: 1e-5, rel: 0 }, 'loss curve');
+    assertClose(part, full, TOLERANCE.resumedLosses, 'loss curve');
   });
 
   it('checkpoint round trip: saved folder loads with the normal loader and gives the same logits', async () => {

@@ -5,4 +5,3 @@ export { formatProgress, ttyProgressReporter, type DownloadProgress, type Progre
 export { hubCacheDir, isOffline, hubEndpoint, type HubEnv } from './env.ts';
 export { parseHubId, looksLikeHubId, repoFolder } from './cache.ts';
 export { MODEL_FILES } from './model-files.ts';
-export { downloadCommand, runDownload } from './download-command.ts';

@@ -5,7 +5,7 @@ import os from 'node:os';
 import { promises as fs, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { downloadModel } from '../../../src/io/hub/download.ts';
-import { runDownload } from '../../../src/io/hub/download-command.ts';
+import { runDownload } from '../../../src/cli/download.ts';
 import { TfvlmError } from '../../../src/errors.ts';
 import type { DownloadProgress } from '../../../src/io/hub/progress.ts';
 import { fixture } from '../../helpers/paths.ts';

@@ -3,8 +3,8 @@
 // the layout transformers' Idefics3ForConditionalGeneration / Idefics3Processor read.
 import fs from 'node:fs';
 import path from 'node:path';
-import { VOCABULARY } from '../data/text.ts';
-import { writeFileAtomic } from '../io/atomic-write.ts';
+import { VOCABULARY } from './text.ts';
+import { writeFileAtomic } from '../../src/io/atomic-write.ts';
 
 /** Special tokens in id order (ids 0..n−1). */
 export const DEMO_SPECIAL_TOKENS = [
@@ -77,7 +77,7 @@ export function demoVocabulary(size: DemoModelSize = DEMO_MODEL_SIZE): Map<strin
 
 /**
  * tokenizer.json: whole words (WordPiece without subwords) over whitespace-separated words split again into letter runs and single
- * other characters (src/data/text.ts textTokens); decoding joins with spaces and removes the space
+ * other characters (text.ts textTokens); decoding joins with spaces and removes the space
  * before punctuation (WordPiece decoder cleanup).
  */
 export function demoTokenizerJson(size: DemoModelSize = DEMO_MODEL_SIZE): Record<string, unknown> {

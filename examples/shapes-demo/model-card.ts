@@ -1,10 +1,10 @@
 // README.md of the shipped demo model: what it was trained on, how, how long, and how well it does.
 import fs from 'node:fs';
 import path from 'node:path';
-import { formatScore, shapeCountsOf, type ShapesEvalResult } from '../eval/shapes-eval.ts';
-import { formatDuration, type LoopResult } from './loop.ts';
-import type { TrainConfig } from './trainer.ts';
-import { writeFileAtomic } from '../io/atomic-write.ts';
+import { formatScore, shapeCountsOf, type ShapesEvalResult } from './scoring.ts';
+import { formatDuration, type LoopResult } from '../../src/train/loop.ts';
+import type { TrainConfig } from '../../src/train/trainer.ts';
+import { writeFileAtomic } from '../../src/io/atomic-write.ts';
 
 export interface ModelCardFacts {
   parameters: number;
@@ -55,7 +55,7 @@ tags: [idefics3, smolvlm, tfvlm, synthetic]
 # tfvlm-demo
 
 A ${(f.parameters / 1e6).toFixed(2)} M-parameter Idefics3 (SmolVLM architecture) trained from random
-initialisation by tfvlm itself (\`npm run train:demo\`, scripts/train-demo.ts) on the synthetic
+initialisation by tfvlm itself (\`npm run train:demo\`, examples/shapes-demo/train.ts) on the synthetic
 *shapes* dataset: 96×96 pictures of 1–3 coloured shapes (circle, square, triangle; red, green, blue,
 yellow) in a 3×3 grid. It describes such images and answers questions about them — nothing else.
 It is the default model of \`tfvlm describe\` so a fresh install works without a download.
@@ -73,7 +73,7 @@ word-level tokenizer (${t.vocab_size} tokens) with SmolVLM's chat template.
 
 ## Data
 
-\`tfvlm data shapes --n ${f.recipe.trainImages} --seed ${f.recipe.trainSeed} --questions-per-image ${f.recipe.questionsPerImage} --questions-per-conversation ${f.recipe.questionsPerConversation}\`:
+\`npm run demo:data -- --n ${f.recipe.trainImages} --seed ${f.recipe.trainSeed} --questions-per-image ${f.recipe.questionsPerImage} --questions-per-conversation ${f.recipe.questionsPerConversation}\`:
 ${f.recipe.trainImages} images (96×96), each with its caption ("Describe the image." → "a red circle at the top left, a
 blue square in the center.") and up to ${f.recipe.questionsPerImage} questions (count, colour, shape, exists, where) asked
 ${f.recipe.questionsPerConversation > 1 ? `up to ${f.recipe.questionsPerConversation} per conversation as consecutive turns` : 'one per conversation'}, ${f.conversations} conversations.
@@ -100,7 +100,7 @@ the whole script (data, training, evaluation) took ${formatDuration(f.totalSecon
 
 ## Accuracy
 
-\`tfvlm eval shapes --model weights/tfvlm-demo --seed ${f.recipe.evalSeed}\` (fresh images and questions from a seed
+\`npm run demo:eval -- --model weights/tfvlm-demo --seed ${f.recipe.evalSeed}\` (fresh images and questions from a seed
 not used in training, greedy decoding, exact match):
 
 | | exact |

@@ -2,10 +2,10 @@
  * Scoring for the shapes dataset: exact match of generated text against the reference answer or
  * caption after trimming surrounding whitespace, reported separately for captions and questions.
  */
-import { TfvlmError } from '../errors.ts';
-import { parseScenes } from '../data/shapes.ts';
-import { CAPTION_PROMPT } from '../data/text.ts';
-import { messageText, resolveImagePath, type Conversation } from '../data/jsonl.ts';
+import { TfvlmError } from '../../src/errors.ts';
+import { parseScenes } from './dataset.ts';
+import { CAPTION_PROMPT } from './text.ts';
+import { messageText, resolveImagePath, type Conversation } from '../../src/train/jsonl.ts';
 
 export interface AnswerPair {
   expected: string;

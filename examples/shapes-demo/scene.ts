@@ -2,8 +2,8 @@
  * Scenes of the synthetic "shapes" dataset: 1–3 flat shapes on white, each in its own cell of a
  * 3×3 grid. A scene is plain data; drawing (draw.ts) and text (text.ts) are pure functions of it.
  */
-import type { Rng } from '../generation/rng.ts';
-import { TfvlmError } from '../errors.ts';
+import type { Rng } from '../../src/util/rng.ts';
+import { TfvlmError } from '../../src/errors.ts';
 
 export const SHAPES = ['circle', 'square', 'triangle'] as const;
 export const COLORS = ['red', 'green', 'blue', 'yellow'] as const;

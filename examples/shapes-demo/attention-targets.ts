@@ -3,13 +3,13 @@
 // about ("Where is the red circle?" → the red circle's cell). Questions about no shape (counts,
 // absent shapes) and captions get none.
 import fs from 'node:fs';
-import { TfvlmError } from '../errors.ts';
-import type { Conversation } from '../data/jsonl.ts';
-import { parseScenes } from '../data/shapes.ts';
-import { imageTokenCells, type Scene } from '../data/scene.ts';
-import { QUESTION_TYPES, candidateQuestions } from '../data/text.ts';
-import type { AttentionTarget } from './attention-supervision.ts';
-import type { TrainExample } from './examples.ts';
+import { TfvlmError } from '../../src/errors.ts';
+import type { Conversation } from '../../src/train/jsonl.ts';
+import { parseScenes } from './dataset.ts';
+import { imageTokenCells, type Scene } from './scene.ts';
+import { QUESTION_TYPES, candidateQuestions } from './text.ts';
+import type { AttentionTarget } from '../../src/train/attention-supervision.ts';
+import type { TrainExample } from '../../src/train/examples.ts';
 
 /** scenes.jsonl of a shapes dataset → scene by image path (as the conversations name it). */
 export function readScenes(scenesFile: string): Map<string, Scene> {

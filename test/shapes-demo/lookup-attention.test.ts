@@ -6,8 +6,8 @@ import { tf, initBackend } from '../../src/backend/index.ts';
 import { TfvlmError } from '../../src/errors.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
-import { imageTokenCells as tokenCells } from '../../src/data/scene.ts';
-import { formatLookupAttention, lookupAttention } from '../../src/eval/lookup-attention.ts';
+import { imageTokenCells as tokenCells } from '../../examples/shapes-demo/scene.ts';
+import { formatLookupAttention, lookupAttention } from '../../examples/shapes-demo/lookup-attention.ts';
 
 const DEMO = fileURLToPath(new URL('../../weights/tfvlm-demo', import.meta.url));
 

@@ -1,14 +1,14 @@
 // Where does a shapes model look when a question names one of several shapes? Prints, per text
 // layer and head, the first answer position's attention on the named shape, on each other shape,
-// on the empty cells and on the text (src/eval/lookup-attention.ts).
-// Usage: npx tsx scripts/lookup-attention.ts [MODEL_DIR] [--questions N] [--seed S]
+// on the empty cells and on the text (lookup-attention.ts).
+// Usage: npm run demo:lookup-attention -- [MODEL_DIR] [--questions N] [--seed S]
 // (default: the shipped demo model, 60 questions per type, seed 3).
 import { parseArgs } from 'node:util';
-import { initBackend } from '../src/backend/index.ts';
-import { DEMO_MODEL_DIR } from '../src/cli/model-option.ts';
-import { Idefics3Model } from '../src/models/idefics3/model.ts';
-import { VlmProcessor } from '../src/processing/processor.ts';
-import { LOOKUP_QUESTION_TYPES, formatLookupAttention, lookupAttention } from '../src/eval/lookup-attention.ts';
+import { initBackend } from '../../src/backend/index.ts';
+import { DEMO_MODEL_DIR } from '../../src/cli/model-option.ts';
+import { Idefics3Model } from '../../src/models/idefics3/model.ts';
+import { VlmProcessor } from '../../src/processing/processor.ts';
+import { LOOKUP_QUESTION_TYPES, formatLookupAttention, lookupAttention } from './lookup-attention.ts';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { questions: { type: 'string' }, seed: { type: 'string' } } });
 const positive = (name: string, raw: string | undefined, fallback: number, min: number) => {

@@ -1,6 +1,7 @@
 /**
- * A small seeded PRNG (xoshiro128**, seeded through splitmix32) so sampled generations are
- * reproducible across runs and machines. Not cryptographic.
+ * A small seeded PRNG (xoshiro128**, seeded through splitmix32) so sampled generations, training
+ * shuffles and initialisations, and generated data are reproducible across runs and machines.
+ * Not cryptographic.
  */
 export class Rng {
   private s: Uint32Array;

@@ -1,14 +1,17 @@
+// `npm run demo:eval -- --model DIR`: scores a model on fresh shapes data (what `tfvlm eval shapes`
+// did before the shapes demo left the library); evaluateShapesModel is also train.ts's final score.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { TfvlmError } from '../errors.ts';
-import { Vlm } from '../engine.ts';
-import { readConversations } from '../data/jsonl.ts';
-import { DATA_FILE, DEFAULT_IMAGE_SIZE, SCENES_FILE, writeShapesDataset } from '../data/shapes.ts';
+import { pathToFileURL } from 'node:url';
+import { TfvlmError } from '../../src/errors.ts';
+import { Vlm } from '../../src/engine.ts';
+import { readConversations } from '../../src/train/jsonl.ts';
+import { DATA_FILE, DEFAULT_IMAGE_SIZE, SCENES_FILE, writeShapesDataset } from './dataset.ts';
 import {
   evalItems, evaluateShapes, formatShapesEval, selectEvalItems, withShapeCounts, type ShapesEvalResult,
-} from '../eval/shapes-eval.ts';
-import { optionalNumber, requireString, type Command } from './command.ts';
+} from './scoring.ts';
+import { optionalNumber, requireString, runCommand, type Command } from '../../src/cli/command.ts';
 
 export interface ShapesEvalOptions {
   nImages: number;
@@ -58,9 +61,9 @@ export async function evaluateShapesModel(model: string | Vlm, opts: ShapesEvalO
 }
 
 export const evalCommand: Command = {
-  name: 'eval',
-  summary: 'score a model on freshly generated data (shapes: caption and question exact match)',
-  usage: `Usage: tfvlm eval shapes --model DIR [--n-images 200] [--n-questions 500] [--seed 1] [--size ${DEFAULT_IMAGE_SIZE}] [--data-dir DIR] [--json]
+  name: 'demo:eval',
+  summary: 'score a model on freshly generated shapes data (caption and question exact match)',
+  usage: `Usage: npm run demo:eval -- --model DIR [--n-images 200] [--n-questions 500] [--seed 1] [--size ${DEFAULT_IMAGE_SIZE}] [--data-dir DIR] [--json]
 
 Generates a new shapes dataset with --seed (use one that training did not use; the demo model was
 trained on seed 0), asks the model for each image's caption and for --n-questions questions, decoding
@@ -78,24 +81,19 @@ with every mistake.`,
     'data-dir': { type: 'string' },
     json: { type: 'boolean' },
   },
-  allowPositionals: true,
   async run(args) {
-    const [kind, ...extra] = args.positionals;
-    if (kind !== 'shapes' || extra.length > 0) {
-      throw new TfvlmError(`expected 'tfvlm eval shapes …', got '${args.positionals.join(' ')}'\n\n${evalCommand.usage}`);
-    }
-    const model = requireString(args, 'model', 'eval');
+    const model = requireString(args, 'model', 'demo:eval');
     const count = (name: string, fallback: number) => {
-      const v = optionalNumber(args, name, 'eval') ?? fallback;
-      if (!Number.isInteger(v) || v < 0) throw new TfvlmError(`tfvlm eval: --${name} must be a whole number ≥ 0, got ${v}`);
+      const v = optionalNumber(args, name, 'demo:eval') ?? fallback;
+      if (!Number.isInteger(v) || v < 0) throw new TfvlmError(`tfvlm demo:eval: --${name} must be a whole number ≥ 0, got ${v}`);
       return v;
     };
     const nImages = count('n-images', 200);
     const nQuestions = count('n-questions', 500);
-    if (nImages === 0) throw new TfvlmError('tfvlm eval: --n-images must be at least 1');
+    if (nImages === 0) throw new TfvlmError('tfvlm demo:eval: --n-images must be at least 1');
     const tty = process.stderr.isTTY;
     const result = await evaluateShapesModel(model, {
-      nImages, nQuestions, seed: count('seed', 1), size: optionalNumber(args, 'size', 'eval'),
+      nImages, nQuestions, seed: count('seed', 1), size: optionalNumber(args, 'size', 'demo:eval'),
       dataDir: typeof args.values['data-dir'] === 'string' ? args.values['data-dir'] : undefined,
       onProgress: (done, total) => {
         if (tty) process.stderr.write(`\r${done}/${total}`);
@@ -112,3 +110,7 @@ with every mistake.`,
     return 0;
   },
 };
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await runCommand(evalCommand, process.argv.slice(2));
+}

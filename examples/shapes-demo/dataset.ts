@@ -14,12 +14,12 @@
  */
 import { mkdir, open, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Rng } from '../generation/rng.ts';
-import { TfvlmError } from '../errors.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { TfvlmError } from '../../src/errors.ts';
 import { checkImageSize, sampleScene, type Scene } from './scene.ts';
 import { sceneToPng } from './draw.ts';
 import { CAPTION_PROMPT, QUESTION_TYPES, caption, sampleQuestions, type QuestionAnswer, type QuestionType } from './text.ts';
-import { parseJsonl, type Conversation, type DatasetMessage } from './jsonl.ts';
+import { parseJsonl, type Conversation, type DatasetMessage } from '../../src/train/jsonl.ts';
 
 export const DATA_FILE = 'data.jsonl';
 export const SCENES_FILE = 'scenes.jsonl';

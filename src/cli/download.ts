@@ -1,8 +1,8 @@
-import { TfvlmError } from '../../errors.ts';
-import type { Command, ParsedArgs } from '../../cli/command.ts';
-import { downloadModel, type DownloadResult } from './download.ts';
-import type { HubOptions } from './options.ts';
-import { formatBytes } from './progress.ts';
+import { TfvlmError } from '../errors.ts';
+import type { Command, ParsedArgs } from './command.ts';
+import { downloadModel, type DownloadResult } from '../io/hub/download.ts';
+import type { HubOptions } from '../io/hub/options.ts';
+import { formatBytes } from '../io/hub/progress.ts';
 
 export const downloadCommand: Command = {
   name: 'download',

@@ -1,15 +1,18 @@
+// `npm run demo:data -- --n N --out DIR`: writes a synthetic shapes dataset (what `tfvlm data shapes`
+// did before the shapes demo left the library).
 import path from 'node:path';
-import { TfvlmError } from '../errors.ts';
-import { optionalNumber, requireString, type Command } from './command.ts';
+import { pathToFileURL } from 'node:url';
+import { TfvlmError } from '../../src/errors.ts';
+import { optionalNumber, requireString, runCommand, type Command } from '../../src/cli/command.ts';
 import {
   DATA_FILE, DEFAULT_IMAGE_SIZE, DEFAULT_QUESTIONS_PER_CONVERSATION, DEFAULT_QUESTIONS_PER_IMAGE, IMAGES_DIR, SCENES_FILE, writeShapesDataset,
-} from '../data/shapes.ts';
+} from './dataset.ts';
 
 export const dataCommand: Command = {
-  name: 'data',
-  summary: 'generate a synthetic dataset (shapes: coloured shapes with captions and questions)',
-  usage: `Usage: tfvlm data shapes --n N --out DIR [--seed S] [--size 96] [--questions-per-image 3]
-                        [--questions-per-conversation 1] [--force]
+  name: 'demo:data',
+  summary: 'generate the synthetic shapes dataset (coloured shapes with captions and questions)',
+  usage: `Usage: npm run demo:data -- --n N --out DIR [--seed S] [--size 96] [--questions-per-image 3]
+                              [--questions-per-conversation 1] [--force]
 
 Draws N images of 1–3 shapes (circle, square, triangle; red, green, blue, yellow) on white, each in
 its own cell of a 3×3 grid, and writes:
@@ -36,23 +39,18 @@ byte-identical output; use different seeds for train and eval (e.g. train 0, eva
     'questions-per-conversation': { type: 'string' },
     force: { type: 'boolean' },
   },
-  allowPositionals: true,
   async run(args) {
-    const [kind, ...extra] = args.positionals;
-    if (kind !== 'shapes' || extra.length > 0) {
-      throw new TfvlmError(`expected 'tfvlm data shapes …', got '${args.positionals.join(' ')}'\n\n${dataCommand.usage}`);
-    }
-    const n = optionalNumber(args, 'n', 'data');
-    if (n === undefined) throw new TfvlmError('tfvlm data: --n is required');
-    const out = requireString(args, 'out', 'data');
+    const n = optionalNumber(args, 'n', 'demo:data');
+    if (n === undefined) throw new TfvlmError('tfvlm demo:data: --n is required');
+    const out = requireString(args, 'out', 'demo:data');
     const counts = await writeShapesDataset(
       out,
       {
         n,
-        seed: optionalNumber(args, 'seed', 'data') ?? 0,
-        size: optionalNumber(args, 'size', 'data') ?? DEFAULT_IMAGE_SIZE,
-        questionsPerImage: optionalNumber(args, 'questions-per-image', 'data') ?? DEFAULT_QUESTIONS_PER_IMAGE,
-        questionsPerConversation: optionalNumber(args, 'questions-per-conversation', 'data') ?? DEFAULT_QUESTIONS_PER_CONVERSATION,
+        seed: optionalNumber(args, 'seed', 'demo:data') ?? 0,
+        size: optionalNumber(args, 'size', 'demo:data') ?? DEFAULT_IMAGE_SIZE,
+        questionsPerImage: optionalNumber(args, 'questions-per-image', 'demo:data') ?? DEFAULT_QUESTIONS_PER_IMAGE,
+        questionsPerConversation: optionalNumber(args, 'questions-per-conversation', 'demo:data') ?? DEFAULT_QUESTIONS_PER_CONVERSATION,
       },
       { force: args.values.force === true },
     );
@@ -65,3 +63,7 @@ byte-identical output; use different seeds for train and eval (e.g. train 0, eva
     return 0;
   },
 };
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  process.exitCode = await runCommand(dataCommand, process.argv.slice(2));
+}

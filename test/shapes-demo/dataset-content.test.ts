@@ -6,8 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Jimp } from 'jimp';
-import { writeShapesDataset } from '../../src/data/shapes.ts';
-import { readConversations, readJsonl, resolveImagePath, type Conversation } from '../../src/data/jsonl.ts';
+import { writeShapesDataset } from '../../examples/shapes-demo/dataset.ts';
+import { readConversations, readJsonl, resolveImagePath, type Conversation } from '../../src/train/jsonl.ts';
 
 interface Shape { shape: string; color: string; cell: number; position: string; x: number; y: number; size: number }
 interface SceneLine { image: string; width: number; height: number; shapes: Shape[]; caption: string }

@@ -8,7 +8,7 @@
  *   ("a red circle at the top left, a blue square in the center.").
  * - answers are bare: "two", "red", "circle", "yes", "top left" (no capital, no full stop).
  */
-import type { Rng } from '../generation/rng.ts';
+import type { Rng } from '../../src/util/rng.ts';
 import { COLORS, SHAPES, pick, randInt, type PositionName, type Scene, type SceneShape } from './scene.ts';
 
 export const CAPTION_PROMPT = 'Describe the image.';

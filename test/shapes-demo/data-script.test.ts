@@ -4,10 +4,10 @@ import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { dataCommand } from '../../src/cli/data.ts';
+import { dataCommand } from '../../examples/shapes-demo/data.ts';
 import { parseCommandArgs } from '../../src/cli/command.ts';
 import { TfvlmError } from '../../src/errors.ts';
-import { readConversations, readJsonl } from '../../src/data/jsonl.ts';
+import { readConversations, readJsonl } from '../../src/train/jsonl.ts';
 
 async function runData(argv: string[]): Promise<{ code: number; stdout: string }> {
   const write = process.stdout.write;
@@ -36,7 +36,7 @@ async function hashTree(dir: string): Promise<Map<string, string>> {
   return out;
 }
 
-describe('tfvlm data shapes', () => {
+describe('npm run demo:data (examples/shapes-demo/data.ts)', () => {
   let tmp: string;
   before(async () => {
     tmp = await mkdtemp(path.join(os.tmpdir(), 'tfvlm-shapes-'));
@@ -47,7 +47,7 @@ describe('tfvlm data shapes', () => {
 
   it('writes images/, data.jsonl and scenes.jsonl and prints the counts', async () => {
     const out = path.join(tmp, 'a');
-    const { code, stdout } = await runData(['shapes', '--n', '12', '--seed', '7', '--out', out, '--questions-per-image', '2']);
+    const { code, stdout } = await runData(['--n', '12', '--seed', '7', '--out', out, '--questions-per-image', '2']);
     assert.equal(code, 0);
     assert.match(stdout, /wrote 12 images and 36 conversations/);
     assert.match(stdout, /captions\s+12\b/);
@@ -69,7 +69,7 @@ describe('tfvlm data shapes', () => {
   });
 
   it('is byte-identical for the same seed and differs for another seed', async () => {
-    const argv = (seed: string, dir: string) => ['shapes', '--n', '8', '--seed', seed, '--out', path.join(tmp, dir)];
+    const argv = (seed: string, dir: string) => ['--n', '8', '--seed', seed, '--out', path.join(tmp, dir)];
     await runData(argv('3', 'b1'));
     await runData(argv('3', 'b2'));
     await runData(argv('4', 'c'));
@@ -83,8 +83,8 @@ describe('tfvlm data shapes', () => {
   });
 
   it('keeps the images when only --questions-per-image changes', async () => {
-    await runData(['shapes', '--n', '6', '--seed', '5', '--out', path.join(tmp, 'q1'), '--questions-per-image', '1']);
-    await runData(['shapes', '--n', '6', '--seed', '5', '--out', path.join(tmp, 'q4'), '--questions-per-image', '4']);
+    await runData(['--n', '6', '--seed', '5', '--out', path.join(tmp, 'q1'), '--questions-per-image', '1']);
+    await runData(['--n', '6', '--seed', '5', '--out', path.join(tmp, 'q4'), '--questions-per-image', '4']);
     const [q1, q4] = await Promise.all(['q1', 'q4'].map((d) => hashTree(path.join(tmp, d))));
     for (const [k, h] of q1) if (k !== 'data.jsonl') assert.equal(q4.get(k), h, k);
     assert.notEqual(q4.get('data.jsonl'), q1.get('data.jsonl'));
@@ -93,8 +93,8 @@ describe('tfvlm data shapes', () => {
   it('groups the questions into multi-turn conversations with --questions-per-conversation', async () => {
     const single = path.join(tmp, 'turns1');
     const grouped = path.join(tmp, 'turns3');
-    await runData(['shapes', '--n', '5', '--seed', '8', '--out', single, '--questions-per-image', '7']);
-    const { code, stdout } = await runData(['shapes', '--n', '5', '--seed', '8', '--out', grouped,
+    await runData(['--n', '5', '--seed', '8', '--out', single, '--questions-per-image', '7']);
+    const { code, stdout } = await runData(['--n', '5', '--seed', '8', '--out', grouped,
       '--questions-per-image', '7', '--questions-per-conversation', '3']);
     assert.equal(code, 0);
     const one = (await readConversations(path.join(single, 'data.jsonl'))).filter((c) => c.kind === 'qa');
@@ -112,13 +112,13 @@ describe('tfvlm data shapes', () => {
       assert.equal(c.task, turns === 1 ? c.task : 'mixed');
     }
     assert.ok(many.some((c) => c.messages.length === 6), 'some conversation has three turns');
-    await assert.rejects(runData(['shapes', '--n', '1', '--out', path.join(tmp, 'turns0'), '--questions-per-conversation', '0']),
+    await assert.rejects(runData(['--n', '1', '--out', path.join(tmp, 'turns0'), '--questions-per-conversation', '0']),
       /questions per conversation must be a positive integer, got 0/);
   });
 
   it('honours --size', async () => {
     const out = path.join(tmp, 'size');
-    await runData(['shapes', '--n', '2', '--seed', '1', '--out', out, '--size', '48']);
+    await runData(['--n', '2', '--seed', '1', '--out', out, '--size', '48']);
     const png = await readFile(path.join(out, 'images', '000000.png'));
     // IHDR: width and height are the big-endian words at bytes 16 and 20.
     assert.equal(png.readUInt32BE(16), 48);
@@ -127,10 +127,10 @@ describe('tfvlm data shapes', () => {
 
   it('refuses to overwrite a dataset unless --force, and --force leaves no stale image', async () => {
     const out = path.join(tmp, 'force');
-    await runData(['shapes', '--n', '5', '--out', out]);
-    await assert.rejects(runData(['shapes', '--n', '3', '--out', out]), /--force/);
+    await runData(['--n', '5', '--out', out]);
+    await assert.rejects(runData(['--n', '3', '--out', out]), /--force/);
     await writeFile(path.join(out, 'notes.txt'), 'kept');
-    await runData(['shapes', '--n', '3', '--out', out, '--force']);
+    await runData(['--n', '3', '--out', out, '--force']);
     assert.equal((await readdir(path.join(out, 'images'))).length, 3);
     assert.equal(await readFile(path.join(out, 'notes.txt'), 'utf8'), 'kept');
   });
@@ -138,10 +138,10 @@ describe('tfvlm data shapes', () => {
   it('rejects bad arguments with a TfvlmError naming them', async () => {
     const out = path.join(tmp, 'bad');
     await assert.rejects(runData(['pictures', '--n', '3', '--out', out]), TfvlmError);
-    await assert.rejects(runData(['shapes', '--out', out]), /--n is required/);
-    await assert.rejects(runData(['shapes', '--n', '3']), /--out is required/);
-    await assert.rejects(runData(['shapes', '--n', '0', '--out', out]), /n must be a positive integer/);
-    await assert.rejects(runData(['shapes', '--n', '2', '--out', out, '--size', '10']), /image size/);
-    await assert.rejects(runData(['shapes', '--n', '2', '--out', out, '--seed', '-1']), /seed/);
+    await assert.rejects(runData(['--out', out]), /--n is required/);
+    await assert.rejects(runData(['--n', '3']), /--out is required/);
+    await assert.rejects(runData(['--n', '0', '--out', out]), /n must be a positive integer/);
+    await assert.rejects(runData(['--n', '2', '--out', out, '--size', '10']), /image size/);
+    await assert.rejects(runData(['--n', '2', '--out', out, '--seed', '-1']), /seed/);
   });
 });

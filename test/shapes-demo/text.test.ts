@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../../src/generation/rng.ts';
-import { countShapesDataset, shapesExamples } from '../../src/data/shapes.ts';
-import { sampleScene, type Scene, type SceneShape } from '../../src/data/scene.ts';
+import { Rng } from '../../src/util/rng.ts';
+import { countShapesDataset, shapesExamples } from '../../examples/shapes-demo/dataset.ts';
+import { sampleScene, type Scene, type SceneShape } from '../../examples/shapes-demo/scene.ts';
 import {
   CAPTION_PROMPT, QUESTION_TYPES, VOCABULARY, caption, candidateQuestions, sampleQuestions, textTokens,
-} from '../../src/data/text.ts';
+} from '../../examples/shapes-demo/text.ts';
 
 function scene(...shapes: [SceneShape['shape'], SceneShape['color'], number][]): Scene {
   const names = ['top left', 'top', 'top right', 'left', 'center', 'right', 'bottom left', 'bottom', 'bottom right'] as const;

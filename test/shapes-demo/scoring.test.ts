@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { shapesExamples } from '../../src/data/shapes.ts';
-import { parseJsonl, toJsonl, validateConversation, type Conversation } from '../../src/data/jsonl.ts';
+import { shapesExamples } from '../../examples/shapes-demo/dataset.ts';
+import type { Conversation } from '../../src/train/jsonl.ts';
 import {
   evalItem, evalItems, evaluateShapes, formatShapesEval, scoreAnswers, selectEvalItems, splitByKind, withShapeCounts,
-} from '../../src/eval/shapes-eval.ts';
+} from '../../examples/shapes-demo/scoring.ts';
 import { TfvlmError } from '../../src/errors.ts';
 
 const conversations = (): Conversation[] =>
@@ -82,22 +82,5 @@ describe('shapes eval', () => {
     const plain = await evaluateShapes(evalItems(examples[0].conversations, file), async (it) => it.expected);
     assert.deepEqual(plain.byTaskAndShapes, {});
     assert.doesNotMatch(formatShapesEval(plain), /by shapes/);
-  });
-
-  it('JSONL round-trips conversations and rejects malformed lines with file and line', () => {
-    const convs = conversations();
-    const text = toJsonl(convs);
-    assert.equal(text.split('\n').length, convs.length + 1);
-    assert.deepEqual(parseJsonl(text), convs);
-    assert.throws(() => parseJsonl('{"messages":[]}\n{oops\n', 'x.jsonl'), /x\.jsonl:2: invalid JSON/);
-    assert.throws(() => validateConversation({ messages: [] }, 'x.jsonl: conversation 1'), /non-empty/);
-    assert.throws(
-      () => validateConversation({ messages: [{ role: 'bot', content: [] }] }, 'c'),
-      /messages\[0\]\.role/,
-    );
-    assert.throws(
-      () => validateConversation({ messages: [{ role: 'user', content: [{ type: 'image', url: 'a.png' }] }] }, 'c'),
-      /messages\[0\]\.content\[0\]/,
-    );
   });
 });

@@ -7,15 +7,15 @@
  *
  * Image tokens are mapped to cells by imageTokenCells (one tile, no splitting).
  */
-import { tf } from '../backend/index.ts';
-import { TfvlmError } from '../errors.ts';
-import { Capture } from '../models/capture.ts';
-import type { Idefics3Model } from '../models/idefics3/model.ts';
-import type { VlmProcessor } from '../processing/processor.ts';
-import { sceneToPng } from '../data/draw.ts';
-import { shapesExamples } from '../data/shapes.ts';
-import { candidateQuestions, type QuestionType } from '../data/text.ts';
-import { imageTokenCells, type Scene } from '../data/scene.ts';
+import { tf } from '../../src/backend/index.ts';
+import { TfvlmError } from '../../src/errors.ts';
+import { Capture } from '../../src/models/capture.ts';
+import type { Idefics3Model } from '../../src/models/idefics3/model.ts';
+import type { VlmProcessor } from '../../src/processing/processor.ts';
+import { sceneToPng } from './draw.ts';
+import { shapesExamples } from './dataset.ts';
+import { candidateQuestions, type QuestionType } from './text.ts';
+import { imageTokenCells, type Scene } from './scene.ts';
 
 export const LOOKUP_QUESTION_TYPES = ['where', 'color'] as const satisfies readonly QuestionType[];
 export type LookupQuestionType = (typeof LOOKUP_QUESTION_TYPES)[number];

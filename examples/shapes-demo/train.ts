@@ -9,21 +9,21 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { initBackend, backendInfo } from '../src/backend/index.ts';
-import { evaluateShapesModel } from '../src/cli/eval.ts';
-import { readConversations } from '../src/data/jsonl.ts';
-import { DATA_FILE, SCENES_FILE, writeShapesDataset } from '../src/data/shapes.ts';
-import { formatShapesEval } from '../src/eval/shapes-eval.ts';
-import { Idefics3Model } from '../src/models/idefics3/model.ts';
-import { writeRandomIdefics3Checkpoint } from '../src/models/random-weights.ts';
-import { VlmProcessor } from '../src/processing/processor.ts';
-import { DEMO_MODEL_SIZE, demoConfig, writeDemoModelFiles } from '../src/train/demo-model.ts';
-import { buildExamples } from '../src/train/examples.ts';
-import { GradientWorkers } from '../src/train/gradient-workers.ts';
-import { attachShapesAttentionTargets, readScenes } from '../src/train/shapes-attention-targets.ts';
-import { formatDuration, runTraining } from '../src/train/loop.ts';
-import { DEFAULT_TRAIN_CONFIG, Trainer, type TrainConfig } from '../src/train/trainer.ts';
-import { writeDemoModelCard } from '../src/train/model-card.ts';
+import { initBackend, backendInfo } from '../../src/backend/index.ts';
+import { evaluateShapesModel } from './eval.ts';
+import { readConversations } from '../../src/train/jsonl.ts';
+import { DATA_FILE, SCENES_FILE, writeShapesDataset } from './dataset.ts';
+import { formatShapesEval } from './scoring.ts';
+import { Idefics3Model } from '../../src/models/idefics3/model.ts';
+import { writeRandomIdefics3Checkpoint } from '../../src/models/random-weights.ts';
+import { VlmProcessor } from '../../src/processing/processor.ts';
+import { DEMO_MODEL_SIZE, demoConfig, writeDemoModelFiles } from './demo-model.ts';
+import { buildExamples } from '../../src/train/examples.ts';
+import { GradientWorkers } from '../../src/train/gradient-workers.ts';
+import { attachShapesAttentionTargets, readScenes } from './attention-targets.ts';
+import { formatDuration, runTraining } from '../../src/train/loop.ts';
+import { DEFAULT_TRAIN_CONFIG, Trainer, type TrainConfig } from '../../src/train/trainer.ts';
+import { writeDemoModelCard } from './model-card.ts';
 
 export const DEMO_RECIPE = {
   trainImages: 5000,
@@ -64,7 +64,7 @@ export const DEMO_RECIPE = {
     weightDecay: 0.01,
     maxGradNorm: 1.0,
     // Head 0 of text layer 1 is taught to look, from the position that predicts an answer, at the
-    // image token of the shape the question names (shapes-attention-targets.ts). Without it the
+    // image token of the shape the question names (attention-targets.ts). Without it the
     // answer position spread its attention evenly over all shapes in every run (where and color
     // questions about 2–3 shapes near guessing); in a 600-step probe on 3000 images it took color
     // questions about 2–3 shapes from 62% to 92% and yes/no questions from 51% to 97%.

@@ -3,7 +3,7 @@
 // fed to the model, and prefills only the rest (new images and videos included).
 import { TfvlmError } from '../errors.ts';
 import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
-import type { Bitmap } from '../processing/image.ts';
+import type { Bitmap } from '../io/bitmap.ts';
 import { parseMessages } from '../processing/messages.ts';
 import type { ProcessedInputs } from '../processing/processor.ts';
 import type { VideoClip } from '../processing/video-clip.ts';

@@ -4,14 +4,6 @@
 import { TfvlmError } from '../errors.ts';
 import { type Bitmap, MODE_CHANNELS, convertToRGB, convertToRGBA } from '../io/bitmap.ts';
 
-// The bitmap type and mode conversions live in src/io/bitmap.ts (the decoders in io/ build bitmaps
-// and must not depend on processing/). Re-exported here for the importers of this module that are
-// not yet updated (src/processing/processor.ts, src/generation/conversation.ts); new code imports
-// them from src/io/bitmap.ts.
-export {
-  type Bitmap, type ImageMode, MODE_CHANNELS, channelsOf, createBitmap, checkBitmap, convertToRGB, convertToRGBA,
-} from '../io/bitmap.ts';
-
 /**
  * One RGB(A) pixel composited over opaque white, as `Image.alpha_composite(white, im.convert("RGBA"))`
  * computes it (Pillow AlphaComposite.c, PRECISION_BITS 7, SHIFTFORDIV255 rounding).

@@ -8,7 +8,7 @@ import { loadImage, type ImageSource } from '../io/image.ts';
 import { architectureOf, type ProcessorFamily } from '../models/registry.ts';
 import { PixelBudget } from '../io/pixel-budget.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizer/index.ts';
-import type { Bitmap } from './image.ts';
+import type { Bitmap } from '../io/bitmap.ts';
 import { CLIPImageProcessor } from './clip-image-processor.ts';
 import { Idefics3ImageProcessor, stackTiles, type PreparedTile } from './idefics3-image-processor.ts';
 import { createImageProcessor, loadPreprocessorConfig } from './preprocessor-config.ts';

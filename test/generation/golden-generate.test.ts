@@ -13,7 +13,7 @@ import { generateTokens, type PromptBatch } from '../../src/generation/generate.
 import type { GenerativeModel } from '../../src/models/vision-language-model.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
 
-const FOLDERS = ['tiny-smolvlm', 'tiny-smolvlm2'];
+const FOLDERS = ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-smolvlm-patch'];
 
 function readInputs(folder: string, name: string): PromptBatch {
   const f = SafetensorsFile.open(fixture(folder, 'golden', `${name}.inputs.safetensors`));
@@ -56,6 +56,8 @@ async function run(vlm: GenerativeModel, prompt: PromptBatch, maxNewTokens: numb
 
 for (const folder of FOLDERS) describe(`generate (greedy, KV cache) vs transformers: ${folder}`, () => {
   const cases = JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')).cases;
+  const generation = JSON.parse(fs.readFileSync(fixture(folder, 'generation_config.json'), 'utf8'));
+  const EOS = generation.eos_token_id as number;
   let model: Idefics3Model;
   let vlm: GenerativeModel;
   before(async () => {
@@ -67,19 +69,19 @@ for (const folder of FOLDERS) describe(`generate (greedy, KV cache) vs transform
 
   for (const c of cases.filter((c: { batch?: number }) => c.batch === undefined)) {
     it(`${c.name}: ${c.generate.max_new_tokens} tokens and each step's logits`, async () => {
-      const { generated, steps } = await run(vlm, readInputs(folder, c.name), c.generate.max_new_tokens, 511, 2, true);
+      const { generated, steps } = await run(vlm, readInputs(folder, c.name), c.generate.max_new_tokens, EOS, 2, true);
       assert.deepEqual(generated[0], c.generate.new_token_ids);
       const golden = goldenTensor(folder, c.name, 'generate.logits');
       const V = golden.length / steps.length;
       steps.forEach((s, k) => assertClose(s, golden.subarray(k * V, (k + 1) * V), TOLERANCE.float32, `${c.name} step ${k} logits`));
-      const onDevice = await run(vlm, readInputs(folder, c.name), c.generate.max_new_tokens, 511, 2, false);
+      const onDevice = await run(vlm, readInputs(folder, c.name), c.generate.max_new_tokens, EOS, 2, false);
       assert.deepEqual(onDevice.generated[0], c.generate.new_token_ids, 'on-device argmax path');
     });
   }
 
   const batch = cases.find((c: { batch?: number }) => c.batch !== undefined);
-  it('batch_two_conversations, right padding: per-row ids and step logits (first token from the last column)', async () => {
-    const { generated, steps } = await run(vlm, readInputs(folder, batch.name), batch.generate.max_new_tokens, 511, 2, true);
+  if (batch) it('batch_two_conversations, right padding: per-row ids and step logits (first token from the last column)', async () => {
+    const { generated, steps } = await run(vlm, readInputs(folder, batch.name), batch.generate.max_new_tokens, EOS, 2, true);
     assert.deepEqual(generated, batch.generate.new_token_ids);
     const golden = goldenTensor(folder, batch.name, 'generate.logits'); // [2, 8, V]
     const [B, S] = [2, batch.generate.max_new_tokens];
@@ -91,10 +93,10 @@ for (const folder of FOLDERS) describe(`generate (greedy, KV cache) vs transform
     }
   });
 
-  it('batch_two_conversations, left padding: each row equals its single-sample run', async () => {
+  if (batch) it('batch_two_conversations, left padding: each row equals its single-sample run', async () => {
     const left = batch.generate_left_padding;
     const prompt = { ...readInputs(folder, batch.name), input_ids: left.input_ids, attention_mask: left.attention_mask };
-    const { generated, steps } = await run(vlm, prompt, batch.generate.max_new_tokens, 511, 2, true);
+    const { generated, steps } = await run(vlm, prompt, batch.generate.max_new_tokens, EOS, 2, true);
     assert.deepEqual(generated[0], batch.single_sample[0].new_token_ids);
     const golden = goldenTensor(folder, batch.name, 'generate_left_padding.logits');
     const [B, S] = [2, batch.generate.max_new_tokens];
@@ -108,9 +110,9 @@ for (const folder of FOLDERS) describe(`generate (greedy, KV cache) vs transform
 
   it('leaves no tensors behind', async () => {
     const c = cases[0];
-    await run(vlm, readInputs(folder, c.name), 4, 511, 2, false);
+    await run(vlm, readInputs(folder, c.name), 4, EOS, 2, false);
     const before = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) await run(vlm, readInputs(folder, c.name), 4, 511, 2, i % 2 === 0);
+    for (let i = 0; i < 3; i++) await run(vlm, readInputs(folder, c.name), 4, EOS, 2, i % 2 === 0);
     assert.equal(tf.memory().numTensors, before);
   });
 });

@@ -28,7 +28,7 @@ const CASES: Array<[string, Edit | string, RegExp]> = [
   ['zero num_key_value_heads', (c) => { c.text_config.num_key_value_heads = 0; }, /text_config\.num_key_value_heads must be a positive integer/],
   ['odd head_dim', (c) => { c.text_config.head_dim = 15; }, /text_config\.head_dim must be even/],
   ['vision heads not dividing hidden_size', (c) => { c.vision_config.num_attention_heads = 5; }, /vision_config\.num_attention_heads must divide hidden_size \(32\)/],
-  ['patch_size not dividing image_size', (c) => { c.vision_config.patch_size = 7; }, /vision_config\.patch_size must divide image_size \(64\), got 7/],
+  ['patch_size above image_size', (c) => { c.vision_config.patch_size = 65; }, /vision_config\.patch_size must be at most image_size \(64\), got 65/],
   ['zero patch_size', (c) => { c.vision_config.patch_size = 0; }, /vision_config\.patch_size must be a positive integer/],
   ['scale_factor not dividing the patch grid', (c) => { c.scale_factor = 3; }, /scale_factor must divide the patches per side/],
   ['huge vocab_size (1e12): refused, nothing allocated', (c) => { c.text_config.vocab_size = 1e12; }, /text_config\.vocab_size must be at most 2147483647, got 1000000000000/],

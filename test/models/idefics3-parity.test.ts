@@ -20,7 +20,7 @@ function maskedPositions(values: Float32Array, mask: Int32Array, B: number, T: n
   return keep;
 }
 
-for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2']) describe(`Idefics3 / SmolVLM (${folder}) parity with transformers`, () => {
+for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-smolvlm-patch']) describe(`Idefics3 / SmolVLM (${folder}) parity with transformers`, () => {
   const DIR = fixture(folder);
   const GOLDEN = fixture(folder, 'golden');
   const cases = JSON.parse(fs.readFileSync(`${GOLDEN}/cases.json`, 'utf8')).cases as Case[];

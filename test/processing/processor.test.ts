@@ -33,7 +33,7 @@ function goldenPixels(folder: string, name: string) {
   }
 }
 
-for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-llava']) {
+for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-smolvlm-patch', 'tiny-llava']) {
   const cases: Case[] = JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')).cases;
   describe(`VlmProcessor: ${folder}`, () => {
     for (const c of cases) {

@@ -21,7 +21,7 @@ interface Case {
 const casesOf = (folder: string): Case[] =>
   (JSON.parse(fs.readFileSync(fixture(folder, 'golden', 'cases.json'), 'utf8')) as { cases: Case[] }).cases;
 
-for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2']) {
+for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-smolvlm-patch']) {
   describe(`${folder} pixel inputs`, () => {
     const processor = createImageProcessor(loadPreprocessorConfig(fixture(folder)));
     assert.ok(processor instanceof Idefics3ImageProcessor);

@@ -16,7 +16,10 @@ export interface SiglipVisionConfig {
   layer_norm_eps: number;
   /** hidden_size / num_attention_heads */
   head_dim: number;
-  /** image_size / patch_size */
+  /**
+   * floor(image_size / patch_size): a stride-patch_size conv drops the pixels past the last whole patch
+   * (SmolVLM-Instruct and SmolVLM2-2.2B: patch 14 on 384-pixel tiles → 27 per side).
+   */
   num_patches_per_side: number;
 }
 
@@ -38,7 +41,7 @@ export function parseSiglipVisionConfig(raw: unknown, defaults: SiglipVisionDefa
   }
   const image_size = r.positiveInt('image_size', defaults.image_size);
   const patch_size = r.positiveInt('patch_size', defaults.patch_size);
-  if (image_size % patch_size !== 0) r.fail('patch_size', `must divide image_size (${image_size})`, patch_size);
+  if (patch_size > image_size) r.fail('patch_size', `must be at most image_size (${image_size})`, patch_size);
   const hidden_act = r.string('hidden_act', defaults.hidden_act);
   activation(hidden_act, `${source}: ${r.path('hidden_act')}`);
   return {
@@ -53,6 +56,6 @@ export function parseSiglipVisionConfig(raw: unknown, defaults: SiglipVisionDefa
     hidden_act,
     layer_norm_eps: r.positiveNumber('layer_norm_eps', defaults.layer_norm_eps),
     head_dim: hidden_size / num_attention_heads,
-    num_patches_per_side: image_size / patch_size,
+    num_patches_per_side: Math.floor(image_size / patch_size),
   };
 }

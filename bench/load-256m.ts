@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { tf, initBackend } from '../src/backend/index.ts';
-import { loadModel } from '../src/models/index.ts';
+import { Idefics3Model } from '../src/models/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values } = parseArgs({ options: { dir: { type: 'string' }, dtype: { type: 'string', default: 'bf16' } } });
@@ -31,7 +31,7 @@ const backend = await initBackend();
 const rssBefore = process.memoryUsage().rss / MB;
 const t0 = performance.now();
 const loadCpu0 = process.cpuUsage();
-const model = await loadModel(dir);
+const model = await Idefics3Model.load(dir);
 const loadMs = performance.now() - t0;
 const loadCpu = process.cpuUsage(loadCpu0);
 const rssAfter = process.memoryUsage().rss / MB;

@@ -8,7 +8,7 @@ import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
 import type { GenerateOptions } from './generation-config.ts';
 import { Rng } from '../util/rng.ts';
 import { isGreedy, sampleToken } from './sampler.ts';
-import type { GenerativeModel } from '../models/vision-language-model.ts';
+import type { GenerativeModel } from '../models/decoder-model.ts';
 
 /** A tokenised batch as the processor makes it (plain arrays). */
 export interface PromptBatch {

@@ -4,7 +4,7 @@ import type { Tokenizer } from '../tokenizer/index.ts';
 import { createStreamDecoder } from '../tokenizer/index.ts';
 import { generateTokens, type GenerationTimings, type PromptBatch, type TokenLoopOptions, type TokenLoopResult } from './generate.ts';
 import { StopStringMatcher } from './stop-strings.ts';
-import type { GenerativeModel } from '../models/vision-language-model.ts';
+import type { GenerativeModel } from '../models/decoder-model.ts';
 
 export interface TextGenerationOptions extends TokenLoopOptions {
   stopStrings?: string[];

@@ -1,7 +1,7 @@
 export { loadModel, architectureOf, findArchitecture, REGISTRY, type Architecture, type LoadedModel, type ProcessorFamily } from './registry.ts';
 export {
-  VisionLanguageModel, type GenerativeModel, type PromptTensors, type ModelInputs, type ForwardOptions,
-} from './vision-language-model.ts';
+  DecoderModel, type GenerativeModel, type PromptTensors, type ModelInputs, type ForwardOptions,
+} from './decoder-model.ts';
 export { Capture } from './capture.ts';
 export {
   loadWeights, weightSpec, checkCheckpoint, checkpointTensors, toCheckpointLayout, fromCheckpointLayout, disposeTree,

@@ -3,14 +3,18 @@
 // (`tfvlm train --trainable projector`). Adding an architecture = its folder + one row here.
 import { TfvlmError } from '../errors.ts';
 import { Idefics3Model } from './idefics3/model.ts';
+import { LlamaForCausalLM } from './llama/causal-lm.ts';
 import { LlavaModel } from './llava/model.ts';
 import { readConfigJson } from './read-config.ts';
 
 /** Any model loadModel returns; narrow with instanceof. */
-export type LoadedModel = Idefics3Model | LlavaModel;
+export type LoadedModel = Idefics3Model | LlavaModel | LlamaForCausalLM;
 
-/** How a processor turns images (and videos) into prompt tokens: Idefics3 tiles + image blocks, or LLaVA feature tokens. */
-export type ProcessorFamily = 'idefics3' | 'llava';
+/**
+ * How a processor turns images (and videos) into prompt tokens: Idefics3 tiles + image blocks, LLaVA
+ * feature tokens, or none (a text-only model).
+ */
+export type ProcessorFamily = 'idefics3' | 'llava' | 'text';
 
 export interface Architecture {
   /** config.json `model_type` values handled. */
@@ -38,6 +42,14 @@ export const REGISTRY: Architecture[] = [
     load: (dir) => LlavaModel.load(dir),
     processor: 'llava',
     isProjectorKey: (key) => key.startsWith('multi_modal_projector.') || key.startsWith('model.multi_modal_projector.'),
+  },
+  {
+    // Text-only Llama checkpoints (SmolLM2, Vicuna, TinyLlama) on the same decoder.
+    modelTypes: ['llama'],
+    architectures: ['LlamaForCausalLM'],
+    load: (dir) => LlamaForCausalLM.load(dir),
+    processor: 'text',
+    isProjectorKey: () => false,
   },
 ];
 

@@ -84,8 +84,9 @@ export class VlmProcessor {
     readonly dir: string,
     readonly family: ProcessorFamily,
     readonly tokenizer: Tokenizer,
-    private readonly imageProcessor: Idefics3ImageProcessor | CLIPImageProcessor,
-    private readonly promptConfig: Idefics3PromptConfig | LlavaPromptConfig,
+    /** Absent for a text-only model. */
+    private readonly imageProcessor: Idefics3ImageProcessor | CLIPImageProcessor | undefined,
+    private readonly promptConfig: Idefics3PromptConfig | LlavaPromptConfig | undefined,
     /** SmolVLM-family folders only: how video frames are sampled and resized. */
     readonly videoProcessor?: SmolVLMVideoProcessor,
   ) {}
@@ -93,6 +94,7 @@ export class VlmProcessor {
   static async load(dir: string): Promise<VlmProcessor> {
     const family = architectureOf(dir).processor;
     const tokenizer = await loadTokenizer(dir);
+    if (family === 'text') return new VlmProcessor(dir, family, tokenizer, undefined, undefined);
     const imageProcessor = createImageProcessor(loadPreprocessorConfig(dir));
     const extra = tokenizer.settings.extraSpecialTokens;
     if (family === 'idefics3') {
@@ -108,8 +110,9 @@ export class VlmProcessor {
     return new VlmProcessor(dir, family, tokenizer, imageProcessor, await loadLlavaPromptConfig(dir, extra));
   }
 
-  /** The id of the token that image features replace. */
+  /** The id of the token that image features replace (-1 for a text-only model: no token is one). */
   get imageTokenId(): number {
+    if (!this.promptConfig) return -1;
     const id = this.tokenizer.tokenToId(this.promptConfig.image_token);
     if (id === undefined || id === null) throw new TfvlmError(`${this.dir}: the tokenizer has no ${this.promptConfig.image_token} token`);
     return id;
@@ -165,6 +168,9 @@ export class VlmProcessor {
   async loadMedia(
     request: ParsedRequest, options: ProcessOptions = {}, supplied: { images?: ImageSource[]; videos?: VideoSource[] } = {}, where = 'request',
   ): Promise<{ images: Bitmap[]; videos: VideoClip[] }> {
+    if (this.family === 'text' && (request.images.length || request.videos.length || supplied.images?.length || supplied.videos?.length)) {
+      throw new TfvlmError(`${this.dir}: a text-only model takes no images or videos`);
+    }
     const budget = this.pixelBudget(options);
     const given = new Supplied(where, supplied);
     const images: Bitmap[] = [];
@@ -258,9 +264,9 @@ export class VlmProcessor {
    * videos are matched to their markers in prompt order; their tiles/frames stand in `pixel_values` in that order.
    */
   process(prompts: string[], images: Bitmap[][], options: ProcessOptions = {}, videos: VideoClip[][] = []): ProcessedInputs {
-    const media = this.family === 'idefics3'
-      ? this.idefics3Media(prompts, images, videos, options)
-      : this.llavaMedia(prompts, images, videos);
+    const media = this.family === 'idefics3' ? this.idefics3Media(prompts, images, videos, options)
+      : this.family === 'llava' ? this.llavaMedia(prompts, images, videos)
+      : this.textOnly(prompts, images, videos);
     const encoded = this.tokenizer.encodeBatch(media.promptsExpanded, {
       padding: 'longest',
       ...(options.paddingSide ? { paddingSide: options.paddingSide } : {}),
@@ -333,6 +339,13 @@ export class VlmProcessor {
     }
     const videoInfo = videos.flat().map((v) => ({ timestamps: v.timestamps, duration: v.duration }));
     return { promptsExpanded, ...pixels, rows, cols, videos: videoInfo, mediaTiles };
+  }
+
+  private textOnly(prompts: string[], images: Bitmap[][], videos: VideoClip[][]) {
+    if (images.some((list) => list.length > 0) || videos.some((list) => list.length > 0)) {
+      throw new TfvlmError(`${this.dir}: a text-only model takes no images or videos`);
+    }
+    return { promptsExpanded: prompts, rows: [], cols: [], videos: [], mediaTiles: prompts.map(() => []) };
   }
 
   private llavaMedia(prompts: string[], images: Bitmap[][], videos: VideoClip[][]) {

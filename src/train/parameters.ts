@@ -2,9 +2,9 @@
 // head must reach embed_tokens, and the head is refreshed after embed_tokens changes. (Which tensors a
 // model has, by checkpoint key, is `model.slots`, made when its weights are loaded: models/weights.ts.)
 import { tf } from '../backend/index.ts';
-import type { VisionLanguageModel } from '../models/vision-language-model.ts';
+import type { DecoderModel } from '../models/decoder-model.ts';
 
-type TiedModel = VisionLanguageModel & { config: { tie_word_embeddings: boolean } };
+type TiedModel = DecoderModel & { config: { tie_word_embeddings: boolean } };
 
 /**
  * For tied embeddings: points the LM head at transpose(embed_tokens) for the duration of `fn`, so

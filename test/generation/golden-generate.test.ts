@@ -10,7 +10,7 @@ import { initBackend, tf } from '../../src/backend/index.ts';
 import { SafetensorsFile } from '../../src/io/safetensors.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { generateTokens, type PromptBatch } from '../../src/generation/generate.ts';
-import type { GenerativeModel } from '../../src/models/vision-language-model.ts';
+import type { GenerativeModel } from '../../src/models/decoder-model.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
 
 const FOLDERS = ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-smolvlm-patch'];

@@ -73,7 +73,7 @@ describe('hostile requests', () => {
   });
 
   it('a prompt longer than the context window (max_position_embeddings) is refused before any forward pass', async () => {
-    const max = vlm.model.config.text_config.max_position_embeddings;
+    const max = vlm.model.maxPositions;
     const long = 'hello '.repeat(max + 10);
     const before = tf.memory().numTensors;
     await rejectsCleanly(() => vlm.generate({ prompt: long }, { maxNewTokens: 2 }),

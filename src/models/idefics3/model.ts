@@ -9,7 +9,7 @@ import { mergeImageFeatures } from '../image-merge.ts';
 import { LlamaDecoder, llamaWeights } from '../llama/model.ts';
 import { readConfigJson } from '../read-config.ts';
 import { siglipVisionWeights } from '../siglip/encoder.ts';
-import { VisionLanguageModel, type PromptTensors } from '../vision-language-model.ts';
+import { DecoderModel, type PromptTensors } from '../decoder-model.ts';
 import { disposeTree, loadWeights, weightSpec, type WeightSource, type WeightSpec } from '../weights.ts';
 import { parseIdefics3Config, type Idefics3Config } from './config.ts';
 import { connectorForward, type Idefics3ConnectorWeights } from './connector.ts';
@@ -37,13 +37,13 @@ function ignoredKey(c: Idefics3Config): (key: string) => boolean {
   return (key) => key.endsWith('.rotary_emb.inv_freq') || (c.tie_word_embeddings && key === 'lm_head.weight');
 }
 
-export class Idefics3Model extends VisionLanguageModel {
+export class Idefics3Model extends DecoderModel {
   constructor(
     readonly config: Idefics3Config,
     readonly vision: Idefics3VisionTransformer,
     readonly connector: Idefics3ConnectorWeights,
     text: LlamaDecoder,
-    slots: VisionLanguageModel['slots'] = [],
+    slots: DecoderModel['slots'] = [],
   ) {
     super(text, slots);
   }

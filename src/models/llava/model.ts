@@ -12,7 +12,7 @@ import { CLIPVisionTransformer, clipVisionWeights } from '../clip/vision.ts';
 import { mergeImageFeatures } from '../image-merge.ts';
 import { LlamaDecoder, llamaWeights } from '../llama/model.ts';
 import { readConfigJson } from '../read-config.ts';
-import { VisionLanguageModel, type PromptTensors } from '../vision-language-model.ts';
+import { DecoderModel, type PromptTensors } from '../decoder-model.ts';
 import { disposeTree, loadWeights, weightSpec, type WeightSource, type WeightSpec } from '../weights.ts';
 import { parseLlavaConfig, type LlavaConfig } from './config.ts';
 
@@ -73,13 +73,13 @@ export interface LlavaProjectorWeights {
   linear_2: Linear;
 }
 
-export class LlavaModel extends VisionLanguageModel {
+export class LlavaModel extends DecoderModel {
   constructor(
     readonly config: LlavaConfig,
     readonly vision: CLIPVisionTransformer,
     readonly projector: LlavaProjectorWeights,
     text: LlamaDecoder,
-    slots: VisionLanguageModel['slots'] = [],
+    slots: DecoderModel['slots'] = [],
   ) {
     super(text, slots);
   }

@@ -1,7 +1,7 @@
-// What every image-text model here shares (Idefics3 / SmolVLM, LLaVA): a Llama decoder that reads
-// token embeddings with the image features merged at the image tokens. Each architecture says only
-// how it embeds a prompt; the forward pass, the cache and the one-step decoding the generation loop
-// needs (GenerativeModel) are this class's.
+// What every generative model here shares (Idefics3 / SmolVLM, LLaVA, a text-only Llama): a Llama
+// decoder that reads token embeddings, for the image-text models with the image features merged at
+// the image tokens. Each architecture says only how it embeds a prompt; the forward pass, the cache
+// and the one-step decoding the generation loop needs (GenerativeModel) are this class's.
 import type { tf } from '../backend/index.ts';
 import type { KVCache } from '../layers/kv-cache.ts';
 import type { Capture } from './capture.ts';
@@ -44,7 +44,7 @@ export interface GenerativeModel {
   decodeLast(inputsEmbeds: tf.Tensor, attentionMask: HostInts | undefined, positionIds: HostInts, cache: KVCache[]): tf.Tensor;
 }
 
-export abstract class VisionLanguageModel implements GenerativeModel {
+export abstract class DecoderModel implements GenerativeModel {
   /**
    * @param text the language model
    * @param slots every checkpoint tensor and where the model holds it (training, saving)

@@ -21,8 +21,7 @@ const peakRssMB = () => (process.resourceUsage().maxRSS * 1024) / MB;
 if (!fs.existsSync(path.join(dir, 'model.safetensors'))) {
   console.log(`generating ${dir} …`);
   execFileSync(process.execPath, [
-    '--import', 'tsx', path.join(ROOT, 'bench/make-random-checkpoint.ts'),
-    '--config', path.join(ROOT, 'test/fixtures/smolvlm-256m-real-tokenizer/config.json'),
+    '--import', 'tsx', path.join(ROOT, 'bench/make-random-checkpoint.ts'), '--preset', 'smolvlm-256m-instruct',
     '--out', dir, '--dtype', values.dtype!, '--seed', '0',
   ], { stdio: 'inherit', cwd: ROOT });
 }

@@ -18,6 +18,7 @@ import { benchDecodeCaches, type CacheRow } from './lib/decode-cache-bench.ts';
 import type { E2EResult } from './lib/e2e.ts';
 import { markdownReport } from './lib/report.ts';
 import { UNITS, type BenchResult } from './lib/result.ts';
+import { ensurePublishedCheckpoint } from './lib/published-models.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SECTIONS = ['machine', 'attention', 'qkv', 'cache', 'e2e'] as const;
@@ -51,17 +52,7 @@ function git(args: string[]): string {
 
 /** The SmolVLM-256M-Instruct config with random bf16 weights, generated once and kept in the OS temp dir. */
 function ensureCheckpoint(): string {
-  const dir = values.checkpoint ?? path.join(os.tmpdir(), 'tfvlm-bench-smolvlm-256m-bf16');
-  if (fs.existsSync(path.join(dir, 'model.safetensors'))) return dir;
-  const partial = `${dir}.partial-${process.pid}`;
-  log(`generating the random SmolVLM-256M checkpoint in ${dir} (once) …`);
-  execFileSync(process.execPath, [
-    '--import', 'tsx', path.join(ROOT, 'bench/make-random-checkpoint.ts'),
-    '--config', path.join(ROOT, 'test/fixtures/smolvlm-256m-real-tokenizer/config.json'),
-    '--out', partial, '--dtype', 'bf16', '--seed', '0',
-  ], { stdio: ['ignore', 'inherit', 'inherit'], cwd: ROOT });
-  fs.renameSync(partial, dir);
-  return dir;
+  return values.checkpoint ?? ensurePublishedCheckpoint('smolvlm-256m-instruct');
 }
 
 function runE2E(): E2EResult {

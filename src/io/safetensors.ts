@@ -29,7 +29,8 @@ export type TensorArray = Float32Array | Int32Array | Uint8Array;
 export interface RawTensor {
   dtype: SafetensorsDType;
   shape: number[];
-  data: ArrayBufferView;
+  /** The bytes, or a function producing them when the writer reaches this tensor (one tensor in memory at a time). */
+  data: ArrayBufferView | (() => ArrayBufferView);
 }
 
 export interface ReadStats {
@@ -474,16 +475,18 @@ function planTensor(file: string, name: string, t: tf.Tensor | RawTensor, floatD
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     bad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
   }
-  if (!ArrayBuffer.isView(data)) bad('data is not an ArrayBufferView');
   const numel = shape.reduce((a, b) => a * b, 1);
   const byteLength = numel * DTYPE_BYTES[dtype];
-  if (data.byteLength !== byteLength) {
-    bad(`shape ${JSON.stringify(shape)} × ${dtype} needs ${byteLength} bytes, data has ${data.byteLength}`);
-  }
-  return {
-    name, dtype, shape: shape.slice(), byteLength,
-    bytes: () => new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+  const checked = (view: ArrayBufferView): Uint8Array => {
+    if (!ArrayBuffer.isView(view)) bad('data is not an ArrayBufferView');
+    if (view.byteLength !== byteLength) {
+      bad(`shape ${JSON.stringify(shape)} × ${dtype} needs ${byteLength} bytes, data has ${view.byteLength}`);
+    }
+    return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
   };
+  if (typeof data === 'function') return { name, dtype, shape: shape.slice(), byteLength, bytes: () => checked(data()) };
+  const bytes = checked(data);
+  return { name, dtype, shape: shape.slice(), byteLength, bytes: () => bytes };
 }
 
 /**

@@ -1,13 +1,14 @@
 // Random checkpoints with exactly the keys and shapes a config implies (for load tests and
 // benchmarks without downloading weights): matrices ~ N(0, std), norm weights ~ 1 + N(0, std),
-// biases ~ N(0, std). Deterministic for a seed.
+// biases ~ N(0, std). Deterministic for a seed: the same seed gives the same values however the file is sharded.
 import fs from 'node:fs';
 import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import { f32ToBf16, f32ToF16 } from '../io/dtypes.ts';
-import { writeSafetensors, type RawTensor } from '../io/safetensors.ts';
-import { parseIdefics3Config } from './idefics3/config.ts';
-import { idefics3WeightSpec } from './idefics3/model.ts';
+import { writeFileAtomic } from '../io/atomic-write.ts';
+import { writeCheckpointWeights } from '../io/checkpoint-writer.ts';
+import type { RawTensor } from '../io/safetensors.ts';
+import { findArchitecture } from './registry.ts';
 import type { WeightSpec } from './weights.ts';
 
 export type RandomDType = 'F32' | 'BF16' | 'F16';
@@ -51,35 +52,72 @@ export interface RandomWeightOptions {
   stdOf?: (key: string) => number | undefined;
 }
 
+/** The values of one random tensor: `base + std · N(0, 1)` in the requested dtype. */
+function randomValues(key: string, shape: number[], normal: () => number, opts: RandomWeightOptions): ArrayBufferView {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const values = new Float32Array(n);
+  const base = NORM_WEIGHT.test(key) ? 1 : 0;
+  const std = opts.stdOf?.(key) ?? opts.std ?? 0.02;
+  for (let i = 0; i < n; i++) values[i] = base + std * normal();
+  const dtype = opts.dtype ?? 'F32';
+  return dtype === 'F32' ? values : dtype === 'BF16' ? f32ToBf16(values) : f32ToF16(values);
+}
+
+/** Random tensors for a spec, drawn in spec order from one seeded stream (all in memory: for small models). */
 export function randomTensors(spec: WeightSpec, opts: RandomWeightOptions = {}): Map<string, RawTensor> {
   const normal = gaussianSource(opts.seed ?? 0);
   const dtype = opts.dtype ?? 'F32';
   const out = new Map<string, RawTensor>();
+  for (const [key, shape] of spec) out.set(key, { dtype, shape, data: randomValues(key, shape, normal, opts) });
+  return out;
+}
+
+/**
+ * The same values as randomTensors, each drawn only when the writer asks for it, so a model of any
+ * size is written with one tensor in memory. They must be asked for in spec order (writers do).
+ */
+export function lazyRandomTensors(spec: WeightSpec, opts: RandomWeightOptions = {}): Map<string, RawTensor> {
+  const normal = gaussianSource(opts.seed ?? 0);
+  const dtype = opts.dtype ?? 'F32';
+  const order = [...spec.keys()];
+  let next = 0;
+  const out = new Map<string, RawTensor>();
   for (const [key, shape] of spec) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const values = new Float32Array(n);
-    const base = NORM_WEIGHT.test(key) ? 1 : 0;
-    const std = opts.stdOf?.(key) ?? opts.std ?? 0.02;
-    for (let i = 0; i < n; i++) values[i] = base + std * normal();
-    const data = dtype === 'F32' ? values : dtype === 'BF16' ? f32ToBf16(values) : f32ToF16(values);
-    out.set(key, { dtype, shape, data });
+    out.set(key, {
+      dtype, shape,
+      data: () => {
+        if (order[next] !== key) throw new Error(`internal: random tensor '${key}' asked for out of order (next is '${order[next]}')`);
+        next++;
+        return randomValues(key, shape, normal, opts);
+      },
+    });
   }
   return out;
 }
 
-/** Writes `dir/config.json` (as given) and `dir/model.safetensors` with random Idefics3 weights for it. */
-export function writeRandomIdefics3Checkpoint(rawConfig: Record<string, unknown>, dir: string,
-  opts: RandomWeightOptions = {}): { keys: number; parameters: number } {
-  const config = parseIdefics3Config(rawConfig, 'config');
-  if (!['idefics3', 'smolvlm'].includes(config.model_type)) {
-    throw new TfvlmError(`config model_type '${config.model_type}': random checkpoints are only written for idefics3/smolvlm`);
+export interface RandomCheckpointOptions extends RandomWeightOptions {
+  /** Shard the weights like save_pretrained(max_shard_size=…) (default: one model.safetensors). */
+  maxShardBytes?: number;
+  onFile?: (file: string, index: number, total: number) => void;
+}
+
+/**
+ * Writes `dir/config.json` (as given) and random weights with exactly the keys and shapes the config
+ * implies for its architecture (any registry architecture), single-file or sharded.
+ */
+export function writeRandomCheckpoint(rawConfig: Record<string, unknown>, dir: string,
+  opts: RandomCheckpointOptions = {}): { keys: number; parameters: number; files: string[]; bytes: number } {
+  const architecture = findArchitecture(rawConfig);
+  if (!architecture) {
+    throw new TfvlmError(`config model_type '${String(rawConfig.model_type)}': no architecture to write random weights for`);
   }
-  const spec = idefics3WeightSpec(config);
+  const spec = architecture.weightSpec(rawConfig);
   fs.mkdirSync(dir, { recursive: true });
-  fs.writeFileSync(path.join(dir, 'config.json'), `${JSON.stringify(rawConfig, null, 2)}\n`);
-  const tensors = randomTensors(spec, opts);
-  writeSafetensors(path.join(dir, 'model.safetensors'), tensors, { format: 'pt' });
+  writeFileAtomic(path.join(dir, 'config.json'), `${JSON.stringify(rawConfig, null, 2)}\n`);
+  const { files, totalBytes } = writeCheckpointWeights(dir, lazyRandomTensors(spec, opts), {
+    maxShardBytes: opts.maxShardBytes, metadata: { format: 'pt' }, onFile: opts.onFile,
+  });
   let parameters = 0;
   for (const shape of spec.values()) parameters += shape.reduce((a, b) => a * b, 1);
-  return { keys: spec.size, parameters };
+  return { keys: spec.size, parameters, files, bytes: totalBytes };
 }

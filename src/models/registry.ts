@@ -2,10 +2,14 @@
 // loads, how its processor turns images into tokens, and which of its weights are the projector
 // (`tfvlm train --trainable projector`). Adding an architecture = its folder + one row here.
 import { TfvlmError } from '../errors.ts';
-import { Idefics3Model } from './idefics3/model.ts';
-import { LlamaForCausalLM } from './llama/causal-lm.ts';
-import { LlavaModel } from './llava/model.ts';
+import { parseIdefics3Config } from './idefics3/config.ts';
+import { Idefics3Model, idefics3WeightSpec } from './idefics3/model.ts';
+import { LlamaForCausalLM, llamaCausalLMWeights } from './llama/causal-lm.ts';
+import { parseLlamaConfig } from './llama/config.ts';
+import { parseLlavaConfig } from './llava/config.ts';
+import { LlavaModel, llavaWeightSpec } from './llava/model.ts';
 import { readConfigJson } from './read-config.ts';
+import { weightSpec, type WeightSpec } from './weights.ts';
 
 /** Any model loadModel returns; narrow with instanceof. */
 export type LoadedModel = Idefics3Model | LlavaModel | LlamaForCausalLM;
@@ -22,6 +26,8 @@ export interface Architecture {
   /** config.json `architectures` values handled. */
   architectures: string[];
   load: (dir: string) => Promise<LoadedModel>;
+  /** Every checkpoint key and shape a config.json (parsed JSON) implies, in the order transformers saves them. */
+  weightSpec: (rawConfig: unknown) => WeightSpec;
   processor: ProcessorFamily;
   /** Checkpoint keys of the vision → text projector. */
   isProjectorKey: (key: string) => boolean;
@@ -33,6 +39,7 @@ export const REGISTRY: Architecture[] = [
     modelTypes: ['idefics3', 'smolvlm'],
     architectures: ['Idefics3ForConditionalGeneration', 'SmolVLMForConditionalGeneration'],
     load: (dir) => Idefics3Model.load(dir),
+    weightSpec: (raw) => idefics3WeightSpec(parseIdefics3Config(raw)),
     processor: 'idefics3',
     isProjectorKey: (key) => key.startsWith('model.connector.'),
   },
@@ -40,6 +47,7 @@ export const REGISTRY: Architecture[] = [
     modelTypes: ['llava'],
     architectures: ['LlavaForConditionalGeneration'],
     load: (dir) => LlavaModel.load(dir),
+    weightSpec: (raw) => llavaWeightSpec(parseLlavaConfig(raw)),
     processor: 'llava',
     isProjectorKey: (key) => key.startsWith('multi_modal_projector.') || key.startsWith('model.multi_modal_projector.'),
   },
@@ -48,6 +56,10 @@ export const REGISTRY: Architecture[] = [
     modelTypes: ['llama'],
     architectures: ['LlamaForCausalLM'],
     load: (dir) => LlamaForCausalLM.load(dir),
+    weightSpec: (raw) => {
+      const config = parseLlamaConfig(raw);
+      return weightSpec((w) => llamaCausalLMWeights(w, config));
+    },
     processor: 'text',
     isProjectorKey: () => false,
   },

@@ -159,7 +159,7 @@ describe('writeSafetensors → SafetensorsFile round trip', () => {
         assert.deepEqual(e.shape, t.shape);
         assert.equal(e.byteLength, numel(t.shape) * DTYPE_BYTES[t.dtype]);
         assert.equal(e.file, file);
-        assert.deepEqual(f.readBytes(name), new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+        assert.deepEqual(f.readBytes(name), new Uint8Array((t.data as ArrayBufferView).buffer, (t.data as ArrayBufferView).byteOffset, (t.data as ArrayBufferView).byteLength));
         const arr = f.readArray(name);
         const kind = ['F64', 'F32', 'F16', 'BF16'].includes(t.dtype) ? Float32Array
           : ['U8', 'BOOL'].includes(t.dtype) ? Uint8Array : Int32Array;

@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { tf, initBackend } from '../../src/backend/index.ts';
 import { Capture, loadModel, type Idefics3Model } from '../../src/models/index.ts';
-import { gaussianSource, writeRandomIdefics3Checkpoint } from '../../src/models/random-weights.ts';
+import { gaussianSource, writeRandomCheckpoint } from '../../src/models/random-weights.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 
 interface Variant {
@@ -69,7 +69,7 @@ describe('Idefics3 with other sizes (random weights)', () => {
         dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfvlm-idefics3-'));
         dirs.push(dir);
         // A larger std than real checkpoints so differences between positions are visible in the logits.
-        writeRandomIdefics3Checkpoint(variant.config, dir, { seed: 10 + vi, dtype: 'BF16', std: 0.2 });
+        writeRandomCheckpoint(variant.config, dir, { seed: 10 + vi, dtype: 'BF16', std: 0.2 });
         model = (await loadModel(dir)) as Idefics3Model;
       });
       after(() => model?.dispose());

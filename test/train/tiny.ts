@@ -5,7 +5,7 @@ import path from 'node:path';
 import { readConversations } from '../../src/train/jsonl.ts';
 import { DATA_FILE, writeShapesDataset } from '../../examples/shapes-demo/dataset.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
-import { writeRandomIdefics3Checkpoint } from '../../src/models/random-weights.ts';
+import { writeRandomCheckpoint } from '../../src/models/random-weights.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
 import { demoConfig, writeDemoModelFiles, type DemoModelSize } from '../../examples/shapes-demo/demo-model.ts';
 import { buildExamples, type TrainExample } from '../../src/train/examples.ts';
@@ -34,7 +34,7 @@ export async function tinySetup(opts: { tie?: boolean } = {}): Promise<TinySetup
     (config.text_config as Record<string, unknown>).tie_word_embeddings = true;
   }
   fs.writeFileSync(path.join(modelDir, 'config.json'), JSON.stringify(config));
-  writeRandomIdefics3Checkpoint(config, modelDir, { seed: 3, std: 0.1 });
+  writeRandomCheckpoint(config, modelDir, { seed: 3, std: 0.1 });
   const dataDir = path.join(root, 'data');
   await writeShapesDataset(dataDir, { n: 2, seed: 7, size: 32 });
   const processor = await VlmProcessor.load(modelDir);

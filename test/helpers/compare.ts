@@ -27,6 +27,14 @@ export const TOLERANCE = {
   dataParallelLosses: { abs: 1e-5, rel: 1e-4 },
   /** Data-parallel vs single-process weights after those steps (small weights drift most, relatively). */
   dataParallelWeights: { abs: 1e-5, rel: 1e-3 },
+
+  // Dot products (assertDotClose): `rel` is per term of the sum, relative to Σ|terms|.
+  /**
+   * A float32 dot product of K terms (the src/kernels Linear kernels, tf.matMul) vs its float64
+   * value, in any summation order: |Δ| ≤ (K + 1)·2^-24·Σ_k |x_k·w_k| (+|b|), the classical bound
+   * (each product rounds once, each of at most K additions once).
+   */
+  float32Dot: { abs: 0, rel: 2 ** -24 },
 } as const;
 
 export interface Diff {
@@ -69,4 +77,34 @@ export function assertClose(
       `(actual ${actual[d.argmax]}, expected ${expected[d.argmax]}) exceeds ${bound.toExponential(3)}`,
   );
   return d;
+}
+
+/**
+ * Asserts |actual_i − expected_i| ≤ sums·(abs + (terms + 1)·rel·magnitude_i) for every element:
+ * `magnitude` is Σ|terms| of each dot product, `terms` their count (K), `sums` how many float32
+ * sums stand between actual and expected (1 against a float64 reference, 2 against another
+ * float32 implementation). Returns the largest |Δ| / magnitude.
+ */
+export function assertDotClose(
+  actual: Numeric,
+  expected: Numeric,
+  magnitude: Numeric,
+  terms: number,
+  tol: { abs: number; rel: number } = TOLERANCE.float32Dot,
+  what = 'dot products',
+  sums = 1,
+): number {
+  assert.equal(actual.length, expected.length, `${what}: length ${actual.length} != expected ${expected.length}`);
+  let worst = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    const bound = sums * (tol.abs + (terms + 1) * tol.rel * magnitude[i]);
+    assert.ok(
+      d <= bound,
+      `${what}: |Δ| ${d.toExponential(3)} at flat index ${i} (actual ${actual[i]}, expected ${expected[i]}, ` +
+        `Σ|terms| ${magnitude[i]}) exceeds ${bound.toExponential(3)}`,
+    );
+    if (magnitude[i] > 0) worst = Math.max(worst, d / magnitude[i]);
+  }
+  return worst;
 }

@@ -1,0 +1,221 @@
+// Linear-layer kernels over weights kept in their checkpoint precision (f32, bf16, f16) in shared
+// WebAssembly memories ("arenas"), run on the kernel thread pool. The kernels are linear.c (built
+// into linear.wasm); the weight layout is "panel-8" (described there and in packedBytes below).
+//
+//   const arena = KernelArena.create(bytes);
+//   arena.view(src, bytes).set(rowMajorBytes);          // W [N, K] as read from safetensors
+//   arena.pack('bf16', src, w, N, K);                   // → panel-8 at w (packedBytes('bf16', N, K))
+//   arena.f32(x, K).set(activations);
+//   arena.matvec('bf16', w, x, y, N, K, bias);          // y: ceil(N/8)·8 floats
+//   arena.matmul('bf16', w, x2, y2, M, N, K, bias);     // x2 [M, K], y2 [M, N]
+//
+// Every offset is a byte offset into the arena and must be a multiple of 16. The kernels read and
+// write the arena only: inputs are copied in, outputs read out (views share the memory).
+import { defaultPool, type KernelPool } from './pool.ts';
+import { MATMUL_SCRATCH_BYTES, MAX_PAGES, PAGE, type KernelExports } from './module.ts';
+
+export type WeightDType = 'f32' | 'bf16' | 'f16';
+
+const ELEMENT_BYTES: Record<WeightDType, number> = { f32: 4, bf16: 2, f16: 2 };
+/** What every offset must be a multiple of. */
+export const ALIGN = 16;
+
+/** Bytes of a packed [N, K]: ceil(N/8) panels of K × 8 elements (rows ≥ N are zero). */
+export function packedBytes(dtype: WeightDType, N: number, K: number): number {
+  return Math.ceil(N / 8) * 8 * K * ELEMENT_BYTES[dtype];
+}
+
+/** The floats matvec writes to y and reads from bias: N rounded up to a whole panel. */
+export function paddedColumns(N: number): number {
+  return Math.ceil(N / 8) * 8;
+}
+
+// Below these sizes a call runs on the calling thread alone: waking the workers would cost more
+// than the time it saves (see bench/kernels.ts for the round trip).
+/** matvec and pack: bytes of weights per thread. */
+const MIN_BYTES_PER_THREAD = 32 * 1024;
+/** matmul: multiply-adds per thread. */
+const MIN_MACS_PER_THREAD = 64 * 1024;
+
+/** The calling thread's scratch for matmul (one block per thread, each on its own page part). */
+const SCRATCH_STRIDE = MATMUL_SCRATCH_BYTES;
+
+export class KernelArena {
+  /** Usable bytes: offsets run over [0, bytes). */
+  readonly bytes: number;
+  private memory: WebAssembly.Memory | undefined;
+  private buffer: SharedArrayBuffer;
+  private readonly pool: KernelPool;
+  private readonly id: number;
+  /** matmul scratch of thread t at scratchBase + t·SCRATCH_STRIDE (past `bytes`). */
+  private readonly scratchBase: number;
+
+  /** Largest `bytes` an arena can have with `threads` threads' scratch (4 GiB less that). */
+  static maxBytes(pool: KernelPool = defaultPool()): number {
+    return MAX_PAGES * PAGE - scratchPages(pool.threads) * PAGE;
+  }
+
+  /**
+   * A new arena of at least `bytes` bytes, registered with `pool` (default: the process's pool).
+   * Throws a RangeError above maxBytes() (4 GiB less one 64 KiB page of per-thread scratch).
+   */
+  static create(bytes: number, options: { pool?: KernelPool } = {}): KernelArena {
+    const pool = options.pool ?? defaultPool();
+    if (!Number.isSafeInteger(bytes) || bytes < 0) throw new RangeError(`KernelArena.create(${bytes}): bytes must be a non-negative integer`);
+    const max = KernelArena.maxBytes(pool);
+    if (bytes > max) {
+      throw new RangeError(
+        `KernelArena.create(${bytes}): an arena holds at most ${max} bytes (4 GiB, the wasm32 limit, ` +
+          `less ${(MAX_PAGES * PAGE - max) / 1024} KiB of kernel scratch); split the weights over several arenas`,
+      );
+    }
+    return new KernelArena(bytes, pool);
+  }
+
+  private constructor(bytes: number, pool: KernelPool) {
+    const userPages = Math.ceil(bytes / PAGE);
+    const pages = userPages + scratchPages(pool.threads);
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    this.buffer = this.memory.buffer as unknown as SharedArrayBuffer;
+    this.bytes = bytes;
+    this.scratchBase = userPages * PAGE;
+    this.pool = pool;
+    this.id = pool.register(this.memory);
+  }
+
+  /** Bytes [byteOffset, byteOffset + length) of the arena (a view: writes go to the arena). */
+  view(byteOffset: number, length: number): Uint8Array {
+    this.check(byteOffset, length, 'view', 1);
+    return new Uint8Array(this.buffer, byteOffset, length);
+  }
+
+  /** `length` floats at byteOffset (a view). */
+  f32(byteOffset: number, length: number): Float32Array {
+    this.check(byteOffset, 4 * length, 'f32', 4);
+    return new Float32Array(this.buffer, byteOffset, length);
+  }
+
+  /**
+   * Row-major W [N, K] at srcOffset (as read from safetensors) → panel-8 at dstOffset
+   * (packedBytes(dtype, N, K) bytes). Exact copy; the regions must not overlap. All threads.
+   */
+  pack(dtype: WeightDType, srcOffset: number, dstOffset: number, N: number, K: number): void {
+    this.shape(N, K);
+    this.check(srcOffset, N * K * ELEMENT_BYTES[dtype], 'pack source');
+    this.check(dstOffset, packedBytes(dtype, N, K), 'pack destination');
+    const src = [srcOffset, srcOffset + N * K * ELEMENT_BYTES[dtype]];
+    const dst = [dstOffset, dstOffset + packedBytes(dtype, N, K)];
+    if (src[0] < dst[1] && dst[0] < src[1]) throw new RangeError('pack: source and destination overlap');
+    const panels = Math.ceil(N / 8);
+    this.pool.call({
+      arena: this.id, fn: `pack_${dtype}`, args: [srcOffset, dstOffset, N, K, 0, 0], beginArg: 4, endArg: 5,
+      begin: 0, end: panels, threads: this.threadsFor(packedBytes(dtype, N, K), MIN_BYTES_PER_THREAD),
+    });
+  }
+
+  /**
+   * y[n] = Σ_k x[k]·W[n, k] (+ bias[n]) for a packed W at w. x: K floats; y: paddedColumns(N)
+   * floats (the padding gets bias's padding, or 0); bias: paddedColumns(N) floats when given.
+   * All threads.
+   */
+  matvec(dtype: WeightDType, w: number, x: number, y: number, N: number, K: number, bias?: number): void {
+    this.shape(N, K);
+    const padded = paddedColumns(N);
+    this.check(w, packedBytes(dtype, N, K), 'matvec weights');
+    this.check(x, 4 * K, 'matvec x');
+    this.check(y, 4 * padded, 'matvec y');
+    if (bias !== undefined) this.check(bias, 4 * padded, 'matvec bias');
+    this.pool.call({
+      arena: this.id, fn: `matvec_${dtype}`, args: [w, x, y, K, 0, 0, bias ?? 0], beginArg: 4, endArg: 5,
+      begin: 0, end: padded / 8, threads: this.threadsFor(packedBytes(dtype, N, K), MIN_BYTES_PER_THREAD),
+    });
+  }
+
+  /**
+   * Y [M, N] = X [M, K] · Wᵀ (+ bias) for a packed W at w. Writes the M·N floats of y only (row
+   * stride N); bias is read as paddedColumns(N) floats (the padding is not used). All threads.
+   */
+  matmul(dtype: WeightDType, w: number, x: number, y: number, M: number, N: number, K: number, bias?: number): void {
+    this.shape(N, K);
+    if (!Number.isSafeInteger(M) || M < 1) throw new RangeError(`matmul: M = ${M} must be a positive integer`);
+    this.check(w, packedBytes(dtype, N, K), 'matmul weights');
+    this.check(x, 4 * M * K, 'matmul x');
+    this.check(y, 4 * M * N, 'matmul y');
+    if (bias !== undefined) this.check(bias, 4 * paddedColumns(N), 'matmul bias');
+    this.pool.call({
+      arena: this.id, fn: `matmul_${dtype}`, args: [w, x, y, M, N, K, N, 0, 0, bias ?? 0, 0],
+      beginArg: 7, endArg: 8, begin: 0, end: paddedColumns(N) / 8,
+      threads: this.threadsFor(M * paddedColumns(N) * K, MIN_MACS_PER_THREAD),
+      scratchArg: 10, scratchBase: this.scratchBase, scratchStride: SCRATCH_STRIDE,
+    });
+  }
+
+  /** out[k] = W[row, k] as f32 (K floats at out) for a packed W at w: an embedding lookup. */
+  gatherRow(dtype: WeightDType, w: number, N: number, K: number, row: number, out: number): void {
+    this.shape(N, K);
+    if (!Number.isInteger(row) || row < 0 || row >= N) throw new RangeError(`gatherRow: row ${row} is not in [0, ${N})`);
+    this.check(w, packedBytes(dtype, N, K), 'gatherRow weights');
+    this.check(out, 4 * K, 'gatherRow out');
+    this.live()[`gather_row_${dtype}`](w, K, row, out);
+  }
+
+  /** Whether none of the `count` f16 values at offset is inf or NaN (the kernels map those to finite values). */
+  allFiniteF16(offset: number, count: number): boolean {
+    this.check(offset, 2 * count, 'allFiniteF16');
+    return this.live().f16_all_finite(offset, count) === 1;
+  }
+
+  /**
+   * Unregisters the arena from the pool and drops its memory. The bytes are returned to the system
+   * once no view of them is left (views keep the memory alive) and the garbage collector has run.
+   */
+  dispose(): void {
+    if (!this.memory) return;
+    this.pool.unregister(this.id);
+    this.memory = undefined;
+    this.buffer = new SharedArrayBuffer(0);
+  }
+
+  get disposed(): boolean {
+    return this.memory === undefined;
+  }
+
+  private live(): KernelExports {
+    if (!this.memory) throw new Error('this KernelArena has been disposed');
+    return this.pool.exports(this.id);
+  }
+
+  private threadsFor(work: number, minPerThread: number): number {
+    return Math.max(1, Math.min(this.pool.threads, Math.floor(work / minPerThread)));
+  }
+
+  private shape(N: number, K: number): void {
+    if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(K) || K < 1) {
+      throw new RangeError(`[N, K] = [${N}, ${K}]: both must be positive integers`);
+    }
+  }
+
+  /** [offset, offset + length) lies in the arena and offset is a multiple of `align`. */
+  private check(offset: number, length: number, what: string, align = ALIGN): void {
+    this.live();
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset % align !== 0) {
+      throw new RangeError(`${what}: offset ${offset} must be a non-negative multiple of ${align}`);
+    }
+    if (!(length >= 0) || offset + length > this.bytes) {
+      throw new RangeError(`${what}: bytes [${offset}, ${offset + length}) do not fit in the arena's ${this.bytes}`);
+    }
+  }
+}
+
+/** Pages of matmul scratch past the arena's bytes: one block per thread. */
+function scratchPages(threads: number): number {
+  return Math.ceil((threads * SCRATCH_STRIDE) / PAGE);
+}
+
+/** The kernel pool's threads (the caller's included), and why fewer than asked for, if so. */
+export function kernelThreads(): { threads: number; reason?: string } {
+  const pool = defaultPool();
+  return pool.reason ? { threads: pool.threads, reason: pool.reason } : { threads: pool.threads };
+}
+
+export { KernelPool } from './pool.ts';

@@ -1,0 +1,495 @@
+// Linear-layer kernels for tfvlm: Y = X·Wᵀ (+ b) with W in its checkpoint precision (f32, bf16,
+// f16) inside a shared WebAssembly.Memory ("arena"). Built by scripts/build-kernels.mjs into
+// linear.wasm; driven by pool.ts / index.ts, which split the panel range across threads (threads
+// split output columns, never the reduction, so a panel's result does not depend on the split).
+//
+// Rules of this file: no libc, no data segments, nothing on the C stack (every local lives in a
+// wasm local or a v128 register), pointers are byte addresses in the imported memory.
+//
+// Weight layout "panel-8". W [N, K] (row-major in safetensors) is stored as ceil(N/8) panels;
+// panel p holds, for k = 0..K-1, the 8 values W[8p+j, k] (j = 0..7) contiguous; rows ≥ N are 0.
+//
+//   panel p, element (k, j)  at  w + ((p·K + k)·8 + j)·sizeof(element)
+//
+// One k step of a panel is one 16-byte load for bf16/f16 (8 values) and two for f32, so a
+// matrix-vector product reads every weight byte once, in order, and a register tile of
+// MR rows × 8 columns reuses each converted weight vector MR times.
+//
+// Widening 16-bit to f32 is exact:
+//   bf16: the 16 bits become the high half of the f32 (a shuffle against zero, or a shift/mask).
+//   f16:  with h in the high half of a 32-bit lane, an arithmetic shift by 3 puts the exponent
+//         and mantissa where an f32's go (less 112 of exponent bias) and copies the sign into bits
+//         31..28; masking 0x8fffe000 keeps the sign bit alone. That is f = T·2^-112 (T the f16
+//         value), an f32 denormal when T is an f16 subnormal; f16_from_scaled brings it back
+//         without ever multiplying a denormal (see there). f16 inf/NaN (exponent 31) come out as
+//         the finite values ±65536·(1 + m/1024): the loader must refuse f16 weights that hold them
+//         (f16_all_finite checks).
+#include <wasm_simd128.h>
+
+typedef unsigned short u16;
+typedef unsigned int u32;
+typedef unsigned long usize; // 32 bits on wasm32: byte offsets up to 4 GiB
+
+#define EXPORT(name) __attribute__((export_name(#name))) name
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+
+// ---------------------------------------------------------------------------------------------
+// Widening: one v128 of 8 × 16-bit → two v128 of 4 × f32 (lanes 0..3, lanes 4..7).
+
+static inline v128_t bf16_lo(v128_t h) {
+  return wasm_i16x8_shuffle(wasm_i32x4_const_splat(0), h, 0, 8, 1, 9, 2, 10, 3, 11);
+}
+static inline v128_t bf16_hi(v128_t h) {
+  return wasm_i16x8_shuffle(wasm_i32x4_const_splat(0), h, 4, 12, 5, 13, 6, 14, 7, 15);
+}
+/**
+ * f16 → f32 without denormal arithmetic. f = T·2^-112 as f32 bits (T the f16 value) is an f32
+ * denormal when T is an f16 subnormal, and an x86 multiply takes a microcode assist (~100 cycles)
+ * on a denormal input (an add does not). Adding 2^-113 is exact for every finite T and gives a
+ * normal number (or 0); times 2^112 it is T + 0.5, exactly; minus 0.5 leaves T.
+ * (−0 becomes +0, which no sum can tell apart.)
+ */
+static inline v128_t f16_from_scaled(v128_t f) {
+  v128_t s = wasm_f32x4_add(f, wasm_f32x4_const_splat(0x1p-113f));
+  return wasm_f32x4_sub(wasm_f32x4_mul(s, wasm_f32x4_const_splat(0x1p112f)), wasm_f32x4_const_splat(0.5f));
+}
+/** f16 in the high half of each 32-bit lane → its bits as T·2^-112 (see the header comment). */
+static inline v128_t f16_high_scaled(v128_t hs) {
+  return wasm_v128_and(wasm_i32x4_shr(hs, 3), wasm_i32x4_const_splat((int)0x8fffe000));
+}
+static inline v128_t f16_lo(v128_t h) { return f16_from_scaled(f16_high_scaled(bf16_lo(h))); }
+static inline v128_t f16_hi(v128_t h) { return f16_from_scaled(f16_high_scaled(bf16_hi(h))); }
+
+/** Exact for every f16, ±0 included (the scalar path: gather_row). */
+static inline float f16_scalar(u16 h) {
+  u32 sign = (u32)(h & 0x8000) << 16, mag = h & 0x7fff;
+  if (mag >= 0x0400) return __builtin_bit_cast(float, sign | ((mag << 13) + (112u << 23)));
+  float v = (float)mag * 0x1p-24f; // subnormal or zero: m · 2^-24, all normal arithmetic
+  return __builtin_bit_cast(float, sign | __builtin_bit_cast(u32, v));
+}
+static inline float bf16_scalar(u16 h) { return __builtin_bit_cast(float, (u32)h << 16); }
+
+// ---------------------------------------------------------------------------------------------
+// f16_all_finite(src, count): 1 when no value of the f16 array at src is inf or NaN, else 0.
+
+int EXPORT(f16_all_finite)(const u16 *src, usize count) {
+  const v128_t exp = wasm_i16x8_const_splat(0x7c00);
+  v128_t bad = wasm_i32x4_const_splat(0);
+  usize i = 0;
+  for (; i + 8 <= count; i += 8) {
+    bad = wasm_v128_or(bad, wasm_i16x8_eq(wasm_v128_and(wasm_v128_load(src + i), exp), exp));
+  }
+  int ok = !wasm_v128_any_true(bad);
+  for (; i < count; i++) ok &= (src[i] & 0x7c00) != 0x7c00;
+  return ok;
+}
+
+// ---------------------------------------------------------------------------------------------
+// pack_<dt>(src, dst, N, K, panel_begin, panel_end): row-major [N, K] at src → panels
+// [begin, end) of the panel-8 layout at dst. Exact data movement; src and dst must not overlap.
+// Eight rows are read side by side, 8 (16-bit) or 4 (f32) k at a time, and transposed in
+// registers; the tail of K and the zero rows of the last panel go value by value.
+
+/** The rows of panel p that exist (≤ 8). */
+static inline usize panel_rows(usize p, usize N) { return MIN(8, N - 8 * p); }
+
+static void pack_panel_u16(const u16 *src, u16 *dst, usize rows, usize K) {
+  usize k = 0;
+  if (rows == 8) {
+    for (; k + 8 <= K; k += 8) {
+      // r_j = W[j, k..k+7]; out_i = W[0..7, k+i].
+      v128_t r0 = wasm_v128_load(src + 0 * K + k), r1 = wasm_v128_load(src + 1 * K + k);
+      v128_t r2 = wasm_v128_load(src + 2 * K + k), r3 = wasm_v128_load(src + 3 * K + k);
+      v128_t r4 = wasm_v128_load(src + 4 * K + k), r5 = wasm_v128_load(src + 5 * K + k);
+      v128_t r6 = wasm_v128_load(src + 6 * K + k), r7 = wasm_v128_load(src + 7 * K + k);
+      // 16-bit interleave: a01 = (r0k0 r1k0 r0k1 r1k1 r0k2 r1k2 r0k3 r1k3), ...
+      v128_t a01 = wasm_i16x8_shuffle(r0, r1, 0, 8, 1, 9, 2, 10, 3, 11);
+      v128_t b01 = wasm_i16x8_shuffle(r0, r1, 4, 12, 5, 13, 6, 14, 7, 15);
+      v128_t a23 = wasm_i16x8_shuffle(r2, r3, 0, 8, 1, 9, 2, 10, 3, 11);
+      v128_t b23 = wasm_i16x8_shuffle(r2, r3, 4, 12, 5, 13, 6, 14, 7, 15);
+      v128_t a45 = wasm_i16x8_shuffle(r4, r5, 0, 8, 1, 9, 2, 10, 3, 11);
+      v128_t b45 = wasm_i16x8_shuffle(r4, r5, 4, 12, 5, 13, 6, 14, 7, 15);
+      v128_t a67 = wasm_i16x8_shuffle(r6, r7, 0, 8, 1, 9, 2, 10, 3, 11);
+      v128_t b67 = wasm_i16x8_shuffle(r6, r7, 4, 12, 5, 13, 6, 14, 7, 15);
+      // 32-bit interleave: c0 = (rows 0-3 at k0, rows 0-3 at k1), ...
+      v128_t c0 = wasm_i32x4_shuffle(a01, a23, 0, 4, 1, 5), c1 = wasm_i32x4_shuffle(a01, a23, 2, 6, 3, 7);
+      v128_t c2 = wasm_i32x4_shuffle(b01, b23, 0, 4, 1, 5), c3 = wasm_i32x4_shuffle(b01, b23, 2, 6, 3, 7);
+      v128_t d0 = wasm_i32x4_shuffle(a45, a67, 0, 4, 1, 5), d1 = wasm_i32x4_shuffle(a45, a67, 2, 6, 3, 7);
+      v128_t d2 = wasm_i32x4_shuffle(b45, b67, 0, 4, 1, 5), d3 = wasm_i32x4_shuffle(b45, b67, 2, 6, 3, 7);
+      // 64-bit interleave: rows 0-3 and rows 4-7 of one k.
+      u16 *o = dst + k * 8;
+      wasm_v128_store(o + 0, wasm_i64x2_shuffle(c0, d0, 0, 2));
+      wasm_v128_store(o + 8, wasm_i64x2_shuffle(c0, d0, 1, 3));
+      wasm_v128_store(o + 16, wasm_i64x2_shuffle(c1, d1, 0, 2));
+      wasm_v128_store(o + 24, wasm_i64x2_shuffle(c1, d1, 1, 3));
+      wasm_v128_store(o + 32, wasm_i64x2_shuffle(c2, d2, 0, 2));
+      wasm_v128_store(o + 40, wasm_i64x2_shuffle(c2, d2, 1, 3));
+      wasm_v128_store(o + 48, wasm_i64x2_shuffle(c3, d3, 0, 2));
+      wasm_v128_store(o + 56, wasm_i64x2_shuffle(c3, d3, 1, 3));
+    }
+  }
+  for (; k < K; k++) {
+    for (usize j = 0; j < 8; j++) dst[k * 8 + j] = j < rows ? src[j * K + k] : 0;
+  }
+}
+
+static void pack_panel_f32(const float *src, float *dst, usize rows, usize K) {
+  usize k = 0;
+  if (rows == 8) {
+    for (; k + 4 <= K; k += 4) {
+      v128_t r0 = wasm_v128_load(src + 0 * K + k), r1 = wasm_v128_load(src + 1 * K + k);
+      v128_t r2 = wasm_v128_load(src + 2 * K + k), r3 = wasm_v128_load(src + 3 * K + k);
+      v128_t r4 = wasm_v128_load(src + 4 * K + k), r5 = wasm_v128_load(src + 5 * K + k);
+      v128_t r6 = wasm_v128_load(src + 6 * K + k), r7 = wasm_v128_load(src + 7 * K + k);
+      v128_t a01 = wasm_i32x4_shuffle(r0, r1, 0, 4, 1, 5), b01 = wasm_i32x4_shuffle(r0, r1, 2, 6, 3, 7);
+      v128_t a23 = wasm_i32x4_shuffle(r2, r3, 0, 4, 1, 5), b23 = wasm_i32x4_shuffle(r2, r3, 2, 6, 3, 7);
+      v128_t a45 = wasm_i32x4_shuffle(r4, r5, 0, 4, 1, 5), b45 = wasm_i32x4_shuffle(r4, r5, 2, 6, 3, 7);
+      v128_t a67 = wasm_i32x4_shuffle(r6, r7, 0, 4, 1, 5), b67 = wasm_i32x4_shuffle(r6, r7, 2, 6, 3, 7);
+      float *o = dst + k * 8;
+      wasm_v128_store(o + 0, wasm_i64x2_shuffle(a01, a23, 0, 2));
+      wasm_v128_store(o + 4, wasm_i64x2_shuffle(a45, a67, 0, 2));
+      wasm_v128_store(o + 8, wasm_i64x2_shuffle(a01, a23, 1, 3));
+      wasm_v128_store(o + 12, wasm_i64x2_shuffle(a45, a67, 1, 3));
+      wasm_v128_store(o + 16, wasm_i64x2_shuffle(b01, b23, 0, 2));
+      wasm_v128_store(o + 20, wasm_i64x2_shuffle(b45, b67, 0, 2));
+      wasm_v128_store(o + 24, wasm_i64x2_shuffle(b01, b23, 1, 3));
+      wasm_v128_store(o + 28, wasm_i64x2_shuffle(b45, b67, 1, 3));
+    }
+  }
+  for (; k < K; k++) {
+    for (usize j = 0; j < 8; j++) dst[k * 8 + j] = j < rows ? src[j * K + k] : 0.0f;
+  }
+}
+
+void EXPORT(pack_f32)(const float *src, float *dst, usize N, usize K, usize pb, usize pe) {
+  for (usize p = pb; p < pe; p++) pack_panel_f32(src + 8 * p * K, dst + 8 * p * K, panel_rows(p, N), K);
+}
+void EXPORT(pack_bf16)(const u16 *src, u16 *dst, usize N, usize K, usize pb, usize pe) {
+  for (usize p = pb; p < pe; p++) pack_panel_u16(src + 8 * p * K, dst + 8 * p * K, panel_rows(p, N), K);
+}
+void EXPORT(pack_f16)(const u16 *src, u16 *dst, usize N, usize K, usize pb, usize pe) {
+  for (usize p = pb; p < pe; p++) pack_panel_u16(src + 8 * p * K, dst + 8 * p * K, panel_rows(p, N), K);
+}
+
+// ---------------------------------------------------------------------------------------------
+// gather_row_<dt>(w, K, n, out): out[k] = W[n, k] as f32 (embedding lookup).
+
+void EXPORT(gather_row_f32)(const float *w, usize K, usize n, float *out) {
+  const float *col = w + (n >> 3) * K * 8 + (n & 7);
+  for (usize k = 0; k < K; k++) out[k] = col[k * 8];
+}
+void EXPORT(gather_row_bf16)(const u16 *w, usize K, usize n, float *out) {
+  const u16 *col = w + (n >> 3) * K * 8 + (n & 7);
+  for (usize k = 0; k < K; k++) out[k] = bf16_scalar(col[k * 8]);
+}
+void EXPORT(gather_row_f16)(const u16 *w, usize K, usize n, float *out) {
+  const u16 *col = w + (n >> 3) * K * 8 + (n & 7);
+  for (usize k = 0; k < K; k++) out[k] = f16_scalar(col[k * 8]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// matvec_<dt>(w, x, y, K, panel_begin, panel_end, bias): for panels p in [begin, end),
+// y[8p + j] = Σ_k x[k]·W[8p+j, k] (+ bias[8p + j] when bias ≠ 0), j = 0..7. x is f32 [K]; y and
+// bias are f32 padded to ceil(N/8)·8 (y's padding receives bias's padding).
+//
+// Two panels per pass share each splat of x[k]; two k steps per iteration go to two sets of
+// accumulators (a float add's latency is 4 cycles), summed at the end. A 16-bit panel step is
+// widened as even lanes (columns 0, 2, 4, 6) and odd lanes (1, 3, 5, 7): the 32-bit lane
+// (W[.,2i+1] << 16 | W[.,2i]) gives the odd value by masking and the even one by a shift, one op
+// each instead of a shuffle; the two accumulators are interleaved back once per panel.
+//
+// f16 in matvec: the × 2^112 of the widening is split: x[k] is multiplied by 2^96 once per k
+// (shared by both panels) and the sum by 2^16 at the end. Scaling by powers of two is exact, so
+// this gives the same result as widening first unless |x[k]| ≥ 2^32 (x·2^96 overflows) or a partial
+// sum is below 2^-110 in magnitude (it passes through the denormal range).
+
+static inline v128_t splat(const float *p) { return wasm_v128_load32_splat(p); }
+static inline v128_t madd(v128_t acc, v128_t a, v128_t b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
+
+static void matvec_store(float *y, v128_t lo, v128_t hi, const float *bias) {
+  if (bias) {
+    lo = wasm_f32x4_add(lo, wasm_v128_load(bias));
+    hi = wasm_f32x4_add(hi, wasm_v128_load(bias + 4));
+  }
+  wasm_v128_store(y, lo);
+  wasm_v128_store(y + 4, hi);
+}
+/** Even-lane and odd-lane accumulators → columns 0..3 and 4..7, then as matvec_store. */
+static void matvec_store_evenodd(float *y, v128_t even, v128_t odd, v128_t scale, const float *bias) {
+  v128_t lo = wasm_i32x4_shuffle(even, odd, 0, 4, 1, 5), hi = wasm_i32x4_shuffle(even, odd, 2, 6, 3, 7);
+  matvec_store(y, wasm_f32x4_mul(lo, scale), wasm_f32x4_mul(hi, scale), bias);
+}
+
+// Widening in lane pairs: v holds 8 × 16-bit; *_even → f32 of lanes 0, 2, 4, 6; *_odd → 1, 3, 5, 7.
+static inline v128_t bf16_even(v128_t v) { return wasm_i32x4_shl(v, 16); }
+static inline v128_t bf16_odd(v128_t v) { return wasm_v128_and(v, wasm_i32x4_const_splat((int)0xffff0000)); }
+static inline v128_t f16_even(v128_t v) { return f16_from_scaled(f16_high_scaled(wasm_i32x4_shl(v, 16))); }
+static inline v128_t f16_odd(v128_t v) { return f16_from_scaled(f16_high_scaled(v)); }
+static inline v128_t x_bf16(const float *x) { return splat(x); }
+static inline v128_t x_f16(const float *x) { return splat(x); }
+
+static void matvec_panel_f32(const float *w, const float *x, float *y, usize K, const float *bias) {
+  v128_t a0 = wasm_f32x4_const_splat(0), a1 = a0, b0 = a0, b1 = a0;
+  usize k = 0;
+  for (; k + 2 <= K; k += 2, w += 16) {
+    v128_t xa = splat(x + k), xb = splat(x + k + 1);
+    a0 = madd(a0, xa, wasm_v128_load(w + 0));
+    a1 = madd(a1, xa, wasm_v128_load(w + 4));
+    b0 = madd(b0, xb, wasm_v128_load(w + 8));
+    b1 = madd(b1, xb, wasm_v128_load(w + 12));
+  }
+  if (k < K) {
+    v128_t xa = splat(x + k);
+    a0 = madd(a0, xa, wasm_v128_load(w + 0));
+    a1 = madd(a1, xa, wasm_v128_load(w + 4));
+  }
+  matvec_store(y, wasm_f32x4_add(a0, b0), wasm_f32x4_add(a1, b1), bias);
+}
+
+static void matvec_2panels_f32(const float *w, const float *x, float *y, usize K, const float *bias) {
+  const float *v = w + K * 8;
+  v128_t a0 = wasm_f32x4_const_splat(0), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+  usize k = 0;
+  for (; k + 2 <= K; k += 2, w += 16, v += 16) {
+    v128_t xa = splat(x + k), xb = splat(x + k + 1);
+    a0 = madd(a0, xa, wasm_v128_load(w + 0));
+    a1 = madd(a1, xa, wasm_v128_load(w + 4));
+    a2 = madd(a2, xa, wasm_v128_load(v + 0));
+    a3 = madd(a3, xa, wasm_v128_load(v + 4));
+    b0 = madd(b0, xb, wasm_v128_load(w + 8));
+    b1 = madd(b1, xb, wasm_v128_load(w + 12));
+    b2 = madd(b2, xb, wasm_v128_load(v + 8));
+    b3 = madd(b3, xb, wasm_v128_load(v + 12));
+  }
+  if (k < K) {
+    v128_t xa = splat(x + k);
+    a0 = madd(a0, xa, wasm_v128_load(w + 0));
+    a1 = madd(a1, xa, wasm_v128_load(w + 4));
+    a2 = madd(a2, xa, wasm_v128_load(v + 0));
+    a3 = madd(a3, xa, wasm_v128_load(v + 4));
+  }
+  matvec_store(y, wasm_f32x4_add(a0, b0), wasm_f32x4_add(a1, b1), bias);
+  matvec_store(y + 8, wasm_f32x4_add(a2, b2), wasm_f32x4_add(a3, b3), bias ? bias + 8 : 0);
+}
+
+// The 16-bit kernels differ only in how a lane pair widens and x is splat; a macro keeps them one
+// text. SCALE is what the even/odd sums are multiplied by at the end.
+#define MATVEC_16(PANEL, PANELS2, EVEN, ODD, XS, SCALE)                                          \
+  static void PANEL(const u16 *w, const float *x, float *y, usize K, const float *bias) {         \
+    v128_t e0 = wasm_f32x4_const_splat(0), o0 = e0, e1 = e0, o1 = e0;                            \
+    usize k = 0;                                                                                 \
+    for (; k + 2 <= K; k += 2, w += 16) {                                                        \
+      v128_t xa = XS(x + k), xb = XS(x + k + 1);                                                 \
+      v128_t wa = wasm_v128_load(w), wb = wasm_v128_load(w + 8);                                 \
+      e0 = madd(e0, xa, EVEN(wa));                                                               \
+      o0 = madd(o0, xa, ODD(wa));                                                                \
+      e1 = madd(e1, xb, EVEN(wb));                                                               \
+      o1 = madd(o1, xb, ODD(wb));                                                                \
+    }                                                                                            \
+    if (k < K) {                                                                                 \
+      v128_t xa = XS(x + k), wa = wasm_v128_load(w);                                             \
+      e0 = madd(e0, xa, EVEN(wa));                                                               \
+      o0 = madd(o0, xa, ODD(wa));                                                                \
+    }                                                                                            \
+    matvec_store_evenodd(y, wasm_f32x4_add(e0, e1), wasm_f32x4_add(o0, o1), SCALE, bias);        \
+  }                                                                                              \
+  static void PANELS2(const u16 *w, const float *x, float *y, usize K, const float *bias) {       \
+    const u16 *v = w + K * 8;                                                                    \
+    v128_t e0 = wasm_f32x4_const_splat(0), o0 = e0, e1 = e0, o1 = e0;                            \
+    v128_t f0 = e0, p0 = e0, f1 = e0, p1 = e0;                                                   \
+    usize k = 0;                                                                                 \
+    for (; k + 2 <= K; k += 2, w += 16, v += 16) {                                               \
+      v128_t xa = XS(x + k), xb = XS(x + k + 1);                                                 \
+      v128_t wa = wasm_v128_load(w), wb = wasm_v128_load(w + 8);                                 \
+      v128_t va = wasm_v128_load(v), vb = wasm_v128_load(v + 8);                                 \
+      e0 = madd(e0, xa, EVEN(wa));                                                               \
+      o0 = madd(o0, xa, ODD(wa));                                                                \
+      f0 = madd(f0, xa, EVEN(va));                                                               \
+      p0 = madd(p0, xa, ODD(va));                                                                \
+      e1 = madd(e1, xb, EVEN(wb));                                                               \
+      o1 = madd(o1, xb, ODD(wb));                                                                \
+      f1 = madd(f1, xb, EVEN(vb));                                                               \
+      p1 = madd(p1, xb, ODD(vb));                                                                \
+    }                                                                                            \
+    if (k < K) {                                                                                 \
+      v128_t xa = XS(x + k), wa = wasm_v128_load(w), va = wasm_v128_load(v);                     \
+      e0 = madd(e0, xa, EVEN(wa));                                                               \
+      o0 = madd(o0, xa, ODD(wa));                                                                \
+      f0 = madd(f0, xa, EVEN(va));                                                               \
+      p0 = madd(p0, xa, ODD(va));                                                                \
+    }                                                                                            \
+    matvec_store_evenodd(y, wasm_f32x4_add(e0, e1), wasm_f32x4_add(o0, o1), SCALE, bias);        \
+    matvec_store_evenodd(y + 8, wasm_f32x4_add(f0, f1), wasm_f32x4_add(p0, p1), SCALE,           \
+                         bias ? bias + 8 : 0);                                                   \
+  }
+MATVEC_16(matvec_panel_bf16, matvec_2panels_bf16, bf16_even, bf16_odd, x_bf16, wasm_f32x4_const_splat(1.0f))
+MATVEC_16(matvec_panel_f16, matvec_2panels_f16, f16_even, f16_odd, x_f16, wasm_f32x4_const_splat(1.0f))
+
+// Panels two by two, the odd one last.
+#define MATVEC_EXPORT(NAME, T, PANEL, PANELS2)                                                   \
+  void EXPORT(NAME)(const T *w, const float *x, float *y, usize K, usize pb, usize pe, const float *bias) { \
+    usize p = pb;                                                                                \
+    for (; p + 2 <= pe; p += 2) PANELS2(w + p * K * 8, x, y + 8 * p, K, bias ? bias + 8 * p : 0); \
+    if (p < pe) PANEL(w + p * K * 8, x, y + 8 * p, K, bias ? bias + 8 * p : 0);                  \
+  }
+MATVEC_EXPORT(matvec_f32, float, matvec_panel_f32, matvec_2panels_f32)
+MATVEC_EXPORT(matvec_bf16, u16, matvec_panel_bf16, matvec_2panels_bf16)
+MATVEC_EXPORT(matvec_f16, u16, matvec_panel_f16, matvec_2panels_f16)
+
+// ---------------------------------------------------------------------------------------------
+// matmul_<dt>(w, x, y, M, N, K, ldy, panel_begin, panel_end, bias, scratch):
+// Y[m, n] = Σ_k X[m, k]·W[n, k] (+ bias[n]) for m < M and the columns n < N of panels
+// [begin, end). X is f32 [M, K] row-major; Y is f32 with row stride ldy; columns ≥ N are never
+// written. bias (when ≠ 0) is read as 8 floats per panel (pad it to ceil(N/8)·8).
+// scratch: KC·8 floats of this thread's own (the 16-bit kernels widen a block of a panel there).
+//
+// Blocking: MC rows of X at a time (so that block stays in L2 while every panel of the range passes
+// over it); each panel is cut into KC-long blocks of k (8·KC floats, L1-sized) and the MR×8 register
+// tile runs over all MC rows for one block before the next, adding into Y from the second block on.
+// A 16-bit block is widened once into scratch and read MC/MR times as f32.
+
+// MR = 4: a 4×8 tile needs 8 accumulators + 2 weight vectors + a splat and a product, and V8 has 15
+// allocatable xmm registers on x64 (xmm15 is its scratch); 5 and 6 rows spill and run slower.
+#define MR 4
+#ifndef KC
+#define KC 256
+#endif
+#ifndef MC
+#define MC 96
+#endif
+
+/** Loads the first n ≤ 4 floats at p (the rest are 0); never reads past p + n. */
+static inline v128_t load_n(const float *p, usize n) {
+  if (n >= 4) return wasm_v128_load(p);
+  v128_t v = wasm_f32x4_const_splat(0);
+  if (n >= 2) {
+    v = wasm_v128_load64_zero(p);
+    if (n == 3) v = wasm_v128_load32_lane(p + 2, v, 2);
+  } else if (n == 1) {
+    v = wasm_v128_load32_zero(p);
+  }
+  return v;
+}
+/** Stores the first n ≤ 4 lanes of v at p; never writes past p + n. */
+static inline void store_n(float *p, v128_t v, usize n) {
+  if (n >= 4) {
+    wasm_v128_store(p, v);
+  } else {
+    if (n >= 2) {
+      wasm_v128_store64_lane(p, v, 0);
+      if (n == 3) wasm_v128_store32_lane(p + 2, v, 2);
+    } else if (n == 1) {
+      wasm_v128_store32_lane(p, v, 0);
+    }
+  }
+}
+
+/** Accumulators of one row: 8 columns in two vectors. */
+#define ROW_INIT(c0, c1, yr)                                                                   \
+  if (accumulate) {                                                                            \
+    c0 = load_n(yr, lo_n);                                                                     \
+    c1 = load_n(yr + 4, hi_n);                                                                 \
+  } else {                                                                                     \
+    c0 = b0;                                                                                   \
+    c1 = b1;                                                                                   \
+  }
+
+/**
+ * The register tile: rows [0, rows) of X (rows ≤ MR; missing rows repeat the last one and store
+ * the same values to the same place) × the 8 columns of one panel block, kc steps of k.
+ * w: kc·8 f32 (panel block), x: row 0 at k0 with row stride ldx, y: row 0 at the panel's first
+ * column with row stride ldy. accumulate: add into y (a later k block) instead of starting
+ * from bias (or 0).
+ */
+static void tile_f32(const float *w, const float *x, usize ldx, float *y, usize ldy, usize rows, usize cols,
+                      usize kc, const float *bias, int accumulate) {
+  const float *x0 = x, *x1 = rows > 1 ? x0 + ldx : x0, *x2 = rows > 2 ? x1 + ldx : x1, *x3 = rows > 3 ? x2 + ldx : x2;
+  float *y0 = y, *y1 = rows > 1 ? y0 + ldy : y0, *y2 = rows > 2 ? y1 + ldy : y1, *y3 = rows > 3 ? y2 + ldy : y2;
+  usize lo_n = MIN(cols, 4), hi_n = cols > 4 ? cols - 4 : 0;
+  v128_t b0 = wasm_f32x4_const_splat(0), b1 = b0;
+  if (bias) {
+    b0 = wasm_v128_load(bias);
+    b1 = wasm_v128_load(bias + 4);
+  }
+  v128_t c00, c01, c10, c11, c20, c21, c30, c31;
+  ROW_INIT(c00, c01, y0)
+  ROW_INIT(c10, c11, y1)
+  ROW_INIT(c20, c21, y2)
+  ROW_INIT(c30, c31, y3)
+  for (usize k = 0; k < kc; k++, w += 8) {
+    v128_t w0 = wasm_v128_load(w), w1 = wasm_v128_load(w + 4);
+    v128_t s0 = splat(x0 + k);
+    c00 = madd(c00, s0, w0);
+    c01 = madd(c01, s0, w1);
+    v128_t s1 = splat(x1 + k);
+    c10 = madd(c10, s1, w0);
+    c11 = madd(c11, s1, w1);
+    v128_t s2 = splat(x2 + k);
+    c20 = madd(c20, s2, w0);
+    c21 = madd(c21, s2, w1);
+    v128_t s3 = splat(x3 + k);
+    c30 = madd(c30, s3, w0);
+    c31 = madd(c31, s3, w1);
+  }
+  store_n(y3, c30, lo_n), store_n(y3 + 4, c31, hi_n);
+  store_n(y2, c20, lo_n), store_n(y2 + 4, c21, hi_n);
+  store_n(y1, c10, lo_n), store_n(y1 + 4, c11, hi_n);
+  store_n(y0, c00, lo_n), store_n(y0 + 4, c01, hi_n);
+}
+
+/** kc k-steps of a 16-bit panel block → f32 at out (8·kc floats). */
+static void widen_bf16(const u16 *w, float *out, usize kc) {
+  for (usize k = 0; k < kc; k++, w += 8, out += 8) {
+    v128_t h = wasm_v128_load(w);
+    wasm_v128_store(out, bf16_lo(h));
+    wasm_v128_store(out + 4, bf16_hi(h));
+  }
+}
+static void widen_f16(const u16 *w, float *out, usize kc) {
+  for (usize k = 0; k < kc; k++, w += 8, out += 8) {
+    v128_t h = wasm_v128_load(w);
+    wasm_v128_store(out, f16_lo(h));
+    wasm_v128_store(out + 4, f16_hi(h));
+  }
+}
+
+/** The rows of one MC block × one panel block of kc steps, MR rows per tile. */
+static void tiles(const float *wb, const float *x, usize K, float *y, usize ldy, usize m0, usize m1, usize cols,
+                  usize k0, usize kc, const float *bias) {
+  for (usize m = m0; m < m1; m += MR) {
+    tile_f32(wb, x + m * K + k0, K, y + m * ldy, ldy, MIN(MR, m1 - m), cols, kc, bias, k0 > 0);
+  }
+}
+
+void EXPORT(matmul_f32)(const float *w, const float *x, float *y, usize M, usize N, usize K, usize ldy, usize pb,
+                        usize pe, const float *bias, float *scratch) {
+  (void)scratch;
+  for (usize m0 = 0; m0 < M; m0 += MC) {
+    usize m1 = MIN(M, m0 + MC);
+    for (usize p = pb; p < pe; p++) {
+      const float *wp = w + p * K * 8, *bp = bias ? bias + 8 * p : 0;
+      for (usize k0 = 0; k0 < K; k0 += KC) {
+        tiles(wp + k0 * 8, x, K, y + 8 * p, ldy, m0, m1, MIN(8, N - 8 * p), k0, MIN(KC, K - k0), bp);
+      }
+    }
+  }
+}
+
+#define MATMUL_16(NAME, WIDEN)                                                                  \
+  void EXPORT(NAME)(const u16 *w, const float *x, float *y, usize M, usize N, usize K, usize ldy, usize pb, \
+                    usize pe, const float *bias, float *scratch) {                              \
+    for (usize m0 = 0; m0 < M; m0 += MC) {                                                      \
+      usize m1 = MIN(M, m0 + MC);                                                               \
+      for (usize p = pb; p < pe; p++) {                                                         \
+        const u16 *wp = w + p * K * 8;                                                          \
+        const float *bp = bias ? bias + 8 * p : 0;                                              \
+        for (usize k0 = 0; k0 < K; k0 += KC) {                                                  \
+          usize kc = MIN(KC, K - k0);                                                           \
+          WIDEN(wp + k0 * 8, scratch, kc);                                                      \
+          tiles(scratch, x, K, y + 8 * p, ldy, m0, m1, MIN(8, N - 8 * p), k0, kc, bp);          \
+        }                                                                                       \
+      }                                                                                         \
+    }                                                                                           \
+  }
+MATMUL_16(matmul_bf16, widen_bf16)
+MATMUL_16(matmul_f16, widen_f16)

@@ -1,0 +1,84 @@
+// The compiled kernel module (linear.wasm, built from linear.c by scripts/build-kernels.mjs): compiled
+// once per process, instantiated once per arena memory on every pool thread. The compiled code is
+// shared by every instance and every worker it is posted to.
+import { readFileSync } from 'node:fs';
+
+/** The exports of linear.wasm; every pointer is a byte offset in the instance's memory. */
+export interface KernelExports {
+  f16_all_finite(src: number, count: number): number;
+  pack_f32(src: number, dst: number, N: number, K: number, pb: number, pe: number): void;
+  pack_bf16(src: number, dst: number, N: number, K: number, pb: number, pe: number): void;
+  pack_f16(src: number, dst: number, N: number, K: number, pb: number, pe: number): void;
+  gather_row_f32(w: number, K: number, n: number, out: number): void;
+  gather_row_bf16(w: number, K: number, n: number, out: number): void;
+  gather_row_f16(w: number, K: number, n: number, out: number): void;
+  matvec_f32(w: number, x: number, y: number, K: number, pb: number, pe: number, bias: number): void;
+  matvec_bf16(w: number, x: number, y: number, K: number, pb: number, pe: number, bias: number): void;
+  matvec_f16(w: number, x: number, y: number, K: number, pb: number, pe: number, bias: number): void;
+  matmul_f32(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number): void;
+  matmul_bf16(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number): void;
+  matmul_f16(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number): void;
+}
+
+/**
+ * The kernels a pool call can run, by index (the pool passes indices between threads). The
+ * worker (pool-worker.mjs) receives this list, so the order is defined here only.
+ */
+export const POOL_KERNELS = [
+  'matvec_f32', 'matvec_bf16', 'matvec_f16',
+  'matmul_f32', 'matmul_bf16', 'matmul_f16',
+  'pack_f32', 'pack_bf16', 'pack_f16',
+] as const satisfies readonly (keyof KernelExports)[];
+export type PoolKernel = (typeof POOL_KERNELS)[number];
+
+/** matmul's scratch per thread: KC (linear.c) k steps × 8 f32. */
+export const MATMUL_SCRATCH_BYTES = 256 * 8 * 4;
+
+/** 64 KiB, the wasm page. */
+export const PAGE = 65536;
+/** 65536 pages: a wasm32 memory's limit, and the `--max-memory` linear.wasm declares. */
+export const MAX_PAGES = 65536;
+
+let compiled: WebAssembly.Module | undefined;
+
+/** linear.wasm, compiled on first use (about 13 KB: synchronous compilation is fine). */
+export function kernelModule(): WebAssembly.Module {
+  if (!compiled) {
+    compiled = new WebAssembly.Module(readFileSync(new URL('./linear.wasm', import.meta.url)));
+    warmUp(compiled);
+  }
+  return compiled;
+}
+
+export function instantiate(module: WebAssembly.Module, memory: WebAssembly.Memory): KernelExports {
+  return new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as KernelExports;
+}
+
+/**
+ * V8 first runs wasm through its baseline compiler (Liftoff, ~8× slower on these loops) and moves
+ * a function to its optimising compiler once it has run enough. That would make the first real
+ * matvecs and matmuls slow; running every kernel on a small problem first triggers the tier-up
+ * (it compiles in the background within a few ms, for every instance of the module, workers
+ * included). Costs about 10 ms once per process.
+ */
+function warmUp(module: WebAssembly.Module): void {
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
+  const k = instantiate(module, memory);
+  // [0, 64K) weights, [64K, 128K) row-major source, [128K, 256K) x, [256K, 512K) y, [512K, 1M) scratch.
+  const W = 0, SRC = 65536, X = 131072, Y = 262144, S = 524288;
+  const N = 64, K = 128; // 16 KB of f32 weights, 8 panels
+  for (let i = 0; i < 400; i++) {
+    k.matvec_f32(W, X, Y, K, 0, N / 8, X);
+    k.matvec_bf16(W, X, Y, K, 0, N / 8, X);
+    k.matvec_f16(W, X, Y, K, 0, N / 8, X);
+  }
+  for (let i = 0; i < 100; i++) {
+    k.matmul_f32(W, X, Y, 8, N, K, N, 0, N / 8, X, S);
+    k.matmul_bf16(W, X, Y, 8, N, K, N, 0, N / 8, X, S);
+    k.matmul_f16(W, X, Y, 8, N, K, N, 0, N / 8, X, S);
+    k.pack_f32(SRC, W, N, K, 0, N / 8);
+    k.pack_bf16(SRC, W, N, K, 0, N / 8);
+    k.pack_f16(SRC, W, N, K, 0, N / 8);
+    k.f16_all_finite(SRC, 4096);
+  }
+}

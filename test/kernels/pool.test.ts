@@ -1,0 +1,166 @@
+// The kernel thread pool: results independent of how panels are split over threads, several arenas
+// at once, the one-thread fallback when workers cannot start, dispose, errors from a worker, and
+// TFVLM_KERNEL_THREADS.
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { KernelArena, KernelPool, packedBytes, paddedColumns, type WeightDType } from '../../src/kernels/index.ts';
+import { linearReference } from '../../src/kernels/reference.ts';
+import { assertDotClose } from '../helpers/compare.ts';
+import { Bump, DTYPES, randomF32, randomWeights } from './util.ts';
+
+// Three threads (two workers) even on two cores: more chunks than cores, claimed in any order.
+const many = new KernelPool({ threads: 3, spinMicros: 50 });
+const one = new KernelPool({ threads: 1 });
+after(() => {
+  many.close();
+  one.close();
+});
+
+/** Packs W, runs matvec and matmul, and returns the packed bytes and both outputs. */
+function runAll(arena: KernelArena, dtype: WeightDType, M: number, N: number, K: number) {
+  const mem = new Bump(arena);
+  const src = mem.put(randomWeights(dtype, N * K, N + K));
+  const w = mem.take(packedBytes(dtype, N, K));
+  const x = mem.put(randomF32(M * K, M));
+  const b = mem.put(randomF32(paddedColumns(N), 2));
+  const y1 = mem.take(4 * paddedColumns(N));
+  const y = mem.take(4 * M * N);
+  arena.pack(dtype, src, w, N, K);
+  arena.matvec(dtype, w, x, y1, N, K, b);
+  arena.matmul(dtype, w, x, y, M, N, K, b);
+  return {
+    packed: arena.view(w, packedBytes(dtype, N, K)).slice(),
+    matvec: arena.f32(y1, paddedColumns(N)).slice(),
+    matmul: arena.f32(y, M * N).slice(),
+  };
+}
+
+describe('KernelPool', () => {
+  it('started the threads asked for', () => {
+    assert.equal(many.threads, 3, many.reason);
+    assert.equal(many.reason, undefined);
+    assert.equal(one.threads, 1);
+    assert.equal(one.reason, undefined);
+  });
+
+  it('gives bit-identical pack, matvec and matmul results on 3 threads and on 1', () => {
+    const a = KernelArena.create(48 << 20, { pool: many });
+    const b = KernelArena.create(48 << 20, { pool: one });
+    try {
+      // Big enough that every call is split (≥ 32 KB of weights per thread), ragged in N.
+      for (const dtype of DTYPES) {
+        for (const [M, N, K] of [[1, 1001, 300], [37, 2003, 129], [5, 4099, 64]]) {
+          const r3 = runAll(a, dtype, M, N, K);
+          const r1 = runAll(b, dtype, M, N, K);
+          assert.deepEqual(r3.packed, r1.packed, `${dtype} pack [${N}, ${K}]`);
+          assert.deepEqual(r3.matvec, r1.matvec, `${dtype} matvec [${N}, ${K}]`);
+          assert.deepEqual(r3.matmul, r1.matmul, `${dtype} matmul [${M}, ${N}, ${K}]`);
+        }
+      }
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it('runs two arenas at once: interleaved calls each see their own memory', () => {
+    const arenas = [KernelArena.create(8 << 20, { pool: many }), KernelArena.create(8 << 20, { pool: many })];
+    try {
+      const N = 777, K = 301, M = 9;
+      const setups = arenas.map((arena, i) => {
+        const mem = new Bump(arena);
+        const dtype: WeightDType = i ? 'bf16' : 'f16';
+        const raw = randomWeights(dtype, N * K, 40 + i);
+        const xs = randomF32(M * K, 50 + i);
+        const src = mem.put(raw);
+        const w = mem.take(packedBytes(dtype, N, K));
+        arena.pack(dtype, src, w, N, K);
+        return { arena, dtype, raw, xs, w, x: mem.put(xs), y: mem.take(4 * M * N), ref: linearReference(dtype, raw, xs, M, N, K) };
+      });
+      for (let round = 0; round < 3; round++) {
+        for (const s of setups) {
+          s.arena.f32(s.y, M * N).fill(NaN);
+          s.arena.matmul(s.dtype, s.w, s.x, s.y, M, N, K);
+        }
+        for (const s of setups) assertDotClose(s.arena.f32(s.y, M * N), s.ref.y, s.ref.magnitude, K, undefined, `${s.dtype} arena`);
+      }
+    } finally {
+      for (const a of arenas) a.dispose();
+    }
+  });
+
+  it('falls back to the calling thread, with a reason, when the workers cannot start', () => {
+    const broken = new KernelPool({ threads: 2, workerUrl: new URL('./no-such-worker.mjs', import.meta.url), startTimeoutMs: 1000 });
+    try {
+      assert.equal(broken.threads, 1);
+      assert.match(broken.reason ?? '', /kernel workers unavailable.*did not start/);
+      const arena = KernelArena.create(4 << 20, { pool: broken });
+      const single = KernelArena.create(4 << 20, { pool: one });
+      assert.deepEqual(runAll(arena, 'f32', 3, 100, 40), runAll(single, 'f32', 3, 100, 40));
+      arena.dispose();
+      single.dispose();
+    } finally {
+      broken.close();
+    }
+  });
+
+  it('dispose unregisters the arena: later calls throw, and a new arena takes its place', () => {
+    const arena = KernelArena.create(1 << 20, { pool: many });
+    arena.dispose();
+    assert.equal(arena.disposed, true);
+    assert.throws(() => arena.f32(0, 4), /disposed/);
+    assert.throws(() => arena.matvec('f32', 0, 4096, 8192, 8, 8), /disposed/);
+    arena.dispose(); // twice is fine
+    const next = KernelArena.create(8 << 20, { pool: many });
+    try {
+      const single = KernelArena.create(8 << 20, { pool: one });
+      assert.deepEqual(runAll(next, 'bf16', 4, 1000, 64), runAll(single, 'bf16', 4, 1000, 64));
+      single.dispose();
+    } finally {
+      next.dispose();
+    }
+  });
+
+  it('rethrows a trap from any thread and keeps working', () => {
+    const memory = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
+    const id = many.register(memory);
+    try {
+      // Weights far past the memory's end: every chunk traps, on the workers and here.
+      assert.throws(
+        () => many.call({ arena: id, fn: 'matvec_f32', args: [0x7fff0000, 0, 0, 64, 0, 0, 0], beginArg: 4, endArg: 5, begin: 0, end: 64, threads: 3 }),
+        /out of bounds/,
+      );
+      many.call({ arena: id, fn: 'matvec_f32', args: [0, 0, 65536, 64, 0, 0, 0], beginArg: 4, endArg: 5, begin: 0, end: 64, threads: 3 });
+      many.ping();
+    } finally {
+      many.unregister(id);
+    }
+  });
+
+  it('refuses an arena above 4 GiB less the kernel scratch', () => {
+    assert.throws(() => KernelArena.create(2 ** 32, { pool: one }), /at most \d+ bytes \(4 GiB/);
+    assert.throws(() => KernelArena.create(KernelArena.maxBytes(one) + 1, { pool: one }), RangeError);
+    assert.throws(() => KernelArena.create(-1, { pool: one }), RangeError);
+  });
+});
+
+describe('TFVLM_KERNEL_THREADS', () => {
+  it('sets the default pool size; 1 means no workers', () => {
+    const index = fileURLToPath(new URL('../../src/kernels/index.ts', import.meta.url));
+    const script = `import('${index}').then((k) => console.log(JSON.stringify(k.kernelThreads())))`;
+    for (const [value, want] of [['1', { threads: 1 }], ['2', { threads: 2 }]] as const) {
+      const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+        env: { ...process.env, TFVLM_KERNEL_THREADS: value }, encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), want);
+    }
+    const bad = spawnSync(process.execPath, ['--import', 'tsx', '-e', script], {
+      env: { ...process.env, TFVLM_KERNEL_THREADS: 'two' }, encoding: 'utf8',
+    });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /TFVLM_KERNEL_THREADS=two is not a positive integer/);
+  });
+});

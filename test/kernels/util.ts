@@ -1,0 +1,68 @@
+// Shared by the kernel tests: seeded random data in each weight dtype, and a bump allocator over an
+// arena (every offset 16-byte aligned, as the kernels require).
+import type { KernelArena, WeightDType } from '../../src/kernels/index.ts';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/kernels/reference.ts';
+
+export const DTYPES: WeightDType[] = ['f32', 'bf16', 'f16'];
+export const ELEMENT_BYTES: Record<WeightDType, number> = { f32: 4, bf16: 2, f16: 2 };
+
+/** mulberry32: a small seeded generator of floats in [0, 1). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** n values uniform in [-1, 1) as float32. */
+export function randomF32(n: number, seed: number): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => r() * 2 - 1);
+}
+
+/**
+ * n weights of `dtype` made from float32 values in [-1, 1) by rounding: f32 values, or the 16-bit
+ * bits of bf16/f16.
+ */
+export function randomWeights(dtype: WeightDType, n: number, seed: number): Float32Array | Uint16Array {
+  const v = randomF32(n, seed);
+  if (dtype === 'f32') return v;
+  return Uint16Array.from(v, dtype === 'bf16' ? f32ToBf16 : f32ToF16);
+}
+
+/** The values of weights made by randomWeights, as float32. */
+export function weightValues(dtype: WeightDType, w: Float32Array | Uint16Array): Float32Array {
+  if (dtype === 'f32') return w as Float32Array;
+  return Float32Array.from(w, dtype === 'bf16' ? bf16ToF32 : f16ToF32);
+}
+
+/** Hands out 16-byte aligned regions of an arena, front to back. */
+export class Bump {
+  private next = 0;
+  constructor(readonly arena: KernelArena) {}
+  take(bytes: number): number {
+    const at = this.next;
+    this.next += Math.ceil(bytes / 16) * 16;
+    if (this.next > this.arena.bytes) throw new Error(`test arena too small: ${this.next} > ${this.arena.bytes}`);
+    return at;
+  }
+  /** Copies f32 values or 16-bit bits into a new region; returns its offset. */
+  put(values: Float32Array | Uint16Array): number {
+    const at = this.take(values.byteLength);
+    this.arena.view(at, values.byteLength).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+    return at;
+  }
+  reset(): void {
+    this.next = 0;
+  }
+}
+
+/** A Uint16Array view of `count` 16-bit values at offset. */
+export function u16(arena: KernelArena, offset: number, count: number): Uint16Array {
+  const v = arena.view(offset, 2 * count);
+  return new Uint16Array(v.buffer, v.byteOffset, count);
+}

@@ -173,6 +173,40 @@ describe('against tf.matMul', () => {
   });
 });
 
+describe('offsets past 2 GiB', () => {
+  it('work in every kernel (the pointers reach the kernels as negative int32)', () => {
+    const big = KernelArena.create(KernelArena.maxBytes());
+    try {
+      const base = 2 ** 32 - (32 << 20);
+      const mem = new Bump(big);
+      mem.take(base);
+      const [M, N, K] = [5, 300, 200];
+      for (const dtype of DTYPES) {
+        const raw = randomWeights(dtype, N * K, 9);
+        const xs = randomF32(M * K, 10);
+        const bias = randomF32(paddedColumns(N), 11);
+        const src = mem.put(raw);
+        const w = mem.take(packedBytes(dtype, N, K));
+        const x = mem.put(xs);
+        const b = mem.put(bias);
+        const y = mem.take(4 * M * N);
+        const yv = mem.take(4 * paddedColumns(N));
+        const row = mem.take(4 * K);
+        big.pack(dtype, src, w, N, K);
+        big.matmul(dtype, w, x, y, M, N, K, b);
+        big.matvec(dtype, w, x, yv, N, K, b);
+        big.gatherRow(dtype, w, N, K, N - 1, row);
+        const ref = linearReference(dtype, raw, xs, M, N, K, bias);
+        assertDotClose(big.f32(y, M * N), ref.y, ref.magnitude, K, undefined, `${dtype} matmul past 2 GiB`);
+        assertDotClose(big.f32(yv, N), ref.y.subarray(0, N), ref.magnitude.subarray(0, N), K, undefined, `${dtype} matvec past 2 GiB`);
+        assert.deepEqual(big.f32(row, K), weightValues(dtype, raw).subarray((N - 1) * K, N * K));
+      }
+    } finally {
+      big.dispose();
+    }
+  });
+});
+
 describe('gatherRow', () => {
   for (const dtype of DTYPES) {
     it(`${dtype}: every row of ragged [N, K] comes back as its values`, () => {

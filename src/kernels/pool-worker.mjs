@@ -22,6 +22,7 @@ function report(e) {
 /** Claims and runs chunks of the live call until they are all taken. */
 function claimChunks() {
   let fn;
+  let tag = -1;
   for (;;) {
     const claim = Atomics.load(ctl, L.CLAIM);
     const chunks = (claim >>> C.COUNT_SHIFT) & C.MASK;
@@ -29,8 +30,11 @@ function claimChunks() {
     if (j >= chunks) return;
     if (Atomics.compareExchange(ctl, L.CLAIM, claim, claim + 1) !== claim) continue;
     // A successful claim is a claim of the live call: the caller wrote its arguments before
-    // publishing the claim word and stays in the call until this chunk is counted complete.
-    if (!fn) {
+    // publishing the claim word and stays in the call until this chunk is counted complete. That
+    // call may be a newer one than this loop started in (the caller can finish one call and
+    // publish the next between two claims), so the arguments are read again when the tag changes.
+    if ((claim >>> C.TAG_SHIFT) !== tag) {
+      tag = claim >>> C.TAG_SHIFT;
       const n = ctl[L.NARGS];
       for (let i = 0; i < n; i++) a[i] = ctl[L.ARGS + i];
       const scratchArg = ctl[L.SCRATCH_ARG];

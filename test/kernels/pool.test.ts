@@ -4,6 +4,7 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
 import { KernelArena, KernelPool, packedBytes, paddedColumns, type WeightDType } from '../../src/kernels/index.ts';
 import { linearReference } from '../../src/kernels/reference.ts';
@@ -88,6 +89,38 @@ describe('KernelPool', () => {
       }
     } finally {
       for (const a of arenas) a.dispose();
+    }
+  });
+
+  it('back-to-back calls with other arguments never mix (a worker between two claims sees a new call)', () => {
+    // A worker can finish its last chunk of one call, be preempted, and claim a chunk of the next
+    // call the caller has already published: it must run that call's function on that call's
+    // arguments. Two weights and two outputs alternate over many short calls; a competing busy
+    // thread on this process makes preemption between claims likely.
+    const arena = KernelArena.create(4 << 20, { pool: many });
+    const busy = new Worker('let x = 0; const end = Date.now() + 1500; while (Date.now() < end) x++;', { eval: true });
+    try {
+      const N = 1003, K = 128; // 250 KB of weights: split over the 3 threads
+      const mem = new Bump(arena);
+      const setups = (['bf16', 'f16'] as const).map((dtype, i) => {
+        const raw = randomWeights(dtype, N * K, 60 + i);
+        const xs = randomF32(K, 70 + i);
+        const src = mem.put(raw);
+        const w = mem.take(packedBytes(dtype, N, K));
+        arena.pack(dtype, src, w, N, K);
+        return { dtype, w, x: mem.put(xs), y: mem.take(4 * paddedColumns(N)), ref: linearReference(dtype, raw, xs, 1, N, K) };
+      });
+      for (let call = 0; call < 3000; call++) {
+        const s = setups[call % 2];
+        arena.f32(s.y, paddedColumns(N)).fill(NaN);
+        arena.matvec(s.dtype, s.w, s.x, s.y, N, K);
+        if (call % 2 === 1 || call === 2998) {
+          for (const t of setups) assertDotClose(arena.f32(t.y, N), t.ref.y, t.ref.magnitude, K, undefined, `call ${call}: ${t.dtype}`);
+        }
+      }
+    } finally {
+      void busy.terminate();
+      arena.dispose();
     }
   });
 

@@ -2,7 +2,7 @@
 // checkpoint (npm run bench generates it into the OS temp dir), a 20-token text prompt, greedy, the
 // median over --steps one-token steps after a warm-up run. To compare two commits, run this script in
 // a git worktree of each, alternating, on a quiet machine.
-//   npx tsx bench/decode-step.ts [--dir CHECKPOINT] [--steps 40]
+//   npx tsx bench/decode-step.ts [--dir CHECKPOINT] [--steps 40] [--weights stored|float32]
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -11,11 +11,15 @@ import { generateTokens } from '../src/generation/generate.ts';
 import { loadModel } from '../src/models/registry.ts';
 
 const { values } = parseArgs({
-  options: { dir: { type: 'string', default: path.join(os.tmpdir(), 'tfvlm-bench-smolvlm-256m-bf16') }, steps: { type: 'string', default: '40' } },
+  options: {
+    dir: { type: 'string', default: path.join(os.tmpdir(), 'tfvlm-bench-smolvlm-256m-bf16') },
+    steps: { type: 'string', default: '40' },
+    weights: { type: 'string', default: 'stored' },
+  },
 });
 const steps = Number(values.steps);
 await initBackend();
-const model = await loadModel(values.dir!);
+const model = await loadModel(values.dir!, { weights: values.weights as 'stored' | 'float32' });
 
 async function perToken(n: number): Promise<number[]> {
   const prompt = { input_ids: [Array.from({ length: 20 }, (_, i) => 100 + i)] };
@@ -35,7 +39,8 @@ await perToken(10);
 const times = (await perToken(steps + 1)).sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
 const row = { steps: times.length, median_ms: median, min_ms: times[0], max_ms: times[times.length - 1], tok_s: 1000 / median };
-console.log('| steps | median ms/token | min | max | tok/s |\n|---|---|---|---|---|');
-console.log(`| ${row.steps} | ${median.toFixed(1)} | ${row.min_ms.toFixed(1)} | ${row.max_ms.toFixed(1)} | ${row.tok_s.toFixed(1)} |`);
-console.log(JSON.stringify({ bench: 'decode-step', ...row }));
+console.log('| weights | steps | median ms/token | min | max | tok/s | peak RSS MB |\n|---|---|---|---|---|---|---|');
+const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
+console.log(`| ${values.weights} | ${row.steps} | ${median.toFixed(1)} | ${row.min_ms.toFixed(1)} | ${row.max_ms.toFixed(1)} | ${row.tok_s.toFixed(1)} | ${rss} |`);
+console.log(JSON.stringify({ bench: 'decode-step', weights: values.weights, ...row, peak_rss_mb: Number(rss) }));
 model.dispose();

@@ -7,6 +7,8 @@ import { initBackend } from './backend/index.ts';
 import { TfvlmError } from './errors.ts';
 import { resolveModel, type HubOptions } from './io/hub/index.ts';
 import { loadModel, type LoadedModel } from './models/registry.ts';
+import type { WeightsResidence } from './models/weights.ts';
+import type { ProgressListener } from './util/progress.ts';
 import { VlmProcessor, type ProcessedInputs, type ProcessOptions, type VlmRequest } from './processing/processor.ts';
 import { checkCallOptions, type GenerateCallOptions } from './generation/call-options.ts';
 import type { Tokenizer } from './tokenizer/index.ts';
@@ -17,6 +19,14 @@ import { streamText, type TextGenerationResult } from './generation/text-stream.
 import { Conversation, type ConversationOptions } from './generation/conversation.ts';
 
 export type { VlmRequest, GenerateCallOptions };
+
+/** Where to find the model (hub options for `org/name` ids) and how to load it. */
+export interface VlmLoadOptions extends HubOptions {
+  /** 'stored' (default): weights in their checkpoint precision outside the tfjs heap; 'float32': widened tfjs tensors. */
+  weights?: WeightsResidence;
+  /** Receives 'load' progress (bytes of weights read). */
+  onLoadProgress?: ProgressListener;
+}
 
 export interface GenerationOutput extends TextGenerationResult {
   prompt: string;
@@ -42,14 +52,15 @@ export class Vlm {
   ) {}
 
   /** Loads a model folder, or a hub id (`org/name[@revision]`) through the Hugging Face cache. */
-  static async load(spec: string, hub: HubOptions = {}): Promise<Vlm> {
+  static async load(spec: string, options: VlmLoadOptions = {}): Promise<Vlm> {
     await initBackend();
     const t0 = performance.now();
+    const { weights, onLoadProgress, ...hub } = options;
     const dir = await resolveModel(spec, hub);
     if (!fs.existsSync(path.join(dir, 'config.json'))) throw new TfvlmError(`${dir}: no config.json (not a model folder)`);
     // The weights are disposed if anything after them fails (tokenizer, processor files).
     const generationConfig = readGenerationConfig(dir);
-    const model = await loadModel(dir);
+    const model = await loadModel(dir, { weights, onProgress: onLoadProgress });
     try {
       const processor = await VlmProcessor.load(dir);
       return new Vlm(dir, model, processor, generationConfig, performance.now() - t0);
@@ -96,6 +107,7 @@ export class Vlm {
       signal,
       onLogits: options.onLogits,
       decodeThreads: options.decodeThreads,
+      onProgress: options.onProgress,
       padTokenId: this.generationConfig.pad_token_id ?? this.tokenizer.padTokenId ?? undefined,
     });
     return { ...result, prompt: inputs.prompts[0], input_ids: inputs.input_ids[0] };

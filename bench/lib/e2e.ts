@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { tf, initBackend, backendInfo } from '../../src/backend/index.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
+import type { WeightsResidence } from '../../src/models/weights.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
 import { generateTokens, type TokenLoopResult } from '../../src/generation/generate.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
@@ -64,12 +65,15 @@ function wasmHeapMb(): number | null {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { dir: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean' } } });
-  if (!values.dir || !values.out) throw new Error('usage: e2e.ts --dir CHECKPOINT --out RESULT.json [--quick]');
+  const { values } = parseArgs({
+    options: { dir: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean' }, weights: { type: 'string', default: 'stored' } },
+  });
+  if (!values.dir || !values.out) throw new Error('usage: e2e.ts --dir CHECKPOINT --out RESULT.json [--quick] [--weights stored|float32]');
+  const weights = values.weights as WeightsResidence;
   const quick = values.quick ?? false;
   await initBackend();
   const t0 = performance.now();
-  const model = await Idefics3Model.load(values.dir);
+  const model = await Idefics3Model.load(values.dir, { weights });
   const loadMs = performance.now() - t0;
   const tensorsMb = tf.memory().numBytes / MB;
   const heapAfterLoad = wasmHeapMb();

@@ -15,7 +15,7 @@ import { readConversations } from '../../src/train/jsonl.ts';
 import { DATA_FILE, SCENES_FILE, writeShapesDataset } from './dataset.ts';
 import { formatShapesEval } from './scoring.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
-import { writeRandomIdefics3Checkpoint } from '../../src/models/random-weights.ts';
+import { writeRandomCheckpoint } from '../../src/models/random-weights.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
 import { DEMO_MODEL_SIZE, demoConfig, writeDemoModelFiles } from './demo-model.ts';
 import { buildExamples } from '../../src/train/examples.ts';
@@ -106,12 +106,12 @@ async function main(): Promise<void> {
   }
   const initDir = path.join(work, 'init');
   writeDemoModelFiles(initDir, DEMO_MODEL_SIZE);
-  const { parameters } = writeRandomIdefics3Checkpoint(demoConfig(DEMO_MODEL_SIZE), initDir, {
+  const { parameters } = writeRandomCheckpoint(demoConfig(DEMO_MODEL_SIZE), initDir, {
     seed: r.train.seed, std: r.initStd, stdOf: (key) => (key.endsWith('position_embedding.weight') ? r.positionEmbeddingStd : undefined),
   });
   log(`model: ${parameters} parameters (random init, seed ${r.train.seed})`);
 
-  const model = await Idefics3Model.load(initDir);
+  const model = await Idefics3Model.load(initDir, { weights: 'float32' });
   const processor = await VlmProcessor.load(initDir);
   const pad = processor.tokenizer.padTokenId ?? 0;
   const tPrep = performance.now();

@@ -1,7 +1,7 @@
 import { TfvlmError } from '../errors.ts';
 import { questionRequest } from '../tasks/prompts.ts';
 import { requireString, type Command } from './command.ts';
-import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions } from './generation-flags.ts';
+import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions, loadOptions } from './generation-flags.ts';
 import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
 import { streamToStdout, withModel } from './run-generation.ts';
 
@@ -22,6 +22,6 @@ ${GENERATION_HELP}`,
     if (args.positionals.length === 0) throw new TfvlmError('tfvlm ask: give at least one IMAGE or VIDEO');
     const request = questionRequest(args.positionals, requireString(args, 'question', 'ask'));
     const options = generationOptions(args, 'ask');
-    return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));
+    return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }), loadOptions(args, 'ask'));
   },
 };

@@ -2,7 +2,7 @@ import readline from 'node:readline';
 import { TfvlmError } from '../errors.ts';
 import type { Vlm, GenerateCallOptions } from '../engine.ts';
 import type { Command } from './command.ts';
-import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions, timingsLine } from './generation-flags.ts';
+import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions, loadOptions, timingsLine } from './generation-flags.ts';
 import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
 import { requestFromArgs } from './request.ts';
 import { streamToStdout, withModel } from './run-generation.ts';
@@ -30,10 +30,10 @@ ${GENERATION_HELP}`,
     const flags = args.values as { json?: boolean; quiet?: boolean };
     if (typeof args.values.messages === 'string') {
       const request = requestFromArgs(args, 'chat');
-      return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, flags));
+      return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, flags), loadOptions(args, 'chat'));
     }
     if (flags.json) throw new TfvlmError('tfvlm chat: --json needs --messages');
-    await withModel(modelSpec(args), (vlm) => interactive(vlm, args.values.system as string | undefined, options, !!flags.quiet));
+    await withModel(modelSpec(args), (vlm) => interactive(vlm, args.values.system as string | undefined, options, !!flags.quiet), loadOptions(args, 'chat'));
     return 0;
   },
 };

@@ -1,7 +1,7 @@
 import { TfvlmError } from '../errors.ts';
 import { captionRequest, DEFAULT_CAPTION_PROMPT, DEFAULT_VIDEO_PROMPT } from '../tasks/prompts.ts';
 import type { Command } from './command.ts';
-import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions } from './generation-flags.ts';
+import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions, loadOptions } from './generation-flags.ts';
 import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
 import { streamToStdout, withModel } from './run-generation.ts';
 
@@ -23,6 +23,6 @@ ${GENERATION_HELP}`,
     if (args.positionals.length === 0) throw new TfvlmError('tfvlm describe: give at least one IMAGE or VIDEO');
     const request = captionRequest(args.positionals, args.values.prompt as string | undefined);
     const options = generationOptions(args, 'describe');
-    return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));
+    return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }), loadOptions(args, 'describe'));
   },
 };

@@ -1,5 +1,5 @@
 import type { Command } from './command.ts';
-import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions } from './generation-flags.ts';
+import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions, loadOptions } from './generation-flags.ts';
 import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
 import { REQUEST_HELP, REQUEST_OPTIONS, requestFromArgs } from './request.ts';
 import { streamToStdout, withModel } from './run-generation.ts';
@@ -18,6 +18,6 @@ ${GENERATION_HELP}`,
   async run(args) {
     const request = requestFromArgs(args, 'generate');
     const options = generationOptions(args, 'generate');
-    return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }));
+    return withModel(modelSpec(args), (vlm) => streamToStdout(vlm, request, options, args.values as { json?: boolean; quiet?: boolean }), loadOptions(args, 'generate'));
   },
 };

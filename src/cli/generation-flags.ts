@@ -1,7 +1,9 @@
 // The flags every generating command shares, and how timings are reported.
 import { TfvlmError } from '../errors.ts';
-import type { GenerateCallOptions, GenerationOutput } from '../engine.ts';
+import type { GenerateCallOptions, GenerationOutput, VlmLoadOptions } from '../engine.ts';
+import { resolveResidence } from '../models/load-options.ts';
 import { optionalNumber, type ParsedArgs } from './command.ts';
+import { progressPrinter } from './progress-printer.ts';
 
 export const GENERATION_OPTIONS = {
   'max-new-tokens': { type: 'string' },
@@ -16,6 +18,7 @@ export const GENERATION_OPTIONS = {
   'image-splitting': { type: 'string' },
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
+  weights: { type: 'string' },
 } as const;
 
 export const GENERATION_HELP = `Generation:
@@ -27,7 +30,11 @@ export const GENERATION_HELP = `Generation:
   --stop TEXT            stop when TEXT appears (repeatable; TEXT is not printed)
   --image-splitting on|off   override the checkpoint's do_image_splitting (off is faster on CPU)
   --json                 print one JSON object {prompt, input_ids, generated_ids, text, stop_reason, timings} and nothing else on stdout
-  -q, --quiet            no timings on stderr
+  -q, --quiet            no timings and no progress on stderr
+  --weights stored|float32   where the weights live (default: $TFVLM_WEIGHTS, else stored = in the
+                         checkpoint's precision outside the tfjs heap, run by tfvlm's kernels;
+                         float32 = widened tfjs tensors, the reference path)
+Loading more than 1 GB of weights, and a vision pass or prefill longer than 3 s, show progress on stderr.
 Ctrl-C stops generation cleanly: the text so far is printed, stop_reason is "aborted" and the exit
 status 130; a second Ctrl-C quits at once.`;
 
@@ -53,10 +60,23 @@ export function generationOptions(args: ParsedArgs, cmd: string): GenerateCallOp
     seed: optionalNumber(args, 'seed', cmd),
     stopStrings: Array.isArray(stops) ? stops.map(String) : undefined,
     imageSplitting: imageSplitting(args, cmd),
+    onProgress: args.values.quiet ? undefined : progressPrinter(),
   };
   if (args.values.greedy) o.doSample = false;
   else if (sampled) o.doSample = true;
   return o;
+}
+
+/** How the generating commands load the model: --weights, and load progress unless --quiet. */
+export function loadOptions(args: ParsedArgs, cmd: string): VlmLoadOptions {
+  const given = args.values.weights;
+  let weights;
+  try {
+    weights = resolveResidence(given);
+  } catch {
+    throw new TfvlmError(`tfvlm ${cmd}: --weights must be stored or float32, got '${String(given ?? process.env.TFVLM_WEIGHTS)}'`);
+  }
+  return { weights, onLoadProgress: args.values.quiet ? undefined : progressPrinter() };
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

@@ -1,5 +1,5 @@
 // Shared by describe / ask / chat / generate: load, stream the answer to stdout, timings to stderr.
-import { Vlm, type GenerateCallOptions, type VlmRequest } from '../engine.ts';
+import { Vlm, type GenerateCallOptions, type VlmLoadOptions, type VlmRequest } from '../engine.ts';
 import { jsonResult, timingsLine } from './generation-flags.ts';
 
 export interface OutputFlags {
@@ -45,8 +45,8 @@ export async function streamToStdout(vlm: Vlm, request: VlmRequest, options: Gen
   });
 }
 
-export async function withModel<T>(spec: string, run: (vlm: Vlm) => Promise<T>): Promise<T> {
-  const vlm = await Vlm.load(spec);
+export async function withModel<T>(spec: string, run: (vlm: Vlm) => Promise<T>, options: VlmLoadOptions = {}): Promise<T> {
+  const vlm = await Vlm.load(spec, options);
   try {
     return await run(vlm);
   } finally {

@@ -114,7 +114,7 @@ or absent (written aside, fsynced, renamed), whenever the process dies.`,
     if (!Number.isInteger(workers) || workers < 0) throw new TfvlmError(`tfvlm train: --workers must be a non-negative integer, got ${workers}`);
     const log = (s: string) => process.stderr.write(`${s}\n`);
     await initBackend();
-    const model = await loadModel(modelDir);
+    const model = await loadModel(modelDir, { weights: 'float32' });
     if (!(model instanceof Idefics3Model)) {
       model.dispose();
       throw new TfvlmError(`tfvlm train: ${modelDir} is not an Idefics3/SmolVLM model (only those train)`);

@@ -5,7 +5,7 @@ import { PROCESS_OPTION_KEYS, type ProcessOptions } from '../processing/processo
 import { GENERATE_OPTION_KEYS, type GenerateOverrides } from './generation-config.ts';
 import type { TokenLoopOptions } from './generate.ts';
 
-export interface GenerateCallOptions extends GenerateOverrides, ProcessOptions, Pick<TokenLoopOptions, 'onLogits' | 'decodeThreads'> {
+export interface GenerateCallOptions extends GenerateOverrides, ProcessOptions, Pick<TokenLoopOptions, 'onLogits' | 'decodeThreads' | 'onProgress'> {
   /**
    * Ends the call cleanly once it fires: media loading stops, generation stops before the prefill or
    * after the current token, and the result keeps the text so far with stopReason `aborted`.
@@ -13,7 +13,7 @@ export interface GenerateCallOptions extends GenerateOverrides, ProcessOptions, 
   signal?: AbortSignal;
 }
 
-const CALL_OPTION_KEYS: string[] = [...GENERATE_OPTION_KEYS, ...PROCESS_OPTION_KEYS, 'onLogits', 'decodeThreads', 'signal'];
+const CALL_OPTION_KEYS: string[] = [...GENERATE_OPTION_KEYS, ...PROCESS_OPTION_KEYS, 'onLogits', 'decodeThreads', 'onProgress', 'signal'];
 
 /** Refuses keys that are not options, naming the ones that are. */
 export function checkCallOptions(options: unknown): void {

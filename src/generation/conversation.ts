@@ -71,6 +71,7 @@ export class Conversation {
         signal: options.signal,
         onLogits: options.onLogits,
         decodeThreads: options.decodeThreads,
+        onProgress: options.onProgress,
         cache: this.cache,
         padTokenId: this.vlm.generationConfig.pad_token_id ?? undefined,
       });

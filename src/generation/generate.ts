@@ -9,6 +9,7 @@ import type { GenerateOptions } from './generation-config.ts';
 import { Rng } from '../util/rng.ts';
 import { isGreedy, sampleToken } from './sampler.ts';
 import type { GenerativeModel } from '../models/decoder-model.ts';
+import { withProgress, type ProgressListener } from '../util/progress.ts';
 
 /** A tokenised batch as the processor makes it (plain arrays). */
 export interface PromptBatch {
@@ -55,6 +56,8 @@ export interface TokenLoopOptions extends Pick<GenerateOptions,
   shouldStop?: () => boolean;
   /** Ends generation (stop reason `aborted`) before the prefill and between steps once it fires. */
   signal?: AbortSignal;
+  /** Receives 'vision' and 'prefill' progress (layers done) during the first forward pass. */
+  onProgress?: ProgressListener;
   /**
    * A KV cache that already holds earlier positions of this (single, unpadded) sequence: the prompt
    * is then only the new tokens. The cache is updated and left to its owner (not disposed).
@@ -110,7 +113,7 @@ export async function* generateTokens(
     if (options.signal?.aborted) return { generated, timings: { ...timings, prefillTokens: 0 }, stopReason: 'aborted' };
     if (maxNew === 0) return { generated, timings, stopReason: options.maxNewTokens === 0 ? 'max_new_tokens' : 'context' };
     let t0 = performance.now();
-    const embeds = tf.tidy(() =>
+    const embeds = withProgress(options.onProgress, () => tf.tidy(() =>
       model.embed({
         input_ids: tf.tensor2d(prompt.input_ids.flat(), [B, T], 'int32'),
         ...(prompt.pixel_values && prompt.pixelShape
@@ -122,13 +125,13 @@ export async function* generateTokens(
             }
           : {}),
       }),
-    );
+    ));
     timings.embedMs = performance.now() - t0;
     t0 = performance.now();
     let logits: tf.Tensor;
     try {
       const positions = options.cache ? Int32Array.from({ length: T }, (_, t) => cached + t) : prefillPositions(mask);
-      logits = model.decodeLast(embeds, mask.flat(), positions, cache);
+      logits = withProgress(options.onProgress, () => model.decodeLast(embeds, mask.flat(), positions, cache));
     } finally {
       embeds.dispose();
     }

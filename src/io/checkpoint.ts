@@ -139,6 +139,11 @@ export class Checkpoint {
     return this.file(name).readArray(name, out);
   }
 
+  /** See SafetensorsFile.readBytesInto. */
+  readBytesInto(name: string, dst: Uint8Array, start = 0): void {
+    this.file(name).readBytesInto(name, dst, start);
+  }
+
   readTensor(name: string): tf.Tensor {
     return this.file(name).readTensor(name);
   }

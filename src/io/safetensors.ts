@@ -118,6 +118,18 @@ export class SafetensorsFile {
   }
 
   /**
+   * Raw bytes [start, start + dst.length) of the tensor into `dst` (any Uint8Array, e.g. a view of a
+   * kernel arena), with one positioned read.
+   */
+  readBytesInto(name: string, dst: Uint8Array, start = 0): void {
+    const e = this.entry(name);
+    if (!Number.isSafeInteger(start) || start < 0 || start + dst.length > e.byteLength) {
+      throw new TfvlmError(`safetensors ${this.file}: tensor '${name}': bytes [${start}, ${start + dst.length}) are outside its ${e.byteLength}`);
+    }
+    this.readInto({ ...e, byteOffset: e.byteOffset + start, byteLength: dst.length }, dst);
+  }
+
+  /**
    * Floats widen to Float32Array, signed ints to Int32Array, U8/BOOL stay Uint8Array.
    * With `out` (of that array type, at least as long as the tensor) the values land in it and the
    * result is `out` or its leading subarray, so one buffer can be reused across tensors.

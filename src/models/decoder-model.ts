@@ -6,7 +6,8 @@ import type { tf } from '../backend/index.ts';
 import type { KVCache } from '../layers/kv-cache.ts';
 import type { Capture } from './capture.ts';
 import type { HostInts, LlamaDecoder } from './llama/model.ts';
-import type { ParamSlot } from './weights.ts';
+import type { WeightStore } from '../layers/weight-store.ts';
+import type { ParamSlot, WeightsResidence } from './weights.ts';
 
 /** A prompt as tensors: ids, and the pixels of its images when it has any. */
 export interface PromptTensors {
@@ -44,12 +45,28 @@ export interface GenerativeModel {
   decodeLast(inputsEmbeds: tf.Tensor, attentionMask: HostInts | undefined, positionIds: HostInts, cache: KVCache[]): tf.Tensor;
 }
 
+/** What loading leaves besides the layers: where the tensors are, and the arenas of stored weights. */
+export interface LoadedParts {
+  /** Every checkpoint tensor and where the model holds it (float32 residence: training, saving). */
+  slots: ParamSlot[];
+  /** Arenas holding the weight matrices in their checkpoint precision ('stored' residence). */
+  store?: WeightStore;
+}
+
 export abstract class DecoderModel implements GenerativeModel {
-  /**
-   * @param text the language model
-   * @param slots every checkpoint tensor and where the model holds it (training, saving)
-   */
-  constructor(readonly text: LlamaDecoder, readonly slots: ParamSlot[]) {}
+  readonly slots: ParamSlot[];
+  readonly store?: WeightStore;
+
+  /** @param text the language model */
+  constructor(readonly text: LlamaDecoder, parts: LoadedParts = { slots: [] }) {
+    this.slots = parts.slots;
+    this.store = parts.store;
+  }
+
+  /** Where the weight matrices live: in arenas at their checkpoint precision, or float32 tfjs tensors. */
+  get residence(): WeightsResidence {
+    return this.store ? 'stored' : 'float32';
+  }
 
   get maxPositions(): number {
     return this.text.config.max_position_embeddings;
@@ -79,5 +96,11 @@ export abstract class DecoderModel implements GenerativeModel {
     }
   }
 
-  abstract dispose(): void;
+  /** Frees the model's tfjs tensors (the arenas are freed by dispose). */
+  protected abstract disposeTensors(): void;
+
+  dispose(): void {
+    this.disposeTensors();
+    this.store?.dispose();
+  }
 }

@@ -8,6 +8,7 @@ import { LlamaForCausalLM, llamaCausalLMWeights } from './llama/causal-lm.ts';
 import { parseLlamaConfig } from './llama/config.ts';
 import { parseLlavaConfig } from './llava/config.ts';
 import { LlavaModel, llavaWeightSpec } from './llava/model.ts';
+import type { ModelLoadOptions } from './load-options.ts';
 import { readConfigJson } from './read-config.ts';
 import { weightSpec, type WeightSpec } from './weights.ts';
 
@@ -25,7 +26,7 @@ export interface Architecture {
   modelTypes: string[];
   /** config.json `architectures` values handled. */
   architectures: string[];
-  load: (dir: string) => Promise<LoadedModel>;
+  load: (dir: string, options?: ModelLoadOptions) => Promise<LoadedModel>;
   /** Every checkpoint key and shape a config.json (parsed JSON) implies, in the order transformers saves them. */
   weightSpec: (rawConfig: unknown) => WeightSpec;
   processor: ProcessorFamily;
@@ -38,7 +39,7 @@ export const REGISTRY: Architecture[] = [
     // SmolVLM2 checkpoints use model_type 'smolvlm' with the same layers (SmolVLMForConditionalGeneration).
     modelTypes: ['idefics3', 'smolvlm'],
     architectures: ['Idefics3ForConditionalGeneration', 'SmolVLMForConditionalGeneration'],
-    load: (dir) => Idefics3Model.load(dir),
+    load: (dir, options) => Idefics3Model.load(dir, options),
     weightSpec: (raw) => idefics3WeightSpec(parseIdefics3Config(raw)),
     processor: 'idefics3',
     isProjectorKey: (key) => key.startsWith('model.connector.'),
@@ -46,7 +47,7 @@ export const REGISTRY: Architecture[] = [
   {
     modelTypes: ['llava'],
     architectures: ['LlavaForConditionalGeneration'],
-    load: (dir) => LlavaModel.load(dir),
+    load: (dir, options) => LlavaModel.load(dir, options),
     weightSpec: (raw) => llavaWeightSpec(parseLlavaConfig(raw)),
     processor: 'llava',
     isProjectorKey: (key) => key.startsWith('multi_modal_projector.') || key.startsWith('model.multi_modal_projector.'),
@@ -55,7 +56,7 @@ export const REGISTRY: Architecture[] = [
     // Text-only Llama checkpoints (SmolLM2, Vicuna, TinyLlama) on the same decoder.
     modelTypes: ['llama'],
     architectures: ['LlamaForCausalLM'],
-    load: (dir) => LlamaForCausalLM.load(dir),
+    load: (dir, options) => LlamaForCausalLM.load(dir, options),
     weightSpec: (raw) => {
       const config = parseLlamaConfig(raw);
       return weightSpec((w) => llamaCausalLMWeights(w, config));
@@ -90,6 +91,6 @@ export function architectureOf(dir: string): Architecture {
 }
 
 /** Loads the model in `dir` (config.json + safetensors), choosing the architecture from its config. */
-export async function loadModel(dir: string): Promise<LoadedModel> {
-  return architectureOf(dir).load(dir);
+export async function loadModel(dir: string, options: ModelLoadOptions = {}): Promise<LoadedModel> {
+  return architectureOf(dir).load(dir, options);
 }

@@ -4,7 +4,7 @@
 // the towers do themselves.
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
-import { embed } from '../layers/embedding.ts';
+import { embed, type Embedding } from '../layers/embedding.ts';
 import { layerNorm, type LayerNorm } from '../layers/layer-norm.ts';
 import type { Capture } from './capture.ts';
 import { encoderLayersWeights, runEncoderLayers, type EncoderDims, type SiglipEncoderLayer } from './siglip/encoder.ts';
@@ -14,7 +14,7 @@ export type TextTowerDims = EncoderDims & { vocab_size: number; max_position_emb
 
 export interface TextTowerWeights {
   /** [vocab_size, hidden] */
-  token_embedding: tf.Tensor2D;
+  token_embedding: Embedding;
   /** [max_position_embeddings, hidden] */
   position_embedding: tf.Tensor2D;
   layers: SiglipEncoderLayer[];
@@ -24,7 +24,7 @@ export interface TextTowerWeights {
 /** A CLIP-style text tower under prefix (e.g. `text_model`). */
 export function textTowerWeights(w: WeightSource, prefix: string, c: TextTowerDims): TextTowerWeights {
   return {
-    token_embedding: w.tensor(`${prefix}.embeddings.token_embedding.weight`, [c.vocab_size, c.hidden_size]) as tf.Tensor2D,
+    token_embedding: w.embedding(`${prefix}.embeddings.token_embedding.weight`, c.vocab_size, c.hidden_size),
     position_embedding: w.tensor(`${prefix}.embeddings.position_embedding.weight`, [c.max_position_embeddings, c.hidden_size]) as tf.Tensor2D,
     layers: encoderLayersWeights(w, `${prefix}.encoder`, c),
     final_layer_norm: w.layerNorm(`${prefix}.final_layer_norm`, c.hidden_size, c.layer_norm_eps),

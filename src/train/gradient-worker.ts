@@ -48,7 +48,7 @@ function checkFrozenWeights(replica: TrainableModel): void {
 try {
   await initBackend();
   installTrainingGradients();
-  const replica = new TrainableModel(await Idefics3Model.load(init.baseDir), init.settings);
+  const replica = new TrainableModel(await Idefics3Model.load(init.baseDir, { weights: 'float32' }), init.settings);
   checkFrozenWeights(replica);
   port.on('message', (m: WorkerStep) => {
     try {

@@ -8,7 +8,7 @@ import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { Rng } from '../util/rng.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
-import type { Linear } from '../layers/linear.ts';
+import { weightTOf, type Linear } from '../layers/linear.ts';
 import type { ParamSlot } from '../models/weights.ts';
 import { writeFileAtomic } from '../io/atomic-write.ts';
 
@@ -127,7 +127,7 @@ export class LoraAdapter {
    * Call inside tf.tidy / variableGrads (the adapted weights are intermediate tensors).
    */
   attach(): () => void {
-    const saved = this.modules.map((m) => m.linear.weightT);
+    const saved = this.modules.map((m) => weightTOf(m.linear, 'LoRA'));
     this.modules.forEach((m, i) => { m.linear.weightT = this.adaptedT(m, saved[i]); });
     return () => this.modules.forEach((m, i) => { m.linear.weightT = saved[i]; });
   }
@@ -135,8 +135,9 @@ export class LoraAdapter {
   /** Folds the adapters into the base weights for good (peft merge_and_unload); the adapter stays usable for saving. */
   merge(): void {
     for (const m of this.modules) {
-      const merged = tf.keep(this.adaptedT(m, m.linear.weightT));
-      m.linear.weightT.dispose();
+      const base = weightTOf(m.linear, 'LoRA');
+      const merged = tf.keep(this.adaptedT(m, base));
+      base.dispose();
       m.linear.weightT = merged;
     }
   }

@@ -2,9 +2,16 @@
 // head must reach embed_tokens, and the head is refreshed after embed_tokens changes. (Which tensors a
 // model has, by checkpoint key, is `model.slots`, made when its weights are loaded: models/weights.ts.)
 import { tf } from '../backend/index.ts';
+import { TfvlmError } from '../errors.ts';
 import type { DecoderModel } from '../models/decoder-model.ts';
 
 type TiedModel = DecoderModel & { config: { tie_word_embeddings: boolean } };
+
+function embeddingTable(model: TiedModel): tf.Tensor2D {
+  const { table } = model.text.weights.embed_tokens;
+  if (!table) throw new TfvlmError("training needs float32 weights in tfjs tensors; load the model with weights 'float32'");
+  return table;
+}
 
 /**
  * For tied embeddings: points the LM head at transpose(embed_tokens) for the duration of `fn`, so
@@ -14,7 +21,7 @@ export function withTiedHead<T>(model: TiedModel, fn: () => T): T {
   if (!model.config.tie_word_embeddings) return fn();
   const head = model.text.lmHead;
   const saved = head.weightT;
-  head.weightT = tf.transpose(model.text.weights.embed_tokens) as tf.Tensor2D;
+  head.weightT = tf.transpose(embeddingTable(model)) as tf.Tensor2D;
   try {
     return fn();
   } finally {
@@ -26,7 +33,7 @@ export function withTiedHead<T>(model: TiedModel, fn: () => T): T {
 export function syncTiedHead(model: TiedModel): void {
   if (!model.config.tie_word_embeddings) return;
   const head = model.text.lmHead;
-  const next = tf.keep(tf.tidy(() => tf.transpose(model.text.weights.embed_tokens) as tf.Tensor2D));
-  head.weightT.dispose();
+  const next = tf.keep(tf.tidy(() => tf.transpose(embeddingTable(model)) as tf.Tensor2D));
+  head.weightT?.dispose();
   head.weightT = next;
 }

@@ -47,6 +47,9 @@ export class TrainableModel {
   private readonly supervision?: AttentionSupervision;
 
   constructor(readonly model: Idefics3Model, s: TrainableSettings) {
+    if (model.residence !== 'float32') {
+      throw new TfvlmError("training needs the weights as float32 tfjs tensors (what gradients flow through): load the model with { weights: 'float32' }");
+    }
     if (!['projector', 'lora', 'all'].includes(s.trainable)) throw new TfvlmError(`--trainable must be projector, lora or all, got '${s.trainable}'`);
     if (s.attentionSupervision) {
       const t = model.config.text_config;

@@ -36,10 +36,11 @@ describe('MLPs, embedding, KV cache', () => {
 
   it('embedding gathers rows and rejects ids outside the vocabulary', () => {
     const w = tf.tensor2d([[0, 0], [1, 2], [3, 4]]);
-    const y = embed(w as tf.Tensor2D, tf.tensor2d([[2, 1], [0, 2]], [2, 2], 'int32'));
+    const table = { table: w, numEmbeddings: 3, embeddingDim: 2 };
+    const y = embed(table, tf.tensor2d([[2, 1], [0, 2]], [2, 2], 'int32'));
     assert.deepEqual(y.shape, [2, 2, 2]);
     assertClose(take(y), [3, 4, 1, 2, 0, 0, 3, 4], TOLERANCE.exact);
-    assert.throws(() => embed(w as tf.Tensor2D, tf.tensor2d([[3]], [1, 1], 'int32')), TfvlmError);
+    assert.throws(() => embed(table, tf.tensor2d([[3]], [1, 1], 'int32')), TfvlmError);
     w.dispose();
   });
 

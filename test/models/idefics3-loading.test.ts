@@ -46,7 +46,7 @@ describe('Idefics3 config', () => {
       [(c) => { c.vision_config.num_attention_heads = 5; }, /vision_config\.num_attention_heads/],
       [(c) => { c.vision_config.hidden_size = -1; }, /vision_config\.hidden_size/],
       [(c) => { c.scale_factor = 3; }, /scale_factor/],
-      [(c) => { c.vision_config.patch_size = 7; }, /vision_config\.patch_size/],
+      [(c) => { c.vision_config.patch_size = 1000; }, /vision_config\.patch_size/],
       [(c) => { c.text_config.rope_scaling = { rope_type: 'yarn', factor: 4 }; }, /rope_scaling/],
       [(c) => { c.text_config.hidden_act = 'tanhh'; }, /text_config\.hidden_act/],
     ];

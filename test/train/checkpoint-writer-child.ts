@@ -17,7 +17,7 @@ const modelDir = path.join(root, 'model');
 const processor = await VlmProcessor.load(modelDir);
 const file = path.join(root, 'data', DATA_FILE);
 const examples = await buildExamples(processor, await readConversations(file), file);
-const trainer = new Trainer(await Idefics3Model.load(modelDir), modelDir, examples, tinyConfig({ maxSteps: 1000 }), 0);
+const trainer = new Trainer(await Idefics3Model.load(modelDir, { weights: 'float32' }), modelDir, examples, tinyConfig({ maxSteps: 1000 }), 0);
 trainer.trainStep();
 for (let k = 1; ; k++) {
   trainer.saveCheckpoint(path.join(out, `checkpoint-${k}`));

@@ -48,5 +48,5 @@ export function tinyConfig(over: Partial<TrainConfig> = {}): TrainConfig {
 }
 
 export function loadTiny(s: TinySetup): Promise<Idefics3Model> {
-  return Idefics3Model.load(s.modelDir);
+  return Idefics3Model.load(s.modelDir, { weights: 'float32' });
 }

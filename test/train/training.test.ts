@@ -98,7 +98,7 @@ describe('training', () => {
     for (const f of ['config.json', 'tokenizer.json', 'chat_template.json', 'preprocessor_config.json', 'model.safetensors']) {
       assert.ok(fs.existsSync(path.join(dir, f)), f);
     }
-    const loaded = await Idefics3Model.load(dir);
+    const loaded = await Idefics3Model.load(dir, { weights: 'float32' });
     assertClose(logitsOf(loaded), expected, TOLERANCE.exact, 'logits after reload');
     loaded.dispose();
     trainer.dispose();
@@ -123,7 +123,7 @@ describe('training', () => {
     trainer.saveModel(mergedDir, { merge: true });
     assertClose(logitsOf(model), base, TOLERANCE.exact, 'base weights untouched by saving merged');
 
-    const merged = await Idefics3Model.load(mergedDir);
+    const merged = await Idefics3Model.load(mergedDir, { weights: 'float32' });
     assertClose(logitsOf(merged), adapted, TOLERANCE.float32, 'merged vs unmerged');
     merged.dispose();
 
@@ -203,7 +203,7 @@ describe('training with tied embeddings', () => {
       const b = collate(t.examples.slice(0, 2), 0);
       const run = (m: Idefics3Model) => tf.tidy(() => m.forward({ input_ids: b.input_ids, attention_mask: b.attention_mask,
         pixel_values: b.pixel_values, pixel_attention_mask: b.pixel_attention_mask }).logits.dataSync() as Float32Array);
-      const loaded = await Idefics3Model.load(dir);
+      const loaded = await Idefics3Model.load(dir, { weights: 'float32' });
       assertClose(run(loaded), run(model), TOLERANCE.exact, 'tied reload');
       disposeBatch(b);
       loaded.dispose();

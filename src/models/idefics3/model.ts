@@ -9,7 +9,9 @@ import { mergeImageFeatures } from '../image-merge.ts';
 import { LlamaDecoder, llamaWeights } from '../llama/model.ts';
 import { readConfigJson } from '../read-config.ts';
 import { siglipVisionWeights } from '../siglip/encoder.ts';
-import { DecoderModel, type PromptTensors } from '../decoder-model.ts';
+import { DecoderModel, type LoadedParts, type PromptTensors } from '../decoder-model.ts';
+import { checkModelFits } from '../fit.ts';
+import { resolveResidence, type ModelLoadOptions } from '../load-options.ts';
 import { disposeTree, loadWeights, weightSpec, type WeightSource, type WeightSpec } from '../weights.ts';
 import { parseIdefics3Config, type Idefics3Config } from './config.ts';
 import { connectorForward, type Idefics3ConnectorWeights } from './connector.ts';
@@ -43,28 +45,33 @@ export class Idefics3Model extends DecoderModel {
     readonly vision: Idefics3VisionTransformer,
     readonly connector: Idefics3ConnectorWeights,
     text: LlamaDecoder,
-    slots: DecoderModel['slots'] = [],
+    parts?: LoadedParts,
   ) {
-    super(text, slots);
+    super(text, parts);
   }
 
   /** Loads config.json + safetensors (single or sharded) from a model folder. */
-  static async load(dir: string): Promise<Idefics3Model> {
+  static async load(dir: string, options: ModelLoadOptions = {}): Promise<Idefics3Model> {
     const { raw, path } = readConfigJson(dir);
     const config = parseIdefics3Config(raw, path);
     const checkpoint = Checkpoint.open(dir);
     try {
-      return Idefics3Model.fromCheckpoint(config, checkpoint);
+      return Idefics3Model.fromCheckpoint(config, checkpoint, options);
     } finally {
       checkpoint.close();
     }
   }
 
-  static fromCheckpoint(config: Idefics3Config, checkpoint: Checkpoint): Idefics3Model {
-    const { weights: w, slots } = loadWeights(checkpoint, (source) => idefics3Weights(source, config), { ignore: ignoredKey(config) });
+  static fromCheckpoint(config: Idefics3Config, checkpoint: Checkpoint, options: ModelLoadOptions = {}): Idefics3Model {
+    const build = (source: WeightSource) => idefics3Weights(source, config);
+    const residence = resolveResidence(options.weights);
+    checkModelFits(checkpoint, build, residence, config.text_config);
+    const { weights: w, slots, store } = loadWeights(checkpoint, build, {
+      ignore: ignoredKey(config), weights: residence, onProgress: options.onProgress,
+    });
     const lmHead = w.lmHead ?? LlamaDecoder.tiedHead(w.text);
     const text = new LlamaDecoder(config.text_config, w.text, lmHead);
-    return new Idefics3Model(config, new Idefics3VisionTransformer(config.vision_config, w.vision), w.connector, text, slots);
+    return new Idefics3Model(config, new Idefics3VisionTransformer(config.vision_config, w.vision), w.connector, text, { slots, store });
   }
 
   /**
@@ -142,7 +149,7 @@ export class Idefics3Model extends DecoderModel {
     }
   }
 
-  dispose(): void {
+  protected disposeTensors(): void {
     this.text.dispose();
     disposeTree(this.connector);
     disposeTree(this.vision.weights);

@@ -5,7 +5,9 @@ import type { tf } from '../../backend/index.ts';
 import { TfvlmError } from '../../errors.ts';
 import { Checkpoint } from '../../io/checkpoint.ts';
 import type { Capture } from '../capture.ts';
-import { DecoderModel, type PromptTensors } from '../decoder-model.ts';
+import { DecoderModel, type LoadedParts, type PromptTensors } from '../decoder-model.ts';
+import { checkModelFits } from '../fit.ts';
+import { resolveResidence, type ModelLoadOptions } from '../load-options.ts';
 import { readConfigJson } from '../read-config.ts';
 import { loadWeights, type WeightSource } from '../weights.ts';
 import { parseLlamaConfig, type LlamaConfig } from './config.ts';
@@ -20,19 +22,23 @@ export function llamaCausalLMWeights(w: WeightSource, c: LlamaConfig) {
 }
 
 export class LlamaForCausalLM extends DecoderModel {
-  constructor(readonly config: LlamaConfig, text: LlamaDecoder, slots: DecoderModel['slots'] = []) {
-    super(text, slots);
+  constructor(readonly config: LlamaConfig, text: LlamaDecoder, parts?: LoadedParts) {
+    super(text, parts);
   }
 
-  static async load(dir: string): Promise<LlamaForCausalLM> {
+  static async load(dir: string, options: ModelLoadOptions = {}): Promise<LlamaForCausalLM> {
     const { raw, path } = readConfigJson(dir);
     const config = parseLlamaConfig(raw, '', path);
     const checkpoint = Checkpoint.open(dir);
     try {
-      const { weights: w, slots } = loadWeights(checkpoint, (source) => llamaCausalLMWeights(source, config), {
+      const build = (source: WeightSource) => llamaCausalLMWeights(source, config);
+      const residence = resolveResidence(options.weights);
+      checkModelFits(checkpoint, build, residence, config);
+      const { weights: w, slots, store } = loadWeights(checkpoint, build, {
         ignore: (key) => key.endsWith('.rotary_emb.inv_freq') || (config.tie_word_embeddings && key === 'lm_head.weight'),
+        weights: residence, onProgress: options.onProgress,
       });
-      return new LlamaForCausalLM(config, new LlamaDecoder(config, w.text, w.lmHead ?? LlamaDecoder.tiedHead(w.text)), slots);
+      return new LlamaForCausalLM(config, new LlamaDecoder(config, w.text, w.lmHead ?? LlamaDecoder.tiedHead(w.text)), { slots, store });
     } finally {
       checkpoint.close();
     }
@@ -45,7 +51,7 @@ export class LlamaForCausalLM extends DecoderModel {
     return this.text.embed(inputs.input_ids);
   }
 
-  dispose(): void {
+  protected disposeTensors(): void {
     this.text.dispose();
   }
 }

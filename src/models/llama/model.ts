@@ -6,7 +6,7 @@ import { tf } from '../../backend/index.ts';
 import { TfvlmError } from '../../errors.ts';
 import { activation } from '../../layers/activations.ts';
 import { attention, type AttentionOptions, type AttentionWeights } from '../../layers/attention.ts';
-import { embed } from '../../layers/embedding.ts';
+import { embed, type Embedding } from '../../layers/embedding.ts';
 import type { KVCache } from '../../layers/kv-cache.ts';
 import { createKVCaches } from '../../layers/preallocated-kv-cache.ts';
 import { linear, linearFromCheckpoint, type Linear } from '../../layers/linear.ts';
@@ -17,6 +17,7 @@ import { inverseFrequencies, rotaryTables } from '../../layers/rotary.ts';
 import { attentionRecorder, type Capture } from '../capture.ts';
 import { disposeTree, type WeightSource } from '../weights.ts';
 import type { LlamaConfig } from './config.ts';
+import { reportProgress } from '../../util/progress.ts';
 
 export interface LlamaDecoderLayer {
   input_layernorm: RMSNorm;
@@ -26,7 +27,7 @@ export interface LlamaDecoderLayer {
 }
 
 export interface LlamaWeights {
-  embed_tokens: tf.Tensor2D;
+  embed_tokens: Embedding;
   layers: LlamaDecoderLayer[];
   norm: RMSNorm;
 }
@@ -37,7 +38,7 @@ export function llamaWeights(w: WeightSource, prefix: string, c: LlamaConfig): L
   const [D, eps] = [c.hidden_size, c.rms_norm_eps];
   const qDim = c.num_attention_heads * c.head_dim;
   const kvDim = c.num_key_value_heads * c.head_dim;
-  const embed_tokens = w.tensor(`${prefix}.embed_tokens.weight`, [c.vocab_size, D]) as tf.Tensor2D;
+  const embed_tokens = w.embedding(`${prefix}.embed_tokens.weight`, c.vocab_size, D);
   const layers = Array.from({ length: c.num_hidden_layers }, (_, i): LlamaDecoderLayer => {
     const p = `${prefix}.layers.${i}`;
     return {
@@ -106,9 +107,14 @@ export class LlamaDecoder {
     this.invFreq = inverseFrequencies({ dim: config.head_dim, rope_theta: config.rope_theta, rope_scaling: config.rope_scaling });
   }
 
-  /** lm_head tied to embed_tokens: same values, laid out once as [hidden, vocab]. */
+  /**
+   * lm_head tied to embed_tokens: the same packed matrix ([vocab, hidden] is the head's [out, in]),
+   * or for float32 tensors a copy laid out once as [hidden, vocab].
+   */
   static tiedHead(weights: LlamaWeights): Linear {
-    return linearFromCheckpoint(tf.clone(weights.embed_tokens));
+    const { packed, table, numEmbeddings, embeddingDim } = weights.embed_tokens;
+    if (packed) return { packed, inFeatures: embeddingDim, outFeatures: numEmbeddings };
+    return linearFromCheckpoint(tf.clone(table!));
   }
 
   createCache(): KVCache[] {
@@ -155,6 +161,7 @@ export class LlamaDecoder {
         if (h !== x) h.dispose();
         h = next;
         capture?.record(`${name}.layers.${i}`, h);
+        if (T > 1) reportProgress('prefill', i + 1, c.num_hidden_layers, 'layers');
       }
       const last = h;
       return tf.tidy(() => {

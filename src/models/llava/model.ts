@@ -12,7 +12,9 @@ import { CLIPVisionTransformer, clipVisionWeights } from '../clip/vision.ts';
 import { mergeImageFeatures } from '../image-merge.ts';
 import { LlamaDecoder, llamaWeights } from '../llama/model.ts';
 import { readConfigJson } from '../read-config.ts';
-import { DecoderModel, type PromptTensors } from '../decoder-model.ts';
+import { DecoderModel, type LoadedParts, type PromptTensors } from '../decoder-model.ts';
+import { checkModelFits } from '../fit.ts';
+import { resolveResidence, type ModelLoadOptions } from '../load-options.ts';
 import { disposeTree, loadWeights, weightSpec, type WeightSource, type WeightSpec } from '../weights.ts';
 import { parseLlavaConfig, type LlavaConfig } from './config.ts';
 
@@ -79,28 +81,33 @@ export class LlavaModel extends DecoderModel {
     readonly vision: CLIPVisionTransformer,
     readonly projector: LlavaProjectorWeights,
     text: LlamaDecoder,
-    slots: DecoderModel['slots'] = [],
+    parts?: LoadedParts,
   ) {
-    super(text, slots);
+    super(text, parts);
   }
 
   /** Loads config.json + safetensors (single or sharded) from a model folder. */
-  static async load(dir: string): Promise<LlavaModel> {
+  static async load(dir: string, options: ModelLoadOptions = {}): Promise<LlavaModel> {
     const { raw, path } = readConfigJson(dir);
     const config = parseLlavaConfig(raw, path);
     const checkpoint = Checkpoint.open(dir);
     try {
-      return LlavaModel.fromCheckpoint(config, checkpoint);
+      return LlavaModel.fromCheckpoint(config, checkpoint, options);
     } finally {
       checkpoint.close();
     }
   }
 
-  static fromCheckpoint(config: LlavaConfig, checkpoint: Checkpoint): LlavaModel {
+  static fromCheckpoint(config: LlavaConfig, checkpoint: Checkpoint, options: ModelLoadOptions = {}): LlavaModel {
     const layout = llavaKeyLayout(checkpoint);
-    const { weights: w, slots } = loadWeights(checkpoint, (source) => llavaWeights(source, config, layout), { ignore: ignoredKey(config, layout) });
+    const build = (source: WeightSource) => llavaWeights(source, config, layout);
+    const residence = resolveResidence(options.weights);
+    checkModelFits(checkpoint, build, residence, config.text_config);
+    const { weights: w, slots, store } = loadWeights(checkpoint, build, {
+      ignore: ignoredKey(config, layout), weights: residence, onProgress: options.onProgress,
+    });
     const text = new LlamaDecoder(config.text_config, w.text, w.lmHead ?? LlamaDecoder.tiedHead(w.text));
-    return new LlavaModel(config, new CLIPVisionTransformer(config.vision_config, w.vision), w.projector, text, slots);
+    return new LlavaModel(config, new CLIPVisionTransformer(config.vision_config, w.vision), w.projector, text, { slots, store });
   }
 
   /**
@@ -147,7 +154,7 @@ export class LlavaModel extends DecoderModel {
     }
   }
 
-  dispose(): void {
+  protected disposeTensors(): void {
     this.text.dispose();
     disposeTree(this.projector);
     this.vision.dispose();

@@ -14,6 +14,7 @@ import { mlp, type MLP } from '../../layers/mlp.ts';
 import { attentionRecorder, type Capture } from '../capture.ts';
 import type { WeightSource } from '../weights.ts';
 import type { SiglipVisionConfig } from './config.ts';
+import { reportProgress } from '../../util/progress.ts';
 
 /** The sizes a stack of pre-LN encoder blocks reads from its tower's config. */
 export type EncoderDims = Pick<SiglipVisionConfig,
@@ -133,6 +134,7 @@ export function runEncoderLayers(layers: SiglipEncoderLayer[], c: Pick<EncoderDi
       h = next;
       opts.capture?.record(`${name}.layers.${i}`, h);
       if (keep.has(i + 1)) kept.set(i + 1, tf.clone(h));
+      if (name === 'vision') reportProgress('vision', i + 1, depth, 'layers');
     }
   } catch (e) {
     if (h !== x) h.dispose();

@@ -1,0 +1,43 @@
+// y = x·Wᵀ (+ b) and row lookups on a PackedMatrix: inputs are copied into the arena's scratch in
+// chunks of rows that fit, the kernel runs (matrix–vector for one row, blocked matrix–matrix for
+// more), outputs are copied out. Rows are independent and the kernels split only output columns
+// across threads, so the result does not depend on the chunking or the thread count.
+import { TfvlmError } from '../errors.ts';
+import type { PackedMatrix } from './weight-store.ts';
+
+const ALIGN = 64;
+const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
+
+/** x [rows, cols] (row-major) → [rows, m.rows]. */
+export function packedMatmul(m: PackedMatrix, x: Float32Array, rows: number): Float32Array {
+  const K = m.cols;
+  const N = m.rows;
+  if (x.length !== rows * K) throw new TfvlmError(`packed linear: input has ${x.length} values, expected ${rows}×${K}`);
+  const out = new Float32Array(rows * N);
+  const perRow = align(K * 4) + align(N * 4);
+  const chunk = Math.floor(m.scratch.bytes / perRow);
+  if (chunk < 1) throw new TfvlmError(`packed linear: a row of ${K} inputs and ${N} outputs does not fit the kernel scratch`);
+  const { arena } = m;
+  const xOffset = m.scratch.offset;
+  for (let r0 = 0; r0 < rows; r0 += chunk) {
+    const n = Math.min(chunk, rows - r0);
+    const yOffset = xOffset + align(n * K * 4);
+    arena.f32(xOffset, n * K).set(x.subarray(r0 * K, (r0 + n) * K));
+    if (n === 1) arena.matvec(m.dtype, m.offset, xOffset, yOffset, N, K, m.biasOffset);
+    else arena.matmul(m.dtype, m.offset, xOffset, yOffset, n, N, K, m.biasOffset);
+    out.set(arena.f32(yOffset, n * N), r0 * N);
+  }
+  return out;
+}
+
+/** Rows `ids` of the matrix, widened to float32: [ids.length, m.cols]. Ids must be in range. */
+export function packedRows(m: PackedMatrix, ids: ArrayLike<number>): Float32Array {
+  const K = m.cols;
+  const out = new Float32Array(ids.length * K);
+  const { arena } = m;
+  for (let i = 0; i < ids.length; i++) {
+    arena.gatherRow(m.dtype, m.offset, m.rows, K, ids[i], m.scratch.offset);
+    out.set(arena.f32(m.scratch.offset, K), i * K);
+  }
+  return out;
+}

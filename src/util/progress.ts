@@ -1,0 +1,35 @@
+// Progress of long work: loading weights (bytes), a vision pass and a prefill (layers). The work
+// reports where it is; whoever wants to show it installs a listener around the call. Forward passes
+// are synchronous, so a listener installed with withProgress sees exactly the work of that call
+// without a callback threaded through every layer function.
+
+export type ProgressStage = 'load' | 'vision' | 'prefill';
+
+export interface ProgressEvent {
+  stage: ProgressStage;
+  /** Units done so far (bytes for load, layers for vision/prefill); done = total is the last event. */
+  done: number;
+  total: number;
+  unit: 'bytes' | 'layers';
+}
+
+export type ProgressListener = (event: ProgressEvent) => void;
+
+let current: ProgressListener | undefined;
+
+/** Runs fn (synchronous) with `listener` receiving the progress fn reports; restores the previous listener. */
+export function withProgress<T>(listener: ProgressListener | undefined, fn: () => T): T {
+  if (!listener) return fn();
+  const previous = current;
+  current = listener;
+  try {
+    return fn();
+  } finally {
+    current = previous;
+  }
+}
+
+/** Called by long work at each step; a no-op unless a listener is installed. */
+export function reportProgress(stage: ProgressStage, done: number, total: number, unit: ProgressEvent['unit']): void {
+  current?.({ stage, done, total, unit });
+}

@@ -50,9 +50,10 @@ function claimChunks() {
     } catch (e) {
       report(e);
     }
-    if (Atomics.add(ctl, L.COMPLETED, 1) + 1 === chunks && Atomics.load(ctl, L.MAIN_SLEEP)) {
-      Atomics.notify(ctl, L.COMPLETED);
-    }
+    // The caller waits for the workers' share only (chunks less the ones it ran itself), a count
+    // this thread does not know: wake it after every chunk while it sleeps.
+    Atomics.add(ctl, L.COMPLETED, 1);
+    if (Atomics.load(ctl, L.MAIN_SLEEP)) Atomics.notify(ctl, L.COMPLETED);
   }
 }
 

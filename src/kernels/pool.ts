@@ -105,6 +105,11 @@ export class KernelPool {
   threads: number;
   /** Why there are fewer threads than asked for, when there are. */
   reason?: string;
+  /**
+   * Times the caller's sleep ended by its timeout rather than by a worker's wake-up: each is a
+   * lost wake-up that cost up to 100 ms (0 when the pool works as designed).
+   */
+  timedOutWaits = 0;
   private readonly module = kernelModule();
   private readonly workers: Worker[] = [];
   private readonly ports: MessagePort[] = [];
@@ -331,7 +336,10 @@ export class KernelPool {
     for (let v; (v = Atomics.load(ctl, index)) < target; ) {
       if (++spins < 20_000) continue;
       Atomics.store(ctl, L.MAIN_SLEEP, 1);
-      if (Atomics.load(ctl, index) === v && Atomics.wait(ctl, index, v, 100) === 'timed-out') slept += 100;
+      if (Atomics.load(ctl, index) === v && Atomics.wait(ctl, index, v, 100) === 'timed-out') {
+        slept += 100;
+        this.timedOutWaits++;
+      }
       Atomics.store(ctl, L.MAIN_SLEEP, 0);
       if (slept > CALL_TIMEOUT_MS) throw new Error(`kernel workers did not finish a call within ${CALL_TIMEOUT_MS / 1000} s`);
     }

@@ -124,6 +124,26 @@ describe('KernelPool', () => {
     }
   });
 
+  it('wakes a sleeping caller when the workers finish their share, whatever share it ran itself', () => {
+    // Chunks long enough (a 64-row matmul over 1.5 MB of weights) that the caller, done with its
+    // own, stops spinning and sleeps; every wake-up must come from a worker, none from a timeout.
+    const arena = KernelArena.create(16 << 20, { pool: many });
+    try {
+      const M = 64, N = 1024, K = 768;
+      const mem = new Bump(arena);
+      const src = mem.put(randomWeights('bf16', N * K, 80));
+      const w = mem.take(packedBytes('bf16', N, K));
+      arena.pack('bf16', src, w, N, K);
+      const x = mem.put(randomF32(M * K, 81));
+      const y = mem.take(4 * M * N);
+      const before = many.timedOutWaits;
+      for (let i = 0; i < 20; i++) arena.matmul('bf16', w, x, y, M, N, K);
+      assert.equal(many.timedOutWaits - before, 0);
+    } finally {
+      arena.dispose();
+    }
+  });
+
   it('falls back to the calling thread, with a reason, when the workers cannot start', () => {
     const broken = new KernelPool({ threads: 2, workerUrl: new URL('./no-such-worker.mjs', import.meta.url), startTimeoutMs: 1000 });
     try {

@@ -9,6 +9,7 @@
 import { parseArgs } from 'node:util';
 import { backendInfo, initBackend, withComputeThreads } from '../src/backend/index.ts';
 import { KernelArena, KernelPool, kernelThreads, packedBytes, paddedColumns, type WeightDType } from '../src/kernels/index.ts';
+import { warmUpReport } from '../src/kernels/module.ts';
 import { defaultPool } from '../src/kernels/pool.ts';
 import { f32ToBf16, f32ToF16 } from '../src/kernels/reference.ts';
 import { gemm, matvec as tfMatvec } from './lib/machine.ts';
@@ -166,8 +167,9 @@ arenas.all.dispose();
 pools.one.close();
 
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
-console.log(`tfjs backend ${info.backend}, ${info.threads} threads; kernel pool ${JSON.stringify(kernelThreads())}\n`);
-console.log('| row | shape | threads | ms | value | vs limit | target | ok |\n|---|---|---|---|---|---|---|---|');
+console.log(`tfjs backend ${info.backend}, ${info.threads} threads; kernel pool ${JSON.stringify(kernelThreads())}; kernel warm-up ${warmUpReport.ms.toFixed(1)} ms`);
+console.log('vs: matvec GB/s ÷ the bandwidth row of the same thread count; matmul: XNNPACK ms ÷ ms (> 1: faster)\n');
+console.log('| row | shape | threads | ms | value | vs | target | ok |\n|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
   console.log(`| ${r.name} | ${r.shape} | ${r.threads} | ${r.ms.toFixed(3)} | ${fmt(r.value)} ${r.unit} | ${r.vs === undefined ? '' : r.vs.toFixed(2)} | ${r.target ?? ''} | ${r.ok === undefined ? '' : r.ok ? 'yes' : 'NO'} |`);
 }
@@ -178,6 +180,7 @@ console.log(
     backend: info.backend,
     tfjs_threads: info.threads,
     kernel_threads: kernelThreads(),
+    kernel_warm_up_ms: warmUpReport.ms,
     bandwidth_2t_gbps: bw2.value,
     bandwidth_1t_gbps: bw1.value,
     rows: rows.map((r) => ({ name: r.name, shape: r.shape, threads: r.threads, ms: r.ms, value: r.value, unit: r.unit, vs: r.vs, ok: r.ok })),

@@ -20,7 +20,7 @@ export interface MachineLimits {
   rows: LimitRow[];
 }
 
-function gemm(m: number, k: number, n: number, runs: number): LimitRow {
+export function gemm(m: number, k: number, n: number, runs: number): LimitRow {
   const a = tf.randomUniform([m, k], -1, 1, 'float32', 1);
   const b = tf.randomUniform([k, n], -1, 1, 'float32', 2);
   try {
@@ -32,7 +32,7 @@ function gemm(m: number, k: number, n: number, runs: number): LimitRow {
 }
 
 /** x [1, K] · W [K, N]: W is read once per product, so bytes(W) / time is the streaming rate. */
-function matvec(megabytes: number, runs: number): LimitRow {
+export function matvec(megabytes: number, runs: number): LimitRow {
   const K = 4096;
   const N = Math.round((megabytes * 2 ** 20) / 4 / K);
   const w = tf.randomUniform([K, N], -1, 1, 'float32', 3);

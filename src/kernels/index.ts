@@ -30,12 +30,13 @@ export function paddedColumns(N: number): number {
   return Math.ceil(N / 8) * 8;
 }
 
-// Below these sizes a call runs on the calling thread alone: waking the workers would cost more
-// than the time it saves (see bench/kernels.ts for the round trip).
+// Below these sizes a call runs on the calling thread alone: with the workers spinning a 2-thread
+// bf16 matvec broke even with one thread at ~100 KB of weights here (3 µs) and halved the time from
+// 256 KB on; a sleeping worker takes 50–350 µs to wake, which chunk claiming hides.
 /** matvec and pack: bytes of weights per thread. */
-const MIN_BYTES_PER_THREAD = 32 * 1024;
-/** matmul: multiply-adds per thread. */
-const MIN_MACS_PER_THREAD = 64 * 1024;
+const MIN_BYTES_PER_THREAD = 64 * 1024;
+/** matmul: multiply-adds per thread (~16 µs of work at 16 G multiply-adds/s). */
+const MIN_MACS_PER_THREAD = 256 * 1024;
 
 /** The calling thread's scratch for matmul (one block per thread, each on its own page part). */
 const SCRATCH_STRIDE = MATMUL_SCRATCH_BYTES;

@@ -197,11 +197,9 @@ void EXPORT(gather_row_f16)(const u16 *w, usize K, usize n, float *out) {
 // widened as even lanes (columns 0, 2, 4, 6) and odd lanes (1, 3, 5, 7): the 32-bit lane
 // (W[.,2i+1] << 16 | W[.,2i]) gives the odd value by masking and the even one by a shift, one op
 // each instead of a shuffle; the two accumulators are interleaved back once per panel.
-//
-// f16 in matvec: the × 2^112 of the widening is split: x[k] is multiplied by 2^96 once per k
-// (shared by both panels) and the sum by 2^16 at the end. Scaling by powers of two is exact, so
-// this gives the same result as widening first unless |x[k]| ≥ 2^32 (x·2^96 overflows) or a partial
-// sum is below 2^-110 in magnitude (it passes through the denormal range).
+// Per 8 weights: bf16 2 ops to widen + 4 to multiply-add; f16 11 + 4 (f16_from_scaled's add,
+// multiply and subtract per 4 lanes are what keep subnormals off the slow path), which is why f16
+// streams at about half bf16's rate on one thread.
 
 static inline v128_t splat(const float *p) { return wasm_v128_load32_splat(p); }
 static inline v128_t madd(v128_t acc, v128_t a, v128_t b) { return wasm_f32x4_add(acc, wasm_f32x4_mul(a, b)); }
@@ -215,9 +213,8 @@ static void matvec_store(float *y, v128_t lo, v128_t hi, const float *bias) {
   wasm_v128_store(y + 4, hi);
 }
 /** Even-lane and odd-lane accumulators → columns 0..3 and 4..7, then as matvec_store. */
-static void matvec_store_evenodd(float *y, v128_t even, v128_t odd, v128_t scale, const float *bias) {
-  v128_t lo = wasm_i32x4_shuffle(even, odd, 0, 4, 1, 5), hi = wasm_i32x4_shuffle(even, odd, 2, 6, 3, 7);
-  matvec_store(y, wasm_f32x4_mul(lo, scale), wasm_f32x4_mul(hi, scale), bias);
+static void matvec_store_evenodd(float *y, v128_t even, v128_t odd, const float *bias) {
+  matvec_store(y, wasm_i32x4_shuffle(even, odd, 0, 4, 1, 5), wasm_i32x4_shuffle(even, odd, 2, 6, 3, 7), bias);
 }
 
 // Widening in lane pairs: v holds 8 × 16-bit; *_even → f32 of lanes 0, 2, 4, 6; *_odd → 1, 3, 5, 7.
@@ -225,8 +222,6 @@ static inline v128_t bf16_even(v128_t v) { return wasm_i32x4_shl(v, 16); }
 static inline v128_t bf16_odd(v128_t v) { return wasm_v128_and(v, wasm_i32x4_const_splat((int)0xffff0000)); }
 static inline v128_t f16_even(v128_t v) { return f16_from_scaled(f16_high_scaled(wasm_i32x4_shl(v, 16))); }
 static inline v128_t f16_odd(v128_t v) { return f16_from_scaled(f16_high_scaled(v)); }
-static inline v128_t x_bf16(const float *x) { return splat(x); }
-static inline v128_t x_f16(const float *x) { return splat(x); }
 
 static void matvec_panel_f32(const float *w, const float *x, float *y, usize K, const float *bias) {
   v128_t a0 = wasm_f32x4_const_splat(0), a1 = a0, b0 = a0, b1 = a0;
@@ -272,65 +267,63 @@ static void matvec_2panels_f32(const float *w, const float *x, float *y, usize K
   matvec_store(y + 8, wasm_f32x4_add(a2, b2), wasm_f32x4_add(a3, b3), bias ? bias + 8 : 0);
 }
 
-// The 16-bit kernels differ only in how a lane pair widens and x is splat; a macro keeps them one
-// text. SCALE is what the even/odd sums are multiplied by at the end.
-#define MATVEC_16(PANEL, PANELS2, EVEN, ODD, XS, SCALE)                                          \
-  static void PANEL(const u16 *w, const float *x, float *y, usize K, const float *bias) {         \
-    v128_t e0 = wasm_f32x4_const_splat(0), o0 = e0, e1 = e0, o1 = e0;                            \
-    usize k = 0;                                                                                 \
-    for (; k + 2 <= K; k += 2, w += 16) {                                                        \
-      v128_t xa = XS(x + k), xb = XS(x + k + 1);                                                 \
-      v128_t wa = wasm_v128_load(w), wb = wasm_v128_load(w + 8);                                 \
-      e0 = madd(e0, xa, EVEN(wa));                                                               \
-      o0 = madd(o0, xa, ODD(wa));                                                                \
-      e1 = madd(e1, xb, EVEN(wb));                                                               \
-      o1 = madd(o1, xb, ODD(wb));                                                                \
-    }                                                                                            \
-    if (k < K) {                                                                                 \
-      v128_t xa = XS(x + k), wa = wasm_v128_load(w);                                             \
-      e0 = madd(e0, xa, EVEN(wa));                                                               \
-      o0 = madd(o0, xa, ODD(wa));                                                                \
-    }                                                                                            \
-    matvec_store_evenodd(y, wasm_f32x4_add(e0, e1), wasm_f32x4_add(o0, o1), SCALE, bias);        \
-  }                                                                                              \
-  static void PANELS2(const u16 *w, const float *x, float *y, usize K, const float *bias) {       \
-    const u16 *v = w + K * 8;                                                                    \
-    v128_t e0 = wasm_f32x4_const_splat(0), o0 = e0, e1 = e0, o1 = e0;                            \
-    v128_t f0 = e0, p0 = e0, f1 = e0, p1 = e0;                                                   \
-    usize k = 0;                                                                                 \
-    for (; k + 2 <= K; k += 2, w += 16, v += 16) {                                               \
-      v128_t xa = XS(x + k), xb = XS(x + k + 1);                                                 \
-      v128_t wa = wasm_v128_load(w), wb = wasm_v128_load(w + 8);                                 \
-      v128_t va = wasm_v128_load(v), vb = wasm_v128_load(v + 8);                                 \
-      e0 = madd(e0, xa, EVEN(wa));                                                               \
-      o0 = madd(o0, xa, ODD(wa));                                                                \
-      f0 = madd(f0, xa, EVEN(va));                                                               \
-      p0 = madd(p0, xa, ODD(va));                                                                \
-      e1 = madd(e1, xb, EVEN(wb));                                                               \
-      o1 = madd(o1, xb, ODD(wb));                                                                \
-      f1 = madd(f1, xb, EVEN(vb));                                                               \
-      p1 = madd(p1, xb, ODD(vb));                                                                \
-    }                                                                                            \
-    if (k < K) {                                                                                 \
-      v128_t xa = XS(x + k), wa = wasm_v128_load(w), va = wasm_v128_load(v);                     \
-      e0 = madd(e0, xa, EVEN(wa));                                                               \
-      o0 = madd(o0, xa, ODD(wa));                                                                \
-      f0 = madd(f0, xa, EVEN(va));                                                               \
-      p0 = madd(p0, xa, ODD(va));                                                                \
-    }                                                                                            \
-    matvec_store_evenodd(y, wasm_f32x4_add(e0, e1), wasm_f32x4_add(o0, o1), SCALE, bias);        \
-    matvec_store_evenodd(y + 8, wasm_f32x4_add(f0, f1), wasm_f32x4_add(p0, p1), SCALE,           \
-                         bias ? bias + 8 : 0);                                                   \
+// The 16-bit kernels differ only in how a lane pair widens; a macro keeps them one text.
+#define MATVEC_16(PANEL, PANELS2, EVEN, ODD)                                                        \
+  static void PANEL(const u16 *w, const float *x, float *y, usize K, const float *bias) {           \
+    v128_t e0 = wasm_f32x4_const_splat(0), o0 = e0, e1 = e0, o1 = e0;                               \
+    usize k = 0;                                                                                    \
+    for (; k + 2 <= K; k += 2, w += 16) {                                                           \
+      v128_t xa = splat(x + k), xb = splat(x + k + 1);                                              \
+      v128_t wa = wasm_v128_load(w), wb = wasm_v128_load(w + 8);                                    \
+      e0 = madd(e0, xa, EVEN(wa));                                                                  \
+      o0 = madd(o0, xa, ODD(wa));                                                                   \
+      e1 = madd(e1, xb, EVEN(wb));                                                                  \
+      o1 = madd(o1, xb, ODD(wb));                                                                   \
+    }                                                                                               \
+    if (k < K) {                                                                                    \
+      v128_t xa = splat(x + k), wa = wasm_v128_load(w);                                             \
+      e0 = madd(e0, xa, EVEN(wa));                                                                  \
+      o0 = madd(o0, xa, ODD(wa));                                                                   \
+    }                                                                                               \
+    matvec_store_evenodd(y, wasm_f32x4_add(e0, e1), wasm_f32x4_add(o0, o1), bias);                  \
+  }                                                                                                 \
+  static void PANELS2(const u16 *w, const float *x, float *y, usize K, const float *bias) {         \
+    const u16 *v = w + K * 8;                                                                       \
+    v128_t e0 = wasm_f32x4_const_splat(0), o0 = e0, e1 = e0, o1 = e0;                               \
+    v128_t f0 = e0, p0 = e0, f1 = e0, p1 = e0;                                                      \
+    usize k = 0;                                                                                    \
+    for (; k + 2 <= K; k += 2, w += 16, v += 16) {                                                  \
+      v128_t xa = splat(x + k), xb = splat(x + k + 1);                                              \
+      v128_t wa = wasm_v128_load(w), wb = wasm_v128_load(w + 8);                                    \
+      v128_t va = wasm_v128_load(v), vb = wasm_v128_load(v + 8);                                    \
+      e0 = madd(e0, xa, EVEN(wa));                                                                  \
+      o0 = madd(o0, xa, ODD(wa));                                                                   \
+      f0 = madd(f0, xa, EVEN(va));                                                                  \
+      p0 = madd(p0, xa, ODD(va));                                                                   \
+      e1 = madd(e1, xb, EVEN(wb));                                                                  \
+      o1 = madd(o1, xb, ODD(wb));                                                                   \
+      f1 = madd(f1, xb, EVEN(vb));                                                                  \
+      p1 = madd(p1, xb, ODD(vb));                                                                   \
+    }                                                                                               \
+    if (k < K) {                                                                                    \
+      v128_t xa = splat(x + k), wa = wasm_v128_load(w), va = wasm_v128_load(v);                     \
+      e0 = madd(e0, xa, EVEN(wa));                                                                  \
+      o0 = madd(o0, xa, ODD(wa));                                                                   \
+      f0 = madd(f0, xa, EVEN(va));                                                                  \
+      p0 = madd(p0, xa, ODD(va));                                                                   \
+    }                                                                                               \
+    matvec_store_evenodd(y, wasm_f32x4_add(e0, e1), wasm_f32x4_add(o0, o1), bias);                  \
+    matvec_store_evenodd(y + 8, wasm_f32x4_add(f0, f1), wasm_f32x4_add(p0, p1), bias ? bias + 8 : 0); \
   }
-MATVEC_16(matvec_panel_bf16, matvec_2panels_bf16, bf16_even, bf16_odd, x_bf16, wasm_f32x4_const_splat(1.0f))
-MATVEC_16(matvec_panel_f16, matvec_2panels_f16, f16_even, f16_odd, x_f16, wasm_f32x4_const_splat(1.0f))
+MATVEC_16(matvec_panel_bf16, matvec_2panels_bf16, bf16_even, bf16_odd)
+MATVEC_16(matvec_panel_f16, matvec_2panels_f16, f16_even, f16_odd)
 
 // Panels two by two, the odd one last.
-#define MATVEC_EXPORT(NAME, T, PANEL, PANELS2)                                                   \
+#define MATVEC_EXPORT(NAME, T, PANEL, PANELS2)                                                      \
   void EXPORT(NAME)(const T *w, const float *x, float *y, usize K, usize pb, usize pe, const float *bias) { \
-    usize p = pb;                                                                                \
-    for (; p + 2 <= pe; p += 2) PANELS2(w + p * K * 8, x, y + 8 * p, K, bias ? bias + 8 * p : 0); \
-    if (p < pe) PANEL(w + p * K * 8, x, y + 8 * p, K, bias ? bias + 8 * p : 0);                  \
+    usize p = pb;                                                                                   \
+    for (; p + 2 <= pe; p += 2) PANELS2(w + p * K * 8, x, y + 8 * p, K, bias ? bias + 8 * p : 0);   \
+    if (p < pe) PANEL(w + p * K * 8, x, y + 8 * p, K, bias ? bias + 8 * p : 0);                     \
   }
 MATVEC_EXPORT(matvec_f32, float, matvec_panel_f32, matvec_2panels_f32)
 MATVEC_EXPORT(matvec_bf16, u16, matvec_panel_bf16, matvec_2panels_bf16)
@@ -351,12 +344,11 @@ MATVEC_EXPORT(matvec_f16, u16, matvec_panel_f16, matvec_2panels_f16)
 // MR = 4: a 4×8 tile needs 8 accumulators + 2 weight vectors + a splat and a product, and V8 has 15
 // allocatable xmm registers on x64 (xmm15 is its scratch); 5 and 6 rows spill and run slower.
 #define MR 4
-#ifndef KC
-#define KC 256
-#endif
-#ifndef MC
+// KC: a 16 KB f32 panel block (L1 is 48 KB); MC: a 96 × 512 X block (192 KB, L2 is 2 MB). Sizes
+// from 128 to 1024 and 32 to 192 measured within noise of each other (37–40 GFLOP/s per thread);
+// larger KC means fewer passes over Y. MATMUL_SCRATCH_BYTES in module.ts is KC·8·4.
+#define KC 512
 #define MC 96
-#endif
 
 /** Loads the first n ≤ 4 floats at p (the rest are 0); never reads past p + n. */
 static inline v128_t load_n(const float *p, usize n) {
@@ -385,13 +377,13 @@ static inline void store_n(float *p, v128_t v, usize n) {
 }
 
 /** Accumulators of one row: 8 columns in two vectors. */
-#define ROW_INIT(c0, c1, yr)                                                                   \
-  if (accumulate) {                                                                            \
-    c0 = load_n(yr, lo_n);                                                                     \
-    c1 = load_n(yr + 4, hi_n);                                                                 \
-  } else {                                                                                     \
-    c0 = b0;                                                                                   \
-    c1 = b1;                                                                                   \
+#define ROW_INIT(c0, c1, yr)                                                                        \
+  if (accumulate) {                                                                                 \
+    c0 = load_n(yr, lo_n);                                                                          \
+    c1 = load_n(yr + 4, hi_n);                                                                      \
+  } else {                                                                                          \
+    c0 = b0;                                                                                        \
+    c1 = b1;                                                                                        \
   }
 
 /**
@@ -475,21 +467,21 @@ void EXPORT(matmul_f32)(const float *w, const float *x, float *y, usize M, usize
   }
 }
 
-#define MATMUL_16(NAME, WIDEN)                                                                  \
+#define MATMUL_16(NAME, WIDEN)                                                                      \
   void EXPORT(NAME)(const u16 *w, const float *x, float *y, usize M, usize N, usize K, usize ldy, usize pb, \
-                    usize pe, const float *bias, float *scratch) {                              \
-    for (usize m0 = 0; m0 < M; m0 += MC) {                                                      \
-      usize m1 = MIN(M, m0 + MC);                                                               \
-      for (usize p = pb; p < pe; p++) {                                                         \
-        const u16 *wp = w + p * K * 8;                                                          \
-        const float *bp = bias ? bias + 8 * p : 0;                                              \
-        for (usize k0 = 0; k0 < K; k0 += KC) {                                                  \
-          usize kc = MIN(KC, K - k0);                                                           \
-          WIDEN(wp + k0 * 8, scratch, kc);                                                      \
-          tiles(scratch, x, K, y + 8 * p, ldy, m0, m1, MIN(8, N - 8 * p), k0, kc, bp);          \
-        }                                                                                       \
-      }                                                                                         \
-    }                                                                                           \
+                    usize pe, const float *bias, float *scratch) {                                  \
+    for (usize m0 = 0; m0 < M; m0 += MC) {                                                          \
+      usize m1 = MIN(M, m0 + MC);                                                                   \
+      for (usize p = pb; p < pe; p++) {                                                             \
+        const u16 *wp = w + p * K * 8;                                                              \
+        const float *bp = bias ? bias + 8 * p : 0;                                                  \
+        for (usize k0 = 0; k0 < K; k0 += KC) {                                                      \
+          usize kc = MIN(KC, K - k0);                                                               \
+          WIDEN(wp + k0 * 8, scratch, kc);                                                          \
+          tiles(scratch, x, K, y + 8 * p, ldy, m0, m1, MIN(8, N - 8 * p), k0, kc, bp);              \
+        }                                                                                           \
+      }                                                                                             \
+    }                                                                                               \
   }
 MATMUL_16(matmul_bf16, widen_bf16)
 MATMUL_16(matmul_f16, widen_f16)

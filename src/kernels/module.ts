@@ -32,7 +32,7 @@ export const POOL_KERNELS = [
 export type PoolKernel = (typeof POOL_KERNELS)[number];
 
 /** matmul's scratch per thread: KC (linear.c) k steps × 8 f32. */
-export const MATMUL_SCRATCH_BYTES = 256 * 8 * 4;
+export const MATMUL_SCRATCH_BYTES = 512 * 8 * 4;
 
 /** 64 KiB, the wasm page. */
 export const PAGE = 65536;

@@ -50,7 +50,7 @@ describe('KernelPool', () => {
     const a = KernelArena.create(48 << 20, { pool: many });
     const b = KernelArena.create(48 << 20, { pool: one });
     try {
-      // Big enough that every call is split (≥ 32 KB of weights per thread), ragged in N.
+      // Big enough that the calls are split (≥ 64 KB of weights, 256K multiply-adds per thread), ragged in N.
       for (const dtype of DTYPES) {
         for (const [M, N, K] of [[1, 1001, 300], [37, 2003, 129], [5, 4099, 64]]) {
           const r3 = runAll(a, dtype, M, N, K);

@@ -1,8 +1,11 @@
-// The benchmark suite: machine limits, attention kernels, QKV projection, KV-cache strategies and
-// end to end on a SmolVLM-256M-size random checkpoint, every figure beside the limit it chases.
+// The benchmark suite: machine limits, the Linear kernels, attention kernels, QKV projection,
+// KV-cache strategies and end to end on a SmolVLM-256M-size random checkpoint (float32 and stored
+// weights, each in its own process), every figure beside the limit it chases.
 //   npm run bench                      full run
 //   npm run bench -- --quick           fewer sizes and runs (a few minutes)
-//   npm run bench -- --only machine,attention,qkv,cache,e2e
+//   npm run bench -- --only machine,kernels,attention,qkv,cache,e2e
+//   npm run bench -- --big             also the published sizes (SmolVLM-Instruct 2.2B, LLaVA-1.5-7B),
+//                                      their random checkpoints generated on demand (~19 GB of disk)
 // Writes bench/results/<timestamp>.json, latest.json and latest.md, and prints the markdown.
 // TFVLM_BACKEND / TFVLM_THREADS pick the backend and thread count as everywhere else.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -15,13 +18,16 @@ import { initBackend, backendInfo } from '../src/backend/index.ts';
 import { measureMachineLimits, type MachineLimits } from './lib/machine.ts';
 import { benchAttentionKernels, benchQkvProjection, type KernelRow } from './lib/attention-bench.ts';
 import { benchDecodeCaches, type CacheRow } from './lib/decode-cache-bench.ts';
+import type { BigResult } from './lib/big.ts';
 import type { E2EResult } from './lib/e2e.ts';
+import type { KernelsResult } from './lib/result.ts';
+import type { WeightsResidence } from '../src/models/weights.ts';
 import { markdownReport } from './lib/report.ts';
 import { UNITS, type BenchResult } from './lib/result.ts';
 import { ensurePublishedCheckpoint } from './lib/published-models.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SECTIONS = ['machine', 'attention', 'qkv', 'cache', 'e2e'] as const;
+const SECTIONS = ['machine', 'kernels', 'attention', 'qkv', 'cache', 'e2e'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -30,6 +36,7 @@ const { values } = parseArgs({
     checkpoint: { type: 'string' },
     out: { type: 'string', default: path.join(ROOT, 'bench/results') },
     'decode-threads': { type: 'string', default: '1' },
+    big: { type: 'boolean', default: false },
   },
 });
 const quick = values.quick!;
@@ -55,20 +62,42 @@ function ensureCheckpoint(): string {
   return values.checkpoint ?? ensurePublishedCheckpoint('smolvlm-256m-instruct');
 }
 
-function runE2E(): E2EResult {
-  const dir = ensureCheckpoint();
-  const out = path.join(os.tmpdir(), `tfvlm-bench-e2e-${process.pid}.json`);
-  log('end to end (separate process) …');
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/lib/e2e.ts'), '--dir', dir, '--out', out, ...(quick ? ['--quick'] : [])], {
+/** Runs `script` (a bench/lib module) in its own process with `args` + --out FILE and returns what it wrote. */
+function runChild<T>(script: string, args: string[], what: string): T {
+  const out = path.join(os.tmpdir(), `tfvlm-bench-${path.basename(script, '.ts')}-${process.pid}.json`);
+  log(`${what} (separate process) …`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, script), ...args, '--out', out], {
     cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'], env: process.env,
   });
-  if (r.status !== 0) throw new Error(`end-to-end process exited with ${r.status ?? r.signal}`);
+  if (r.status !== 0) throw new Error(`${what}: process exited with ${r.status ?? r.signal}`);
   try {
-    return JSON.parse(fs.readFileSync(out, 'utf8')) as E2EResult;
+    return JSON.parse(fs.readFileSync(out, 'utf8')) as T;
   } finally {
     fs.rmSync(out, { force: true });
   }
 }
+
+function runE2E(weights: WeightsResidence): E2EResult {
+  return runChild<E2EResult>('bench/lib/e2e.ts', ['--dir', ensureCheckpoint(), '--weights', weights, ...(quick ? ['--quick'] : [])],
+    `end to end, ${weights} weights`);
+}
+
+/** bench/kernels.ts in its own process (it prints a table, then one JSON line). */
+function runKernels(): KernelsResult {
+  log('Linear kernels (separate process) …');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(ROOT, 'bench/kernels.ts'), ...(quick ? ['--quick'] : [])], {
+    cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: process.env, encoding: 'utf8',
+  });
+  if (r.status !== 0) throw new Error(`kernels: process exited with ${r.status ?? r.signal}`);
+  const json = r.stdout.trim().split('\n').pop()!;
+  return JSON.parse(json) as KernelsResult;
+}
+
+/** The published sizes (--big): random checkpoints with their configs, one process per model. */
+const BIG_RUNS: { preset: string; args: string[] }[] = [
+  { preset: 'smolvlm-instruct', args: ['--tokens', '8'] },
+  { preset: 'llava-1.5-7b-hf', args: ['--tokens', '4', '--question', 'What is in this picture?'] },
+];
 
 const started = performance.now();
 const timestamp = new Date().toISOString();
@@ -96,14 +125,36 @@ if (only.has('qkv')) attention.push(...(await benchQkvProjection({ quick, limits
 let decodeCache: CacheRow[] = [];
 if (only.has('cache')) decodeCache = await benchDecodeCaches({ quick, layers: 30, limits, log, threads, decodeThreads });
 
+let kernels: KernelsResult | null = null;
+if (only.has('kernels')) {
+  try {
+    kernels = runKernels();
+  } catch (e) {
+    log(`kernels failed: ${(e as Error).message}`);
+  }
+}
+
 let e2e: E2EResult | null = null;
+let e2eFloat32: E2EResult | null = null;
 let e2eError: string | undefined;
 if (only.has('e2e')) {
   try {
-    e2e = runE2E();
+    e2eFloat32 = runE2E('float32');
+    e2e = runE2E('stored');
   } catch (e) {
     e2eError = (e as Error).message.split('\n')[0];
     log(`end to end failed: ${e2eError}`);
+  }
+}
+
+const big: BigResult[] = [];
+if (values.big) {
+  for (const run of BIG_RUNS) {
+    try {
+      big.push(runChild<BigResult>('bench/lib/big.ts', ['--dir', ensurePublishedCheckpoint(run.preset), ...run.args], run.preset));
+    } catch (e) {
+      log(`${run.preset} failed: ${(e as Error).message}`);
+    }
   }
 }
 
@@ -144,6 +195,9 @@ const result: BenchResult = {
   load_ms: e2e?.load_ms ?? null,
   time_to_first_token_ms: e2e?.time_to_first_token_ms ?? null,
   e2e,
+  e2e_float32: e2eFloat32,
+  kernels,
+  big,
   ...(e2eError ? { e2e_error: e2eError } : {}),
 };
 

@@ -3,6 +3,8 @@
 // kernel of the step costs as tfjs dispatch (kernels per token × the time of a trivial kernel).
 import { tf, withComputeThreads } from '../../src/backend/index.ts';
 import type { Idefics3Model } from '../../src/models/idefics3/model.ts';
+import { kernelThreads } from '../../src/kernels/index.ts';
+import { linear, type Linear } from '../../src/layers/linear.ts';
 import { time } from './measure.ts';
 
 export interface DecodeBreakdown {
@@ -16,13 +18,16 @@ export interface DecodeBreakdown {
   dispatch_us: number;
 }
 
-/** Every weightT ([in, out], as linear layers hold it) under `tree`. */
-function weightMatrices(tree: unknown, out: tf.Tensor2D[] = [], seen = new Set<unknown>()): tf.Tensor2D[] {
+/** Every Linear (an object with inFeatures and a weightT or packed weight) under `tree`. */
+function linearsIn(tree: unknown, out: Linear[] = [], seen = new Set<unknown>()): Linear[] {
   if (tree === null || typeof tree !== 'object' || seen.has(tree) || tree instanceof tf.Tensor) return out;
   seen.add(tree);
-  const w = (tree as { weightT?: unknown }).weightT;
-  if (w instanceof tf.Tensor && w.rank === 2) out.push(w as tf.Tensor2D);
-  for (const v of Object.values(tree as Record<string, unknown>)) weightMatrices(v, out, seen);
+  const l = tree as Partial<Linear>;
+  if (typeof l.inFeatures === 'number' && (l.weightT || l.packed)) {
+    out.push(l as Linear);
+    return out;
+  }
+  for (const v of Object.values(tree as Record<string, unknown>)) linearsIn(v, out, seen);
   return out;
 }
 
@@ -41,13 +46,14 @@ export async function measureDecodeBreakdown(
   decodeTokens: (n: number) => Promise<void>,
   { threads, quick }: { threads: number[]; quick: boolean },
 ): Promise<DecodeBreakdown> {
-  const weights = weightMatrices([model.text.weights.layers, model.text.lmHead]);
-  const rows = weights.map((w) => tf.randomNormal([1, w.shape[0]], 0, 1, 'float32', 5) as tf.Tensor2D);
+  const layers = linearsIn([model.text.weights.layers, model.text.lmHead]);
+  const rows = layers.map((l) => tf.randomNormal([1, l.inFeatures], 0, 1, 'float32', 5) as tf.Tensor2D);
   const runs = quick ? 5 : 15;
-  const matmul_ms = threads.map((n) => ({
-    threads: n,
-    ms: withComputeThreads(n, () => time(() => weights.forEach((w, i) => tf.matMul(rows[i], w).dispose()), { warmup: 2, runs }).ms),
-  }));
+  const products = () => layers.forEach((l, i) => linear(l, rows[i]).dispose());
+  // Stored weights run on the kernel pool's threads whatever tfjs uses; float32 ones on tfjs's.
+  const matmul_ms = layers[0]?.packed
+    ? [{ threads: kernelThreads().threads, ms: time(products, { warmup: 2, runs }).ms }]
+    : threads.map((n) => ({ threads: n, ms: withComputeThreads(n, () => time(products, { warmup: 2, runs }).ms) }));
   tf.dispose(rows);
 
   // Kernels of n + 1 tokens minus those of 1 token: the prompt's kernels cancel out.
@@ -63,5 +69,5 @@ export async function measureDecodeBreakdown(
     for (let i = 0; i < calls; i++) tf.add(a, b).dispose();
   }, { warmup: 1, runs: quick ? 3 : 7 }).ms) / calls;
   tf.dispose([a, b]);
-  return { matmuls_per_token: weights.length, matmul_ms, kernels_per_token: kernels, dispatch_us: dispatch * 1000 };
+  return { matmuls_per_token: layers.length, matmul_ms, kernels_per_token: kernels, dispatch_us: dispatch * 1000 };
 }

@@ -2,6 +2,7 @@
 // _gbps, _mb, _tok_s, pct_ = percent, bytes_ = bytes); `units` repeats this for readers.
 import type { KernelRow } from './attention-bench.ts';
 import type { CacheRow } from './decode-cache-bench.ts';
+import type { BigResult } from './big.ts';
 import type { E2EResult } from './e2e.ts';
 import type { LimitRow } from './machine.ts';
 
@@ -36,8 +37,25 @@ export interface BenchResult {
   peak_rss_mb: number | null;
   load_ms: number | null;
   time_to_first_token_ms: number | null;
+  /** End to end with stored (checkpoint-precision) weights: the default; the headline figures above come from it. */
   e2e: E2EResult | null;
+  /** The same with float32 weights in tfjs tensors (XNNPACK), in its own process, for the ratios. */
+  e2e_float32: E2EResult | null;
+  kernels: KernelsResult | null;
+  /** --big: published sizes end to end. */
+  big: BigResult[];
   e2e_error?: string;
+}
+
+/** What bench/kernels.ts prints as its last line. */
+export interface KernelsResult {
+  bench: 'kernels';
+  kernel_warm_up_ms: number;
+  bandwidth_2t_gbps: number;
+  bandwidth_1t_gbps: number;
+  rows: { name: string; shape: string; threads: number; ms: number; value: number; unit: string; vs?: number; ok?: boolean }[];
+  targets_met: number;
+  targets: number;
 }
 
 export const UNITS: Record<string, string> = {

@@ -96,6 +96,7 @@ export async function* generateTokens(
     );
   }
   const maxNew = Math.min(options.maxNewTokens, model.maxPositions - cached - T);
+  model.checkPromptFits({ batch: B, promptTokens: T, cachedTokens: cached, newTokens: Math.max(0, maxNew) });
   const mask = options.cache
     ? [new Array<number>(cached + T).fill(1)]
     : (prompt.attention_mask ?? prompt.input_ids.map((row) => row.map(() => 1))).map((row) => [...row]);

@@ -7,6 +7,7 @@ import type { KVCache } from '../layers/kv-cache.ts';
 import type { Capture } from './capture.ts';
 import type { HostInts, LlamaDecoder } from './llama/model.ts';
 import type { WeightStore } from '../layers/weight-store.ts';
+import { checkPromptFits } from './fit.ts';
 import type { ParamSlot, WeightsResidence } from './weights.ts';
 
 /** A prompt as tensors: ids, and the pixels of its images when it has any. */
@@ -43,6 +44,8 @@ export interface GenerativeModel {
   embed(inputs: PromptTensors): tf.Tensor;
   /** Decoder over new embeddings; logits of the last position [B, 1, vocab]. */
   decodeLast(inputsEmbeds: tf.Tensor, attentionMask: HostInts | undefined, positionIds: HostInts, cache: KVCache[]): tf.Tensor;
+  /** Throws a named error when a prompt's KV cache and activations cannot fit where they live. */
+  checkPromptFits(p: { batch: number; promptTokens: number; cachedTokens: number; newTokens: number }): void;
 }
 
 /** What loading leaves besides the layers: where the tensors are, and the arenas of stored weights. */
@@ -74,6 +77,10 @@ export abstract class DecoderModel implements GenerativeModel {
 
   createCache(): KVCache[] {
     return this.text.createCache();
+  }
+
+  checkPromptFits(p: { batch: number; promptTokens: number; cachedTokens: number; newTokens: number }): void {
+    checkPromptFits(this.text.config, p);
   }
 
   /** Token embeddings [B, T, hidden], the image features merged in when pixel_values are given. */

@@ -50,3 +50,28 @@ export function checkModelFits(checkpoint: Checkpoint, build: (w: WeightSource) 
     ],
   });
 }
+
+/**
+ * Whether a prompt fits in tfjs-wasm's heap, where the KV cache and activations live (the weights
+ * do not, with stored residence): the cache for its new positions (new prompt tokens + tokens to
+ * generate) and the prefill's activations (hidden states, MLP, one attention head's scores at a
+ * time), against the heap's 4 GiB less what its tensors hold now. Other backends: no check.
+ */
+export function checkPromptFits(
+  c: Pick<LlamaConfig, 'num_hidden_layers' | 'num_key_value_heads' | 'head_dim' | 'hidden_size' | 'intermediate_size'>,
+  p: { batch: number; promptTokens: number; cachedTokens: number; newTokens: number },
+): void {
+  if (tf.getBackend() !== 'wasm') return;
+  const { batch: B, promptTokens: T, cachedTokens, newTokens } = p;
+  const S = cachedTokens + T + newTokens;
+  const kv = B * kvCacheBytes(c, T + newTokens);
+  const activations = 4 * B * T * (8 * c.hidden_size + 3 * c.intermediate_size) + 3 * 4 * B * T * S;
+  const free = WASM_HEAP_BYTES - tf.memory().numBytes;
+  if (kv + activations <= free) return;
+  const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;
+  throw new TfvlmError(
+    `a prompt of ${T} tokens${B > 1 ? ` × ${B} rows` : ''} with ${newTokens} to generate${cachedTokens ? ` after ${cachedTokens} cached` : ''} ` +
+    `needs a KV cache of ${gb(kv)} + about ${gb(activations)} of activations in tfjs-wasm's heap, which has ${gb(free)} free ` +
+    '(4 GiB at most): shorten the prompt, lower max_new_tokens, or turn image splitting off',
+  );
+}

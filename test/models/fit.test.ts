@@ -11,6 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { tf, initBackend } from '../../src/backend/index.ts';
 import { TfvlmError } from '../../src/errors.ts';
 import { findArchitecture, loadModel } from '../../src/models/registry.ts';
+import { checkPromptFits } from '../../src/models/fit.ts';
+import { parseLlavaConfig } from '../../src/models/llava/config.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const LLAVA_7B = path.join(ROOT, 'bench/published/llava-1.5-7b-hf/config.json');
@@ -73,5 +75,13 @@ describe('a model that does not fit is refused before allocation', () => {
       && /does not fit with weights 'float32': tfjs-wasm's heap holds at most 4\.29 GB, and this model needs 28\.\d+ GB of float32 weights/.test(e.message)
       && /Load it with weights 'stored'/.test(e.message));
     assert.equal(tf.memory().numTensors, tensors);
+  });
+
+  it("a prompt whose KV cache cannot fit in tfjs-wasm's heap is refused by name before the prefill", (t) => {
+    if (tf.getBackend() !== 'wasm') return t.skip('the heap limit is tfjs-wasm’s');
+    const text = parseLlavaConfig(JSON.parse(fs.readFileSync(LLAVA_7B, 'utf8'))).text_config;
+    checkPromptFits(text, { batch: 1, promptTokens: 600, cachedTokens: 0, newTokens: 256 });
+    assert.throws(() => checkPromptFits(text, { batch: 1, promptTokens: 4000, cachedTokens: 0, newTokens: 95 }), (e: unknown) =>
+      e instanceof TfvlmError && /a prompt of 4000 tokens with 95 to generate needs a KV cache of 4\.29 GB \+ about \d+\.\d\d GB of activations in tfjs-wasm's heap/.test(e.message));
   });
 });

@@ -1,5 +1,5 @@
 // tfvlm's public API. Layers are also importable alone from 'tfvlm/layers'.
-export { Vlm, type VlmRequest, type GenerateCallOptions, type GenerationOutput } from './engine.ts';
+export { Vlm, type VlmRequest, type VlmLoadOptions, type GenerateCallOptions, type GenerationOutput } from './engine.ts';
 export { Conversation, type ConversationOptions } from './generation/conversation.ts';
 export { initBackend, backendInfo, activeBackend, tf, type BackendName, type BackendInfo } from './backend/index.ts';
 export { TfvlmError } from './errors.ts';
@@ -12,6 +12,7 @@ export { generateTokens, prefillPositions, type PromptBatch, type TokenStep, typ
 export { streamText, type TextGenerationOptions, type TextGenerationResult } from './generation/text-stream.ts';
 export { sampleToken, GREEDY, type SamplingOptions } from './generation/sampler.ts';
 export { Rng } from './util/rng.ts';
+export { withProgress, reportProgress, type ProgressEvent, type ProgressListener, type ProgressStage } from './util/progress.ts';
 export { StopStringMatcher } from './generation/stop-strings.ts';
 export { resolveGenerateOptions, readGenerationConfig, type GenerateOptions } from './generation/generation-config.ts';
 
@@ -29,6 +30,7 @@ export { parseMessages, readMessagesFile } from './processing/messages.ts';
 // I/O: safetensors, hub
 export { SafetensorsFile, writeSafetensors, type TensorEntry, type RawTensor } from './io/safetensors.ts';
 export { Checkpoint } from './io/checkpoint.ts';
+export { writeCheckpointWeights, type WriteCheckpointOptions } from './io/checkpoint-writer.ts';
 export { resolveModel, downloadModel, type HubOptions } from './io/hub/index.ts';
 
 // Retrieval (dual encoders and generative), video

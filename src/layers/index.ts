@@ -9,3 +9,5 @@ export * from './mlp.ts';
 export * from './embedding.ts';
 export * from './kv-cache.ts';
 export * from './preallocated-kv-cache.ts';
+export * from './weight-store.ts';
+export * from './packed-matmul.ts';

@@ -1,11 +1,15 @@
 export { loadModel, architectureOf, findArchitecture, REGISTRY, type Architecture, type LoadedModel, type ProcessorFamily } from './registry.ts';
 export {
-  DecoderModel, type GenerativeModel, type PromptTensors, type ModelInputs, type ForwardOptions,
+  DecoderModel, type GenerativeModel, type PromptTensors, type ModelInputs, type ForwardOptions, type LoadedParts,
 } from './decoder-model.ts';
+export { resolveResidence, type ModelLoadOptions } from './load-options.ts';
+export { checkModelFits, checkPromptFits, kvCacheBytes } from './fit.ts';
+export { LlamaForCausalLM, llamaCausalLMWeights } from './llama/causal-lm.ts';
+export { writeRandomCheckpoint, randomTensors, lazyRandomTensors, type RandomCheckpointOptions } from './random-weights.ts';
 export { Capture } from './capture.ts';
 export {
-  loadWeights, weightSpec, checkCheckpoint, checkpointTensors, toCheckpointLayout, fromCheckpointLayout, disposeTree,
-  type WeightSource, type WeightSpec, type ParamSlot, type SlotLayout,
+  loadWeights, weightSpec, checkCheckpoint, checkpointTensors, toCheckpointLayout, fromCheckpointLayout, disposeTree, residentBytes,
+  type WeightSource, type WeightSpec, type ParamSlot, type SlotLayout, type WeightsResidence, type LoadedWeights,
 } from './weights.ts';
 export { parseIdefics3Config, IDEFICS3_VISION_DEFAULTS, type Idefics3Config } from './idefics3/config.ts';
 export { Idefics3Model, idefics3Weights, idefics3WeightSpec } from './idefics3/model.ts';

@@ -149,10 +149,11 @@ if (pool.threads > 1) {
   const cold = perCall(() => pool.ping(), 40, 2);
   rows.push({ name: 'empty call round trip (workers spinning)', shape: '—', threads: pool.threads, ms: hot / 1000, value: hot, unit: 'µs' });
   rows.push({ name: 'empty call round trip (workers asleep)', shape: '—', threads: pool.threads, ms: cold / 1000, value: cold, unit: 'µs' });
-  const arena = arenas.all;
-  fillWeights(arena, 'bf16', 1024 * 1024, 5);
-  arena.pack('bf16', SRC, W, 1024, 1024);
-  const small = () => arena.matvec('bf16', W, X, Y, 1024, 1024);
+  for (const a of [arenas.one, arenas.all]) {
+    fillWeights(a, 'bf16', 1024 * 1024, 5);
+    a.pack('bf16', SRC, W, 1024, 1024);
+  }
+  const small = () => arenas.all.matvec('bf16', W, X, Y, 1024, 1024);
   perCall(small, 200, 0);
   const smallHot = perCall(small, 2000, 0);
   const smallCold = perCall(small, 40, 2);

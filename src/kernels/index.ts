@@ -38,7 +38,7 @@ const MIN_BYTES_PER_THREAD = 64 * 1024;
 /** matmul: multiply-adds per thread (~16 µs of work at 16 G multiply-adds/s). */
 const MIN_MACS_PER_THREAD = 256 * 1024;
 
-/** The calling thread's scratch for matmul (one block per thread, each on its own page part). */
+/** matmul scratch per thread (16 KB, the widened 16-bit panel block), side by side past `bytes`. */
 const SCRATCH_STRIDE = MATMUL_SCRATCH_BYTES;
 
 export class KernelArena {
@@ -51,14 +51,14 @@ export class KernelArena {
   /** matmul scratch of thread t at scratchBase + t·SCRATCH_STRIDE (past `bytes`). */
   private readonly scratchBase: number;
 
-  /** Largest `bytes` an arena can have with `threads` threads' scratch (4 GiB less that). */
+  /** Largest `bytes` an arena on `pool` can have: 4 GiB less its threads' matmul scratch (64 KiB up to 4 threads). */
   static maxBytes(pool: KernelPool = defaultPool()): number {
     return MAX_PAGES * PAGE - scratchPages(pool.threads) * PAGE;
   }
 
   /**
    * A new arena of at least `bytes` bytes, registered with `pool` (default: the process's pool).
-   * Throws a RangeError above maxBytes() (4 GiB less one 64 KiB page of per-thread scratch).
+   * Throws a RangeError above maxBytes() (4 GiB less the pool threads' matmul scratch).
    */
   static create(bytes: number, options: { pool?: KernelPool } = {}): KernelArena {
     const pool = options.pool ?? defaultPool();

@@ -22,6 +22,7 @@ function report(e) {
 /** Claims and runs chunks of the live call until they are all taken. */
 function claimChunks() {
   let fn;
+  let loaded = -1; // the claim tag whose arguments are in `a` and `fn`
   for (;;) {
     const claim = Atomics.load(ctl, L.CLAIM);
     const chunks = (claim >>> C.COUNT_SHIFT) & C.MASK;
@@ -29,8 +30,12 @@ function claimChunks() {
     if (j >= chunks) return;
     if (Atomics.compareExchange(ctl, L.CLAIM, claim, claim + 1) !== claim) continue;
     // A successful claim is a claim of the live call: the caller wrote its arguments before
-    // publishing the claim word and stays in the call until this chunk is counted complete.
-    if (!fn) {
+    // publishing the claim word and stays in the call until this chunk is counted complete. The
+    // call may be a newer one than the job word this worker woke for, so the arguments are read
+    // again whenever the tag changes.
+    const tag = claim >>> C.TAG_SHIFT;
+    if (tag !== loaded) {
+      loaded = tag;
       const n = ctl[L.NARGS];
       for (let i = 0; i < n; i++) a[i] = ctl[L.ARGS + i];
       const scratchArg = ctl[L.SCRATCH_ARG];

@@ -93,6 +93,8 @@ describe('matvec', () => {
     assert.throws(() => arena.matvec('f32', w, 4096, arena.bytes - 48, 9, 8), /matvec y/);
     assert.throws(() => arena.matvec('f32', w, 4096, 8192, 9, 8, arena.bytes - 48), /matvec bias/);
     arena.matvec('f32', w, arena.bytes - 32, arena.bytes - 96, 9, 8); // exactly fits
+    assert.throws(() => arena.matvec('f32', w, 4096, 4096 + 16, 9, 8), /y \[4112, 4176\) overlaps x/);
+    assert.throws(() => arena.matmul('f32', w, 4096, w + 64, 2, 9, 8), /y .* overlaps weights/);
   });
 });
 

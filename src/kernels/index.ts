@@ -38,7 +38,7 @@ const MIN_BYTES_PER_THREAD = 64 * 1024;
 /** matmul: multiply-adds per thread (~16 µs of work at 16 G multiply-adds/s). */
 const MIN_MACS_PER_THREAD = 256 * 1024;
 
-/** The calling thread's scratch for matmul (one block per thread, each on its own page part). */
+/** matmul scratch per thread (16 KB, the widened 16-bit panel block), side by side past `bytes`. */
 const SCRATCH_STRIDE = MATMUL_SCRATCH_BYTES;
 
 export class KernelArena {
@@ -51,14 +51,14 @@ export class KernelArena {
   /** matmul scratch of thread t at scratchBase + t·SCRATCH_STRIDE (past `bytes`). */
   private readonly scratchBase: number;
 
-  /** Largest `bytes` an arena can have with `threads` threads' scratch (4 GiB less that). */
+  /** Largest `bytes` an arena on `pool` can have: 4 GiB less its threads' matmul scratch (64 KiB up to 4 threads). */
   static maxBytes(pool: KernelPool = defaultPool()): number {
     return MAX_PAGES * PAGE - scratchPages(pool.threads) * PAGE;
   }
 
   /**
    * A new arena of at least `bytes` bytes, registered with `pool` (default: the process's pool).
-   * Throws a RangeError above maxBytes() (4 GiB less one 64 KiB page of per-thread scratch).
+   * Throws a RangeError above maxBytes() (4 GiB less the pool threads' matmul scratch).
    */
   static create(bytes: number, options: { pool?: KernelPool } = {}): KernelArena {
     const pool = options.pool ?? defaultPool();
@@ -104,9 +104,7 @@ export class KernelArena {
     this.shape(N, K);
     this.check(srcOffset, N * K * ELEMENT_BYTES[dtype], 'pack source');
     this.check(dstOffset, packedBytes(dtype, N, K), 'pack destination');
-    const src = [srcOffset, srcOffset + N * K * ELEMENT_BYTES[dtype]];
-    const dst = [dstOffset, dstOffset + packedBytes(dtype, N, K)];
-    if (src[0] < dst[1] && dst[0] < src[1]) throw new RangeError('pack: source and destination overlap');
+    disjoint('pack', [dstOffset, packedBytes(dtype, N, K), 'destination'], [srcOffset, N * K * ELEMENT_BYTES[dtype], 'source']);
     const panels = Math.ceil(N / 8);
     this.pool.call({
       arena: this.id, fn: `pack_${dtype}`, args: [srcOffset, dstOffset, N, K, 0, 0], beginArg: 4, endArg: 5,
@@ -117,7 +115,7 @@ export class KernelArena {
   /**
    * y[n] = Σ_k x[k]·W[n, k] (+ bias[n]) for a packed W at w. x: K floats; y: paddedColumns(N)
    * floats (the padding gets bias's padding, or 0); bias: paddedColumns(N) floats when given.
-   * All threads.
+   * y must not overlap the inputs. All threads.
    */
   matvec(dtype: WeightDType, w: number, x: number, y: number, N: number, K: number, bias?: number): void {
     this.shape(N, K);
@@ -126,6 +124,7 @@ export class KernelArena {
     this.check(x, 4 * K, 'matvec x');
     this.check(y, 4 * padded, 'matvec y');
     if (bias !== undefined) this.check(bias, 4 * padded, 'matvec bias');
+    disjoint('matvec', [y, 4 * padded, 'y'], [w, packedBytes(dtype, N, K), 'weights'], [x, 4 * K, 'x'], [bias ?? 0, bias === undefined ? 0 : 4 * padded, 'bias']);
     this.pool.call({
       arena: this.id, fn: `matvec_${dtype}`, args: [w, x, y, K, 0, 0, bias ?? 0], beginArg: 4, endArg: 5,
       begin: 0, end: padded / 8, threads: this.threadsFor(packedBytes(dtype, N, K), MIN_BYTES_PER_THREAD),
@@ -134,7 +133,8 @@ export class KernelArena {
 
   /**
    * Y [M, N] = X [M, K] · Wᵀ (+ bias) for a packed W at w. Writes the M·N floats of y only (row
-   * stride N); bias is read as paddedColumns(N) floats (the padding is not used). All threads.
+   * stride N); bias is read as paddedColumns(N) floats (the padding is not used). y must not
+   * overlap the inputs. All threads.
    * M = 1 with N a multiple of 8 runs matvec (for M = 1 and a ragged N, prefer matvec into a
    * padded y: the register tile computes 4 rows).
    */
@@ -145,6 +145,8 @@ export class KernelArena {
     this.check(x, 4 * M * K, 'matmul x');
     this.check(y, 4 * M * N, 'matmul y');
     if (bias !== undefined) this.check(bias, 4 * paddedColumns(N), 'matmul bias');
+    disjoint('matmul', [y, 4 * M * N, 'y'], [w, packedBytes(dtype, N, K), 'weights'], [x, 4 * M * K, 'x'],
+      [bias ?? 0, bias === undefined ? 0 : 4 * paddedColumns(N), 'bias']);
     if (M === 1 && N % 8 === 0) {
       // One row: matvec streams the weights 2.5× faster than a 4-row tile running one real row, and
       // with whole panels it writes exactly y's N floats.
@@ -213,6 +215,14 @@ export class KernelArena {
     if (!(length >= 0) || offset + length > this.bytes) {
       throw new RangeError(`${what}: bytes [${offset}, ${offset + length}) do not fit in the arena's ${this.bytes}`);
     }
+  }
+}
+
+/** Throws unless the output region [offset, offset + bytes) overlaps none of the input regions. */
+function disjoint(what: string, out: [number, number, string], ...inputs: [number, number, string][]): void {
+  const [o, ob, oname] = out;
+  for (const [i, ib, iname] of inputs) {
+    if (ib > 0 && o < i + ib && i < o + ob) throw new RangeError(`${what}: ${oname} [${o}, ${o + ob}) overlaps ${iname} [${i}, ${i + ib})`);
   }
 }
 

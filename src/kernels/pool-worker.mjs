@@ -22,7 +22,7 @@ function report(e) {
 /** Claims and runs chunks of the live call until they are all taken. */
 function claimChunks() {
   let fn;
-  let tag = -1;
+  let loaded = -1; // the claim tag whose arguments are in `a` and `fn`
   for (;;) {
     const claim = Atomics.load(ctl, L.CLAIM);
     const chunks = (claim >>> C.COUNT_SHIFT) & C.MASK;
@@ -30,11 +30,12 @@ function claimChunks() {
     if (j >= chunks) return;
     if (Atomics.compareExchange(ctl, L.CLAIM, claim, claim + 1) !== claim) continue;
     // A successful claim is a claim of the live call: the caller wrote its arguments before
-    // publishing the claim word and stays in the call until this chunk is counted complete. That
-    // call may be a newer one than this loop started in (the caller can finish one call and
-    // publish the next between two claims), so the arguments are read again when the tag changes.
-    if ((claim >>> C.TAG_SHIFT) !== tag) {
-      tag = claim >>> C.TAG_SHIFT;
+    // publishing the claim word and stays in the call until this chunk is counted complete. The
+    // call may be a newer one than the job word this worker woke for, so the arguments are read
+    // again whenever the tag changes.
+    const tag = claim >>> C.TAG_SHIFT;
+    if (tag !== loaded) {
+      loaded = tag;
       const n = ctl[L.NARGS];
       for (let i = 0; i < n; i++) a[i] = ctl[L.ARGS + i];
       const scratchArg = ctl[L.SCRATCH_ARG];
@@ -50,10 +51,9 @@ function claimChunks() {
     } catch (e) {
       report(e);
     }
-    // The caller waits for the workers' share only (chunks less the ones it ran itself), a count
-    // this thread does not know: wake it after every chunk while it sleeps.
-    Atomics.add(ctl, L.COMPLETED, 1);
-    if (Atomics.load(ctl, L.MAIN_SLEEP)) Atomics.notify(ctl, L.COMPLETED);
+    if (Atomics.add(ctl, L.COMPLETED, 1) + 1 === chunks && Atomics.load(ctl, L.MAIN_SLEEP)) {
+      Atomics.notify(ctl, L.COMPLETED);
+    }
   }
 }
 

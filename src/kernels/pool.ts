@@ -258,9 +258,9 @@ export class KernelPool {
     const seq = this.nextSeq();
     Atomics.store(ctl, L.CLAIM, ((seq & 0xfff) << CLAIM.TAG_SHIFT) | (chunks << CLAIM.COUNT_SHIFT));
     this.publish(KIND.CALL, seq);
-    // This thread claims chunks like a worker.
+    // This thread claims chunks like a worker; every finished chunk is counted in COMPLETED, so
+    // whoever finishes the last one knows it (and a worker then wakes this thread if it sleeps).
     let trap: unknown;
-    let mine = 0;
     const len = c.end - c.begin;
     for (;;) {
       const claim = Atomics.load(ctl, L.CLAIM);
@@ -274,9 +274,9 @@ export class KernelPool {
       } catch (e) {
         trap ??= e;
       }
-      mine++;
+      Atomics.add(ctl, L.COMPLETED, 1);
     }
-    this.await(L.COMPLETED, chunks - mine);
+    this.await(L.COMPLETED, chunks);
     if (trap) throw trap;
     this.throwWorkerError();
   }

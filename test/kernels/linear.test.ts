@@ -4,7 +4,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, tf } from '../../src/backend/index.ts';
-import { KernelArena, packedBytes, paddedColumns } from '../../src/kernels/index.ts';
+import { KernelArena, KernelPool, packedBytes, paddedColumns } from '../../src/kernels/index.ts';
 import { linearReference, packReference } from '../../src/kernels/reference.ts';
 import { assertDotClose } from '../helpers/compare.ts';
 import { Bump, DTYPES, ELEMENT_BYTES, randomF32, randomWeights, u16, weightValues } from './util.ts';
@@ -93,6 +93,8 @@ describe('matvec', () => {
     assert.throws(() => arena.matvec('f32', w, 4096, arena.bytes - 48, 9, 8), /matvec y/);
     assert.throws(() => arena.matvec('f32', w, 4096, 8192, 9, 8, arena.bytes - 48), /matvec bias/);
     arena.matvec('f32', w, arena.bytes - 32, arena.bytes - 96, 9, 8); // exactly fits
+    assert.throws(() => arena.matvec('f32', w, 4096, 4096 + 16, 9, 8), /y \[4112, 4176\) overlaps x/);
+    assert.throws(() => arena.matmul('f32', w, 4096, w + 64, 2, 9, 8), /y .* overlaps weights/);
   });
 });
 
@@ -168,6 +170,62 @@ describe('against tf.matMul', () => {
         assertDotClose(arena.f32(y, M * N), want, magnitude, K, undefined, `${dtype} matmul vs tf [${M}, ${N}, ${K}]`, 2);
         arena.matvec(dtype, w, x, y, N, K);
         assertDotClose(arena.f32(y, N), want.subarray(0, N), magnitude.subarray(0, N), K, undefined, `${dtype} matvec vs tf [${N}, ${K}]`, 2);
+      }
+    }
+  });
+});
+
+describe('edges', () => {
+  it('read nothing past the weights: packed W flush against the end of the memory', () => {
+    // The kernels on a bare memory (an arena has scratch pages past its bytes): a read past the
+    // weights traps.
+    const pool = new KernelPool({ threads: 1 });
+    const memory = new WebAssembly.Memory({ initial: 32, maximum: 32, shared: true }); // 2 MiB
+    const id = pool.register(memory);
+    const k = pool.exports(id);
+    const end = memory.buffer.byteLength;
+    const bytes = new Uint8Array(memory.buffer as unknown as SharedArrayBuffer);
+    try {
+      for (const dtype of DTYPES) {
+        for (const [N, K] of [[16, 100], [33, 35], [24, 4096]]) {
+          const M = 3;
+          const raw = randomWeights(dtype, N * K, N + K);
+          const xs = randomF32(M * K, K);
+          // [0, 16K) scratch, then x, y, the row-major source; the packed W ends the memory.
+          const x = 16384, y = x + 4 * M * K, src = y + 4 * M * paddedColumns(N);
+          const w = end - packedBytes(dtype, N, K);
+          bytes.set(new Uint8Array(xs.buffer), x);
+          bytes.set(new Uint8Array(raw.buffer), src);
+          k[`pack_${dtype}`](src, w, N, K, 0, paddedColumns(N) / 8);
+          k[`matvec_${dtype}`](w, x, y, K, 0, paddedColumns(N) / 8, 0);
+          const ref = linearReference(dtype, raw, xs, M, N, K);
+          const out = new Float32Array(memory.buffer, y, M * N);
+          assertDotClose(out.subarray(0, N), ref.y.subarray(0, N), ref.magnitude.subarray(0, N), K, undefined, `${dtype} matvec at the end`);
+          k[`matmul_${dtype}`](w, x, y, M, N, K, N, 0, paddedColumns(N) / 8, 0, 0);
+          assertDotClose(out, ref.y, ref.magnitude, K, undefined, `${dtype} matmul at the end`);
+          k[`gather_row_${dtype}`](w, K, N - 1, x); // x is done with; it holds M·K ≥ K floats
+          assert.deepEqual(new Float32Array(memory.buffer, x, K), weightValues(dtype, raw).subarray((N - 1) * K, N * K));
+        }
+      }
+    } finally {
+      pool.unregister(id);
+      pool.close();
+    }
+  });
+
+  it('propagate a NaN or an infinity in x to every output', () => {
+    const [N, K] = [33, 100];
+    for (const dtype of DTYPES) {
+      for (const [at, bad] of [[0, NaN], [57, NaN], [99, Infinity]] as const) {
+        mem.reset();
+        const { w } = packed(dtype, N, K, 3);
+        const xs = randomF32(K, 4);
+        xs[at] = bad;
+        const x = mem.put(xs);
+        const y = mem.take(4 * paddedColumns(N));
+        arena.matvec(dtype, w, x, y, N, K);
+        // inf·w is ±inf, or NaN where w = 0 or where +inf meets -inf; never a finite value.
+        assert.ok(arena.f32(y, N).every((v) => !Number.isFinite(v)), `${dtype} x[${at}] = ${bad}`);
       }
     }
   });

@@ -66,6 +66,42 @@ describe('KernelPool', () => {
     }
   });
 
+  it('keeps back-to-back calls apart: 600 calls alternating arenas, kernels and shapes, each result exact', () => {
+    // A worker still claiming when the next call is published must run the new call's arguments.
+    const arenas = [KernelArena.create(8 << 20, { pool: many }), KernelArena.create(8 << 20, { pool: many })];
+    const single = KernelArena.create(8 << 20, { pool: one });
+    try {
+      const jobs = [
+        { dtype: 'bf16' as const, M: 1, N: 1001, K: 300 },
+        { dtype: 'f16' as const, M: 6, N: 515, K: 257 },
+        { dtype: 'f32' as const, M: 1, N: 2000, K: 64 },
+      ].map((job, i) => {
+        const want = runAll(single, job.dtype, job.M, job.N, job.K);
+        const arena = arenas[i % 2];
+        const mem = new Bump(arena);
+        mem.take((1 << 20) * (1 + i)); // different offsets per job
+        const src = mem.put(randomWeights(job.dtype, job.N * job.K, job.N + job.K));
+        const w = mem.take(packedBytes(job.dtype, job.N, job.K));
+        const x = mem.put(randomF32(job.M * job.K, job.M));
+        const b = mem.put(randomF32(paddedColumns(job.N), 2));
+        const y = mem.take(4 * Math.max(job.M * job.N, paddedColumns(job.N)));
+        arena.pack(job.dtype, src, w, job.N, job.K);
+        return { ...job, arena, w, x, b, y, want };
+      });
+      for (let i = 0; i < 600; i++) {
+        const j = jobs[i % jobs.length];
+        const matvec = i % 2 === 0;
+        const n = matvec ? paddedColumns(j.N) : j.M * j.N;
+        j.arena.f32(j.y, n).fill(NaN);
+        if (matvec) j.arena.matvec(j.dtype, j.w, j.x, j.y, j.N, j.K, j.b);
+        else j.arena.matmul(j.dtype, j.w, j.x, j.y, j.M, j.N, j.K, j.b);
+        assert.deepEqual(j.arena.f32(j.y, n), matvec ? j.want.matvec : j.want.matmul, `call ${i}: ${j.dtype} ${matvec ? 'matvec' : 'matmul'}`);
+      }
+    } finally {
+      for (const a of [...arenas, single]) a.dispose();
+    }
+  });
+
   it('runs two arenas at once: interleaved calls each see their own memory', () => {
     const arenas = [KernelArena.create(8 << 20, { pool: many }), KernelArena.create(8 << 20, { pool: many })];
     try {

@@ -2,7 +2,7 @@
 // decoder that reads token embeddings, for the image-text models with the image features merged at
 // the image tokens. Each architecture says only how it embeds a prompt; the forward pass, the cache
 // and the one-step decoding the generation loop needs (GenerativeModel) are this class's.
-import type { tf } from '../backend/index.ts';
+import { withComputeThreads, type tf } from '../backend/index.ts';
 import type { KVCache } from '../layers/kv-cache.ts';
 import type { Capture } from './capture.ts';
 import type { HostInts, LlamaDecoder } from './llama/model.ts';
@@ -87,7 +87,19 @@ export abstract class DecoderModel implements GenerativeModel {
   abstract embed(inputs: PromptTensors, capture?: Capture): tf.Tensor;
 
   decodeLast(inputsEmbeds: tf.Tensor, attentionMask: HostInts | undefined, positionIds: HostInts, cache: KVCache[]): tf.Tensor {
-    return this.text.forward({ inputs_embeds: inputsEmbeds, attention_mask: attentionMask, position_ids: positionIds }, { cache, lastOnly: true });
+    return this.onTextThreads(() =>
+      this.text.forward({ inputs_embeds: inputsEmbeds, attention_mask: attentionMask, position_ids: positionIds }, { cache, lastOnly: true }));
+  }
+
+  /**
+   * Runs the decoder. With stored weights its matmuls run on tfvlm's kernel threads and the tfjs ops
+   * left (attention over the prompt, norms: a few percent of the work) on one thread: tfjs's second
+   * thread spins after each op on the core the kernel worker needs (81-token prefill here: the
+   * linears 49 → 56 GFLOP/s, the prefill ~560 → ~500 ms). The vision encoder, whose attention is a
+   * fifth of its work, keeps every thread.
+   */
+  private onTextThreads<T>(fn: () => T): T {
+    return this.store ? withComputeThreads(1, fn) : fn();
   }
 
   /** Full forward: logits [B, T, vocab] (or [B, 1, vocab] with lastOnly); images only on a cache's first call. */
@@ -97,7 +109,7 @@ export abstract class DecoderModel implements GenerativeModel {
     const embeds = this.embed(prompt, opts.capture);
     try {
       const { attention_mask, position_ids } = inputs;
-      return { logits: this.text.forward({ inputs_embeds: embeds, attention_mask, position_ids }, opts) };
+      return { logits: this.onTextThreads(() => this.text.forward({ inputs_embeds: embeds, attention_mask, position_ids }, opts)) };
     } finally {
       embeds.dispose();
     }

@@ -6,17 +6,9 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/kernels/refe
 export const DTYPES: WeightDType[] = ['f32', 'bf16', 'f16'];
 export const ELEMENT_BYTES: Record<WeightDType, number> = { f32: 4, bf16: 2, f16: 2 };
 
-/** mulberry32: a small seeded generator of floats in [0, 1). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../layers/util.ts';
+
+export { rng };
 
 /** n values uniform in [-1, 1) as float32. */
 export function randomF32(n: number, seed: number): Float32Array {

@@ -674,15 +674,19 @@ static inline void q_group_end(const float *sb, v128_t d0, v128_t d1, float xs, 
   *y1 = wasm_f32x4_add(wasm_f32x4_add(*y1, wasm_f32x4_mul(wasm_v128_load(sb + 4), d1)), wasm_f32x4_mul(wasm_v128_load(sb + 12), X));
 }
 
-static void matvec_panel_q8(const u8 *w, const float *x, float *y, usize K, usize G, const float *bias,
-                            const float *xsums) {
+static inline void matvec_panel_q8(const u8 *w, const float *x, float *y, usize K, usize G, const float *bias,
+                            const float *xsums, const u8 *limit, usize ahead) {
   usize groups = K / G, block = qblock_bytes(G, 8);
-  v128_t y0 = wasm_f32x4_const_splat(0), y1 = y0;
+  v128_t y0 = wasm_f32x4_const_splat(0), y1 = y0, touched = y0;
   for (usize g = 0; g < groups; g++, w += block, x += G) {
     // a<B>: code byte B of each lane (a0, a2: rows 0-3 at even / odd k; a1, a3: rows 4-7).
     v128_t a0 = wasm_f32x4_const_splat(0), a1 = a0, a2 = a0, a3 = a0;
     const u8 *c = w + 64;
     for (usize k = 0; k < G; k += 4, c += 32) {
+      if (ahead) {
+        const u8 *t = c + ahead <= limit ? c + ahead : limit;
+        touched = wasm_v128_or(touched, wasm_v128_load(t));
+      }
       v128_t v = wasm_v128_load(c), u = wasm_v128_load(c + 16);
       v128_t x0 = splat(x + k), x1 = splat(x + k + 1), x2 = splat(x + k + 2), x3 = splat(x + k + 3);
       a0 = madd(a0, x0, cvt(wasm_v128_and(v, qmask(0xff))));
@@ -698,18 +702,26 @@ static void matvec_panel_q8(const u8 *w, const float *x, float *y, usize K, usiz
     v128_t d1 = wasm_f32x4_add(wasm_f32x4_mul(a1, wasm_f32x4_const_splat(0x1p-8f)), a3);
     q_group_end((const float *)w, d0, d1, xsums[g], &y0, &y1);
   }
+  if (ahead) {
+    v128_t x0 = splat(xsums);
+    y0 = wasm_f32x4_add(y0, wasm_v128_and(touched, wasm_f32x4_ne(x0, x0)));
+  }
   matvec_store(y, y0, y1, bias);
 }
 
-static void matvec_panel_q4(const u8 *w, const float *x, float *y, usize K, usize G, const float *bias,
-                            const float *xsums) {
+static inline void matvec_panel_q4(const u8 *w, const float *x, float *y, usize K, usize G, const float *bias,
+                            const float *xsums, const u8 *limit, usize ahead) {
   usize groups = K / G, block = qblock_bytes(G, 4);
-  v128_t y0 = wasm_f32x4_const_splat(0), y1 = y0;
+  v128_t y0 = wasm_f32x4_const_splat(0), y1 = y0, touched = y0;
   for (usize g = 0; g < groups; g++, w += block, x += G) {
     // a<i>: nibble i of each lane, q·2^(4i): even i rows 0-3, odd i rows 4-7, k = 4t + i/2.
     v128_t a0 = wasm_f32x4_const_splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
     const u8 *c = w + 64;
     for (usize k = 0; k < G; k += 4, c += 16) {
+      if (ahead) {
+        const u8 *t = c + ahead <= limit ? c + ahead : limit;
+        touched = wasm_v128_or(touched, wasm_v128_load(t));
+      }
       v128_t v = wasm_v128_load(c);
       v128_t x0 = splat(x + k), x1 = splat(x + k + 1);
       a0 = madd(a0, x0, cvt(wasm_v128_and(v, qmask(0xf))));
@@ -730,17 +742,65 @@ static void matvec_panel_q4(const u8 *w, const float *x, float *y, usize K, usiz
                                wasm_f32x4_add(wasm_f32x4_mul(a5, wasm_f32x4_const_splat(0x1p-20f)), a7));
     q_group_end((const float *)w, d0, d1, xsums[g], &y0, &y1);
   }
+  if (ahead) {
+    v128_t x0 = splat(xsums);
+    y0 = wasm_f32x4_add(y0, wasm_v128_and(touched, wasm_f32x4_ne(x0, x0)));
+  }
   matvec_store(y, y0, y1, bias);
 }
 
-#define MATVEC_Q_EXPORT(NAME, PANEL, BITS)                                                          \
+// Variant: two masks, the lane shifted by 8, 16, 24 (3 more ops per 32 weights), and only two
+// scales (low nibble ×1: rows 0-3; high nibble ×16: rows 4-7), so four accumulators.
+static inline void matvec_panel_q4s(const u8 *w, const float *x, float *y, usize K, usize G, const float *bias,
+                             const float *xsums, const u8 *limit, usize ahead) {
+  (void)limit, (void)ahead;
+  usize groups = K / G, block = qblock_bytes(G, 4);
+  v128_t y0 = wasm_f32x4_const_splat(0), y1 = y0;
+  for (usize g = 0; g < groups; g++, w += block, x += G) {
+    v128_t a0 = wasm_f32x4_const_splat(0), a1 = a0, b0 = a0, b1 = a0;
+    const u8 *c = w + 64;
+    const v128_t lo = qmask(0xf), hi = qmask(0xf0);
+    for (usize k = 0; k < G; k += 4, c += 16) {
+      v128_t v = wasm_v128_load(c);
+      v128_t x0 = splat(x + k), x1 = splat(x + k + 1);
+      a0 = madd(a0, x0, cvt(wasm_v128_and(v, lo)));
+      a1 = madd(a1, x0, cvt(wasm_v128_and(v, hi)));
+      v128_t v1 = wasm_u32x4_shr(v, 8);
+      b0 = madd(b0, x1, cvt(wasm_v128_and(v1, lo)));
+      b1 = madd(b1, x1, cvt(wasm_v128_and(v1, hi)));
+      v128_t x2 = splat(x + k + 2), x3 = splat(x + k + 3);
+      v128_t v2 = wasm_u32x4_shr(v, 16);
+      a0 = madd(a0, x2, cvt(wasm_v128_and(v2, lo)));
+      a1 = madd(a1, x2, cvt(wasm_v128_and(v2, hi)));
+      v128_t v3 = wasm_u32x4_shr(v, 24);
+      b0 = madd(b0, x3, cvt(wasm_v128_and(v3, lo)));
+      b1 = madd(b1, x3, cvt(wasm_v128_and(v3, hi)));
+    }
+    v128_t d0 = wasm_f32x4_add(a0, b0);
+    v128_t d1 = wasm_f32x4_mul(wasm_f32x4_add(a1, b1), wasm_f32x4_const_splat(0x1p-4f));
+    q_group_end((const float *)w, d0, d1, xsums[g], &y0, &y1);
+  }
+  matvec_store(y, y0, y1, bias);
+}
+
+#define MATVEC_Q_EXPORT(NAME, PANEL, BITS, AHEAD)                                                   \
   void EXPORT(NAME)(const u8 *w, const float *x, float *y, usize K, usize pb, usize pe, const float *bias, \
                     const float *xsums, usize G) {                                                  \
     usize panel = (K / G) * qblock_bytes(G, BITS);                                                  \
-    for (usize p = pb; p < pe; p++) PANEL(w + p * panel, x, y + 8 * p, K, G, bias ? bias + 8 * p : 0, xsums); \
+    const u8 *limit = w + pe * panel - 16;                                                          \
+    for (usize p = pb; p < pe; p++) PANEL(w + p * panel, x, y + 8 * p, K, G, bias ? bias + 8 * p : 0, xsums, limit, AHEAD); \
   }
-MATVEC_Q_EXPORT(matvec_q8, matvec_panel_q8, 8)
-MATVEC_Q_EXPORT(matvec_q4, matvec_panel_q4, 4)
+MATVEC_Q_EXPORT(matvec_q8, matvec_panel_q8, 8, 0)
+MATVEC_Q_EXPORT(matvec_q4, matvec_panel_q4, 4, 0)
+MATVEC_Q_EXPORT(matvec_q4s, matvec_panel_q4s, 4, 0)
+MATVEC_Q_EXPORT(matvec_q8_t512, matvec_panel_q8, 8, 512)
+MATVEC_Q_EXPORT(matvec_q8_t1024, matvec_panel_q8, 8, 1024)
+MATVEC_Q_EXPORT(matvec_q8_t2048, matvec_panel_q8, 8, 2048)
+MATVEC_Q_EXPORT(matvec_q8_t4096, matvec_panel_q8, 8, 4096)
+MATVEC_Q_EXPORT(matvec_q4_t512, matvec_panel_q4, 4, 512)
+MATVEC_Q_EXPORT(matvec_q4_t1024, matvec_panel_q4, 4, 1024)
+MATVEC_Q_EXPORT(matvec_q4_t2048, matvec_panel_q4, 4, 2048)
+MATVEC_Q_EXPORT(matvec_q4_t4096, matvec_panel_q4, 4, 4096)
 
 // matmul_q<b>(w, x, y, M, N, K, ldy, panel_begin, panel_end, bias, scratch, G): as matmul_<dt>,
 // for a qpanel-8 W. Each KC-long panel block (whole groups: G divides KC) is dequantized once into

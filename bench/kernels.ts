@@ -2,27 +2,44 @@
 // matvec GB/s (weight bytes / time) per dtype for a 4096×4096 and a 1024×4096 weight, on 1 thread
 // and on all, beside tfjs's f32 matvec over a 256 MB matrix on 1 and 2 threads (bench/lib/machine.ts,
 // the decode bandwidth rows); matmul GFLOP/s on the shapes prefill and vision run, beside XNNPACK's
-// f32 tf.matMul of the same shapes; and the pool's dispatch round trip. Every row is the best of
-// N runs in each of several rounds spread over the run (limits and kernels alike), so a burst of
-// load from another process spoils a round, not a row.
+// f32 tf.matMul of the same shapes; and the pool's dispatch round trip. Quantized weights (MLX's
+// affine groups, q8 and q4 with groups of 64) get the same rows: their GB/s count every byte a call
+// reads (codes, and the f32 scales and biases beside them), so a q row's GB/s beside the bandwidth
+// row says how close to streaming it runs, and its "f32 path ×" how much sooner than tfjs's f32
+// matvec (at the bandwidth row's rate) it is done with the same weight. Beyond-the-cache rows:
+// 1 GiB bf16/f16, and q8 / q4 weights of 2^30 / 2^31 values (1.1 / 1.25 GiB).
+// Every row is the best of N runs in each of several rounds spread over the run (limits and
+// kernels alike), so a burst of load from another process spoils a round, not a row.
 // Targets: 16-bit matvec on all threads ≥ 80% of the 2-thread bandwidth row; matmul within 1.15×
-// of XNNPACK's time.
-//   npx tsx bench/kernels.ts [--quick]
+// of XNNPACK's time; past the cache, q8 matvec done ≥ 2.5× and q4 ≥ 3.5× sooner than the f32 path
+// (the decode targets for SmolVLM-256M, which also count what is not matvec); q8 matmul no slower
+// than bf16's on each shape.
+//   npx tsx bench/kernels.ts [--quick] [--rounds N] [--only quantized]
 import { parseArgs } from 'node:util';
 import { backendInfo, initBackend, withComputeThreads } from '../src/backend/index.ts';
-import { KernelArena, KernelPool, kernelThreads, packedBytes, paddedColumns, type WeightDType } from '../src/kernels/index.ts';
+import {
+  KernelArena, KernelPool, kernelThreads, packedBytes, paddedColumns, quantizedBytes, quantizedCodeBytes,
+  type QuantBits, type QuantGroupSize, type WeightDType,
+} from '../src/kernels/index.ts';
 import { warmUpReport } from '../src/kernels/module.ts';
 import { defaultPool } from '../src/kernels/pool.ts';
-import { f32ToBf16, f32ToF16 } from '../src/kernels/reference.ts';
+import { bf16ToF32, f32ToBf16, f32ToF16 } from '../src/kernels/reference.ts';
 import { gemm, matvec as tfMatvec, type LimitRow } from './lib/machine.ts';
 import { median, time } from './lib/measure.ts';
 
-const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' } } });
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, rounds: { type: 'string' }, only: { type: 'string' } } });
 const quick = values.quick!;
+/** --only quantized: the limit rows, the bf16 rows the quantized ones are set against, and the quantized rows. */
+const onlyQuantized = values.only === 'quantized';
+if (values.only !== undefined && !onlyQuantized) throw new Error(`--only ${values.only}: the one choice is 'quantized'`);
 const ROUNDS = Number(values.rounds ?? (quick ? 2 : 4));
 const RUNS = quick ? 3 : 5;
 const MATVEC_RUNS = quick ? 10 : 20;
-const DTYPES: WeightDType[] = ['f32', 'bf16', 'f16'];
+const DTYPES: WeightDType[] = onlyQuantized ? ['bf16'] : ['f32', 'bf16', 'f16'];
+/** Quantized formats: bits, group size (64: mlx_lm's default). */
+const QUANT: [QuantBits, QuantGroupSize][] = [[8, 64], [4, 64]];
+/** How much sooner than the f32 path a matvec past the cache must be done. */
+const DECODE_TARGET: Record<QuantBits, number> = { 8: 2.5, 4: 3.5 };
 const MATVEC_SHAPES: [number, number][] = [[4096, 4096], [1024, 4096]];
 const MATMUL_SHAPES: [number, number, number][] = [[1024, 3072, 768], [1024, 768, 3072], [81, 1536, 576]];
 const BANDWIDTH_TARGET = 0.8;
@@ -55,7 +72,8 @@ const info = await backendInfo();
 
 const pools = { one: new KernelPool({ threads: 1 }), all: defaultPool() };
 type Which = keyof typeof pools;
-const ARENA = 2 ** 30 + 2 ** 31;
+// Both arenas hold every weight (about 3.8 GB touched each).
+const ARENA = KernelArena.maxBytes();
 const arenas = { one: KernelArena.create(ARENA, { pool: pools.one }), all: KernelArena.create(ARENA, { pool: pools.all }) };
 /** Front-to-back 16-byte aligned regions, the same offsets in both arenas. */
 let next = 0;
@@ -88,6 +106,31 @@ function packedWeights(dtype: WeightDType, N: number, K: number, seed: number): 
   }
   return w;
 }
+/** MLX-like quantized weights (random codes; bf16 scales, s > 0, b ≈ −s·2^(bits−1)) packed at `w` in both arenas. */
+function fillQuantized(bits: QuantBits, G: QuantGroupSize, N: number, K: number, seed: number, w: number): void {
+  for (const arena of Object.values(arenas)) {
+    let s = seed >>> 0;
+    const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+    const codeBytes = quantizedCodeBytes(bits, N, K);
+    const groups = (N * K) / G;
+    const scales = SRC + Math.ceil(codeBytes / 16) * 16;
+    const biases = scales + Math.ceil((4 * groups) / 16) * 16;
+    const codes = arena.view(SRC, codeBytes);
+    for (let i = 0; i < codeBytes; i++) codes[i] = next() >>> 24;
+    const sv = arena.f32(scales, groups);
+    const bv = arena.f32(biases, groups);
+    for (let g = 0; g < groups; g++) {
+      sv[g] = bf16ToF32(f32ToBf16(0.002 * (1 + next() / 2 ** 32)));
+      bv[g] = bf16ToF32(f32ToBf16(-sv[g] * 2 ** (bits - 1)));
+    }
+    arena.packQuantized(bits, G, SRC, scales, biases, w, N, K);
+  }
+}
+function quantizedWeights(bits: QuantBits, G: QuantGroupSize, N: number, K: number, seed: number): number {
+  const w = take(quantizedBytes(bits, G, N, K));
+  fillQuantized(bits, G, N, K, seed, w);
+  return w;
+}
 for (const arena of Object.values(arenas)) {
   const v = arena.f32(X, (16 << 20) / 4);
   for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 0.7) * 0.5;
@@ -109,8 +152,11 @@ for (const [M, N, K] of MATMUL_SHAPES) {
 }
 
 const WHICH: Which[] = ['one', 'all'];
-/** target: the row the 80%-of-bandwidth target applies to (16-bit, all threads, the two named shapes). */
-const matvecCases: { c: Case; which: Which; target: boolean }[] = [];
+/**
+ * target: the row the 80%-of-bandwidth target applies to (16-bit, all threads, the two named shapes);
+ * f32Bytes: a quantized row's weight as f32 (the f32 path's bytes); decodeTarget: its target.
+ */
+const matvecCases: { c: Case; which: Which; target: boolean; f32Bytes?: number; decodeTarget?: number }[] = [];
 for (const dtype of DTYPES) {
   for (const [N, K] of MATVEC_SHAPES) {
     const w = packedWeights(dtype, N, K, N + K);
@@ -130,6 +176,22 @@ for (const dtype of DTYPES) {
 // Decode streams weights far larger than any cache (L3 here is 480 MB, so the 4096×4096 rows may
 // be served from it): a 1 GiB weight, filled with normal bf16 and f16 values directly in panel
 // layout (the values do not matter, only that none is subnormal in either dtype).
+for (const [bits, G] of QUANT) {
+  for (const [N, K] of MATVEC_SHAPES) {
+    const w = quantizedWeights(bits, G, N, K, N + K + bits);
+    for (const which of WHICH) {
+      const arena = arenas[which];
+      const c: Case = {
+        row: { name: `matvec q${bits} (G ${G})`, shape: `${N}×${K}`, threads: pools[which].threads, unit: 'GB/s' },
+        run: () => time(() => arena.matvecQuantized(bits, G, w, X, Y, N, K), { warmup: 2, runs: MATVEC_RUNS }).minMs,
+        value: (ms) => quantizedBytes(bits, G, N, K) / ms / 1e6,
+        best: Infinity,
+      };
+      cases.push(c);
+      matvecCases.push({ c, which, target: false, f32Bytes: 4 * N * K });
+    }
+  }
+}
 const BIG = { N: 131072, K: 4096 };
 const big = take(packedBytes('bf16', BIG.N, BIG.K));
 for (const arena of Object.values(arenas)) {
@@ -138,7 +200,7 @@ for (const arena of Object.values(arenas)) {
   const bytes = arena.view(big, packedBytes('bf16', BIG.N, BIG.K));
   for (let n = 1 << 20; n < bytes.length; n *= 2) bytes.copyWithin(n, 0, Math.min(n, bytes.length - n));
 }
-for (const dtype of ['bf16', 'f16'] as const) {
+for (const dtype of onlyQuantized ? (['bf16'] as const) : (['bf16', 'f16'] as const)) {
   for (const which of WHICH) {
     const arena = arenas[which];
     const c: Case = {
@@ -151,7 +213,31 @@ for (const dtype of ['bf16', 'f16'] as const) {
     matvecCases.push({ c, which, target: false });
   }
 }
-const matmulCases: { c: Case; shape: string; which: Which }[] = [];
+// Quantized weights past the cache: 2^30 values at q8 (1.1 GiB), 2^31 at q4 (1.25 GiB). One panel is
+// packed from random codes, then copied over the rest (the region is whole panels).
+for (const [bits, G] of QUANT) {
+  const K = 4096, N = (bits === 8 ? 2 ** 30 : 2 ** 31) / K;
+  const bytes = quantizedBytes(bits, G, N, K);
+  const w = take(bytes);
+  fillQuantized(bits, G, 8, K, bits, w);
+  for (const arena of Object.values(arenas)) {
+    const v = arena.view(w, bytes);
+    for (let n = quantizedBytes(bits, G, 8, K); n < bytes; n *= 2) v.copyWithin(n, 0, Math.min(n, bytes - n));
+  }
+  for (const which of WHICH) {
+    const arena = arenas[which];
+    const c: Case = {
+      row: { name: `matvec q${bits} (G ${G}), ${(bytes / 2 ** 30).toFixed(2)} GiB (past L3)`, shape: `${N}×${K}`, threads: pools[which].threads, unit: 'GB/s' },
+      run: () => time(() => arena.matvecQuantized(bits, G, w, X, Y, N, K), { warmup: 1, runs: RUNS }).minMs,
+      value: (ms) => bytes / ms / 1e6,
+      best: Infinity,
+    };
+    cases.push(c);
+    matvecCases.push({ c, which, target: false, f32Bytes: 4 * N * K, decodeTarget: which === 'all' ? DECODE_TARGET[bits] : undefined });
+  }
+}
+/** dtype: a WeightDType or 'q8' / 'q4'. */
+const matmulCases: { c: Case; shape: string; which: Which; dtype: string }[] = [];
 for (const [M, N, K] of MATMUL_SHAPES) {
   for (const dtype of DTYPES) {
     const w = packedWeights(dtype, N, K, M + N + K);
@@ -165,7 +251,22 @@ for (const [M, N, K] of MATMUL_SHAPES) {
         best: Infinity,
       };
       cases.push(c);
-      matmulCases.push({ c, shape: `${M}×${N}×${K}`, which });
+      matmulCases.push({ c, shape: `${M}×${N}×${K}`, which, dtype });
+    }
+  }
+  for (const [bits, G] of QUANT) {
+    const w = quantizedWeights(bits, G, N, K, M + N + K + bits);
+    for (const which of WHICH) {
+      if (which === 'one' && quick) continue;
+      const arena = arenas[which];
+      const c: Case = {
+        row: { name: `matmul q${bits} (G ${G})`, shape: `${M}×${N}×${K}`, threads: pools[which].threads, unit: 'GFLOP/s' },
+        run: () => time(() => arena.matmulQuantized(bits, G, w, X, Y, M, N, K, X), { warmup: 1, runs: RUNS }).minMs,
+        value: (ms) => (2 * M * N * K) / ms / 1e6,
+        best: Infinity,
+      };
+      cases.push(c);
+      matmulCases.push({ c, shape: `${M}×${N}×${K}`, which, dtype: `q${bits}` });
     }
   }
 }
@@ -178,18 +279,30 @@ const rows: Row[] = [];
 const rowOf = (c: Case): Row => ({ ...c.row, ms: c.best, value: c.value(c.best) });
 const bandwidth = { one: bw1.value(bw1.best), all: bw2.value(bw2.best) };
 for (const c of [bw2, bw1, ...xnn.values()]) rows.push(rowOf(c));
-for (const { c, which, target } of matvecCases) {
+for (const { c, which, target, f32Bytes, decodeTarget } of matvecCases) {
   const row = rowOf(c);
   row.vs = row.value / bandwidth[which];
   if (target) {
     row.target = `≥ ${BANDWIDTH_TARGET} × ${bandwidth.all.toFixed(1)}`;
     row.ok = row.vs >= BANDWIDTH_TARGET;
   }
+  if (f32Bytes !== undefined) {
+    // The f32 path: the same weight as f32 at this thread count's bandwidth row.
+    const speedup = f32Bytes / 1e6 / bandwidth[which] / row.ms;
+    row.target = `f32 path × ${speedup.toFixed(2)}${decodeTarget ? ` ≥ ${decodeTarget}` : ''}`;
+    if (decodeTarget) row.ok = speedup >= decodeTarget;
+  }
   rows.push(row);
 }
-for (const { c, shape, which } of matmulCases) {
+const bf16Matmul = new Map(matmulCases.filter((m) => m.dtype === 'bf16').map((m) => [`${m.shape} ${m.which}`, m.c]));
+for (const { c, shape, which, dtype } of matmulCases) {
   const row = rowOf(c);
-  if (which === 'all') {
+  if (dtype === 'q8' || dtype === 'q4') {
+    row.vs = xnn.get(shape)!.best / row.ms;
+    const bf16 = bf16Matmul.get(`${shape} ${which}`)!.best;
+    row.target = `bf16 × ${(bf16 / row.ms).toFixed(2)}${dtype === 'q8' && which === 'all' ? ' ≥ 1' : ''}`;
+    if (dtype === 'q8' && which === 'all') row.ok = row.ms <= bf16;
+  } else if (which === 'all') {
     const ref = xnn.get(shape)!.best;
     row.vs = ref / row.ms;
     row.target = `≤ ${MATMUL_TARGET} × ${ref.toFixed(2)} ms`;
@@ -216,7 +329,7 @@ function perCall(fn: () => void, n: number, gapMs: number): number {
   return median(times) * 1000;
 }
 const pool = pools.all;
-if (pool.threads > 1) {
+if (pool.threads > 1 && !onlyQuantized) {
   perCall(() => pool.ping(), 1000, 0);
   const hot = perCall(() => pool.ping(), 20_000, 0);
   const cold = perCall(() => pool.ping(), 40, 2);

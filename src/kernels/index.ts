@@ -1,6 +1,7 @@
-// Linear-layer kernels over weights kept in their checkpoint precision (f32, bf16, f16) in shared
-// WebAssembly memories ("arenas"), run on the kernel thread pool. The kernels are linear.c (built
-// into linear.wasm); the weight layout is "panel-8" (described there and in packedBytes below).
+// Linear-layer kernels over weights kept in their checkpoint precision (f32, bf16, f16, or MLX's
+// 4- and 8-bit affine quantization) in shared WebAssembly memories ("arenas"), run on the kernel
+// thread pool. The kernels are linear.c (built into linear.wasm); the weight layouts are "panel-8"
+// and, for quantized weights, "qpanel-8" (described there, and in packedBytes / quantizedBytes).
 //
 //   const arena = KernelArena.create(bytes);
 //   arena.view(src, bytes).set(rowMajorBytes);          // W [N, K] as read from safetensors
@@ -9,12 +10,23 @@
 //   arena.matvec('bf16', w, x, y, N, K, bias);          // y: ceil(N/8)·8 floats
 //   arena.matmul('bf16', w, x2, y2, M, N, K, bias);     // x2 [M, K], y2 [M, N]
 //
+//   // MLX quantized: codes uint32 [N, K·bits/32], scales and biases widened to f32 [N, K/G]
+//   arena.packQuantized(4, 64, codes, scales, biases, q, N, K);   // quantizedBytes(4, 64, N, K)
+//   arena.matvecQuantized(4, 64, q, x, y, N, K, bias);
+//   arena.matmulQuantized(4, 64, q, x2, y2, M, N, K, bias);
+//
 // Every offset is a byte offset into the arena and must be a multiple of 16. The kernels read and
 // write the arena only: inputs are copied in, outputs read out (views share the memory).
 import { defaultPool, type KernelPool } from './pool.ts';
-import { MATMUL_SCRATCH_BYTES, MAX_PAGES, PAGE, type KernelExports } from './module.ts';
+import { GROUP_SUMS_BYTES, MATMUL_SCRATCH_BYTES, MAX_PAGES, PAGE, type KernelExports } from './module.ts';
 
 export type WeightDType = 'f32' | 'bf16' | 'f16';
+/** Bits per code of a quantized weight (MLX's affine quantization). */
+export type QuantBits = 4 | 8;
+/** Consecutive k that share a scale and a bias. */
+export type QuantGroupSize = 32 | 64 | 128;
+export const QUANT_BITS: readonly QuantBits[] = [4, 8];
+export const QUANT_GROUP_SIZES: readonly QuantGroupSize[] = [32, 64, 128];
 
 const ELEMENT_BYTES: Record<WeightDType, number> = { f32: 4, bf16: 2, f16: 2 };
 /** What every offset must be a multiple of. */
@@ -23,6 +35,34 @@ export const ALIGN = 16;
 /** Bytes of a packed [N, K]: ceil(N/8) panels of K × 8 elements (rows ≥ N are zero). */
 export function packedBytes(dtype: WeightDType, N: number, K: number): number {
   return Math.ceil(N / 8) * 8 * K * ELEMENT_BYTES[dtype];
+}
+
+/**
+ * Bytes of a quantized [N, K] in qpanel-8: ceil(N/8) panels of K/G group blocks, each 8 f32 scales,
+ * 8 f32 biases and 8·G codes (64 + G·bits bytes): bits/8 + 8/G bytes per weight. Throws a
+ * RangeError unless bits is 4 or 8, groupSize 32, 64 or 128, and K a multiple of groupSize.
+ */
+export function quantizedBytes(bits: QuantBits, groupSize: QuantGroupSize, N: number, K: number): number {
+  checkQuantized('quantizedBytes', bits, groupSize, N, K);
+  return Math.ceil(N / 8) * (K / groupSize) * (64 + groupSize * bits);
+}
+
+/** Bytes of MLX's row-major codes of an [N, K] (uint32 words, K·bits/32 per row). */
+export function quantizedCodeBytes(bits: QuantBits, N: number, K: number): number {
+  return (N * K * bits) / 8;
+}
+
+function checkQuantized(what: string, bits: number, G: number, N: number, K: number): void {
+  if (!QUANT_BITS.includes(bits as QuantBits)) throw new RangeError(`${what}: ${bits}-bit codes are not supported (4 or 8)`);
+  if (!QUANT_GROUP_SIZES.includes(G as QuantGroupSize)) throw new RangeError(`${what}: group size ${G} is not supported (32, 64 or 128)`);
+  shape(N, K);
+  if (K % G !== 0) throw new RangeError(`${what}: [N, K] = [${N}, ${K}]: K must be a multiple of the group size ${G}`);
+}
+
+function shape(N: number, K: number): void {
+  if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(K) || K < 1) {
+    throw new RangeError(`[N, K] = [${N}, ${K}]: both must be positive integers`);
+  }
 }
 
 /** The floats matvec writes to y and reads from bias: N rounded up to a whole panel. */
@@ -40,6 +80,8 @@ const MIN_MACS_PER_THREAD = 256 * 1024;
 
 /** matmul scratch per thread (16 KB, the widened 16-bit panel block), side by side past `bytes`. */
 const SCRATCH_STRIDE = MATMUL_SCRATCH_BYTES;
+/** Groups a quantized matvec's x can have (K/G): its group sums live past the threads' scratch. */
+const MAX_GROUPS = GROUP_SUMS_BYTES / 4;
 
 export class KernelArena {
   /** Usable bytes: offsets run over [0, bytes). */
@@ -50,8 +92,13 @@ export class KernelArena {
   private readonly id: number;
   /** matmul scratch of thread t at scratchBase + t·SCRATCH_STRIDE (past `bytes`). */
   private readonly scratchBase: number;
+  /** The quantized matvec's group sums of x (GROUP_SUMS_BYTES, after the threads' scratch). */
+  private readonly groupSums: number;
 
-  /** Largest `bytes` an arena on `pool` can have: 4 GiB less its threads' matmul scratch (64 KiB up to 4 threads). */
+  /**
+   * Largest `bytes` an arena on `pool` can have: 4 GiB less its threads' matmul scratch and the
+   * quantized matvec's group sums (128 KiB, two pages, up to 7 threads).
+   */
   static maxBytes(pool: KernelPool = defaultPool()): number {
     return MAX_PAGES * PAGE - scratchPages(pool.threads) * PAGE;
   }
@@ -80,6 +127,7 @@ export class KernelArena {
     this.buffer = this.memory.buffer as unknown as SharedArrayBuffer;
     this.bytes = bytes;
     this.scratchBase = userPages * PAGE;
+    this.groupSums = this.scratchBase + pool.threads * SCRATCH_STRIDE;
     this.pool = pool;
     this.id = pool.register(this.memory);
   }
@@ -101,7 +149,7 @@ export class KernelArena {
    * (packedBytes(dtype, N, K) bytes). Exact copy; the regions must not overlap. All threads.
    */
   pack(dtype: WeightDType, srcOffset: number, dstOffset: number, N: number, K: number): void {
-    this.shape(N, K);
+    shape(N, K);
     this.check(srcOffset, N * K * ELEMENT_BYTES[dtype], 'pack source');
     this.check(dstOffset, packedBytes(dtype, N, K), 'pack destination');
     disjoint('pack', [dstOffset, packedBytes(dtype, N, K), 'destination'], [srcOffset, N * K * ELEMENT_BYTES[dtype], 'source']);
@@ -118,7 +166,7 @@ export class KernelArena {
    * y must not overlap the inputs. All threads.
    */
   matvec(dtype: WeightDType, w: number, x: number, y: number, N: number, K: number, bias?: number): void {
-    this.shape(N, K);
+    shape(N, K);
     const padded = paddedColumns(N);
     this.check(w, packedBytes(dtype, N, K), 'matvec weights');
     this.check(x, 4 * K, 'matvec x');
@@ -139,7 +187,7 @@ export class KernelArena {
    * padded y: the register tile computes 4 rows).
    */
   matmul(dtype: WeightDType, w: number, x: number, y: number, M: number, N: number, K: number, bias?: number): void {
-    this.shape(N, K);
+    shape(N, K);
     if (!Number.isSafeInteger(M) || M < 1) throw new RangeError(`matmul: M = ${M} must be a positive integer`);
     this.check(w, packedBytes(dtype, N, K), 'matmul weights');
     this.check(x, 4 * M * K, 'matmul x');
@@ -163,11 +211,109 @@ export class KernelArena {
 
   /** out[k] = W[row, k] as f32 (K floats at out) for a packed W at w: an embedding lookup. */
   gatherRow(dtype: WeightDType, w: number, N: number, K: number, row: number, out: number): void {
-    this.shape(N, K);
+    shape(N, K);
     if (!Number.isInteger(row) || row < 0 || row >= N) throw new RangeError(`gatherRow: row ${row} is not in [0, ${N})`);
     this.check(w, packedBytes(dtype, N, K), 'gatherRow weights');
     this.check(out, 4 * K, 'gatherRow out');
     this.live()[`gather_row_${dtype}`](w, K, row, out);
+  }
+
+  /**
+   * MLX's quantized W [N, K] → qpanel-8 at dst (quantizedBytes(bits, groupSize, N, K) bytes):
+   * codes at `codes` as in the checkpoint (uint32 [N, K·bits/32], a little-endian bit stream per
+   * row: quantizedCodeBytes(bits, N, K) bytes), scales and biases at `scales` / `biases` as f32
+   * [N, K/groupSize] (widen bf16/f16 ones first: exact). Exact copy; dst must overlap none of
+   * them. N is anything; K must be a multiple of groupSize. All threads.
+   * A matrix can be packed a run of whole panels at a time (rows 8p0.. of the sources into
+   * dst + p0·quantizedBytes(bits, groupSize, 8, K)), as the loader packs in place.
+   */
+  packQuantized(
+    bits: QuantBits, groupSize: QuantGroupSize, codes: number, scales: number, biases: number, dst: number, N: number, K: number,
+  ): void {
+    checkQuantized('packQuantized', bits, groupSize, N, K);
+    const bytes = quantizedBytes(bits, groupSize, N, K);
+    const headers = (N * K) / groupSize * 4;
+    this.check(codes, quantizedCodeBytes(bits, N, K), 'packQuantized codes');
+    this.check(scales, headers, 'packQuantized scales');
+    this.check(biases, headers, 'packQuantized biases');
+    this.check(dst, bytes, 'packQuantized destination');
+    disjoint('packQuantized', [dst, bytes, 'destination'], [codes, quantizedCodeBytes(bits, N, K), 'codes'],
+      [scales, headers, 'scales'], [biases, headers, 'biases']);
+    this.pool.call({
+      arena: this.id, fn: `pack_q${bits}`, args: [codes, scales, biases, dst, N, K, groupSize, 0, 0], beginArg: 7, endArg: 8,
+      begin: 0, end: Math.ceil(N / 8), threads: this.threadsFor(bytes, MIN_BYTES_PER_THREAD),
+    });
+  }
+
+  /**
+   * matvec for a quantized W at w (packQuantized): y[n] = Σ_k x[k]·(s·q + b)[n, k] (+ bias[n]),
+   * computed per group as s·Σ x·q + b·Σ x. Shapes and padding as matvec; K/groupSize ≤ 4096.
+   * All threads.
+   */
+  matvecQuantized(
+    bits: QuantBits, groupSize: QuantGroupSize, w: number, x: number, y: number, N: number, K: number, bias?: number,
+  ): void {
+    checkQuantized('matvecQuantized', bits, groupSize, N, K);
+    const groups = K / groupSize;
+    if (groups > MAX_GROUPS) {
+      throw new RangeError(`matvecQuantized: [N, K] = [${N}, ${K}] has ${groups} groups of ${groupSize}; at most ${MAX_GROUPS} are supported`);
+    }
+    const padded = paddedColumns(N);
+    const bytes = quantizedBytes(bits, groupSize, N, K);
+    this.check(w, bytes, 'matvecQuantized weights');
+    this.check(x, 4 * K, 'matvecQuantized x');
+    this.check(y, 4 * padded, 'matvecQuantized y');
+    if (bias !== undefined) this.check(bias, 4 * padded, 'matvecQuantized bias');
+    disjoint('matvecQuantized', [y, 4 * padded, 'y'], [w, bytes, 'weights'], [x, 4 * K, 'x'],
+      [bias ?? 0, bias === undefined ? 0 : 4 * padded, 'bias']);
+    this.live().group_sums(x, K, groupSize, this.groupSums);
+    this.pool.call({
+      arena: this.id, fn: `matvec_q${bits}`, args: [w, x, y, K, 0, 0, bias ?? 0, this.groupSums, groupSize], beginArg: 4, endArg: 5,
+      // Threads by weights, not bytes: per weight these cost about what bf16 does (MIN_BYTES_PER_THREAD's measure).
+      begin: 0, end: padded / 8, threads: this.threadsFor(2 * N * K, MIN_BYTES_PER_THREAD),
+    });
+  }
+
+  /**
+   * matmul for a quantized W at w (packQuantized): Y [M, N] = X [M, K] · Wᵀ (+ bias), each panel
+   * block dequantized once into the thread's scratch (the values gatherRowQuantized gives) and
+   * run through the f32 kernel: the result is matmul('f32') on those values, bit for bit. Shapes
+   * as matmul; M = 1 with N a multiple of 8 runs matvecQuantized. All threads.
+   */
+  matmulQuantized(
+    bits: QuantBits, groupSize: QuantGroupSize, w: number, x: number, y: number, M: number, N: number, K: number, bias?: number,
+  ): void {
+    checkQuantized('matmulQuantized', bits, groupSize, N, K);
+    if (!Number.isSafeInteger(M) || M < 1) throw new RangeError(`matmulQuantized: M = ${M} must be a positive integer`);
+    const bytes = quantizedBytes(bits, groupSize, N, K);
+    this.check(w, bytes, 'matmulQuantized weights');
+    this.check(x, 4 * M * K, 'matmulQuantized x');
+    this.check(y, 4 * M * N, 'matmulQuantized y');
+    if (bias !== undefined) this.check(bias, 4 * paddedColumns(N), 'matmulQuantized bias');
+    disjoint('matmulQuantized', [y, 4 * M * N, 'y'], [w, bytes, 'weights'], [x, 4 * M * K, 'x'],
+      [bias ?? 0, bias === undefined ? 0 : 4 * paddedColumns(N), 'bias']);
+    if (M === 1 && N % 8 === 0 && K / groupSize <= MAX_GROUPS) {
+      this.matvecQuantized(bits, groupSize, w, x, y, N, K, bias);
+      return;
+    }
+    this.pool.call({
+      arena: this.id, fn: `matmul_q${bits}`, args: [w, x, y, M, N, K, N, 0, 0, bias ?? 0, 0, groupSize],
+      beginArg: 7, endArg: 8, begin: 0, end: paddedColumns(N) / 8,
+      threads: this.threadsFor(M * paddedColumns(N) * K, MIN_MACS_PER_THREAD),
+      scratchArg: 10, scratchBase: this.scratchBase, scratchStride: SCRATCH_STRIDE,
+    });
+  }
+
+  /**
+   * out[k] = s·q + b of row `row` (K floats at out) for a quantized W at w: the product rounded to
+   * f32, then the sum (dequantizeReference's values; exact products when s came from bf16/f16).
+   */
+  gatherRowQuantized(bits: QuantBits, groupSize: QuantGroupSize, w: number, N: number, K: number, row: number, out: number): void {
+    checkQuantized('gatherRowQuantized', bits, groupSize, N, K);
+    if (!Number.isInteger(row) || row < 0 || row >= N) throw new RangeError(`gatherRowQuantized: row ${row} is not in [0, ${N})`);
+    this.check(w, quantizedBytes(bits, groupSize, N, K), 'gatherRowQuantized weights');
+    this.check(out, 4 * K, 'gatherRowQuantized out');
+    this.live()[`gather_row_q${bits}`](w, K, groupSize, row, out);
   }
 
   /** Whether none of the `count` f16 values at offset is inf or NaN (the kernels map those to finite values). */
@@ -200,11 +346,6 @@ export class KernelArena {
     return Math.max(1, Math.min(this.pool.threads, Math.floor(work / minPerThread)));
   }
 
-  private shape(N: number, K: number): void {
-    if (!Number.isSafeInteger(N) || N < 1 || !Number.isSafeInteger(K) || K < 1) {
-      throw new RangeError(`[N, K] = [${N}, ${K}]: both must be positive integers`);
-    }
-  }
 
   /** [offset, offset + length) lies in the arena and offset is a multiple of `align`. */
   private check(offset: number, length: number, what: string, align = ALIGN): void {
@@ -226,9 +367,9 @@ function disjoint(what: string, out: [number, number, string], ...inputs: [numbe
   }
 }
 
-/** Pages of matmul scratch past the arena's bytes: one block per thread. */
+/** Pages of kernel scratch past the arena's bytes: a matmul block per thread, then the group sums. */
 function scratchPages(threads: number): number {
-  return Math.ceil((threads * SCRATCH_STRIDE) / PAGE);
+  return Math.ceil((threads * SCRATCH_STRIDE + GROUP_SUMS_BYTES) / PAGE);
 }
 
 /** The kernel pool's threads (the caller's included), and why fewer than asked for, if so. */

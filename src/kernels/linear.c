@@ -1,7 +1,8 @@
 // Linear-layer kernels for tfvlm: Y = X·Wᵀ (+ b) with W in its checkpoint precision (f32, bf16,
-// f16) inside a shared WebAssembly.Memory ("arena"). Built by scripts/build-kernels.mjs into
-// linear.wasm; driven by pool.ts / index.ts, which split the panel range across threads (threads
-// split output columns, never the reduction, so a panel's result does not depend on the split).
+// f16, or MLX's 4- and 8-bit affine quantization) inside a shared WebAssembly.Memory ("arena").
+// Built by scripts/build-kernels.mjs into linear.wasm; driven by pool.ts / index.ts, which split
+// the panel range across threads (threads split output columns, never the reduction, so a panel's
+// result does not depend on the split).
 //
 // Rules of this file: no libc, no data segments, nothing on the C stack (every local lives in a
 // wasm local or a v128 register), pointers are byte addresses in the imported memory.
@@ -14,6 +15,28 @@
 // One k step of a panel is one 16-byte load for bf16/f16 (8 values) and two for f32, so a
 // matrix-vector product reads every weight byte once, in order, and a register tile of
 // MR rows × 8 columns reuses each converted weight vector MR times.
+//
+// Quantized weights, layout "qpanel-8" (MLX's affine groups: bits b = 4 or 8, group size G = 32,
+// 64 or 128, K a multiple of G; each group of G consecutive k of a row has a scale s and a bias
+// b, and w = s·q + b for its codes q in [0, 2^b − 1]). Panels of 8 rows again, ceil(N/8) of them;
+// panel p is K/G group blocks in k order, block g of 64 + G·b bytes:
+//
+//   [ s of rows 8p..8p+7: 8 f32 ][ b of rows 8p..8p+7: 8 f32 ][ codes: G·b bytes, 16 at a time ]
+//   panel p, block g  at  w + (p·K/G + g)·(64 + G·b)
+//
+// The codes of a block are G·b/16 vectors of 16 bytes, each holding all 8 rows of 128/(8b) k steps;
+// in 32-bit lane L (= bytes 4L..4L+3) sit rows L and L + 4:
+//   b = 8: vector t, lane L, byte B (0..3):  row L + 4·(B & 1), k = 2t + (B >> 1)
+//   b = 4: vector t, lane L, byte u (0..3):  row L in the low nibble, row L + 4 in the high one,
+//          k = 4t + u   (so nibble i of the lane is row L + 4·(i & 1), k = 4t + (i >> 1))
+// A code is then one AND away from an f32x4 of 4 rows: lane & (mask << 8B) (b = 8) or
+// lane & (0xf << 4i) (b = 4) converts exactly to q·2^(8B) or q·2^(4i); the matrix-vector kernel
+// keeps one accumulator per position and takes the power of two out once per group (the top
+// position is a shift instead of an AND, so the convert never sees a negative int32).
+// Scales and biases are stored widened to f32 (the caller widens bf16/f16 ones, exactly), beside
+// the codes they scale, so every kernel reads one stream: 8/G bytes per weight (0.25, 0.125,
+// 0.0625 for G = 32, 64, 128) where the checkpoint spends 4/G; bytes per weight in all:
+// b/8 + 8/G (q4, G = 64: 0.625; q8, G = 64: 1.125). Rows ≥ N have codes, scale and bias 0.
 //
 // Widening 16-bit to f32 is exact:
 //   bf16: the 16 bits become the high half of the f32 (a shuffle against zero, or a shift/mask).
@@ -506,3 +529,336 @@ void EXPORT(matmul_f32)(const float *w, const float *x, float *y, usize M, usize
   }
 MATMUL_16(matmul_bf16, widen_bf16)
 MATMUL_16(matmul_f16, widen_f16)
+
+// ---------------------------------------------------------------------------------------------
+// Quantized weights (layout "qpanel-8", see the header). Every kernel takes the group size G (32,
+// 64 or 128; K a multiple of G, KC a multiple of G) and exists once per bit width.
+
+typedef unsigned char u8;
+
+/** Bytes of one group block: 8 scales + 8 biases (f32) and 8·G codes of `bits` bits. */
+static inline usize qblock_bytes(usize G, usize bits) { return 64 + G * bits; }
+
+// pack_q<b>(codes, scales, biases, dst, N, K, G, panel_begin, panel_end): MLX's row-major codes
+// (row n: K·b/8 bytes, the little-endian bit stream of its uint32 words: code k of a row in bits
+// b·(k mod 32/b) of word k / (32/b)), scales and biases f32 [N, K/G] → panels [begin, end) of
+// qpanel-8 at dst. Exact data movement; dst must overlap none of the sources. One output lane
+// (4 bytes) at a time from two source rows; a load-time cost only.
+
+/** The scales and biases of rows 8p..8p+rows−1, group g, → the block header at dst (zeros past rows). */
+static void pack_q_header(const float *scales, const float *biases, float *dst, usize groups, usize g, usize rows) {
+  for (usize j = 0; j < 8; j++) {
+    dst[j] = j < rows ? scales[j * groups + g] : 0.0f;
+    dst[8 + j] = j < rows ? biases[j * groups + g] : 0.0f;
+  }
+}
+
+/** Bytes of source row r from byte offset o, as a little-endian u16 (0 for a missing row). */
+static inline u32 src_u16(const u8 *row0, usize stride, usize rows, usize r, usize o) {
+  if (r >= rows) return 0;
+  const u8 *s = row0 + r * stride + o;
+  return (u32)s[0] | (u32)s[1] << 8;
+}
+
+void EXPORT(pack_q8)(const u8 *codes, const float *scales, const float *biases, u8 *dst, usize N, usize K, usize G,
+                     usize pb, usize pe) {
+  usize groups = K / G, block = qblock_bytes(G, 8);
+  for (usize p = pb; p < pe; p++) {
+    usize rows = panel_rows(p, N);
+    const u8 *src = codes + 8 * p * K;
+    for (usize g = 0; g < groups; g++) {
+      u8 *out = dst + (p * groups + g) * block;
+      pack_q_header(scales + 8 * p * groups, biases + 8 * p * groups, (float *)out, groups, g, rows);
+      u32 *lanes = (u32 *)(out + 64);
+      for (usize t = 0; t < G / 2; t++) {
+        usize k = g * G + 2 * t;
+        for (usize L = 0; L < 4; L++) {
+          // a: row L at k (low byte) and k + 1; c: row L + 4 likewise.
+          u32 a = src_u16(src, K, rows, L, k), c = src_u16(src, K, rows, L + 4, k);
+          lanes[4 * t + L] = (a & 0xff) | (c & 0xff) << 8 | (a >> 8) << 16 | (c >> 8) << 24;
+        }
+      }
+    }
+  }
+}
+
+/** Nibbles 0..3 of a → bytes 0..3 (the low nibble of each). */
+static inline u32 spread_nibbles(u32 a) {
+  return (a & 0xf) | (a & 0xf0) << 4 | (a & 0xf00) << 8 | (a & 0xf000) << 12;
+}
+
+void EXPORT(pack_q4)(const u8 *codes, const float *scales, const float *biases, u8 *dst, usize N, usize K, usize G,
+                     usize pb, usize pe) {
+  usize groups = K / G, block = qblock_bytes(G, 4), stride = K / 2;
+  for (usize p = pb; p < pe; p++) {
+    usize rows = panel_rows(p, N);
+    const u8 *src = codes + 8 * p * stride;
+    for (usize g = 0; g < groups; g++) {
+      u8 *out = dst + (p * groups + g) * block;
+      pack_q_header(scales + 8 * p * groups, biases + 8 * p * groups, (float *)out, groups, g, rows);
+      u32 *lanes = (u32 *)(out + 64);
+      for (usize t = 0; t < G / 4; t++) {
+        usize o = (g * G + 4 * t) / 2; // the 2 source bytes of k = 4t..4t+3
+        for (usize L = 0; L < 4; L++) {
+          lanes[4 * t + L] = spread_nibbles(src_u16(src, stride, rows, L, o)) |
+                             spread_nibbles(src_u16(src, stride, rows, L + 4, o)) << 4;
+        }
+      }
+    }
+  }
+}
+
+// gather_row_q<b>(w, K, G, n, out): out[k] = s·q + b of row n in f32 (the product rounded, then
+// the sum: what the matmul kernels' dequantization gives, bit for bit; with s from bf16 or f16
+// the product is exact and only the sum rounds).
+
+void EXPORT(gather_row_q8)(const u8 *w, usize K, usize G, usize n, float *out) {
+  usize groups = K / G, block = qblock_bytes(G, 8), j = n & 7;
+  const u8 *b = w + (n >> 3) * groups * block;
+  usize lane = 4 * (j & 3) + (j >> 2); // byte of (row j, even k) in each vector; odd k is 2 further
+  for (usize g = 0; g < groups; g++, b += block) {
+    float s = ((const float *)b)[j], c = ((const float *)b)[8 + j];
+    for (usize k = 0; k < G; k++) out[g * G + k] = s * (float)b[64 + 16 * (k >> 1) + lane + 2 * (k & 1)] + c;
+  }
+}
+
+void EXPORT(gather_row_q4)(const u8 *w, usize K, usize G, usize n, float *out) {
+  usize groups = K / G, block = qblock_bytes(G, 4), j = n & 7, shift = 4 * (j >> 2);
+  const u8 *b = w + (n >> 3) * groups * block;
+  for (usize g = 0; g < groups; g++, b += block) {
+    float s = ((const float *)b)[j], c = ((const float *)b)[8 + j];
+    for (usize k = 0; k < G; k++) {
+      out[g * G + k] = s * (float)((b[64 + 16 * (k >> 2) + 4 * (j & 3) + (k & 3)] >> shift) & 0xf) + c;
+    }
+  }
+}
+
+// group_sums(x, K, G, out): out[g] = Σ x[gG .. gG + G − 1] for g < K/G (f32, four lanes summed
+// pairwise at the end). The quantized matvec's b·Σx term; computed once per call, before the
+// panels are split over threads.
+
+void EXPORT(group_sums)(const float *x, usize K, usize G, float *out) {
+  for (usize g = 0; g < K / G; g++, x += G) {
+    v128_t a = wasm_f32x4_const_splat(0), c = a;
+    for (usize k = 0; k < G; k += 8) {
+      a = wasm_f32x4_add(a, wasm_v128_load(x + k));
+      c = wasm_f32x4_add(c, wasm_v128_load(x + k + 4));
+    }
+    a = wasm_f32x4_add(a, c);
+    a = wasm_f32x4_add(a, wasm_i32x4_shuffle(a, a, 2, 3, 0, 1));
+    out[g] = wasm_f32x4_extract_lane(a, 0) + wasm_f32x4_extract_lane(a, 1);
+  }
+}
+
+// matvec_q<b>(w, x, y, K, panel_begin, panel_end, bias, xsums, G): y as matvec_<dt> for a
+// qpanel-8 W; xsums: group_sums(x) (K/G floats).
+//
+// Per group and row: Σ_k x_k·(s·q_k + b) = s·Σ_k x_k·q_k + b·Σ_k x_k. The inner loop is the first
+// sum only: per 16 code bytes one load, AND (and one shift), convert, multiply and add into one
+// accumulator per code position (so 8 ops per 16 weights to reach f32, 8 per 16 to multiply-add:
+// one op per weight for either width, twice the work per byte for 4 bits); then once per group
+// the positions' powers of two come out (exact), and s and b·Σx go in.
+//
+// Rounding: the group sum of G products, s times it, b times Σx (G − 1 additions), and the 2K/G
+// terms added into y (+ bias) leave |Δ| ≤ (G + 2K/G + 2)·2^-24·M ≤ (K + 4)·2^-24·M, with
+// M = Σ_k |x_k|·(|s|·q_k + |b|) (+ |bias|) ≥ Σ_k |x_k·w_k|: the rearranged terms, not the
+// weights, set the scale. Overflow needs |x| > 2^100 (x times q·2^24 must stay finite).
+
+static inline v128_t cvt(v128_t v) { return wasm_f32x4_convert_i32x4(v); }
+static inline v128_t qmask(u32 m) { return wasm_i32x4_splat((int)m); }
+
+/** y0/y1 (rows 0-3 / 4-7) += s·d + b·xs for the group block header at sb. */
+static inline void q_group_end(const float *sb, v128_t d0, v128_t d1, float xs, v128_t *y0, v128_t *y1) {
+  v128_t X = wasm_f32x4_splat(xs);
+  *y0 = wasm_f32x4_add(wasm_f32x4_add(*y0, wasm_f32x4_mul(wasm_v128_load(sb), d0)), wasm_f32x4_mul(wasm_v128_load(sb + 8), X));
+  *y1 = wasm_f32x4_add(wasm_f32x4_add(*y1, wasm_f32x4_mul(wasm_v128_load(sb + 4), d1)), wasm_f32x4_mul(wasm_v128_load(sb + 12), X));
+}
+
+static inline void matvec_panel_q8(const u8 *w, const float *x, float *y, usize K, usize G, const float *bias,
+                            const float *xsums, const u8 *limit, usize ahead) {
+  usize groups = K / G, block = qblock_bytes(G, 8);
+  v128_t y0 = wasm_f32x4_const_splat(0), y1 = y0, touched = y0;
+  for (usize g = 0; g < groups; g++, w += block, x += G) {
+    // a<B>: code byte B of each lane (a0, a2: rows 0-3 at even / odd k; a1, a3: rows 4-7).
+    v128_t a0 = wasm_f32x4_const_splat(0), a1 = a0, a2 = a0, a3 = a0;
+    const u8 *c = w + 64;
+    for (usize k = 0; k < G; k += 4, c += 32) {
+      if (ahead) {
+        const u8 *t = c + ahead <= limit ? c + ahead : limit;
+        touched = wasm_v128_or(touched, wasm_v128_load(t));
+      }
+      v128_t v = wasm_v128_load(c), u = wasm_v128_load(c + 16);
+      v128_t x0 = splat(x + k), x1 = splat(x + k + 1), x2 = splat(x + k + 2), x3 = splat(x + k + 3);
+      a0 = madd(a0, x0, cvt(wasm_v128_and(v, qmask(0xff))));
+      a1 = madd(a1, x0, cvt(wasm_v128_and(v, qmask(0xff00))));
+      a2 = madd(a2, x1, cvt(wasm_v128_and(v, qmask(0xff0000))));
+      a3 = madd(a3, x1, cvt(wasm_u32x4_shr(v, 24)));
+      a0 = madd(a0, x2, cvt(wasm_v128_and(u, qmask(0xff))));
+      a1 = madd(a1, x2, cvt(wasm_v128_and(u, qmask(0xff00))));
+      a2 = madd(a2, x3, cvt(wasm_v128_and(u, qmask(0xff0000))));
+      a3 = madd(a3, x3, cvt(wasm_u32x4_shr(u, 24)));
+    }
+    v128_t d0 = wasm_f32x4_add(a0, wasm_f32x4_mul(a2, wasm_f32x4_const_splat(0x1p-16f)));
+    v128_t d1 = wasm_f32x4_add(wasm_f32x4_mul(a1, wasm_f32x4_const_splat(0x1p-8f)), a3);
+    q_group_end((const float *)w, d0, d1, xsums[g], &y0, &y1);
+  }
+  if (ahead) {
+    v128_t x0 = splat(xsums);
+    y0 = wasm_f32x4_add(y0, wasm_v128_and(touched, wasm_f32x4_ne(x0, x0)));
+  }
+  matvec_store(y, y0, y1, bias);
+}
+
+static inline void matvec_panel_q4(const u8 *w, const float *x, float *y, usize K, usize G, const float *bias,
+                            const float *xsums, const u8 *limit, usize ahead) {
+  usize groups = K / G, block = qblock_bytes(G, 4);
+  v128_t y0 = wasm_f32x4_const_splat(0), y1 = y0, touched = y0;
+  for (usize g = 0; g < groups; g++, w += block, x += G) {
+    // a<i>: nibble i of each lane, q·2^(4i): even i rows 0-3, odd i rows 4-7, k = 4t + i/2.
+    v128_t a0 = wasm_f32x4_const_splat(0), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+    const u8 *c = w + 64;
+    for (usize k = 0; k < G; k += 4, c += 16) {
+      if (ahead) {
+        const u8 *t = c + ahead <= limit ? c + ahead : limit;
+        touched = wasm_v128_or(touched, wasm_v128_load(t));
+      }
+      v128_t v = wasm_v128_load(c);
+      v128_t x0 = splat(x + k), x1 = splat(x + k + 1);
+      a0 = madd(a0, x0, cvt(wasm_v128_and(v, qmask(0xf))));
+      a1 = madd(a1, x0, cvt(wasm_v128_and(v, qmask(0xf0))));
+      a2 = madd(a2, x1, cvt(wasm_v128_and(v, qmask(0xf00))));
+      a3 = madd(a3, x1, cvt(wasm_v128_and(v, qmask(0xf000))));
+      v128_t x2 = splat(x + k + 2), x3 = splat(x + k + 3);
+      a4 = madd(a4, x2, cvt(wasm_v128_and(v, qmask(0xf0000))));
+      a5 = madd(a5, x2, cvt(wasm_v128_and(v, qmask(0xf00000))));
+      a6 = madd(a6, x3, cvt(wasm_v128_and(v, qmask(0xf000000))));
+      a7 = madd(a7, x3, cvt(wasm_u32x4_shr(v, 28)));
+    }
+    v128_t d0 = wasm_f32x4_add(wasm_f32x4_add(a0, wasm_f32x4_mul(a2, wasm_f32x4_const_splat(0x1p-8f))),
+                               wasm_f32x4_add(wasm_f32x4_mul(a4, wasm_f32x4_const_splat(0x1p-16f)),
+                                              wasm_f32x4_mul(a6, wasm_f32x4_const_splat(0x1p-24f))));
+    v128_t d1 = wasm_f32x4_add(wasm_f32x4_add(wasm_f32x4_mul(a1, wasm_f32x4_const_splat(0x1p-4f)),
+                                              wasm_f32x4_mul(a3, wasm_f32x4_const_splat(0x1p-12f))),
+                               wasm_f32x4_add(wasm_f32x4_mul(a5, wasm_f32x4_const_splat(0x1p-20f)), a7));
+    q_group_end((const float *)w, d0, d1, xsums[g], &y0, &y1);
+  }
+  if (ahead) {
+    v128_t x0 = splat(xsums);
+    y0 = wasm_f32x4_add(y0, wasm_v128_and(touched, wasm_f32x4_ne(x0, x0)));
+  }
+  matvec_store(y, y0, y1, bias);
+}
+
+// Variant: two masks, the lane shifted by 8, 16, 24 (3 more ops per 32 weights), and only two
+// scales (low nibble ×1: rows 0-3; high nibble ×16: rows 4-7), so four accumulators.
+static inline void matvec_panel_q4s(const u8 *w, const float *x, float *y, usize K, usize G, const float *bias,
+                             const float *xsums, const u8 *limit, usize ahead) {
+  (void)limit, (void)ahead;
+  usize groups = K / G, block = qblock_bytes(G, 4);
+  v128_t y0 = wasm_f32x4_const_splat(0), y1 = y0;
+  for (usize g = 0; g < groups; g++, w += block, x += G) {
+    v128_t a0 = wasm_f32x4_const_splat(0), a1 = a0, b0 = a0, b1 = a0;
+    const u8 *c = w + 64;
+    const v128_t lo = qmask(0xf), hi = qmask(0xf0);
+    for (usize k = 0; k < G; k += 4, c += 16) {
+      v128_t v = wasm_v128_load(c);
+      v128_t x0 = splat(x + k), x1 = splat(x + k + 1);
+      a0 = madd(a0, x0, cvt(wasm_v128_and(v, lo)));
+      a1 = madd(a1, x0, cvt(wasm_v128_and(v, hi)));
+      v128_t v1 = wasm_u32x4_shr(v, 8);
+      b0 = madd(b0, x1, cvt(wasm_v128_and(v1, lo)));
+      b1 = madd(b1, x1, cvt(wasm_v128_and(v1, hi)));
+      v128_t x2 = splat(x + k + 2), x3 = splat(x + k + 3);
+      v128_t v2 = wasm_u32x4_shr(v, 16);
+      a0 = madd(a0, x2, cvt(wasm_v128_and(v2, lo)));
+      a1 = madd(a1, x2, cvt(wasm_v128_and(v2, hi)));
+      v128_t v3 = wasm_u32x4_shr(v, 24);
+      b0 = madd(b0, x3, cvt(wasm_v128_and(v3, lo)));
+      b1 = madd(b1, x3, cvt(wasm_v128_and(v3, hi)));
+    }
+    v128_t d0 = wasm_f32x4_add(a0, b0);
+    v128_t d1 = wasm_f32x4_mul(wasm_f32x4_add(a1, b1), wasm_f32x4_const_splat(0x1p-4f));
+    q_group_end((const float *)w, d0, d1, xsums[g], &y0, &y1);
+  }
+  matvec_store(y, y0, y1, bias);
+}
+
+#define MATVEC_Q_EXPORT(NAME, PANEL, BITS, AHEAD)                                                   \
+  void EXPORT(NAME)(const u8 *w, const float *x, float *y, usize K, usize pb, usize pe, const float *bias, \
+                    const float *xsums, usize G) {                                                  \
+    usize panel = (K / G) * qblock_bytes(G, BITS);                                                  \
+    const u8 *limit = w + pe * panel - 16;                                                          \
+    for (usize p = pb; p < pe; p++) PANEL(w + p * panel, x, y + 8 * p, K, G, bias ? bias + 8 * p : 0, xsums, limit, AHEAD); \
+  }
+MATVEC_Q_EXPORT(matvec_q8, matvec_panel_q8, 8, 0)
+MATVEC_Q_EXPORT(matvec_q4, matvec_panel_q4, 4, 0)
+MATVEC_Q_EXPORT(matvec_q4s, matvec_panel_q4s, 4, 0)
+MATVEC_Q_EXPORT(matvec_q8_t512, matvec_panel_q8, 8, 512)
+MATVEC_Q_EXPORT(matvec_q8_t1024, matvec_panel_q8, 8, 1024)
+MATVEC_Q_EXPORT(matvec_q8_t2048, matvec_panel_q8, 8, 2048)
+MATVEC_Q_EXPORT(matvec_q8_t4096, matvec_panel_q8, 8, 4096)
+MATVEC_Q_EXPORT(matvec_q4_t512, matvec_panel_q4, 4, 512)
+MATVEC_Q_EXPORT(matvec_q4_t1024, matvec_panel_q4, 4, 1024)
+MATVEC_Q_EXPORT(matvec_q4_t2048, matvec_panel_q4, 4, 2048)
+MATVEC_Q_EXPORT(matvec_q4_t4096, matvec_panel_q4, 4, 4096)
+
+// matmul_q<b>(w, x, y, M, N, K, ldy, panel_begin, panel_end, bias, scratch, G): as matmul_<dt>,
+// for a qpanel-8 W. Each KC-long panel block (whole groups: G divides KC) is dequantized once into
+// scratch as f32 (s·q rounded, + b rounded: gather_row's values) and run through the f32 register
+// tile, so the result is matmul_f32's on the dequantized weights, bit for bit.
+
+/** kc k steps (whole groups) of a panel, starting at group block w → f32 panel-8 at out. */
+static void dequant_q8(const u8 *w, float *out, usize kc, usize G) {
+  usize block = qblock_bytes(G, 8);
+  for (usize k0 = 0; k0 < kc; k0 += G, w += block) {
+    const float *sb = (const float *)w;
+    v128_t s0 = wasm_v128_load(sb), s1 = wasm_v128_load(sb + 4), b0 = wasm_v128_load(sb + 8), b1 = wasm_v128_load(sb + 12);
+    const u8 *c = w + 64;
+    for (usize t = 0; t < G / 2; t++, c += 16, out += 16) {
+      v128_t v = wasm_v128_load(c), m = qmask(0xff);
+      wasm_v128_store(out + 0, madd(b0, s0, cvt(wasm_v128_and(v, m))));
+      wasm_v128_store(out + 4, madd(b1, s1, cvt(wasm_v128_and(wasm_u32x4_shr(v, 8), m))));
+      wasm_v128_store(out + 8, madd(b0, s0, cvt(wasm_v128_and(wasm_u32x4_shr(v, 16), m))));
+      wasm_v128_store(out + 12, madd(b1, s1, cvt(wasm_u32x4_shr(v, 24))));
+    }
+  }
+}
+static void dequant_q4(const u8 *w, float *out, usize kc, usize G) {
+  usize block = qblock_bytes(G, 4);
+  for (usize k0 = 0; k0 < kc; k0 += G, w += block) {
+    const float *sb = (const float *)w;
+    v128_t s0 = wasm_v128_load(sb), s1 = wasm_v128_load(sb + 4), b0 = wasm_v128_load(sb + 8), b1 = wasm_v128_load(sb + 12);
+    const u8 *c = w + 64;
+    for (usize t = 0; t < G / 4; t++, c += 16, out += 32) {
+      v128_t v = wasm_v128_load(c), m = qmask(0xf);
+      wasm_v128_store(out + 0, madd(b0, s0, cvt(wasm_v128_and(v, m))));
+      wasm_v128_store(out + 4, madd(b1, s1, cvt(wasm_v128_and(wasm_u32x4_shr(v, 4), m))));
+      wasm_v128_store(out + 8, madd(b0, s0, cvt(wasm_v128_and(wasm_u32x4_shr(v, 8), m))));
+      wasm_v128_store(out + 12, madd(b1, s1, cvt(wasm_v128_and(wasm_u32x4_shr(v, 12), m))));
+      wasm_v128_store(out + 16, madd(b0, s0, cvt(wasm_v128_and(wasm_u32x4_shr(v, 16), m))));
+      wasm_v128_store(out + 20, madd(b1, s1, cvt(wasm_v128_and(wasm_u32x4_shr(v, 20), m))));
+      wasm_v128_store(out + 24, madd(b0, s0, cvt(wasm_v128_and(wasm_u32x4_shr(v, 24), m))));
+      wasm_v128_store(out + 28, madd(b1, s1, cvt(wasm_u32x4_shr(v, 28))));
+    }
+  }
+}
+
+#define MATMUL_Q(NAME, DEQUANT, BITS)                                                               \
+  void EXPORT(NAME)(const u8 *w, const float *x, float *y, usize M, usize N, usize K, usize ldy, usize pb, \
+                    usize pe, const float *bias, float *scratch, usize G) {                         \
+    usize block = qblock_bytes(G, BITS), panel = (K / G) * block;                                   \
+    for (usize m0 = 0; m0 < M; m0 += MC) {                                                          \
+      usize m1 = MIN(M, m0 + MC);                                                                   \
+      for (usize p = pb; p < pe; p++) {                                                             \
+        const u8 *wp = w + p * panel;                                                               \
+        const float *bp = bias ? bias + 8 * p : 0;                                                  \
+        for (usize k0 = 0; k0 < K; k0 += KC) {                                                      \
+          usize kc = MIN(KC, K - k0);                                                               \
+          DEQUANT(wp + (k0 / G) * block, scratch, kc, G);                                           \
+          tiles(scratch, x, K, y + 8 * p, ldy, m0, m1, MIN(8, N - 8 * p), k0, kc, bp);              \
+        }                                                                                           \
+      }                                                                                             \
+    }                                                                                               \
+  }
+MATMUL_Q(matmul_q8, dequant_q8, 8)
+MATMUL_Q(matmul_q4, dequant_q4, 4)

@@ -18,6 +18,15 @@ export interface KernelExports {
   matmul_f32(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number): void;
   matmul_bf16(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number): void;
   matmul_f16(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number): void;
+  pack_q8(codes: number, scales: number, biases: number, dst: number, N: number, K: number, G: number, pb: number, pe: number): void;
+  pack_q4(codes: number, scales: number, biases: number, dst: number, N: number, K: number, G: number, pb: number, pe: number): void;
+  gather_row_q8(w: number, K: number, G: number, n: number, out: number): void;
+  gather_row_q4(w: number, K: number, G: number, n: number, out: number): void;
+  group_sums(x: number, K: number, G: number, out: number): void;
+  matvec_q8(w: number, x: number, y: number, K: number, pb: number, pe: number, bias: number, xsums: number, G: number): void;
+  matvec_q4(w: number, x: number, y: number, K: number, pb: number, pe: number, bias: number, xsums: number, G: number): void;
+  matmul_q8(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
+  matmul_q4(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
 }
 
 /**
@@ -28,11 +37,14 @@ export const POOL_KERNELS = [
   'matvec_f32', 'matvec_bf16', 'matvec_f16',
   'matmul_f32', 'matmul_bf16', 'matmul_f16',
   'pack_f32', 'pack_bf16', 'pack_f16',
+  'matvec_q8', 'matvec_q4', 'matmul_q8', 'matmul_q4', 'pack_q8', 'pack_q4',
 ] as const satisfies readonly (keyof KernelExports)[];
 export type PoolKernel = (typeof POOL_KERNELS)[number];
 
 /** matmul's scratch per thread: KC (linear.c) k steps × 8 f32. */
 export const MATMUL_SCRATCH_BYTES = 512 * 8 * 4;
+/** Where a quantized matvec's per-group sums of x go (one region per arena): up to 4096 groups. */
+export const GROUP_SUMS_BYTES = 16384;
 
 /** 64 KiB, the wasm page. */
 export const PAGE = 65536;
@@ -41,7 +53,7 @@ export const MAX_PAGES = 65536;
 
 let compiled: WebAssembly.Module | undefined;
 
-/** linear.wasm, compiled on first use (about 13 KB: synchronous compilation is fine). */
+/** linear.wasm, compiled on first use (about 22 KB: synchronous compilation is fine). */
 export function kernelModule(): WebAssembly.Module {
   if (!compiled) {
     compiled = new WebAssembly.Module(readFileSync(new URL('./linear.wasm', import.meta.url)));
@@ -68,9 +80,10 @@ export const warmUpReport = { rounds: 0, ms: 0 };
 function warmUp(module: WebAssembly.Module): void {
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
   const k = instantiate(module, memory);
-  // [0, 64K) weights, [64K, 128K) row-major source, [128K, 256K) x, [256K, 512K) y, [512K, 1M) scratch.
-  const W = 0, SRC = 65536, X = 131072, Y = 262144, S = 524288;
-  const N = 64, K = 128; // 16 KB of f32 weights, 8 panels
+  // [0, 64K) weights, [64K, 128K) row-major source, [128K, 256K) x, [256K, 512K) y, [512K, 1M)
+  // scratch (matmul's, then group sums at 768K).
+  const W = 0, SRC = 65536, X = 131072, Y = 262144, S = 524288, XS = 786432;
+  const N = 64, K = 128, G = 32; // 16 KB of f32 weights, 8 panels; 4 groups
   const round = () => {
     const t = performance.now();
     for (let i = 0; i < 20; i++) {
@@ -78,14 +91,21 @@ function warmUp(module: WebAssembly.Module): void {
       k.matvec_bf16(W, X, Y, K, 0, N / 8, X);
       k.matvec_f16(W, X, Y, K, 0, N / 8, X);
       k.matvec_f16(W, X, Y, K, 0, 1, X); // the odd-panel path
+      k.group_sums(X, K, G, XS);
+      k.matvec_q8(W, X, Y, K, 0, N / 8, X, XS, G);
+      k.matvec_q4(W, X, Y, K, 0, N / 8, X, XS, G);
     }
     for (let i = 0; i < 4; i++) {
       k.matmul_f32(W, X, Y, 8, N, K, N, 0, N / 8, X, S);
       k.matmul_bf16(W, X, Y, 8, N, K, N, 0, N / 8, X, S);
       k.matmul_f16(W, X, Y, 8, N, K, N, 0, N / 8, X, S);
+      k.matmul_q8(W, X, Y, 8, N, K, N, 0, N / 8, X, S, G);
+      k.matmul_q4(W, X, Y, 8, N, K, N, 0, N / 8, X, S, G);
       k.pack_f32(SRC, W, N, K, 0, N / 8);
       k.pack_bf16(SRC, W, N, K, 0, N / 8);
       k.pack_f16(SRC, W, N, K, 0, N / 8);
+      k.pack_q8(SRC, SRC + 16384, SRC + 32768, W, N, K, G, 0, N / 8);
+      k.pack_q4(SRC, SRC + 16384, SRC + 32768, W, N, K, G, 0, N / 8);
       k.f16_all_finite(SRC, 4096);
     }
     return performance.now() - t;

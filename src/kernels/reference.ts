@@ -1,6 +1,7 @@
 // Plain references for the kernels of linear.c: the same results, computed the obvious way in
-// float64 (tests compare the kernels against these on ragged sizes), and the 16-bit conversions.
-import type { WeightDType } from './index.ts';
+// float64 (tests compare the kernels against these on ragged sizes), the 16-bit conversions, and
+// MLX's affine quantization (codes, dequantization, the qpanel-8 layout).
+import type { QuantBits, QuantGroupSize, WeightDType } from './index.ts';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -94,6 +95,108 @@ export function linearReference(
       }
       y[m * N + n] = s;
       magnitude[m * N + n] = a;
+    }
+  }
+  return { y, magnitude };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Quantized weights (MLX's affine groups): W [N, K] as codes q in [0, 2^bits − 1], row-major
+// uint32 words [N, K·bits/32] (each row a little-endian bit stream: code k of a row in bits
+// bits·(k mod 32/bits) of word k / (32/bits)), and per group of G consecutive k a scale and a
+// bias, [N, K/G]; w = s·q + b.
+
+/** A quantized W as the kernels take it: codes as in the checkpoint, scales and biases as f32. */
+export interface QuantizedMatrix {
+  bits: QuantBits;
+  groupSize: QuantGroupSize;
+  N: number;
+  K: number;
+  codes: Uint32Array;
+  scales: Float32Array;
+  biases: Float32Array;
+}
+
+/** Code k of row n. */
+export function quantizedCode(m: QuantizedMatrix, n: number, k: number): number {
+  const perWord = 32 / m.bits;
+  const word = m.codes[n * (m.K / perWord) + Math.floor(k / perWord)];
+  return (word >>> (m.bits * (k % perWord))) & ((1 << m.bits) - 1);
+}
+
+/**
+ * W as float32: fl(fl(s·q) + b), the product rounded to float32 and then the sum (what the
+ * kernels' dequantization gives, bit for bit; with s from bf16 or f16 the product is exact).
+ */
+export function dequantizeReference(m: QuantizedMatrix): Float32Array {
+  const { N, K, groupSize: G } = m;
+  const out = new Float32Array(N * K);
+  for (let n = 0; n < N; n++) {
+    for (let k = 0; k < K; k++) {
+      const g = n * (K / G) + Math.floor(k / G);
+      out[n * K + k] = Math.fround(Math.fround(m.scales[g] * quantizedCode(m, n, k)) + m.biases[g]);
+    }
+  }
+  return out;
+}
+
+/**
+ * The qpanel-8 bytes of m (linear.c's header): per panel of 8 rows and group, 8 f32 scales, 8 f32
+ * biases, then the codes 16 bytes at a time, rows L and L + 4 in 32-bit lane L; rows ≥ N zero.
+ */
+export function packQuantizedReference(m: QuantizedMatrix): Uint8Array {
+  const { bits, N, K, groupSize: G } = m;
+  const groups = K / G;
+  const block = 64 + G * bits;
+  const out = new Uint8Array(Math.ceil(N / 8) * groups * block);
+  const f32 = new Float32Array(out.buffer);
+  for (let n = 0; n < N; n++) {
+    const p = n >> 3, j = n & 7, L = j & 3, h = j >> 2;
+    for (let g = 0; g < groups; g++) {
+      const at = (p * groups + g) * block;
+      f32[at / 4 + j] = m.scales[n * groups + g];
+      f32[at / 4 + 8 + j] = m.biases[n * groups + g];
+      for (let t = 0; t < G; t++) {
+        const q = quantizedCode(m, n, g * G + t);
+        if (bits === 8) {
+          // vector t/2, lane L, byte h + 2·(t mod 2)
+          out[at + 64 + 16 * (t >> 1) + 4 * L + h + 2 * (t & 1)] = q;
+        } else {
+          // vector t/4, lane L, byte t mod 4, the low nibble for rows 0-3, the high one for 4-7
+          out[at + 64 + 16 * (t >> 2) + 4 * L + (t & 3)] |= q << (4 * h);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Y [M, N] = X [M, K] · Wᵀ (+ bias) in float64 with w = s·q + b exactly, and per element
+ * M = Σ_k |x_k|·(|s|·q_k + |b|) (+ |bias|): the scale of the float32 rounding in the kernels,
+ * which sum s·Σ x·q and b·Σ x per group (≥ Σ_k |x_k·w_k|, which cancellation inside s·q + b can
+ * make smaller than what is actually summed).
+ */
+export function quantizedLinearReference(
+  m: QuantizedMatrix, x: ArrayLike<number>, M: number, bias?: ArrayLike<number>,
+): { y: Float64Array; magnitude: Float64Array } {
+  const { N, K, groupSize: G } = m;
+  const y = new Float64Array(M * N);
+  const magnitude = new Float64Array(M * N);
+  const q = new Float64Array(N * K);
+  for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) q[n * K + k] = quantizedCode(m, n, k);
+  for (let r = 0; r < M; r++) {
+    for (let n = 0; n < N; n++) {
+      let sum = bias ? bias[n] : 0;
+      let mag = bias ? Math.abs(bias[n]) : 0;
+      for (let k = 0; k < K; k++) {
+        const g = n * (K / G) + Math.floor(k / G);
+        const s = m.scales[g], b = m.biases[g], xk = x[r * K + k], qk = q[n * K + k];
+        sum += xk * (s * qk + b);
+        mag += Math.abs(xk) * (Math.abs(s) * qk + Math.abs(b));
+      }
+      y[r * N + n] = sum;
+      magnitude[r * N + n] = mag;
     }
   }
   return { y, magnitude };

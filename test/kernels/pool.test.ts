@@ -1,15 +1,17 @@
-// The kernel thread pool: results independent of how panels are split over threads, several arenas
-// at once, the one-thread fallback when workers cannot start, dispose, errors from a worker, and
-// TFVLM_KERNEL_THREADS.
+// The kernel thread pool: results independent of how panels are split over threads (16-bit and
+// quantized weights alike), several arenas at once, the one-thread fallback when workers cannot
+// start, dispose, errors from a worker, and TFVLM_KERNEL_THREADS.
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import { fileURLToPath } from 'node:url';
-import { KernelArena, KernelPool, packedBytes, paddedColumns, type WeightDType } from '../../src/kernels/index.ts';
+import {
+  KernelArena, KernelPool, packedBytes, paddedColumns, quantizedBytes, type QuantBits, type QuantGroupSize, type WeightDType,
+} from '../../src/kernels/index.ts';
 import { linearReference } from '../../src/kernels/reference.ts';
 import { assertDotClose } from '../helpers/compare.ts';
-import { Bump, DTYPES, randomF32, randomWeights } from './util.ts';
+import { Bump, DTYPES, randomF32, randomQuantized, randomWeights } from './util.ts';
 
 // Three threads (two workers) even on two cores: more chunks than cores, claimed in any order.
 const many = new KernelPool({ threads: 3, spinMicros: 50 });
@@ -38,6 +40,27 @@ function runAll(arena: KernelArena, dtype: WeightDType, M: number, N: number, K:
   };
 }
 
+/** runAll for a quantized W: packQuantized, matvecQuantized and matmulQuantized. */
+function runQuantized(arena: KernelArena, bits: QuantBits, G: QuantGroupSize, M: number, N: number, K: number) {
+  const mem = new Bump(arena);
+  const m = randomQuantized(bits, G, N, K, N + K);
+  const codes = mem.put(m.codes), scales = mem.put(m.scales), biases = mem.put(m.biases);
+  const bytes = quantizedBytes(bits, G, N, K);
+  const w = mem.take(bytes);
+  const x = mem.put(randomF32(M * K, M));
+  const b = mem.put(randomF32(paddedColumns(N), 2));
+  const y1 = mem.take(4 * paddedColumns(N));
+  const y = mem.take(4 * M * N);
+  arena.packQuantized(bits, G, codes, scales, biases, w, N, K);
+  arena.matvecQuantized(bits, G, w, x, y1, N, K, b);
+  arena.matmulQuantized(bits, G, w, x, y, M, N, K, b);
+  return {
+    packed: arena.view(w, bytes).slice(),
+    matvec: arena.f32(y1, paddedColumns(N)).slice(),
+    matmul: arena.f32(y, M * N).slice(),
+  };
+}
+
 describe('KernelPool', () => {
   it('started the threads asked for', () => {
     assert.equal(many.threads, 3, many.reason);
@@ -58,6 +81,26 @@ describe('KernelPool', () => {
           assert.deepEqual(r3.packed, r1.packed, `${dtype} pack [${N}, ${K}]`);
           assert.deepEqual(r3.matvec, r1.matvec, `${dtype} matvec [${N}, ${K}]`);
           assert.deepEqual(r3.matmul, r1.matmul, `${dtype} matmul [${M}, ${N}, ${K}]`);
+        }
+      }
+    } finally {
+      a.dispose();
+      b.dispose();
+    }
+  });
+
+  it('gives bit-identical quantized pack, matvec and matmul results on 3 threads and on 1', () => {
+    const a = KernelArena.create(32 << 20, { pool: many });
+    const b = KernelArena.create(32 << 20, { pool: one });
+    try {
+      // Split like the 16-bit calls above (≥ 32K weights, 256K multiply-adds per thread), ragged in N.
+      for (const [bits, G] of [[4, 32], [8, 64], [4, 128]] as const) {
+        for (const [M, N, K] of [[1, 1001, 256], [37, 2003, 128], [5, 4099, 384]]) {
+          const r3 = runQuantized(a, bits, G, M, N, K);
+          const r1 = runQuantized(b, bits, G, M, N, K);
+          assert.deepEqual(r3.packed, r1.packed, `q${bits}/${G} pack [${N}, ${K}]`);
+          assert.deepEqual(r3.matvec, r1.matvec, `q${bits}/${G} matvec [${N}, ${K}]`);
+          assert.deepEqual(r3.matmul, r1.matmul, `q${bits}/${G} matmul [${M}, ${N}, ${K}]`);
         }
       }
     } finally {

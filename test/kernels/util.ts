@@ -1,7 +1,7 @@
 // Shared by the kernel tests: seeded random data in each weight dtype, and a bump allocator over an
 // arena (every offset 16-byte aligned, as the kernels require).
-import type { KernelArena, WeightDType } from '../../src/kernels/index.ts';
-import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/kernels/reference.ts';
+import type { KernelArena, QuantBits, QuantGroupSize, WeightDType } from '../../src/kernels/index.ts';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type QuantizedMatrix } from '../../src/kernels/reference.ts';
 
 export const DTYPES: WeightDType[] = ['f32', 'bf16', 'f16'];
 export const ELEMENT_BYTES: Record<WeightDType, number> = { f32: 4, bf16: 2, f16: 2 };
@@ -42,8 +42,8 @@ export class Bump {
     if (this.next > this.arena.bytes) throw new Error(`test arena too small: ${this.next} > ${this.arena.bytes}`);
     return at;
   }
-  /** Copies f32 values or 16-bit bits into a new region; returns its offset. */
-  put(values: Float32Array | Uint16Array): number {
+  /** Copies f32 values, 16-bit bits or other raw words into a new region; returns its offset. */
+  put(values: Float32Array | Uint16Array | Uint32Array | Uint8Array): number {
     const at = this.take(values.byteLength);
     this.arena.view(at, values.byteLength).set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
     return at;
@@ -57,4 +57,31 @@ export class Bump {
 export function u16(arena: KernelArena, offset: number, count: number): Uint16Array {
   const v = arena.view(offset, 2 * count);
   return new Uint16Array(v.buffer, v.byteOffset, count);
+}
+
+/**
+ * A random quantized [N, K]: uniform codes, bf16 scales and biases (as checkpoints store them,
+ * widened) in MLX's pattern, s > 0 with b ≈ −s·2^(bits−1) so weights straddle 0 and s·q + b
+ * cancels; `plain` instead draws s and b as any float32 in [-1, 1) (products no longer exact).
+ */
+export function randomQuantized(
+  bits: QuantBits, groupSize: QuantGroupSize, N: number, K: number, seed: number, plain = false,
+): QuantizedMatrix {
+  const r = rng(seed);
+  const codes = new Uint32Array((N * K * bits) / 32);
+  for (let i = 0; i < codes.length; i++) codes[i] = (r() * 2 ** 32) >>> 0;
+  const groups = (N * K) / groupSize;
+  const scales = new Float32Array(groups);
+  const biases = new Float32Array(groups);
+  for (let g = 0; g < groups; g++) {
+    if (plain) {
+      scales[g] = r() * 2 - 1;
+      biases[g] = r() * 2 - 1;
+    } else {
+      const s = bf16ToF32(f32ToBf16(0.001 + 0.02 * r()));
+      scales[g] = s;
+      biases[g] = bf16ToF32(f32ToBf16(-s * 2 ** (bits - 1) * (0.9 + 0.2 * r())));
+    }
+  }
+  return { bits, groupSize, N, K, codes, scales, biases };
 }

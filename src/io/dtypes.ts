@@ -1,10 +1,11 @@
 // Safetensors element types and exact conversions between float16 / bfloat16 bits and float32.
 // Widening is exact; narrowing rounds to nearest, ties to even (as torch's .to(bfloat16/float16) does).
 
-export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+/** U32 holds MLX's quantized codes (uint32 words of packed 4- or 8-bit codes). */
+export type SafetensorsDType = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U32' | 'U8' | 'BOOL';
 
 export const DTYPE_BYTES: Record<SafetensorsDType, number> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1,
+  F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U32: 4, U8: 1, BOOL: 1,
 };
 
 export function isSafetensorsDType(s: unknown): s is SafetensorsDType {

@@ -24,7 +24,7 @@ export interface TensorEntry {
   file: string;
 }
 
-export type TensorArray = Float32Array | Int32Array | Uint8Array;
+export type TensorArray = Float32Array | Int32Array | Uint32Array | Uint8Array;
 
 export interface RawTensor {
   dtype: SafetensorsDType;
@@ -130,7 +130,7 @@ export class SafetensorsFile {
   }
 
   /**
-   * Floats widen to Float32Array, signed ints to Int32Array, U8/BOOL stay Uint8Array.
+   * Floats widen to Float32Array, signed ints to Int32Array, U32 stays Uint32Array, U8/BOOL stay Uint8Array.
    * With `out` (of that array type, at least as long as the tensor) the values land in it and the
    * result is `out` or its leading subarray, so one buffer can be reused across tensors.
    */
@@ -155,6 +155,7 @@ export class SafetensorsFile {
     switch (e.dtype) {
       case 'F32':
       case 'I32':
+      case 'U32':
       case 'U8':
       case 'BOOL':
         this.readInto(e, new Uint8Array(buf, at, e.byteLength));
@@ -208,6 +209,9 @@ export class SafetensorsFile {
   /** float32 for float dtypes, int32 for signed ints and U8, bool for BOOL; shape as stored (0-d ok). */
   readTensor(name: string): tf.Tensor {
     const e = this.entry(name);
+    if (e.dtype === 'U32') {
+      throw new TfvlmError(`safetensors ${this.file}: tensor '${name}' is U32 (quantized codes), which tfjs has no dtype for; read it with readArray`);
+    }
     if (tf.getBackend() === 'wasm' && e.dtype !== 'U8') {
       // tfjs-backend-wasm copies the values into its heap inside tf.tensor (backend_wasm.ts: move),
       // so a reused staging buffer saves allocating and page-faulting a fresh array per tensor.
@@ -242,7 +246,7 @@ export class ReadScratch {
   readonly users = new Set<object>();
   private buf: ArrayBuffer | undefined;
 
-  view<K extends Float32ArrayConstructor | Int32ArrayConstructor | Uint8ArrayConstructor>(Kind: K, n: number): InstanceType<K> {
+  view<K extends Float32ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | Uint8ArrayConstructor>(Kind: K, n: number): InstanceType<K> {
     const bytes = n * Kind.BYTES_PER_ELEMENT;
     if (!this.buf || this.buf.byteLength < bytes) this.buf = new ArrayBuffer(bytes);
     return new Kind(this.buf, 0, n) as InstanceType<K>;
@@ -255,10 +259,13 @@ export class ReadScratch {
 }
 
 /** The array type readArray returns for a dtype. */
-export function arrayTypeOf(dtype: SafetensorsDType): Float32ArrayConstructor | Int32ArrayConstructor | Uint8ArrayConstructor {
+export function arrayTypeOf(
+  dtype: SafetensorsDType,
+): Float32ArrayConstructor | Int32ArrayConstructor | Uint32ArrayConstructor | Uint8ArrayConstructor {
   switch (dtype) {
     case 'F64': case 'F32': case 'F16': case 'BF16': return Float32Array;
     case 'I64': case 'I32': case 'I16': case 'I8': return Int32Array;
+    case 'U32': return Uint32Array;
     case 'U8': case 'BOOL': return Uint8Array;
   }
 }

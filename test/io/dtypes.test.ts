@@ -21,7 +21,7 @@ function f16Reference(h: number): number {
 
 describe('DTYPE_BYTES', () => {
   it('matches the safetensors element sizes', () => {
-    assert.deepEqual(DTYPE_BYTES, { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U8: 1, BOOL: 1 });
+    assert.deepEqual(DTYPE_BYTES, { F64: 8, F32: 4, F16: 2, BF16: 2, I64: 8, I32: 4, I16: 2, I8: 1, U32: 4, U8: 1, BOOL: 1 });
   });
 });
 

@@ -1,14 +1,15 @@
 // End to end on a SmolVLM-256M-size random checkpoint, in its own process so peak RSS is this
 // model's alone: load, the first (cold) prompt, vision encoder per 512×512 tile and the prompt again
 // warm, decode at short and long context. Run by bench/run.ts:
-//   node --import tsx bench/lib/e2e.ts --dir CHECKPOINT --out RESULT.json [--quick]
+//   node --import tsx bench/lib/e2e.ts --dir CHECKPOINT --out RESULT.json [--quick] [--weights stored|float32] [--dtype auto|q8|q4]
 import fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { tf, initBackend, backendInfo } from '../../src/backend/index.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import type { WeightsResidence } from '../../src/models/weights.ts';
-import { KernelArena, packedBytes } from '../../src/kernels/index.ts';
-import type { PackedMatrix } from '../../src/layers/weight-store.ts';
+import type { LoadDType } from '../../src/models/load-options.ts';
+import { KernelArena } from '../../src/kernels/index.ts';
+import { formatBytes, type PackedMatrix } from '../../src/layers/weight-store.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
 import { generateTokens, type TokenLoopResult } from '../../src/generation/generate.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
@@ -19,6 +20,8 @@ import { measureDecodeBreakdown, type DecodeBreakdown } from './decode-breakdown
 export interface E2EResult {
   /** Where the weights lived: 'stored' (checkpoint precision, tfvlm's kernels) or 'float32' (tfjs tensors, XNNPACK). */
   weights: WeightsResidence;
+  /** 'auto': as stored; 'q8' / 'q4': quantized at load (groups of 64). */
+  dtype: LoadDType;
   checkpoint_mb: number;
   load_ms: number;
   /** Warm: the tile's weights already packed by XNNPACK. */
@@ -55,7 +58,7 @@ function tensorBytes(tree: unknown, seen = new Set<unknown>()): number {
   if (tree instanceof tf.Tensor) return tree.size * 4;
   if (tree instanceof KernelArena) return 0;
   const m = tree as Partial<PackedMatrix>;
-  if (m.arena instanceof KernelArena && m.dtype && m.rows && m.cols) return packedBytes(m.dtype, m.rows, m.cols);
+  if (m.arena instanceof KernelArena && m.format && m.rows && m.cols) return formatBytes(m.format, m.rows, m.cols);
   return Object.values(tree as Record<string, unknown>).reduce<number>((a, v) => a + tensorBytes(v, seen), 0);
 }
 
@@ -74,14 +77,18 @@ function wasmHeapMb(): number | null {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { dir: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean' }, weights: { type: 'string', default: 'stored' } },
+    options: {
+      dir: { type: 'string' }, out: { type: 'string' }, quick: { type: 'boolean' }, weights: { type: 'string', default: 'stored' },
+      dtype: { type: 'string', default: 'auto' },
+    },
   });
-  if (!values.dir || !values.out) throw new Error('usage: e2e.ts --dir CHECKPOINT --out RESULT.json [--quick] [--weights stored|float32]');
+  if (!values.dir || !values.out) throw new Error('usage: e2e.ts --dir CHECKPOINT --out RESULT.json [--quick] [--weights stored|float32] [--dtype auto|q8|q4]');
   const weights = values.weights as WeightsResidence;
+  const dtype = values.dtype as LoadDType;
   const quick = values.quick ?? false;
   await initBackend();
   const t0 = performance.now();
-  const model = await Idefics3Model.load(values.dir, { weights });
+  const model = await Idefics3Model.load(values.dir, { weights, dtype });
   const loadMs = performance.now() - t0;
   const tensorsMb = tf.memory().numBytes / MB;
   const heapAfterLoad = wasmHeapMb();
@@ -152,6 +159,7 @@ async function main(): Promise<void> {
   );
   const result: E2EResult = {
     weights,
+    dtype,
     checkpoint_mb: fs.statSync(`${values.dir}/model.safetensors`).size / MB,
     load_ms: loadMs,
     vision_ms_per_tile: median(visionRuns),

@@ -23,8 +23,15 @@ export function packedMatmul(m: PackedMatrix, x: Float32Array, rows: number): Fl
     const n = Math.min(chunk, rows - r0);
     const yOffset = xOffset + align(n * K * 4);
     arena.f32(xOffset, n * K).set(x.subarray(r0 * K, (r0 + n) * K));
-    if (n === 1) arena.matvec(m.dtype, m.offset, xOffset, yOffset, N, K, m.biasOffset);
-    else arena.matmul(m.dtype, m.offset, xOffset, yOffset, n, N, K, m.biasOffset);
+    const f = m.format;
+    if (f.kind === 'quantized') {
+      if (n === 1) arena.matvecQuantized(f.bits, f.groupSize, m.offset, xOffset, yOffset, N, K, m.biasOffset);
+      else arena.matmulQuantized(f.bits, f.groupSize, m.offset, xOffset, yOffset, n, N, K, m.biasOffset);
+    } else if (n === 1) {
+      arena.matvec(f.dtype, m.offset, xOffset, yOffset, N, K, m.biasOffset);
+    } else {
+      arena.matmul(f.dtype, m.offset, xOffset, yOffset, n, N, K, m.biasOffset);
+    }
     out.set(arena.f32(yOffset, n * N), r0 * N);
   }
   return out;
@@ -36,7 +43,9 @@ export function packedRows(m: PackedMatrix, ids: ArrayLike<number>): Float32Arra
   const out = new Float32Array(ids.length * K);
   const { arena } = m;
   for (let i = 0; i < ids.length; i++) {
-    arena.gatherRow(m.dtype, m.offset, m.rows, K, ids[i], m.scratch.offset);
+    const f = m.format;
+    if (f.kind === 'quantized') arena.gatherRowQuantized(f.bits, f.groupSize, m.offset, m.rows, K, ids[i], m.scratch.offset);
+    else arena.gatherRow(f.dtype, m.offset, m.rows, K, ids[i], m.scratch.offset);
     out.set(arena.f32(m.scratch.offset, K), i * K);
   }
   return out;

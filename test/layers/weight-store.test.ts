@@ -36,7 +36,7 @@ describe('weight store: packed linears and embeddings', () => {
       SHAPES.forEach(([N, K], i) => {
         const { bytes, values } = randomMatrix(dtype, N, K, 10 + i);
         const bias = i % 2 === 0 ? Float32Array.from({ length: N }, (_, j) => j / N - 0.5) : undefined;
-        const plan: MatrixPlan = { dtype, rows: N, cols: K, bias: bias !== undefined };
+        const plan: MatrixPlan = { format: { kind: 'float', dtype }, rows: N, cols: K, bias: bias !== undefined };
         // A scratch of 4 KiB makes the 70-row inputs run in several chunks.
         const store = WeightStore.create([plan], { scratchBytes: Math.max(4096, 8 * K * 4 + 1024) });
         const packed: Linear = { packed: store.place(plan, 'w', reader(bytes), bias), inFeatures: K, outFeatures: N };
@@ -61,21 +61,20 @@ describe('weight store: packed linears and embeddings', () => {
   }
 
   it('embedding rows come back exactly, across several arenas', () => {
-    const plans: MatrixPlan[] = [
-      { dtype: 'bf16', rows: 50, cols: 24, bias: false },
-      { dtype: 'f16', rows: 33, cols: 40, bias: false },
-      { dtype: 'f32', rows: 9, cols: 12, bias: false },
-    ];
+    const dtypes = ['bf16', 'f16', 'f32'] as const;
+    const plans: MatrixPlan[] = [[50, 24], [33, 40], [9, 12]].map(([rows, cols], i) => ({
+      format: { kind: 'float', dtype: dtypes[i] }, rows, cols, bias: false,
+    }));
     const store = WeightStore.create(plans, { maxArenaBytes: 8192 + 4096, scratchBytes: 4096 });
     try {
       plans.forEach((plan, i) => {
-        const { bytes, values } = randomMatrix(plan.dtype, plan.rows, plan.cols, 40 + i);
+        const { bytes, values } = randomMatrix(dtypes[i], plan.rows, plan.cols, 40 + i);
         const packed = store.place(plan, `e${i}`, reader(bytes));
         const ids = [plan.rows - 1, 0, 3, 3];
         const y = embed({ packed, numEmbeddings: plan.rows, embeddingDim: plan.cols }, tf.tensor2d(ids, [2, 2], 'int32'));
         assert.deepEqual(y.shape, [2, 2, plan.cols]);
         const expected = Float32Array.from(ids.flatMap((id) => [...values.subarray(id * plan.cols, (id + 1) * plan.cols)]));
-        assertClose(y.dataSync() as Float32Array, expected, TOLERANCE.exact, `${plan.dtype} rows`);
+        assertClose(y.dataSync() as Float32Array, expected, TOLERANCE.exact, `${dtypes[i]} rows`);
         y.dispose();
       });
       assert.ok(store.bytes > 2 * 4096, 'more than one arena');
@@ -85,7 +84,7 @@ describe('weight store: packed linears and embeddings', () => {
   });
 
   it('f16 weights holding inf or NaN are refused by name', () => {
-    const plan: MatrixPlan = { dtype: 'f16', rows: 9, cols: 8, bias: false };
+    const plan: MatrixPlan = { format: { kind: 'float', dtype: 'f16' }, rows: 9, cols: 8, bias: false };
     const values = new Float32Array(72).fill(0.5);
     values[40] = Infinity;
     const store = WeightStore.create([plan], { scratchBytes: 4096 });

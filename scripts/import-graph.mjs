@@ -22,13 +22,13 @@ export const LAYERS = {
   quant: ['io', 'errors', 'util'],
   tokenizer: ['io', 'backend', 'errors', 'util'],
   layers: ['kernels', 'backend', 'errors', 'util'],
-  models: ['layers', 'kernels', 'io', 'backend', 'errors', 'util'],
-  processing: ['models', 'tokenizer', 'io', 'backend', 'errors', 'util'],
-  generation: ['processing', 'models', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
-  train: ['generation', 'processing', 'models', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
-  engine: ['generation', 'processing', 'models', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
-  tasks: ['engine', 'generation', 'processing', 'models', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
-  cli: ['engine', 'tasks', 'train', 'generation', 'processing', 'models', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  models: ['layers', 'kernels', 'quant', 'io', 'backend', 'errors', 'util'],
+  processing: ['models', 'quant', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  generation: ['processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  train: ['generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  engine: ['generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  tasks: ['engine', 'generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  cli: ['engine', 'tasks', 'train', 'generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
 };
 
 function tsFiles(dir) {

@@ -8,6 +8,7 @@ import { TfvlmError } from './errors.ts';
 import { resolveModel, type HubOptions } from './io/hub/index.ts';
 import { loadModel, type LoadedModel } from './models/registry.ts';
 import type { WeightsResidence } from './models/weights.ts';
+import type { LoadDType } from './models/load-options.ts';
 import type { ProgressListener } from './util/progress.ts';
 import { VlmProcessor, type ProcessedInputs, type ProcessOptions, type VlmRequest } from './processing/processor.ts';
 import { checkCallOptions, type GenerateCallOptions } from './generation/call-options.ts';
@@ -24,6 +25,10 @@ export type { VlmRequest, GenerateCallOptions };
 export interface VlmLoadOptions extends HubOptions {
   /** 'stored' (default): weights in their checkpoint precision outside the tfjs heap; 'float32': widened tfjs tensors. */
   weights?: WeightsResidence;
+  /** 'q8' / 'q4': quantize the language model's matrices while loading (MLX's affine format); 'auto' (default): as stored. */
+  dtype?: LoadDType;
+  /** Group size when quantizing at load: 32, 64 (default) or 128. */
+  groupSize?: number;
   /** Receives 'load' progress (bytes of weights read). */
   onLoadProgress?: ProgressListener;
 }
@@ -55,12 +60,12 @@ export class Vlm {
   static async load(spec: string, options: VlmLoadOptions = {}): Promise<Vlm> {
     await initBackend();
     const t0 = performance.now();
-    const { weights, onLoadProgress, ...hub } = options;
+    const { weights, dtype, groupSize, onLoadProgress, ...hub } = options;
     const dir = await resolveModel(spec, hub);
     if (!fs.existsSync(path.join(dir, 'config.json'))) throw new TfvlmError(`${dir}: no config.json (not a model folder)`);
     // The weights are disposed if anything after them fails (tokenizer, processor files).
     const generationConfig = readGenerationConfig(dir);
-    const model = await loadModel(dir, { weights, onProgress: onLoadProgress });
+    const model = await loadModel(dir, { weights, dtype, groupSize, onProgress: onLoadProgress });
     try {
       const processor = await VlmProcessor.load(dir);
       return new Vlm(dir, model, processor, generationConfig, performance.now() - t0);

@@ -17,7 +17,7 @@ export interface ProgressPrinterOptions {
   redrawEveryMs?: number;
 }
 
-const LABEL: Record<ProgressStage, string> = { load: 'loading weights', vision: 'vision encoder', prefill: 'prefill' };
+const LABEL: Record<ProgressStage, string> = { load: 'loading weights', vision: 'vision encoder', prefill: 'prefill', quantize: 'quantizing' };
 const BAR_WIDTH = 24;
 
 interface StageState {

@@ -12,7 +12,8 @@ import { CLIPVisionTransformer, clipVisionWeights, projectAndNormalize } from '.
 import { parseLlavaConfig } from './llava/config.ts';
 import { llavaKeyLayout } from './llava/model.ts';
 import { readConfigJson } from './read-config.ts';
-import { disposeTree, loadWeights } from './weights.ts';
+import { loadWeights } from './load-weights.ts';
+import { disposeTree } from './weights.ts';
 
 /** Where the vision tower sits in a checkpoint, and its projection (if any). */
 interface TowerLocation {

@@ -8,7 +8,8 @@ import { checkFits } from '../backend/memory-budget.ts';
 import { TfvlmError } from '../errors.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import type { LlamaConfig } from './llama/config.ts';
-import { residentBytes, type WeightSource, type WeightsResidence } from './weights.ts';
+import { residentBytes, type LoadWeightsOptions } from './load-weights.ts';
+import type { WeightSource } from './weights.ts';
 
 /** Context the load-time check reserves a KV cache for (capped by max_position_embeddings). */
 export const NOMINAL_CONTEXT = 1024;
@@ -22,14 +23,15 @@ export function kvCacheBytes(c: Pick<LlamaConfig, 'num_hidden_layers' | 'num_key
   return 2 * c.num_hidden_layers * c.num_key_value_heads * c.head_dim * 4 * tokens;
 }
 
-export function checkModelFits(checkpoint: Checkpoint, build: (w: WeightSource) => unknown, residence: WeightsResidence,
+export function checkModelFits(checkpoint: Checkpoint, build: (w: WeightSource) => unknown, load: LoadWeightsOptions,
   text: Pick<LlamaConfig, 'num_hidden_layers' | 'num_key_value_heads' | 'head_dim' | 'max_position_embeddings'>): void {
-  const weights = residentBytes(checkpoint, build, residence);
+  const residence = load.weights ?? 'float32';
+  const weights = residentBytes(checkpoint, build, residence, load);
   const tokens = Math.min(NOMINAL_CONTEXT, text.max_position_embeddings);
   const kv = kvCacheBytes(text, tokens);
   const what = checkpoint.source;
   if (residence === 'float32' && tf.getBackend() === 'wasm') {
-    const matrices = residentBytes(checkpoint, build, 'stored');
+    const matrices = residentBytes(checkpoint, build, 'stored', load);
     const heap = weights + Math.min(weights, matrices * 2) + kv;
     if (heap > WASM_HEAP_BYTES) {
       const gb = (n: number) => `${(n / 1e9).toFixed(2)} GB`;

@@ -3,6 +3,7 @@
 // against it. The inputs come from a safetensors file or from the processor (then they are
 // written to the dump too).
 import { tf } from '../backend/index.ts';
+import type { ModelLoadOptions } from './load-options.ts';
 import { TfvlmError } from '../errors.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import { Capture } from './capture.ts';
@@ -58,10 +59,10 @@ export async function forwardToDump(
   modelDir: string,
   inputs: ModelInputTensors,
   dump: string,
-  opts: { capture?: 'all' | string[]; includeInputs?: boolean } = {},
+  opts: { capture?: 'all' | string[]; includeInputs?: boolean; load?: ModelLoadOptions } = {},
 ): Promise<ForwardDumpResult> {
   if (!inputs.input_ids) throw new TfvlmError('forward: input_ids are required');
-  const model = await loadModel(modelDir);
+  const model = await loadModel(modelDir, opts.load);
   const capture = new Capture(opts.capture ?? 'all');
   try {
     const t0 = performance.now();

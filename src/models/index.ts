@@ -8,9 +8,10 @@ export { LlamaForCausalLM, llamaCausalLMWeights } from './llama/causal-lm.ts';
 export { writeRandomCheckpoint, randomTensors, lazyRandomTensors, type RandomCheckpointOptions } from './random-weights.ts';
 export { Capture } from './capture.ts';
 export {
-  loadWeights, weightSpec, checkCheckpoint, checkpointTensors, toCheckpointLayout, fromCheckpointLayout, disposeTree, residentBytes,
-  type WeightSource, type WeightSpec, type ParamSlot, type SlotLayout, type WeightsResidence, type LoadedWeights,
+  weightSpec, checkpointTensors, toCheckpointLayout, fromCheckpointLayout, disposeTree,
+  type WeightSource, type WeightSpec, type ParamSlot, type SlotLayout, type WeightsResidence, type MatrixKey, type MatrixKind,
 } from './weights.ts';
+export { loadWeights, checkCheckpoint, residentBytes, type LoadWeightsOptions, type LoadedWeights } from './load-weights.ts';
 export { parseIdefics3Config, IDEFICS3_VISION_DEFAULTS, type Idefics3Config } from './idefics3/config.ts';
 export { Idefics3Model, idefics3Weights, idefics3WeightSpec } from './idefics3/model.ts';
 export { Idefics3VisionTransformer, visionPositionIds, patchMaskFromPixels } from './idefics3/vision.ts';

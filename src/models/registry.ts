@@ -2,15 +2,19 @@
 // loads, how its processor turns images into tokens, and which of its weights are the projector
 // (`tfvlm train --trainable projector`). Adding an architecture = its folder + one row here.
 import { TfvlmError } from '../errors.ts';
+import type { Checkpoint } from '../io/checkpoint.ts';
+import { SAME_NAMES, type MlxNaming } from './checkpoint-layout.ts';
 import { parseIdefics3Config } from './idefics3/config.ts';
-import { Idefics3Model, idefics3WeightSpec } from './idefics3/model.ts';
+import { IDEFICS3_MLX_NAMES } from './idefics3/mlx-names.ts';
+import { Idefics3Model, idefics3Weights, idefics3WeightSpec } from './idefics3/model.ts';
 import { LlamaForCausalLM, llamaCausalLMWeights } from './llama/causal-lm.ts';
 import { parseLlamaConfig } from './llama/config.ts';
 import { parseLlavaConfig } from './llava/config.ts';
-import { LlavaModel, llavaWeightSpec } from './llava/model.ts';
+import { llavaMlxNames } from './llava/mlx-names.ts';
+import { LlavaModel, llavaKeyLayout, llavaWeights, llavaWeightSpec } from './llava/model.ts';
 import type { ModelLoadOptions } from './load-options.ts';
 import { readConfigJson } from './read-config.ts';
-import { weightSpec, type WeightSpec } from './weights.ts';
+import { weightSpec, type WeightSource, type WeightSpec } from './weights.ts';
 
 /** Any model loadModel returns; narrow with instanceof. */
 export type LoadedModel = Idefics3Model | LlavaModel | LlamaForCausalLM;
@@ -32,6 +36,12 @@ export interface Architecture {
   processor: ProcessorFamily;
   /** Checkpoint keys of the vision → text projector. */
   isProjectorKey: (key: string) => boolean;
+  /** The build function loadWeights runs for this config and checkpoint (its keys in the checkpoint's layout). */
+  weightBuild: (rawConfig: unknown, checkpoint: Checkpoint) => (w: WeightSource) => unknown;
+  /** How mlx-vlm names the keys of a checkpoint with this layout. */
+  mlxNames: (checkpoint: Checkpoint) => MlxNaming;
+  /** Keys mlx-vlm's tree has that a tied transformers checkpoint shares: [source key, copy key] (both transformers names). */
+  mlxTiedCopies?: (rawConfig: unknown) => [string, string][];
 }
 
 export const REGISTRY: Architecture[] = [
@@ -43,6 +53,13 @@ export const REGISTRY: Architecture[] = [
     weightSpec: (raw) => idefics3WeightSpec(parseIdefics3Config(raw)),
     processor: 'idefics3',
     isProjectorKey: (key) => key.startsWith('model.connector.'),
+    weightBuild: (raw) => {
+      const config = parseIdefics3Config(raw);
+      return (w) => idefics3Weights(w, config);
+    },
+    mlxNames: () => IDEFICS3_MLX_NAMES,
+    // mlx-vlm's idefics3 language model always has an lm_head.
+    mlxTiedCopies: (raw) => (parseIdefics3Config(raw).tie_word_embeddings ? [['model.text_model.embed_tokens.weight', 'lm_head.weight']] : []),
   },
   {
     modelTypes: ['llava'],
@@ -51,6 +68,12 @@ export const REGISTRY: Architecture[] = [
     weightSpec: (raw) => llavaWeightSpec(parseLlavaConfig(raw)),
     processor: 'llava',
     isProjectorKey: (key) => key.startsWith('multi_modal_projector.') || key.startsWith('model.multi_modal_projector.'),
+    weightBuild: (raw, checkpoint) => {
+      const config = parseLlavaConfig(raw);
+      const layout = llavaKeyLayout(checkpoint);
+      return (w) => llavaWeights(w, config, layout);
+    },
+    mlxNames: (checkpoint) => llavaMlxNames(llavaKeyLayout(checkpoint)),
   },
   {
     // Text-only Llama checkpoints (SmolLM2, Vicuna, TinyLlama) on the same decoder.
@@ -63,6 +86,11 @@ export const REGISTRY: Architecture[] = [
     },
     processor: 'text',
     isProjectorKey: () => false,
+    weightBuild: (raw) => {
+      const config = parseLlamaConfig(raw);
+      return (w) => llamaCausalLMWeights(w, config);
+    },
+    mlxNames: () => SAME_NAMES,
   },
 ];
 

@@ -9,15 +9,10 @@
 //   for writing checkpoints back.
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
-import type { Checkpoint } from '../io/checkpoint.ts';
-import type { SafetensorsDType } from '../io/dtypes.ts';
 import type { Embedding } from '../layers/embedding.ts';
-import { linearFromCheckpoint, type Linear } from '../layers/linear.ts';
+import type { Linear } from '../layers/linear.ts';
 import type { LayerNorm } from '../layers/layer-norm.ts';
 import type { RMSNorm } from '../layers/rms-norm.ts';
-import { WeightStore, type MatrixPlan, type PackedMatrix } from '../layers/weight-store.ts';
-import type { WeightDType } from '../kernels/index.ts';
-import { reportProgress, withProgress, type ProgressListener } from '../util/progress.ts';
 
 /** checkpoint key → expected shape, in a stable order. */
 export type WeightSpec = Map<string, number[]>;
@@ -61,20 +56,31 @@ export interface ParamSlot {
   linear?: Linear;
 }
 
-const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
-const MAX_LISTED = 20;
+export type MatrixKind = 'linear' | 'conv' | 'packed' | 'embedding';
 
-/** A weight matrix the stored residence packs: rows [rowStart, rowStart + rows) of `key`, and its bias. */
-interface MatrixKey {
+/** A weight matrix of the build: rows [rowStart, rowStart + rows) of `key` (a [rows, cols] view), and its bias. */
+export interface MatrixKey {
   key: string;
   rowStart: number;
   rows: number;
   cols: number;
+  kind: MatrixKind;
   biasKey?: string;
+  /** conv: [out, in, k, k] in torch's layout. */
+  conv?: { out: number; in: number; kernel: number };
+}
+
+/** What the loader notes for each tensor it creates, to find its slot in the tree afterwards. */
+export interface Recorded {
+  key: string;
+  hfShape: number[];
+  layout: SlotLayout;
+  order: number;
+  linear?: Linear;
 }
 
 /** The dry run: records keys and shapes (and which are matrices), creates nothing (the values it returns are never used). */
-class SpecRecorder implements WeightSource {
+export class SpecRecorder implements WeightSource {
   readonly spec: WeightSpec = new Map();
   readonly matrices: MatrixKey[] = [];
   private readonly stub = {} as never;
@@ -87,7 +93,7 @@ class SpecRecorder implements WeightSource {
   linear(prefix: string, inFeatures: number, outFeatures: number, bias: boolean): Linear {
     this.spec.set(`${prefix}.weight`, [outFeatures, inFeatures]);
     if (bias) this.spec.set(`${prefix}.bias`, [outFeatures]);
-    this.matrices.push({ key: `${prefix}.weight`, rowStart: 0, rows: outFeatures, cols: inFeatures, biasKey: bias ? `${prefix}.bias` : undefined });
+    this.matrices.push({ key: `${prefix}.weight`, rowStart: 0, rows: outFeatures, cols: inFeatures, kind: 'linear', biasKey: bias ? `${prefix}.bias` : undefined });
     return this.stub;
   }
 
@@ -95,7 +101,8 @@ class SpecRecorder implements WeightSource {
     this.spec.set(`${prefix}.weight`, [outChannels, inChannels, kernel, kernel]);
     if (bias) this.spec.set(`${prefix}.bias`, [outChannels]);
     this.matrices.push({
-      key: `${prefix}.weight`, rowStart: 0, rows: outChannels, cols: inChannels * kernel * kernel, biasKey: bias ? `${prefix}.bias` : undefined,
+      key: `${prefix}.weight`, rowStart: 0, rows: outChannels, cols: inChannels * kernel * kernel, kind: 'conv',
+      biasKey: bias ? `${prefix}.bias` : undefined, conv: { out: outChannels, in: inChannels, kernel },
     });
     return this.stub;
   }
@@ -106,7 +113,7 @@ class SpecRecorder implements WeightSource {
     this.spec.set(biasKey, [total]);
     let rowStart = 0;
     for (const rows of outFeatures) {
-      this.matrices.push({ key: weightKey, rowStart, rows, cols: inFeatures, biasKey });
+      this.matrices.push({ key: weightKey, rowStart, rows, cols: inFeatures, kind: 'packed', biasKey });
       rowStart += rows;
     }
     return outFeatures.map(() => this.stub);
@@ -114,7 +121,7 @@ class SpecRecorder implements WeightSource {
 
   embedding(key: string, num: number, dim: number): Embedding {
     this.spec.set(key, [num, dim]);
-    this.matrices.push({ key, rowStart: 0, rows: num, cols: dim });
+    this.matrices.push({ key, rowStart: 0, rows: num, cols: dim, kind: 'embedding' });
     return this.stub;
   }
 
@@ -137,241 +144,8 @@ export function weightSpec(build: (w: WeightSource) => unknown): WeightSpec {
   return recorder.spec;
 }
 
-const STORED_DTYPE: Record<string, WeightDType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', F64: 'f32' };
-
-/** The dtype a checkpoint tensor keeps in a kernel arena (F64 is narrowed to f32, as float32 residence does). */
-function storedDType(dtype: SafetensorsDType): WeightDType {
-  return STORED_DTYPE[dtype];
-}
-
-interface Recorded {
-  key: string;
-  hfShape: number[];
-  layout: SlotLayout;
-  order: number;
-  linear?: Linear;
-}
-
-/**
- * Reads a checked checkpoint and notes, for each tensor it creates, the key and layout it came from.
- * With a store, matrices (linears, embeddings) go to the store in their checkpoint precision.
- */
-class CheckpointSource implements WeightSource {
-  readonly recorded = new Map<tf.Tensor, Recorded>();
-  private bytesRead = 0;
-  private readonly totalBytes: number;
-
-  constructor(private readonly checkpoint: Checkpoint, private readonly spec: WeightSpec, private readonly source: string,
-    private readonly store?: { store: WeightStore; plans: Map<string, MatrixPlan[]> }) {
-    this.totalBytes = [...spec.keys()].reduce((a, k) => a + checkpoint.entry(k).byteLength, 0);
-  }
-
-  private advance(bytes: number): void {
-    this.bytesRead += bytes;
-    reportProgress('load', this.bytesRead, this.totalBytes, 'bytes');
-  }
-
-  private read(key: string): tf.Tensor {
-    if (!this.spec.has(key)) throw new Error(`internal: weight '${key}' is not in the spec of ${this.source}`);
-    const t = this.checkpoint.readTensor(key);
-    this.advance(this.checkpoint.entry(key).byteLength);
-    return t;
-  }
-
-  /** The next planned matrix of `key` into the store: rows [rowStart, rowStart + rows), bias rows alike. */
-  private pack(key: string, rowStart: number, rows: number, cols: number, biasKey?: string): PackedMatrix {
-    const { store, plans } = this.store!;
-    const plan = plans.get(key)?.shift();
-    if (!plan) throw new Error(`internal: matrix '${key}' was not planned`);
-    const entry = this.checkpoint.entry(key);
-    const elementBytes = entry.byteLength / entry.shape.reduce((a, b) => a * b, 1);
-    const start = rowStart * cols * elementBytes;
-    const read = (dst: Uint8Array) => {
-      if (entry.dtype === 'F64') {
-        const wide = this.checkpoint.readArray(key) as Float32Array;
-        dst.set(new Uint8Array(wide.buffer, wide.byteOffset + rowStart * cols * 4, rows * cols * 4));
-      } else {
-        this.checkpoint.readBytesInto(key, dst, start);
-      }
-    };
-    const bias = biasKey ? (this.checkpoint.readArray(biasKey) as Float32Array).slice(rowStart, rowStart + rows) : undefined;
-    const packed = store.place(plan, key, read, bias);
-    const biasBytes = biasKey ? rows * (this.checkpoint.entry(biasKey).byteLength / this.spec.get(biasKey)![0]) : 0;
-    this.advance(rows * cols * elementBytes + biasBytes);
-    return packed;
-  }
-
-  private note(t: tf.Tensor, key: string, layout: SlotLayout, linear?: Linear): void {
-    this.recorded.set(t, { key, hfShape: this.spec.get(key)!, layout, order: this.recorded.size, linear });
-  }
-
-  tensor(key: string): tf.Tensor {
-    const t = this.read(key);
-    this.note(t, key, 'plain');
-    return t;
-  }
-
-  linear(prefix: string, inFeatures: number, outFeatures: number, bias: boolean): Linear {
-    if (this.store) {
-      const packed = this.pack(`${prefix}.weight`, 0, outFeatures, inFeatures, bias ? `${prefix}.bias` : undefined);
-      return { packed, inFeatures, outFeatures };
-    }
-    const l = linearFromCheckpoint(this.read(`${prefix}.weight`), bias ? this.read(`${prefix}.bias`) : undefined);
-    this.note(l.weightT!, `${prefix}.weight`, 'transposed', l);
-    if (l.bias) this.note(l.bias, `${prefix}.bias`, 'plain', l);
-    return l;
-  }
-
-  patchConv(prefix: string, outChannels: number, inChannels: number, kernel: number, bias: boolean): Linear {
-    const inFeatures = inChannels * kernel * kernel;
-    if (this.store) {
-      // [out, in, k, k] row-major is [out, in·k·k]: the same bytes.
-      const packed = this.pack(`${prefix}.weight`, 0, outChannels, inFeatures, bias ? `${prefix}.bias` : undefined);
-      return { packed, inFeatures, outFeatures: outChannels };
-    }
-    const conv = this.read(`${prefix}.weight`); // [out, in, k, k]
-    const asLinear = tf.reshape(conv, [outChannels, inFeatures]);
-    conv.dispose();
-    const l = linearFromCheckpoint(asLinear, bias ? this.read(`${prefix}.bias`) : undefined);
-    this.note(l.weightT!, `${prefix}.weight`, 'conv', l);
-    if (l.bias) this.note(l.bias, `${prefix}.bias`, 'plain', l);
-    return l;
-  }
-
-  packedLinears(weightKey: string, biasKey: string, inFeatures: number, outFeatures: number[]): Linear[] {
-    if (this.store) {
-      let rowStart = 0;
-      return outFeatures.map((rows) => {
-        const packed = this.pack(weightKey, rowStart, rows, inFeatures, biasKey);
-        rowStart += rows;
-        return { packed, inFeatures, outFeatures: rows };
-      });
-    }
-    const w = this.read(weightKey);
-    const b = this.read(biasKey);
-    const ws = tf.split(w, outFeatures, 0);
-    const bs = tf.split(b, outFeatures, 0);
-    tf.dispose([w, b]);
-    return ws.map((x, i) => linearFromCheckpoint(x, bs[i]));
-  }
-
-  layerNorm(prefix: string, _dim: number, eps: number): LayerNorm {
-    return { weight: this.tensor(`${prefix}.weight`) as tf.Tensor1D, bias: this.tensor(`${prefix}.bias`) as tf.Tensor1D, eps };
-  }
-
-  rmsNorm(prefix: string, _dim: number, eps: number): RMSNorm {
-    return { weight: this.tensor(`${prefix}.weight`) as tf.Tensor1D, eps };
-  }
-
-  embedding(key: string, num: number, dim: number): Embedding {
-    if (this.store) return { packed: this.pack(key, 0, num, dim), numEmbeddings: num, embeddingDim: dim };
-    return { table: this.tensor(key) as tf.Tensor2D, numEmbeddings: num, embeddingDim: dim };
-  }
-}
-
-function listed(kind: string, items: string[]): string {
-  const shown = items.slice(0, MAX_LISTED).map((s) => `    ${s}`).join('\n');
-  const more = items.length > MAX_LISTED ? `\n    … and ${items.length - MAX_LISTED} more` : '';
-  return `  ${kind} (${items.length}):\n${shown}${more}`;
-}
-
-export interface LoadWeightsOptions {
-  /** Checkpoint keys that may be present without being used (e.g. a stored lm_head when tied). */
-  ignore?: (key: string) => boolean;
-  /** Names the checkpoint in messages. */
-  source?: string;
-  /** Where matrices live (default 'float32'). */
-  weights?: WeightsResidence;
-  /** Receives 'load' progress (bytes). */
-  onProgress?: ProgressListener;
-}
-
-export interface LoadedWeights<T> {
-  weights: T;
-  /** Where the tree holds each checkpoint tensor (float32 residence; empty for 'stored'). */
-  slots: ParamSlot[];
-  /** The arenas of a 'stored' load; the model disposes it with its tensors. */
-  store?: WeightStore;
-}
-
-/** Compares a checkpoint with a spec; throws one TfvlmError listing every problem. */
-export function checkCheckpoint(checkpoint: Checkpoint, spec: WeightSpec, options: LoadWeightsOptions = {}): void {
-  const source = options.source ?? checkpoint.source;
-  const missing: string[] = [];
-  const wrongShape: string[] = [];
-  const wrongDtype: string[] = [];
-  for (const [key, shape] of spec) {
-    if (!checkpoint.has(key)) {
-      missing.push(`${key} [${shape.join(', ')}]`);
-      continue;
-    }
-    const entry = checkpoint.entry(key);
-    if (entry.shape.length !== shape.length || entry.shape.some((d, i) => d !== shape[i])) {
-      wrongShape.push(`${key}: checkpoint [${entry.shape.join(', ')}], expected [${shape.join(', ')}]`);
-    }
-    if (!FLOAT_DTYPES.has(entry.dtype)) wrongDtype.push(`${key}: ${entry.dtype}, expected a float dtype`);
-  }
-  const unexpected = checkpoint.keys().filter((k) => !spec.has(k) && !(options.ignore?.(k) ?? false));
-  if (missing.length || unexpected.length || wrongShape.length || wrongDtype.length) {
-    const parts = [
-      missing.length ? listed('missing', missing) : '',
-      unexpected.length ? listed('unexpected', unexpected) : '',
-      wrongShape.length ? listed('wrong shape', wrongShape) : '',
-      wrongDtype.length ? listed('wrong dtype', wrongDtype) : '',
-    ].filter(Boolean);
-    throw new TfvlmError(`weights in ${source} do not match the config:\n${parts.join('\n')}`);
-  }
-}
-
-/**
- * Checks the checkpoint against build's keys, then builds the tree from it: matrices as float32 tfjs
- * tensors, or in their checkpoint precision in a WeightStore ('stored'). `slots` lists where a
- * float32 tree holds each checkpoint tensor (tensors derived at load, like a packed projection's
- * parts, have none), in key order. If building fails, everything read so far is freed.
- */
-export function loadWeights<T>(checkpoint: Checkpoint, build: (w: WeightSource) => T, options: LoadWeightsOptions = {}): LoadedWeights<T> {
-  const recorder = new SpecRecorder();
-  build(recorder);
-  const spec = recorder.spec;
-  checkCheckpoint(checkpoint, spec, options);
-  let stored: { store: WeightStore; plans: Map<string, MatrixPlan[]> } | undefined;
-  if ((options.weights ?? 'float32') === 'stored') {
-    const plans = new Map<string, MatrixPlan[]>();
-    const ordered = recorder.matrices.map((m): MatrixPlan => {
-      const plan = { dtype: storedDType(checkpoint.entry(m.key).dtype), rows: m.rows, cols: m.cols, bias: m.biasKey !== undefined };
-      plans.set(m.key, [...(plans.get(m.key) ?? []), plan]);
-      return plan;
-    });
-    stored = { store: WeightStore.create(ordered), plans };
-  }
-  const source = new CheckpointSource(checkpoint, spec, options.source ?? checkpoint.source, stored);
-  let weights: T;
-  try {
-    weights = withProgress(options.onProgress, () => build(source));
-  } catch (e) {
-    tf.dispose([...source.recorded.keys()]);
-    stored?.store.dispose();
-    throw e;
-  }
-  return { weights, slots: stored ? [] : slotsOf(weights, source.recorded), store: stored?.store };
-}
-
-/** The matrices a 'stored' load would pack, and the bytes of everything else, without reading any weight. */
-export function residentBytes(checkpoint: Checkpoint, build: (w: WeightSource) => unknown, weights: WeightsResidence): number {
-  const recorder = new SpecRecorder();
-  build(recorder);
-  let bytes = 0;
-  const matrixKeys = new Set(recorder.matrices.map((m) => m.key));
-  for (const [key, shape] of recorder.spec) {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const dtype = checkpoint.has(key) ? checkpoint.entry(key).dtype : 'F32';
-    bytes += weights === 'stored' && matrixKeys.has(key) ? n * (storedDType(dtype) === 'f32' ? 4 : 2) : n * 4;
-  }
-  return bytes;
-}
-
 /** Finds, in the tree, the object field holding each recorded tensor; slots in the order the tensors were read. */
-function slotsOf(tree: unknown, recorded: Map<tf.Tensor, Recorded>): ParamSlot[] {
+export function slotsOf(tree: unknown, recorded: Map<tf.Tensor, Recorded>): ParamSlot[] {
   const found: { r: Recorded; slot: ParamSlot }[] = [];
   const seen = new Set<unknown>();
   const walk = (obj: unknown): void => {

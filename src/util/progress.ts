@@ -3,7 +3,7 @@
 // are synchronous, so a listener installed with withProgress sees exactly the work of that call
 // without a callback threaded through every layer function.
 
-export type ProgressStage = 'load' | 'vision' | 'prefill';
+export type ProgressStage = 'load' | 'vision' | 'prefill' | 'quantize';
 
 export interface ProgressEvent {
   stage: ProgressStage;

@@ -11,8 +11,10 @@ import { readConfigJson } from '../read-config.ts';
 import { siglipVisionWeights } from '../siglip/encoder.ts';
 import { DecoderModel, type LoadedParts, type PromptTensors } from '../decoder-model.ts';
 import { checkModelFits } from '../fit.ts';
-import { resolveResidence, type ModelLoadOptions } from '../load-options.ts';
-import { disposeTree, loadWeights, weightSpec, type WeightSource, type WeightSpec } from '../weights.ts';
+import { weightLoadOptions, type ModelLoadOptions } from '../load-options.ts';
+import { IDEFICS3_MLX_NAMES } from './mlx-names.ts';
+import { loadWeights, type LoadWeightsOptions } from '../load-weights.ts';
+import { disposeTree, weightSpec, type WeightSource, type WeightSpec } from '../weights.ts';
 import { parseIdefics3Config, type Idefics3Config } from './config.ts';
 import { connectorForward, type Idefics3ConnectorWeights } from './connector.ts';
 import { Idefics3VisionTransformer, patchMaskFromPixels } from './vision.ts';
@@ -36,7 +38,8 @@ export function idefics3WeightSpec(c: Idefics3Config): WeightSpec {
 
 /** Keys transformers ignores on load (non-persistent RoPE buffers, a stored lm_head when tied). */
 function ignoredKey(c: Idefics3Config): (key: string) => boolean {
-  return (key) => key.endsWith('.rotary_emb.inv_freq') || (c.tie_word_embeddings && key === 'lm_head.weight');
+  // MLX's idefics3 always stores an lm_head, quantized like any linear.
+  return (key) => key.endsWith('.rotary_emb.inv_freq') || (c.tie_word_embeddings && /^lm_head\.(weight|scales|biases)$/.test(key));
 }
 
 export class Idefics3Model extends DecoderModel {
@@ -56,19 +59,16 @@ export class Idefics3Model extends DecoderModel {
     const config = parseIdefics3Config(raw, path);
     const checkpoint = Checkpoint.open(dir);
     try {
-      return Idefics3Model.fromCheckpoint(config, checkpoint, options);
+      return Idefics3Model.fromCheckpoint(config, checkpoint, weightLoadOptions(options, raw, IDEFICS3_MLX_NAMES));
     } finally {
       checkpoint.close();
     }
   }
 
-  static fromCheckpoint(config: Idefics3Config, checkpoint: Checkpoint, options: ModelLoadOptions = {}): Idefics3Model {
+  static fromCheckpoint(config: Idefics3Config, checkpoint: Checkpoint, load: LoadWeightsOptions = {}): Idefics3Model {
     const build = (source: WeightSource) => idefics3Weights(source, config);
-    const residence = resolveResidence(options.weights);
-    checkModelFits(checkpoint, build, residence, config.text_config);
-    const { weights: w, slots, store } = loadWeights(checkpoint, build, {
-      ignore: ignoredKey(config), weights: residence, onProgress: options.onProgress,
-    });
+    checkModelFits(checkpoint, build, load, config.text_config);
+    const { weights: w, slots, store } = loadWeights(checkpoint, build, { ...load, ignore: ignoredKey(config) });
     const lmHead = w.lmHead ?? LlamaDecoder.tiedHead(w.text);
     const text = new LlamaDecoder(config.text_config, w.text, lmHead);
     return new Idefics3Model(config, new Idefics3VisionTransformer(config.vision_config, w.vision), w.connector, text, { slots, store });

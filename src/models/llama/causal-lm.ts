@@ -7,9 +7,10 @@ import { Checkpoint } from '../../io/checkpoint.ts';
 import type { Capture } from '../capture.ts';
 import { DecoderModel, type LoadedParts, type PromptTensors } from '../decoder-model.ts';
 import { checkModelFits } from '../fit.ts';
-import { resolveResidence, type ModelLoadOptions } from '../load-options.ts';
+import { weightLoadOptions, type ModelLoadOptions } from '../load-options.ts';
 import { readConfigJson } from '../read-config.ts';
-import { loadWeights, type WeightSource } from '../weights.ts';
+import { loadWeights } from '../load-weights.ts';
+import type { WeightSource } from '../weights.ts';
 import { parseLlamaConfig, type LlamaConfig } from './config.ts';
 import { LlamaDecoder, llamaWeights } from './model.ts';
 
@@ -32,11 +33,11 @@ export class LlamaForCausalLM extends DecoderModel {
     const checkpoint = Checkpoint.open(dir);
     try {
       const build = (source: WeightSource) => llamaCausalLMWeights(source, config);
-      const residence = resolveResidence(options.weights);
-      checkModelFits(checkpoint, build, residence, config);
+      const load = weightLoadOptions(options, raw);
+      checkModelFits(checkpoint, build, load, config);
       const { weights: w, slots, store } = loadWeights(checkpoint, build, {
-        ignore: (key) => key.endsWith('.rotary_emb.inv_freq') || (config.tie_word_embeddings && key === 'lm_head.weight'),
-        weights: residence, onProgress: options.onProgress,
+        ...load,
+        ignore: (key) => key.endsWith('.rotary_emb.inv_freq') || (config.tie_word_embeddings && /^lm_head\.(weight|scales|biases)$/.test(key)),
       });
       return new LlamaForCausalLM(config, new LlamaDecoder(config, w.text, w.lmHead ?? LlamaDecoder.tiedHead(w.text)), { slots, store });
     } finally {

@@ -14,8 +14,9 @@ import { LlamaDecoder, llamaWeights } from '../llama/model.ts';
 import { readConfigJson } from '../read-config.ts';
 import { DecoderModel, type LoadedParts, type PromptTensors } from '../decoder-model.ts';
 import { checkModelFits } from '../fit.ts';
-import { resolveResidence, type ModelLoadOptions } from '../load-options.ts';
-import { disposeTree, loadWeights, weightSpec, type WeightSource, type WeightSpec } from '../weights.ts';
+import { weightLoadOptions, type ModelLoadOptions } from '../load-options.ts';
+import { loadWeights, type LoadWeightsOptions } from '../load-weights.ts';
+import { disposeTree, weightSpec, type WeightSource, type WeightSpec } from '../weights.ts';
 import { parseLlavaConfig, type LlavaConfig } from './config.ts';
 
 /**
@@ -66,7 +67,7 @@ export function llavaWeightSpec(c: LlavaConfig, layout: LlavaKeyLayout = LLAVA_H
 /** Keys transformers ignores on load (buffers, a stored lm_head when tied). */
 function ignoredKey(c: LlavaConfig, layout: LlavaKeyLayout): (key: string) => boolean {
   return (key) => key.endsWith('.rotary_emb.inv_freq') || key.endsWith('.embeddings.position_ids')
-    || (c.tie_word_embeddings && key === `${layout.lmHead}.weight`);
+    || (c.tie_word_embeddings && [`${layout.lmHead}.weight`, `${layout.lmHead}.scales`, `${layout.lmHead}.biases`].includes(key));
 }
 
 export interface LlavaProjectorWeights {
@@ -92,20 +93,17 @@ export class LlavaModel extends DecoderModel {
     const config = parseLlavaConfig(raw, path);
     const checkpoint = Checkpoint.open(dir);
     try {
-      return LlavaModel.fromCheckpoint(config, checkpoint, options);
+      return LlavaModel.fromCheckpoint(config, checkpoint, weightLoadOptions(options, raw));
     } finally {
       checkpoint.close();
     }
   }
 
-  static fromCheckpoint(config: LlavaConfig, checkpoint: Checkpoint, options: ModelLoadOptions = {}): LlavaModel {
+  static fromCheckpoint(config: LlavaConfig, checkpoint: Checkpoint, load: LoadWeightsOptions = {}): LlavaModel {
     const layout = llavaKeyLayout(checkpoint);
     const build = (source: WeightSource) => llavaWeights(source, config, layout);
-    const residence = resolveResidence(options.weights);
-    checkModelFits(checkpoint, build, residence, config.text_config);
-    const { weights: w, slots, store } = loadWeights(checkpoint, build, {
-      ignore: ignoredKey(config, layout), weights: residence, onProgress: options.onProgress,
-    });
+    checkModelFits(checkpoint, build, load, config.text_config);
+    const { weights: w, slots, store } = loadWeights(checkpoint, build, { ...load, ignore: ignoredKey(config, layout) });
     const text = new LlamaDecoder(config.text_config, w.text, w.lmHead ?? LlamaDecoder.tiedHead(w.text));
     return new LlavaModel(config, new CLIPVisionTransformer(config.vision_config, w.vision), w.projector, text, { slots, store });
   }

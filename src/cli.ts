@@ -12,11 +12,12 @@ import { forwardCommand } from './cli/forward.ts';
 import { embedCommand } from './cli/embed.ts';
 import { retrieveCommand } from './cli/retrieve.ts';
 import { trainCommand } from './cli/train.ts';
+import { quantizeCommand } from './cli/quantize.ts';
 
 const COMMANDS: Command[] = [
   describeCommand, askCommand, chatCommand, generateCommand,
   retrieveCommand, embedCommand, forwardCommand, promptCommand, preprocessCommand,
-  trainCommand, downloadCommand, envCommand,
+  trainCommand, quantizeCommand, downloadCommand, envCommand,
 ];
 
 function usage(): string {

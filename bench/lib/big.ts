@@ -2,7 +2,7 @@
 // process so peak RSS is this model's alone: load, vision (embedding + encoder + merge), prefill,
 // time to first token and decode, on a random checkpoint with the published config. Run by
 // bench/run.ts --big:
-//   node --import tsx bench/lib/big.ts --dir CHECKPOINT --out RESULT.json [--tokens N] [--weights stored|float32]
+//   node --import tsx bench/lib/big.ts --dir CHECKPOINT --out RESULT.json [--tokens N] [--weights stored|float32] [--dtype auto|q8|q4]
 import fs from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,6 +10,7 @@ import { Vlm } from '../../src/engine.ts';
 import { Checkpoint } from '../../src/io/checkpoint.ts';
 import { captionRequest, questionRequest } from '../../src/tasks/prompts.ts';
 import type { WeightsResidence } from '../../src/models/weights.ts';
+import type { LoadDType } from '../../src/models/load-options.ts';
 import { image } from '../../test/helpers/paths.ts';
 import { MB } from './measure.ts';
 
@@ -17,6 +18,8 @@ export interface BigResult {
   model: string;
   architecture: string;
   weights: WeightsResidence;
+  /** 'auto': as stored; 'q8' / 'q4': quantized at load (groups of 64). */
+  dtype: LoadDType;
   checkpoint_gb: number;
   parameters_b: number;
   load_ms: number;
@@ -39,18 +42,19 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       dir: { type: 'string' }, out: { type: 'string' }, tokens: { type: 'string', default: '8' },
-      weights: { type: 'string', default: 'stored' }, question: { type: 'string' },
+      weights: { type: 'string', default: 'stored' }, question: { type: 'string' }, dtype: { type: 'string', default: 'auto' },
     },
   });
   if (!values.dir || !values.out) throw new Error('usage: big.ts --dir CHECKPOINT --out RESULT.json [--tokens N] [--weights stored|float32]');
   const weights = values.weights as WeightsResidence;
+  const dtype = values.dtype as LoadDType;
   const checkpoint = Checkpoint.open(values.dir);
   const checkpointBytes = checkpoint.files.reduce((a, f) => a + fs.statSync(f).size, 0);
   const parameters = checkpoint.keys().reduce((a, k) => a + checkpoint.entry(k).shape.reduce((x, y) => x * y, 1), 0);
   checkpoint.close();
 
   const t0 = performance.now();
-  const vlm = await Vlm.load(values.dir, { weights });
+  const vlm = await Vlm.load(values.dir, { weights, dtype });
   const loadMs = performance.now() - t0;
   const rssAfterLoad = process.memoryUsage().rss / MB;
   const photo = image('astronaut.png');
@@ -68,6 +72,7 @@ async function main(): Promise<void> {
     model: path.basename(values.dir),
     architecture: config.architectures?.[0] ?? '?',
     weights,
+    dtype,
     checkpoint_gb: checkpointBytes / 1e9,
     parameters_b: parameters / 1e9,
     load_ms: loadMs,

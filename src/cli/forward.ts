@@ -5,7 +5,7 @@ import { forwardToDump, parseCaptureList, readModelInputs, type ModelInputTensor
 import { VlmProcessor } from '../processing/processor.ts';
 import { initBackend } from '../backend/index.ts';
 import { requireString, type Command } from './command.ts';
-import { imageSplitting } from './generation-flags.ts';
+import { dtypeOptions, imageSplitting } from './generation-flags.ts';
 import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
 import { REQUEST_HELP, REQUEST_OPTIONS, requestFromArgs } from './request.ts';
 
@@ -24,6 +24,8 @@ named: vision.layers.{i}.attn_weights, text.layers.{i}.attn_weights.
   --inputs IN         model inputs: input_ids [B,T] (+ attention_mask, pixel_values, pixel_attention_mask)
   --dump OUT          output .safetensors
   --capture LIST      'all' (default; without attention probabilities) or comma-separated names
+  --dtype auto|q8|q4  quantize the language model while loading (as tfvlm generate; default auto)
+  --group-size 32|64|128  with --dtype q8|q4 (default 64)
   ${MODEL_OPTION_HELP}
 With a request instead of --inputs, the processor builds the inputs and they are dumped too
 (input_ids, attention_mask, pixel_values, pixel_attention_mask).
@@ -31,11 +33,12 @@ With a request instead of --inputs, the processor builds the inputs and they are
 ${REQUEST_HELP}`,
   options: {
     model: { type: 'string' }, inputs: { type: 'string' }, dump: { type: 'string' }, capture: { type: 'string' },
-    'image-splitting': { type: 'string' }, ...REQUEST_OPTIONS,
+    'image-splitting': { type: 'string' }, dtype: { type: 'string' }, 'group-size': { type: 'string' }, ...REQUEST_OPTIONS,
   },
   async run(args) {
     const dump = requireString(args, 'dump', 'forward');
     const capture = parseCaptureList(args.values.capture as string | undefined);
+    const load = dtypeOptions(args, 'forward');
     const dir = await resolveModel(modelSpec(args));
     await initBackend();
     let inputs: ModelInputTensors;
@@ -64,7 +67,7 @@ ${REQUEST_HELP}`,
       }
     }
     try {
-      const result = await forwardToDump(dir, inputs, dump, { capture, includeInputs: !fromFile });
+      const result = await forwardToDump(dir, inputs, dump, { capture, includeInputs: !fromFile, load });
       for (const t of result.tensors) process.stdout.write(`${t.name.padEnd(28)} [${t.shape.join(', ')}]\n`);
       if (result.missing.length) process.stderr.write(`not produced by this forward pass: ${result.missing.join(', ')}\n`);
       process.stderr.write(`[forward ${(result.ms / 1000).toFixed(2)} s → ${dump}]\n`);

@@ -1,7 +1,7 @@
 // The flags every generating command shares, and how timings are reported.
 import { TfvlmError } from '../errors.ts';
 import type { GenerateCallOptions, GenerationOutput, VlmLoadOptions } from '../engine.ts';
-import { resolveResidence } from '../models/load-options.ts';
+import { LOAD_DTYPES, resolveLoadDType, resolveResidence, type LoadDType } from '../models/load-options.ts';
 import { optionalNumber, type ParsedArgs } from './command.ts';
 import { progressPrinter } from './progress-printer.ts';
 
@@ -19,6 +19,8 @@ export const GENERATION_OPTIONS = {
   json: { type: 'boolean' },
   quiet: { type: 'boolean', short: 'q' },
   weights: { type: 'string' },
+  dtype: { type: 'string' },
+  'group-size': { type: 'string' },
 } as const;
 
 export const GENERATION_HELP = `Generation:
@@ -34,6 +36,10 @@ export const GENERATION_HELP = `Generation:
   --weights stored|float32   where the weights live (default: $TFVLM_WEIGHTS, else stored = in the
                          checkpoint's precision outside the tfjs heap, run by tfvlm's kernels;
                          float32 = widened tfjs tensors, the reference path)
+  --dtype auto|q8|q4     q8/q4: quantize the language model's linears and embeddings to 8 or 4 bits
+                         while loading (MLX's affine format, as mlx-vlm; the vision tower stays as
+                         stored); auto (default): run the weights as stored, quantized or not
+  --group-size 32|64|128 values per scale and bias with --dtype q8|q4 (default 64)
 Loading more than 1 GB of weights, and a vision pass or prefill longer than 3 s, show progress on stderr.
 Ctrl-C stops generation cleanly: the text so far is printed, stop_reason is "aborted" and the exit
 status 130; a second Ctrl-C quits at once.`;
@@ -67,7 +73,7 @@ export function generationOptions(args: ParsedArgs, cmd: string): GenerateCallOp
   return o;
 }
 
-/** How the generating commands load the model: --weights, and load progress unless --quiet. */
+/** How the generating commands load the model: --weights, --dtype, --group-size, and load progress unless --quiet. */
 export function loadOptions(args: ParsedArgs, cmd: string): VlmLoadOptions {
   const given = args.values.weights;
   let weights;
@@ -76,7 +82,22 @@ export function loadOptions(args: ParsedArgs, cmd: string): VlmLoadOptions {
   } catch {
     throw new TfvlmError(`tfvlm ${cmd}: --weights must be stored or float32, got '${String(given ?? process.env.TFVLM_WEIGHTS)}'`);
   }
-  return { weights, onLoadProgress: args.values.quiet ? undefined : progressPrinter() };
+  return { weights, ...dtypeOptions(args, cmd), onLoadProgress: args.values.quiet ? undefined : progressPrinter() };
+}
+
+/** --dtype and --group-size, checked. */
+export function dtypeOptions(args: ParsedArgs, cmd: string): { dtype?: LoadDType; groupSize?: number } {
+  const dtype = args.values.dtype as string | undefined;
+  if (dtype !== undefined && !(LOAD_DTYPES as readonly string[]).includes(dtype)) {
+    throw new TfvlmError(`tfvlm ${cmd}: --dtype must be auto, q8 or q4, got '${dtype}'`);
+  }
+  const groupSize = optionalNumber(args, 'group-size', cmd);
+  try {
+    resolveLoadDType({ dtype: dtype as LoadDType | undefined, groupSize });
+  } catch (e) {
+    throw new TfvlmError(`tfvlm ${cmd}: ${e instanceof Error ? e.message.replace('groupSize', '--group-size').replace("dtype 'q8' or 'q4'", '--dtype q8 or q4') : String(e)}`);
+  }
+  return { dtype: dtype as LoadDType | undefined, groupSize };
 }
 
 const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

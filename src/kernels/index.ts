@@ -341,7 +341,7 @@ export class KernelArena {
     values: WeightDType = 'f32',
   ): number {
     checkQuantized('quantizeRows', bits, groupSize, rows, cols);
-    if (!(values in ELEMENT_BYTES)) throw new RangeError(`quantizeRows: values must be 'f32', 'bf16' or 'f16', got ${values}`);
+    if (!Object.hasOwn(QUANT_CHECK, values)) throw new RangeError(`quantizeRows: values must be 'f32', 'bf16' or 'f16', got ${values}`);
     const n = rows * cols;
     const codeBytes = quantizedCodeBytes(bits, rows, cols);
     const headers = (n / groupSize) * 4;

@@ -245,6 +245,7 @@ describe('KernelArena.quantizeRows', () => {
       assert.throws(() => arena.quantizeRows(4, 32, src, N, K, codes, scales, 1 << 16), /do not fit/);
       assert.throws(() => arena.quantizeRows(4, 48 as 32, src, N, K, codes, scales, biases), /group size 48/);
       assert.throws(() => arena.quantizeRows(4, 32, src, N, 100, codes, scales, biases), /multiple of the group size/);
+      assert.throws(() => arena.quantizeRows(4, 32, src, N, K, codes, scales, biases, 'toString' as 'f32'), /values must be 'f32', 'bf16' or 'f16'/);
       // The first bad row of the call, whichever thread meets it.
       const v = arena.f32(src, N * K);
       v.fill(0.5);

@@ -14,7 +14,11 @@
 // of XNNPACK's time; past the cache, q8 matvec done ≥ 2.5× and q4 ≥ 3.5× sooner than the f32 path
 // (the decode targets for SmolVLM-256M, which also count what is not matvec); q8 matmul no slower
 // than bf16's on each shape.
-//   npx tsx bench/kernels.ts [--quick] [--rounds N] [--only quantized]
+// Quantizing (src/quant/fast-quantize.ts): ns per weight to quantize a [2048, 8192] f32 matrix
+// the way MLX's GPU quantizer does, q4 and q8 (G 64): the JS reference quantizeRows beside
+// quantizeRowsFast (the kernels, copies in and out of 1 MiB arena chunks included) on 1 thread and
+// all, and the kernel alone on data already in an arena; "vs" is the reference's time ÷ the row's.
+//   npx tsx bench/kernels.ts [--quick] [--rounds N] [--only quantized|quantize]
 import { parseArgs } from 'node:util';
 import { backendInfo, initBackend, withComputeThreads } from '../src/backend/index.ts';
 import {
@@ -22,6 +26,8 @@ import {
   type QuantBits, type QuantGroupSize, type WeightDType,
 } from '../src/kernels/index.ts';
 import { warmUpReport } from '../src/kernels/module.ts';
+import { quantizeRowsFast } from '../src/quant/fast-quantize.ts';
+import { quantizeRows } from '../src/quant/mlx-affine.ts';
 import { defaultPool } from '../src/kernels/pool.ts';
 import { bf16ToF32, f32ToBf16, f32ToF16 } from '../src/kernels/reference.ts';
 import { gemm, matvec as tfMatvec, type LimitRow } from './lib/machine.ts';
@@ -31,7 +37,9 @@ const { values } = parseArgs({ options: { quick: { type: 'boolean', default: fal
 const quick = values.quick!;
 /** --only quantized: the limit rows, the bf16 rows the quantized ones are set against, and the quantized rows. */
 const onlyQuantized = values.only === 'quantized';
-if (values.only !== undefined && !onlyQuantized) throw new Error(`--only ${values.only}: the one choice is 'quantized'`);
+/** --only quantize: the quantizer rows alone. */
+const onlyQuantize = values.only === 'quantize';
+if (values.only !== undefined && !onlyQuantized && !onlyQuantize) throw new Error(`--only ${values.only}: the choices are 'quantized' and 'quantize'`);
 const ROUNDS = Number(values.rounds ?? (quick ? 2 : 4));
 const RUNS = quick ? 3 : 5;
 const MATVEC_RUNS = quick ? 10 : 20;
@@ -51,7 +59,7 @@ interface Row {
   threads: number;
   ms: number;
   value: number;
-  unit: 'GB/s' | 'GFLOP/s' | 'µs';
+  unit: 'GB/s' | 'GFLOP/s' | 'µs' | 'ns/weight';
   /** value ÷ the limit it is set against (bandwidth rows) or XNNPACK ms ÷ ms (matmul rows). */
   vs?: number;
   target?: string;
@@ -69,6 +77,56 @@ interface Case {
 
 await initBackend();
 const info = await backendInfo();
+
+/**
+ * The quantizer rows: quantizeRows (JS) against quantizeRowsFast and the kernel alone, q4 and q8
+ * (G 64) on a [2048, 8192] f32 matrix of ~N(0, 0.02) values; best of ROUNDS rounds each.
+ */
+function quantizeRowsBench(): Row[] {
+  const [N, K, G] = [2048, 8192, 64] as const;
+  const n = N * K;
+  let s = 12345;
+  const uniform = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) + 0.5) / 2 ** 32;
+  const w = Float32Array.from({ length: n }, () => 0.02 * Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform()));
+  const qpools = { one: new KernelPool({ threads: 1 }), all: defaultPool() };
+  // The kernel alone: the matrix already in an arena, outputs beside it.
+  const qarenas = { one: KernelArena.create(4 * n + n + (n / G) * 8, { pool: qpools.one }), all: KernelArena.create(4 * n + n + (n / G) * 8, { pool: qpools.all }) };
+  for (const a of Object.values(qarenas)) a.f32(0, n).set(w);
+  const out: Row[] = [];
+  for (const bits of [4, 8] as const) {
+    const options = { bits, groupSize: G, scaleDType: 'F32', mlxBackend: 'gpu' } as const;
+    // The reference takes ~0.6 s per run: one run per round.
+    const cases: { name: string; threads: number; runs: number; run: () => void; best: number }[] = [
+      { name: `quantize q${bits} (G ${G}), JS reference quantizeRows`, threads: 1, runs: 1, run: () => quantizeRows(w, N, K, options), best: Infinity },
+    ];
+    for (const which of WHICH) {
+      cases.push({ name: `quantize q${bits} (G ${G}), quantizeRowsFast`, threads: qpools[which].threads, runs: RUNS,
+        run: () => quantizeRowsFast(w, N, K, { ...options, pool: qpools[which] }), best: Infinity });
+    }
+    for (const which of WHICH) {
+      const codes = 4 * n, scales = codes + quantizedCodeBytes(bits, N, K), biases = scales + (n / G) * 4;
+      cases.push({ name: `quantize q${bits} (G ${G}), kernel alone (arena.quantizeRows)`, threads: qpools[which].threads, runs: RUNS,
+        run: () => qarenas[which].quantizeRows(bits, G, 0, N, K, codes, scales, biases), best: Infinity });
+    }
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of cases) c.best = Math.min(c.best, time(c.run, { warmup: round === 0 ? 1 : 0, runs: c.runs }).minMs);
+    }
+    const js = cases[0].best;
+    for (const c of cases) {
+      out.push({ name: c.name, shape: `${N}×${K}`, threads: c.threads, ms: c.best, value: (c.best * 1e6) / n, unit: 'ns/weight', vs: js / c.best });
+    }
+  }
+  qarenas.one.dispose();
+  qarenas.all.dispose();
+  qpools.one.close();
+  return out;
+}
+const WHICH: Which[] = ['one', 'all'];
+const quantizeRowsRows = quantizeRowsBench();
+if (onlyQuantize) {
+  printTable(quantizeRowsRows, undefined);
+  process.exit(0);
+}
 
 const pools = { one: new KernelPool({ threads: 1 }), all: defaultPool() };
 type Which = keyof typeof pools;
@@ -151,7 +209,6 @@ for (const [M, N, K] of MATMUL_SHAPES) {
   xnn.set(`${M}×${N}×${K}`, limitCase({ name: 'XNNPACK f32 tf.matMul', shape: `${M}×${N}×${K}`, threads: info.threads, unit: 'GFLOP/s' }, () => gemm(M, K, N, RUNS)));
 }
 
-const WHICH: Which[] = ['one', 'all'];
 /**
  * target: the row the 80%-of-bandwidth target applies to (16-bit, all threads, the two named shapes);
  * f32Bytes: a quantized row's weight as f32 (the f32 path's bytes); decodeTarget: its target.
@@ -350,26 +407,31 @@ arenas.one.dispose();
 arenas.all.dispose();
 pools.one.close();
 
-const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
-console.log(`tfjs backend ${info.backend}, ${info.threads} threads; kernel pool ${JSON.stringify(kernelThreads())}; kernel warm-up ${warmUpReport.ms.toFixed(1)} ms`);
-console.log('vs: matvec GB/s ÷ the bandwidth row of the same thread count; matmul: XNNPACK ms ÷ ms (> 1: faster)\n');
-console.log('| row | shape | threads | ms | value | vs | target | ok |\n|---|---|---|---|---|---|---|---|');
-for (const r of rows) {
-  console.log(`| ${r.name} | ${r.shape} | ${r.threads} | ${r.ms.toFixed(3)} | ${fmt(r.value)} ${r.unit} | ${r.vs === undefined ? '' : r.vs.toFixed(2)} | ${r.target ?? ''} | ${r.ok === undefined ? '' : r.ok ? 'yes' : 'NO'} |`);
+rows.push(...quantizeRowsRows);
+printTable(rows, bandwidth);
+
+function printTable(rows: Row[], bandwidth: { one: number; all: number } | undefined): void {
+  const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+  console.log(`tfjs backend ${info.backend}, ${info.threads} threads; kernel pool ${JSON.stringify(kernelThreads())}; kernel warm-up ${warmUpReport.ms.toFixed(1)} ms`);
+  console.log('vs: matvec GB/s ÷ the bandwidth row of the same thread count; matmul: XNNPACK ms ÷ ms; quantize: JS reference ms ÷ ms (> 1: faster)\n');
+  console.log('| row | shape | threads | ms | value | vs | target | ok |\n|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${r.shape} | ${r.threads} | ${r.ms.toFixed(3)} | ${fmt(r.value)} ${r.unit} | ${r.vs === undefined ? '' : r.vs.toFixed(2)} | ${r.target ?? ''} | ${r.ok === undefined ? '' : r.ok ? 'yes' : 'NO'} |`);
+  }
+  const targeted = rows.filter((r) => r.ok !== undefined);
+  console.log(
+    JSON.stringify({
+      bench: 'kernels',
+      backend: info.backend,
+      tfjs_threads: info.threads,
+      kernel_threads: kernelThreads(),
+      kernel_warm_up_ms: warmUpReport.ms,
+      bandwidth_2t_gbps: bandwidth?.all,
+      bandwidth_1t_gbps: bandwidth?.one,
+      rounds: ROUNDS,
+      rows: rows.map((r) => ({ name: r.name, shape: r.shape, threads: r.threads, ms: r.ms, value: r.value, unit: r.unit, vs: r.vs, ok: r.ok })),
+      targets_met: targeted.filter((r) => r.ok).length,
+      targets: targeted.length,
+    }),
+  );
 }
-const targeted = rows.filter((r) => r.ok !== undefined);
-console.log(
-  JSON.stringify({
-    bench: 'kernels',
-    backend: info.backend,
-    tfjs_threads: info.threads,
-    kernel_threads: kernelThreads(),
-    kernel_warm_up_ms: warmUpReport.ms,
-    bandwidth_2t_gbps: bandwidth.all,
-    bandwidth_1t_gbps: bandwidth.one,
-    rounds: ROUNDS,
-    rows: rows.map((r) => ({ name: r.name, shape: r.shape, threads: r.threads, ms: r.ms, value: r.value, unit: r.unit, vs: r.vs, ok: r.ok })),
-    targets_met: targeted.filter((r) => r.ok).length,
-    targets: targeted.length,
-  }),
-);

@@ -19,7 +19,7 @@ export const LAYERS = {
   kernels: ['errors', 'util'],
   backend: ['errors', 'util'],
   io: ['backend', 'errors', 'util'],
-  quant: ['io', 'errors', 'util'],
+  quant: ['kernels', 'io', 'errors', 'util'],
   tokenizer: ['io', 'backend', 'errors', 'util'],
   layers: ['kernels', 'backend', 'errors', 'util'],
   models: ['layers', 'kernels', 'quant', 'io', 'backend', 'errors', 'util'],

@@ -15,6 +15,9 @@
 //   arena.matvecQuantized(4, 64, q, x, y, N, K, bias);
 //   arena.matmulQuantized(4, 64, q, x2, y2, M, N, K, bias);
 //
+//   // Quantizing f32 rows the way MLX does (src/quant/fast-quantize.ts wraps this)
+//   arena.quantizeRows(4, 64, src, N, K, codes, scales, biases, 'bf16');   // -1, or the first bad row
+//
 // Every offset is a byte offset into the arena and must be a multiple of 16. The kernels read and
 // write the arena only: inputs are copied in, outputs read out (views share the memory).
 import { defaultPool, type KernelPool } from './pool.ts';
@@ -77,6 +80,11 @@ export function paddedColumns(N: number): number {
 const MIN_BYTES_PER_THREAD = 64 * 1024;
 /** matmul: multiply-adds per thread (~16 µs of work at 16 G multiply-adds/s). */
 const MIN_MACS_PER_THREAD = 256 * 1024;
+
+/** quantizeRows: values per thread (~16 µs at ~1 ns per value). */
+const MIN_QUANTIZE_PER_THREAD = 16 * 1024;
+/** quantize_q<b>'s `check` argument: which values it accepts. */
+const QUANT_CHECK: Record<WeightDType, number> = { f32: 0, bf16: 1, f16: 2 };
 
 /** matmul scratch per thread (16 KB, the widened 16-bit panel block), side by side past `bytes`. */
 const SCRATCH_STRIDE = MATMUL_SCRATCH_BYTES;
@@ -314,6 +322,47 @@ export class KernelArena {
     this.check(w, quantizedBytes(bits, groupSize, N, K), 'gatherRowQuantized weights');
     this.check(out, 4 * K, 'gatherRowQuantized out');
     this.live()[`gather_row_q${bits}`](w, K, groupSize, row, out);
+  }
+
+  /**
+   * MLX's affine quantizer as its GPU kernels run it, bit for bit (quantizeRows with mlxBackend
+   * 'gpu' in src/quant/mlx-affine.ts): `rows` rows of `cols` f32 values at src → codes at `codes`
+   * in MLX's layout (uint32 [rows, cols·bits/32], quantizedCodeBytes(bits, rows, cols) bytes),
+   * f32 scales and biases [rows, cols/groupSize] at `scales` / `biases`, NOT rounded to the
+   * weights' dtype. `values`: the dtype the values must be values of ('bf16': low 16 bits zero;
+   * 'f16': exactly representable in f16; 'f32': any finite value).
+   * Returns -1, or the first row (0-based, in this call) that holds a NaN, an infinity or a value
+   * that is not a `values` value, or a group whose max − min overflows f32: the outputs are then
+   * unspecified (rows past it may be undone) and the caller reports the error. The outputs must
+   * overlap neither src nor each other. All threads.
+   */
+  quantizeRows(
+    bits: QuantBits, groupSize: QuantGroupSize, src: number, rows: number, cols: number, codes: number, scales: number, biases: number,
+    values: WeightDType = 'f32',
+  ): number {
+    checkQuantized('quantizeRows', bits, groupSize, rows, cols);
+    if (!Object.hasOwn(QUANT_CHECK, values)) throw new RangeError(`quantizeRows: values must be 'f32', 'bf16' or 'f16', got ${values}`);
+    const n = rows * cols;
+    const codeBytes = quantizedCodeBytes(bits, rows, cols);
+    const headers = (n / groupSize) * 4;
+    this.check(src, 4 * n, 'quantizeRows source');
+    this.check(codes, codeBytes, 'quantizeRows codes');
+    this.check(scales, headers, 'quantizeRows scales');
+    this.check(biases, headers, 'quantizeRows biases');
+    disjoint('quantizeRows', [codes, codeBytes, 'codes'], [src, 4 * n, 'source'], [scales, headers, 'scales'], [biases, headers, 'biases']);
+    disjoint('quantizeRows', [scales, headers, 'scales'], [src, 4 * n, 'source'], [biases, headers, 'biases']);
+    disjoint('quantizeRows', [biases, headers, 'biases'], [src, 4 * n, 'source']);
+    // Each thread keeps the first bad row it meets in the first word of its matmul scratch.
+    const status = new Uint32Array(this.buffer, this.scratchBase, (this.pool.threads * SCRATCH_STRIDE) / 4);
+    for (let t = 0; t < this.pool.threads; t++) status[(t * SCRATCH_STRIDE) / 4] = 0xffffffff;
+    this.pool.call({
+      arena: this.id, fn: `quantize_q${bits}`, args: [src, codes, scales, biases, cols, groupSize, 0, 0, QUANT_CHECK[values], 0],
+      beginArg: 6, endArg: 7, begin: 0, end: rows, threads: this.threadsFor(n, MIN_QUANTIZE_PER_THREAD),
+      scratchArg: 9, scratchBase: this.scratchBase, scratchStride: SCRATCH_STRIDE,
+    });
+    let bad = 0xffffffff;
+    for (let t = 0; t < this.pool.threads; t++) bad = Math.min(bad, status[(t * SCRATCH_STRIDE) / 4]);
+    return bad === 0xffffffff ? -1 : bad;
   }
 
   /** Whether none of the `count` f16 values at offset is inf or NaN (the kernels map those to finite values). */

@@ -862,3 +862,158 @@ static void dequant_q4(const u8 *w, float *out, usize kc, usize G) {
   }
 MATMUL_Q(matmul_q8, dequant_q8, 8)
 MATMUL_Q(matmul_q4, dequant_q4, 4)
+
+// ---------------------------------------------------------------------------------------------
+// quantize_q<b>(src, codes, scales, biases, K, G, row_begin, row_end, check, status): MLX's affine
+// quantizer as its GPU kernels run it (Metal quantized.h / CUDA affine_quantize.cu), bit for bit:
+// the JS reference is quantizeRows with mlxBackend 'gpu' (src/quant/mlx-affine.ts, derived in
+// docs/notes/mlx-quantization.md). Rows [begin, end) of a row-major f32 [N, K] at src →
+//   codes:  MLX's layout, each row a little-endian bit stream of K·b/8 bytes at codes + r·K·b/8
+//           (b = 4: code 2j in the low nibble of byte j, 2j + 1 in the high one; b = 8: byte j);
+//   scales, biases: f32 [N, K/G] (not rounded to the weights' dtype: the caller does that).
+// Per group of G values, in f32, every operation rounded on its own (no fast math; wasm has no
+// scalar fma, so nothing is contracted):
+//   w_min = the group's minimum, w_max = max(0, the group's maximum)  (the GPU kernels start w_max at 0)
+//   range = w_max − w_min; side = |w_min| > |w_max|; mag = max(range / n_bins, 1e-7)
+//   scale = side ? mag : −mag; edge = side ? w_min : w_max; q0 = round(edge / scale)
+//   q0 ≠ 0: scale = edge / q0, bias = edge; else bias = 0
+//   code = clamp(round((w − bias) / scale), 0, n_bins)      round: ties away from zero
+// Min and max are taken with pmin/pmax (w < acc ? w : acc, the reference's comparison); a −0
+// against +0 can come out either way, which changes nothing (w_min = ±0 is never the edge and
+// w_max − (±0) is the same number). Clamping before rounding gives the same code (0 and n_bins
+// are integers and round is monotone), and a clamped v in [0, n_bins] is rounded exactly as
+// trunc(v) + (v − trunc(v) ≥ 0.5). (w − bias) / scale is a true division: a multiply by the
+// reciprocal would round differently.
+//
+// check: which values are allowed besides finite f32 ones: 0 any, 1 bf16 values only (low 16 bits
+// zero), 2 f16 values only (exactly representable in f16). A row with a NaN, an infinity, a value
+// that fails `check` or a group whose range overflows to infinity is not finished: the kernel
+// stores its row index into *status if smaller (status: the calling thread's own word, set to
+// 0xffffffff by the caller; each thread keeps the smallest bad row it met) and returns, leaving
+// the rest of its rows undone. The caller then finds the reference's error message itself.
+
+#define QUANT_EPS 1e-7f
+#define F32_MAX 0x1.fffffep127f
+
+/** Metal's and CUDA's round: to nearest, ties away from zero. x − trunc(x) is exact. */
+static inline float round_away(float x) {
+  float t = __builtin_truncf(x);
+  float d = x - t;
+  if (__builtin_fabsf(d) >= 0.5f) {
+    float one = x < 0 ? -1.0f : 1.0f;
+    t = t + one;
+  }
+  return t;
+}
+
+/** Nonzero bits in a lane whose value is NaN or fails `check` (infinities show up in the range). */
+static inline v128_t quant_bad(v128_t w, int check) {
+  v128_t bad = wasm_f32x4_ne(w, w);
+  if (check == 1) {
+    bad = wasm_v128_or(bad, wasm_v128_and(w, wasm_i32x4_const_splat(0xffff)));
+  } else if (check == 2) {
+    // |w| ≤ 65504; at or above 2^-14 (f16 normal) the low 13 mantissa bits are zero; below it w is
+    // a multiple of 2^-24 (f16 subnormal): w·2^24 (exact) is an integer.
+    v128_t a = wasm_v128_and(w, wasm_i32x4_const_splat(0x7fffffff));
+    v128_t big = wasm_i32x4_gt(a, wasm_i32x4_const_splat(0x477fe000));
+    v128_t sub = wasm_i32x4_lt(a, wasm_i32x4_const_splat(0x38800000));
+    v128_t normal_bad = wasm_v128_and(a, wasm_i32x4_const_splat(0x1fff));
+    v128_t y = wasm_f32x4_mul(a, wasm_f32x4_const_splat(0x1p24f));
+    v128_t sub_bad = wasm_f32x4_ne(y, wasm_f32x4_trunc(y));
+    bad = wasm_v128_or(bad, wasm_v128_or(big, wasm_v128_bitselect(sub_bad, normal_bad, sub)));
+  }
+  return bad;
+}
+
+/** The codes of 4 values as i32 lanes (see the rounding above). */
+static inline v128_t quant_codes(v128_t w, v128_t bias, v128_t scale, v128_t nbins) {
+  v128_t v = wasm_f32x4_div(wasm_f32x4_sub(w, bias), scale);
+  v = wasm_f32x4_pmin(wasm_f32x4_pmax(v, wasm_f32x4_const_splat(0)), nbins);
+  v128_t i = wasm_i32x4_trunc_sat_f32x4(v);
+  v128_t frac = wasm_f32x4_sub(v, wasm_f32x4_convert_i32x4(i));
+  return wasm_i32x4_sub(i, wasm_f32x4_ge(frac, wasm_f32x4_const_splat(0.5f))); // true lanes are −1
+}
+
+/** 16 codes of values x[0..15] as 16 bytes. */
+static inline v128_t quant_bytes16(const float *x, v128_t bias, v128_t scale, v128_t nbins) {
+  v128_t c0 = quant_codes(wasm_v128_load(x), bias, scale, nbins), c1 = quant_codes(wasm_v128_load(x + 4), bias, scale, nbins);
+  v128_t c2 = quant_codes(wasm_v128_load(x + 8), bias, scale, nbins), c3 = quant_codes(wasm_v128_load(x + 12), bias, scale, nbins);
+  return wasm_u8x16_narrow_i16x8(wasm_u16x8_narrow_i32x4(c0, c1), wasm_u16x8_narrow_i32x4(c2, c3));
+}
+
+static inline __attribute__((always_inline)) void quantize_rows(const float *src, u8 *codes, float *scales, float *biases, usize K,
+                                                                 usize G, usize rb, usize re, int check, u32 *status, int bits) {
+  const float nbins = bits == 4 ? 15.0f : 255.0f;
+  const v128_t nb = wasm_f32x4_splat(nbins), zero = wasm_f32x4_const_splat(0);
+  usize groups = K / G;
+  for (usize r = rb; r < re; r++) {
+    const float *x = src + r * K;
+    u8 *out = codes + r * (K * bits / 8);
+    for (usize g = 0; g < groups; g++, x += G, out += G * bits / 8) {
+      // Pass 1: min, max (from 0) and the value checks, four accumulators each.
+      v128_t lo0 = wasm_v128_load(x), lo1 = wasm_v128_load(x + 4), lo2 = wasm_v128_load(x + 8), lo3 = wasm_v128_load(x + 12);
+      v128_t hi0 = wasm_f32x4_pmax(zero, lo0), hi1 = wasm_f32x4_pmax(zero, lo1);
+      v128_t hi2 = wasm_f32x4_pmax(zero, lo2), hi3 = wasm_f32x4_pmax(zero, lo3);
+      v128_t bad = wasm_v128_or(wasm_v128_or(quant_bad(lo0, check), quant_bad(lo1, check)),
+                                wasm_v128_or(quant_bad(lo2, check), quant_bad(lo3, check)));
+      for (usize k = 16; k < G; k += 16) {
+        v128_t w0 = wasm_v128_load(x + k), w1 = wasm_v128_load(x + k + 4);
+        v128_t w2 = wasm_v128_load(x + k + 8), w3 = wasm_v128_load(x + k + 12);
+        lo0 = wasm_f32x4_pmin(lo0, w0), lo1 = wasm_f32x4_pmin(lo1, w1), lo2 = wasm_f32x4_pmin(lo2, w2), lo3 = wasm_f32x4_pmin(lo3, w3);
+        hi0 = wasm_f32x4_pmax(hi0, w0), hi1 = wasm_f32x4_pmax(hi1, w1), hi2 = wasm_f32x4_pmax(hi2, w2), hi3 = wasm_f32x4_pmax(hi3, w3);
+        bad = wasm_v128_or(bad, wasm_v128_or(wasm_v128_or(quant_bad(w0, check), quant_bad(w1, check)),
+                                             wasm_v128_or(quant_bad(w2, check), quant_bad(w3, check))));
+      }
+      v128_t lo = wasm_f32x4_pmin(wasm_f32x4_pmin(lo0, lo1), wasm_f32x4_pmin(lo2, lo3));
+      v128_t hi = wasm_f32x4_pmax(wasm_f32x4_pmax(hi0, hi1), wasm_f32x4_pmax(hi2, hi3));
+      lo = wasm_f32x4_pmin(lo, wasm_i32x4_shuffle(lo, lo, 2, 3, 0, 1));
+      hi = wasm_f32x4_pmax(hi, wasm_i32x4_shuffle(hi, hi, 2, 3, 0, 1));
+      lo = wasm_f32x4_pmin(lo, wasm_i32x4_shuffle(lo, lo, 1, 0, 3, 2));
+      hi = wasm_f32x4_pmax(hi, wasm_i32x4_shuffle(hi, hi, 1, 0, 3, 2));
+      float wmin = wasm_f32x4_extract_lane(lo, 0), wmax = wasm_f32x4_extract_lane(hi, 0);
+      float range = wmax - wmin;
+      if (wasm_v128_any_true(bad) || !(range <= F32_MAX)) {
+        if (r < *status) *status = r;
+        return;
+      }
+      // The group's scale and bias.
+      int side = __builtin_fabsf(wmin) > __builtin_fabsf(wmax);
+      float mag = range / nbins;
+      if (mag < QUANT_EPS) mag = QUANT_EPS;
+      float scale = side ? mag : -mag;
+      float edge = side ? wmin : wmax;
+      float q0 = round_away(edge / scale);
+      float bias = 0.0f;
+      if (q0 != 0.0f) {
+        scale = edge / q0;
+        bias = edge;
+      }
+      scales[r * groups + g] = scale;
+      biases[r * groups + g] = bias;
+      // Pass 2: the codes.
+      v128_t S = wasm_f32x4_splat(scale), B = wasm_f32x4_splat(bias);
+      if (bits == 8) {
+        for (usize k = 0; k < G; k += 16) wasm_v128_store(out + k, quant_bytes16(x + k, B, S, nb));
+      } else {
+        // Bytes of codes 2j, 2j + 1 as 16-bit lanes c | c'·256 → c | c'·16 in the low byte.
+        const v128_t low = wasm_i16x8_const_splat(0xff);
+        for (usize k = 0; k < G; k += 32) {
+          v128_t a = quant_bytes16(x + k, B, S, nb), b = quant_bytes16(x + k + 16, B, S, nb);
+          a = wasm_v128_and(wasm_v128_or(a, wasm_u16x8_shr(a, 4)), low);
+          b = wasm_v128_and(wasm_v128_or(b, wasm_u16x8_shr(b, 4)), low);
+          wasm_v128_store(out + k / 2, wasm_u8x16_narrow_i16x8(a, b));
+        }
+      }
+    }
+  }
+}
+
+#define QUANTIZE_EXPORT(NAME, BITS)                                                                 \
+  void EXPORT(NAME)(const float *src, u8 *codes, float *scales, float *biases, usize K, usize G, usize rb, \
+                    usize re, usize check, u32 *status) {                                           \
+    if (check == 1) quantize_rows(src, codes, scales, biases, K, G, rb, re, 1, status, BITS);       \
+    else if (check == 2) quantize_rows(src, codes, scales, biases, K, G, rb, re, 2, status, BITS);  \
+    else quantize_rows(src, codes, scales, biases, K, G, rb, re, 0, status, BITS);                  \
+  }
+QUANTIZE_EXPORT(quantize_q8, 8)
+QUANTIZE_EXPORT(quantize_q4, 4)

@@ -27,6 +27,8 @@ export interface KernelExports {
   matvec_q4(w: number, x: number, y: number, K: number, pb: number, pe: number, bias: number, xsums: number, G: number): void;
   matmul_q8(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
   matmul_q4(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
+  quantize_q8(src: number, codes: number, scales: number, biases: number, K: number, G: number, rb: number, re: number, check: number, status: number): void;
+  quantize_q4(src: number, codes: number, scales: number, biases: number, K: number, G: number, rb: number, re: number, check: number, status: number): void;
 }
 
 /**
@@ -38,6 +40,7 @@ export const POOL_KERNELS = [
   'matmul_f32', 'matmul_bf16', 'matmul_f16',
   'pack_f32', 'pack_bf16', 'pack_f16',
   'matvec_q8', 'matvec_q4', 'matmul_q8', 'matmul_q4', 'pack_q8', 'pack_q4',
+  'quantize_q8', 'quantize_q4',
 ] as const satisfies readonly (keyof KernelExports)[];
 export type PoolKernel = (typeof POOL_KERNELS)[number];
 
@@ -107,6 +110,9 @@ function warmUp(module: WebAssembly.Module): void {
       k.pack_q8(SRC, SRC + 16384, SRC + 32768, W, N, K, G, 0, N / 8);
       k.pack_q4(SRC, SRC + 16384, SRC + 32768, W, N, K, G, 0, N / 8);
       k.f16_all_finite(SRC, 4096);
+      // Two rows of 128 f32 from SRC (tier-up is per function: one check mode warms all three).
+      k.quantize_q8(SRC, W, W + 16384, W + 20480, K, G, 0, 2, 0, S);
+      k.quantize_q4(SRC, W, W + 16384, W + 20480, K, G, 0, 2, 0, S);
     }
     return performance.now() - t;
   };

@@ -211,6 +211,11 @@ export class KernelPool {
     return exports;
   }
 
+  /** How many arenas are registered (a disposed arena is not): what tests check for leaks. */
+  get registeredArenas(): number {
+    return this.arenas.filter((a) => a !== undefined).length;
+  }
+
   /** Drops every thread's instance for arena `id` (the memory is freed once nothing else holds it). */
   unregister(id: number): void {
     if (!this.arenas[id]) return;

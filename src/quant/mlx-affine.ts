@@ -80,23 +80,29 @@ function roundHalfAwayFromZero(x: number): number {
 }
 
 /** Rounds float32 values to the nearest `dtype` value (ties to even), in place. */
-function roundToDType(values: Float32Array, dtype: MlxFloatDType): Float32Array {
+export function roundToDType(values: Float32Array, dtype: MlxFloatDType): Float32Array {
   if (dtype === 'BF16') bf16ToF32(f32ToBf16(values), values);
   else if (dtype === 'F16') f16ToF32(f32ToF16(values), values);
   return values;
 }
 
-function checkQuantizableValues(values: Float32Array, dtype: MlxFloatDType, where: string): void {
-  for (let i = 0; i < values.length; i++) {
-    if (!Number.isFinite(values[i])) throw new TfvlmError(`${where}: value ${values[i]} at index ${i} is not finite`);
+/** The first non-finite value at or after `start`, else the first that is not a `dtype` value, as an error. */
+function unquantizableValue(values: Float32Array, dtype: MlxFloatDType, where: string, start = 0): TfvlmError | undefined {
+  for (let i = start; i < values.length; i++) {
+    if (!Number.isFinite(values[i])) return new TfvlmError(`${where}: value ${values[i]} at index ${i} is not finite`);
   }
-  if (dtype === 'F32') return;
-  const rounded = roundToDType(values.slice(), dtype);
-  for (let i = 0; i < values.length; i++) {
-    if (!Object.is(rounded[i], values[i])) {
-      throw new TfvlmError(`${where}: value ${values[i]} at index ${i} is not a ${dtype} value; MLX quantizes weights in their own dtype, so round them to ${dtype} first`);
+  if (dtype === 'F32') return undefined;
+  const rounded = roundToDType(values.slice(start), dtype);
+  for (let i = start; i < values.length; i++) {
+    if (!Object.is(rounded[i - start], values[i])) {
+      return new TfvlmError(`${where}: value ${values[i]} at index ${i} is not a ${dtype} value; MLX quantizes weights in their own dtype, so round them to ${dtype} first`);
     }
   }
+  return undefined;
+}
+
+function rangeOverflow(where: string, start: number, cols: number, groupSize: number): TfvlmError {
+  return new TfvlmError(`${where}: row ${Math.floor(start / cols)}, group ${(start % cols) / groupSize}: max − min overflows float32`);
 }
 
 interface GroupParams {
@@ -137,7 +143,8 @@ export function quantizeRows(values: Float32Array, rows: number, cols: number, o
   if (!Number.isInteger(rows) || rows < 0 || values.length !== rows * cols) {
     throw new TfvlmError(`${where}: ${values.length} values do not make ${rows} rows of ${cols}`);
   }
-  checkQuantizableValues(values, scaleDType, where);
+  const bad = unquantizableValue(values, scaleDType, where);
+  if (bad) throw bad;
 
   const nBins = 2 ** bits - 1;
   const round = mlxBackend === 'cpu' ? roundHalfToEven : roundHalfAwayFromZero;
@@ -149,9 +156,7 @@ export function quantizeRows(values: Float32Array, rows: number, cols: number, o
     const start = g * groupSize;
     const group = values.subarray(start, start + groupSize);
     const { scale, bias } = groupParams(group, nBins, mlxBackend, round);
-    if (!Number.isFinite(scale)) {
-      throw new TfvlmError(`${where}: row ${Math.floor(start / cols)}, group ${(start % cols) / groupSize}: max − min overflows float32`);
-    }
+    if (!Number.isFinite(scale)) throw rangeOverflow(where, start, cols, groupSize);
     // Codes come from the float32 scale and bias, before they are rounded to scaleDType.
     for (let i = 0; i < groupSize; i++) {
       const q = round(f32(f32(group[i] - bias) / scale));
@@ -166,6 +171,25 @@ export function quantizeRows(values: Float32Array, rows: number, cols: number, o
     scales: roundToDType(scales, scaleDType),
     biases: roundToDType(biases, scaleDType),
   };
+}
+
+/**
+ * The error quantizeRows throws for these values, looking at rows ≥ fromRow only (the caller knows
+ * the rows before are fine), or undefined: for a fast quantizer that has found a bad row and must
+ * report what the reference reports. Assumes the shape checks passed.
+ */
+export function quantizeError(values: Float32Array, cols: number, options: QuantizeOptions, fromRow = 0): TfvlmError | undefined {
+  const { bits, groupSize, scaleDType, mlxBackend } = options;
+  const where = options.where ?? 'quantizeRows';
+  const bad = unquantizableValue(values, scaleDType, where, fromRow * cols);
+  if (bad) return bad;
+  const nBins = 2 ** bits - 1;
+  const round = mlxBackend === 'cpu' ? roundHalfToEven : roundHalfAwayFromZero;
+  for (let start = fromRow * cols; start < values.length; start += groupSize) {
+    const { scale } = groupParams(values.subarray(start, start + groupSize), nBins, mlxBackend, round);
+    if (!Number.isFinite(scale)) return rangeOverflow(where, start, cols, groupSize);
+  }
+  return undefined;
 }
 
 export interface DequantizeOptions extends MlxQuantization {

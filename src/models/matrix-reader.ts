@@ -5,7 +5,8 @@
 import { TfvlmError } from '../errors.ts';
 import type { Checkpoint } from '../io/checkpoint.ts';
 import { bf16ToF32, f16ToF32, type SafetensorsDType } from '../io/dtypes.ts';
-import { quantizeRows, type MlxFloatDType, type MlxQuantization } from '../quant/mlx-affine.ts';
+import type { MlxFloatDType, MlxQuantization } from '../quant/mlx-affine.ts';
+import { quantizeRowsFast } from '../quant/fast-quantize.ts';
 import { modulePath, type CheckpointLayout } from './checkpoint-layout.ts';
 import type { MatrixKey } from './weights.ts';
 
@@ -94,7 +95,7 @@ export class MatrixReader {
     const cols = this.m.cols;
     if (!this.storedQuantized) {
       const scaleDType: MlxFloatDType = this.dtype === 'F64' ? 'F32' : (this.dtype as MlxFloatDType);
-      return quantizeRows(this.readFloatRows(rowStart, rows), rows, cols, {
+      return quantizeRowsFast(this.readFloatRows(rowStart, rows), rows, cols, {
         ...q, scaleDType, mlxBackend: 'gpu', where: this.name,
       });
     }

@@ -22,6 +22,7 @@ import type { BigResult } from './lib/big.ts';
 import type { E2EResult } from './lib/e2e.ts';
 import type { KernelsResult } from './lib/result.ts';
 import type { WeightsResidence } from '../src/models/weights.ts';
+import type { LoadDType } from '../src/models/load-options.ts';
 import { markdownReport } from './lib/report.ts';
 import { UNITS, type BenchResult } from './lib/result.ts';
 import { ensurePublishedCheckpoint } from './lib/published-models.ts';
@@ -77,9 +78,9 @@ function runChild<T>(script: string, args: string[], what: string): T {
   }
 }
 
-function runE2E(weights: WeightsResidence): E2EResult {
-  return runChild<E2EResult>('bench/lib/e2e.ts', ['--dir', ensureCheckpoint(), '--weights', weights, ...(quick ? ['--quick'] : [])],
-    `end to end, ${weights} weights`);
+function runE2E(weights: WeightsResidence, dtype: LoadDType = 'auto'): E2EResult {
+  return runChild<E2EResult>('bench/lib/e2e.ts', ['--dir', ensureCheckpoint(), '--weights', weights, '--dtype', dtype, ...(quick ? ['--quick'] : [])],
+    `end to end, ${weights} weights${dtype === 'auto' ? '' : `, ${dtype} at load`}`);
 }
 
 /** bench/kernels.ts in its own process (it prints a table, then one JSON line). */
@@ -96,7 +97,9 @@ function runKernels(): KernelsResult {
 /** The published sizes (--big): random checkpoints with their configs, one process per model. */
 const BIG_RUNS: { preset: string; args: string[] }[] = [
   { preset: 'smolvlm-instruct', args: ['--tokens', '8'] },
+  { preset: 'smolvlm-instruct', args: ['--tokens', '8', '--dtype', 'q4'] },
   { preset: 'llava-1.5-7b-hf', args: ['--tokens', '4', '--question', 'What is in this picture?'] },
+  { preset: 'llava-1.5-7b-hf', args: ['--tokens', '8', '--question', 'What is in this picture?', '--dtype', 'q4'] },
 ];
 
 const started = performance.now();
@@ -136,11 +139,13 @@ if (only.has('kernels')) {
 
 let e2e: E2EResult | null = null;
 let e2eFloat32: E2EResult | null = null;
+const e2eQuantized: E2EResult[] = [];
 let e2eError: string | undefined;
 if (only.has('e2e')) {
   try {
     e2eFloat32 = runE2E('float32');
     e2e = runE2E('stored');
+    for (const dtype of ['q8', 'q4'] as const) e2eQuantized.push(runE2E('stored', dtype));
   } catch (e) {
     e2eError = (e as Error).message.split('\n')[0];
     log(`end to end failed: ${e2eError}`);
@@ -196,6 +201,7 @@ const result: BenchResult = {
   time_to_first_token_ms: e2e?.time_to_first_token_ms ?? null,
   e2e,
   e2e_float32: e2eFloat32,
+  e2e_quantized: e2eQuantized,
   kernels,
   big,
   ...(e2eError ? { e2e_error: e2eError } : {}),

@@ -70,6 +70,20 @@ function residenceTable(s: E2EResult, x: E2EResult | null): string {
   return table(['end to end (SmolVLM-256M shape, bf16 checkpoint)', 'float32 (XNNPACK)', 'stored (bf16)', 'stored ÷ float32', 'beside'], rows);
 }
 
+/** Quantized at load (q8, q4) beside float32 and the stored bf16 weights: decode, vision, memory. */
+function quantizedTable(x: E2EResult | null, s: E2EResult, qs: E2EResult[]): string {
+  const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined ? '—' : `${f(a / b, 2)}×`);
+  const rows = [...(x ? [x] : []), s, ...qs].map((r) => {
+    const name = r.dtype === 'auto' || r.dtype === undefined ? (r.weights === 'float32' ? 'float32 (XNNPACK)' : 'stored bf16') : `${r.dtype} (groups of 64)`;
+    const d = r.decode[0];
+    return [name, `${f(r.load_ms / 1000, 2)} s`, `${f(r.decode_weight_bytes / 1e6, 0)} MB`, `${f(d.tok_s)} tok/s (${f(d.ms_per_token)} ms)`,
+      ratio(d.tok_s, x?.decode[0].tok_s), ratio(d.tok_s, s.decode[0].tok_s), `${f(r.decode[1].tok_s)} tok/s`,
+      `${f(r.prefill_ms, 0)} ms`, `${f(r.vision_ms_per_tile, 0)} ms`, `${f(r.peak_rss_mb, 0)} MB`];
+  });
+  return table(['SmolVLM-256M shape', 'load', 'weights read per token', `decode (context ~${s.decode[0].context})`, '÷ float32', '÷ bf16',
+    `decode (context ~${s.decode[1].context})`, `prefill (${s.prompt_tokens} tokens)`, 'vision, one tile', 'peak RSS'], rows);
+}
+
 function kernelsTable(k: KernelsResult): string {
   return table(['row', 'shape', 'threads', 'ms', 'value', 'vs', 'ok'],
     k.rows.map((r) => [r.name, r.shape, String(r.threads), f(r.ms, 3), `${f(r.value, r.value >= 100 ? 0 : 1)} ${r.unit}`, r.vs === undefined ? '' : f(r.vs, 2),
@@ -79,7 +93,7 @@ function kernelsTable(k: KernelsResult): string {
 function bigTable(rows: BigResult[]): string {
   return table(['model (random weights, published config)', 'checkpoint', 'load', 'RSS after load', 'prompt', 'vision (1 image)', 'prefill', 'time to first token', 'decode', 'peak RSS'],
     rows.map((b) => [
-      `${b.model} (${b.architecture}, ${b.weights})`, `${f(b.parameters_b, 2)} B params, ${f(b.checkpoint_gb, 2)} GB`, `${f(b.load_ms / 1000, 1)} s`,
+      `${b.model} (${b.architecture}, ${b.weights}${b.dtype && b.dtype !== 'auto' ? `, ${b.dtype} at load` : ''})`, `${f(b.parameters_b, 2)} B params, ${f(b.checkpoint_gb, 2)} GB`, `${f(b.load_ms / 1000, 1)} s`,
       `${f(b.rss_mb_after_load / 1024, 2)} GB`, `${b.prompt_tokens} tokens`, `${f(b.vision_ms / 1000, 1)} s`, `${f(b.prefill_ms / 1000, 1)} s`,
       `${f(b.time_to_first_token_ms / 1000, 1)} s`, `${f(b.decode_tok_s, 2)} tok/s (${f(b.decode_ms_per_token, 0)} ms)`, `${f(b.peak_rss_mb / 1024, 2)} GB`,
     ]));
@@ -114,6 +128,12 @@ export function markdownReport(r: BenchResult): string {
   out.push('');
   if (e) {
     out.push(residenceTable(e, r.e2e_float32));
+    out.push('');
+  }
+  if (e && r.e2e_quantized?.length) {
+    out.push('### Quantized at load (`--dtype q8|q4`; the vision tower stays bf16, as mlx-vlm leaves it)');
+    out.push(quantizedTable(r.e2e_float32, e, r.e2e_quantized));
+    out.push('targets: decode q8 ≥ 2.5× and q4 ≥ 3.5× float32 tok/s; q4 peak RSS ≤ 0.6 GB; vision at q8 no slower than bf16.');
     out.push('');
   }
   if (r.big.length) {

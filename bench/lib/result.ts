@@ -41,6 +41,8 @@ export interface BenchResult {
   e2e: E2EResult | null;
   /** The same with float32 weights in tfjs tensors (XNNPACK), in its own process, for the ratios. */
   e2e_float32: E2EResult | null;
+  /** Stored weights quantized at load: q8, then q4 (groups of 64). */
+  e2e_quantized?: E2EResult[];
   kernels: KernelsResult | null;
   /** --big: published sizes end to end. */
   big: BigResult[];

@@ -9,7 +9,7 @@ import { Vlm } from '../../src/engine.ts';
 import { readConversations } from '../../src/train/jsonl.ts';
 import { DATA_FILE, DEFAULT_IMAGE_SIZE, SCENES_FILE, writeShapesDataset } from './dataset.ts';
 import {
-  evalItems, evaluateShapes, formatShapesEval, selectEvalItems, withShapeCounts, type ShapesEvalResult,
+  evalItems, evaluateShapes, formatShapesEval, selectEvalItems, withShapeCounts, type EvalItem, type ShapesEvalResult,
 } from './scoring.ts';
 import { optionalNumber, requireString, runCommand, type Command } from '../../src/cli/command.ts';
 
@@ -23,6 +23,8 @@ export interface ShapesEvalOptions {
   dataDir?: string;
   maxNewTokens?: number;
   onProgress?: (done: number, total: number) => void;
+  /** Receives every item with the model's answer, in order (the result keeps only the mistakes). */
+  onItem?: (item: EvalItem, predicted: string) => void;
 }
 
 /**
@@ -50,6 +52,7 @@ export async function evaluateShapesModel(model: string | Vlm, opts: ShapesEvalO
         { messages: [{ role: 'user', content: [{ type: 'image', image: item.image }, { type: 'text', text: item.prompt }] }] },
         { maxNewTokens: opts.maxNewTokens ?? 48, doSample: false },
       );
+      opts.onItem?.(item, out.text);
       opts.onProgress?.(++done, items.length);
       return out.text;
     });

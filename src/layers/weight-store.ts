@@ -207,14 +207,15 @@ export class WeightStore {
 
   /**
    * Places the next planned matrix (a quantized format): `read(rowStart, rows)` gives rows
-   * [rowStart, rowStart + rows) as MLX stores them, in chunks of quantizedChunkRows(plan) rows;
-   * each chunk goes through the scratch into its panels.
+   * [rowStart, rowStart + rows) as MLX stores them, in chunks of quantizedChunkRows(plan) rows
+   * (fewer when maxChunkRows says so, rounded down to whole panels); each chunk goes through the
+   * scratch into its panels.
    */
   placeQuantized(plan: MatrixPlan, name: string, read: (rowStart: number, rows: number) => QuantizedRowsChunk,
-    bias?: Float32Array): PackedMatrix {
+    bias?: Float32Array, maxChunkRows = Infinity): PackedMatrix {
     if (plan.format.kind !== 'quantized') throw new Error(`internal: '${name}' is not quantized; use place`);
     const { bits, groupSize } = plan.format;
-    const chunkRows = this.quantizedChunkRows(plan);
+    const chunkRows = Math.min(this.quantizedChunkRows(plan), Math.max(8, Math.floor(maxChunkRows / 8) * 8));
     const { state, offset, biasOffset } = this.allocate(plan, name, bias);
     const { arena } = state;
     const K = plan.cols;

@@ -22,7 +22,7 @@ import { dequantizeRows } from '../quant/mlx-affine.ts';
 import type { QuantizationLookup } from '../quant/mlx-config.ts';
 import { reportProgress, withProgress, type ProgressListener } from '../util/progress.ts';
 import { checkpointLayout, expectedTensors, SAME_NAMES, type CheckpointLayout, type MlxNaming } from './checkpoint-layout.ts';
-import { MatrixReader, type QuantizeAtLoad } from './matrix-reader.ts';
+import { MatrixReader, QUANTIZE_CHUNK_BYTES, QuantizeWorkspace, type QuantizeAtLoad } from './matrix-reader.ts';
 import {
   slotsOf, SpecRecorder, type MatrixKey, type ParamSlot, type Recorded, type SlotLayout, type WeightSource,
   type WeightSpec, type WeightsResidence,
@@ -199,11 +199,13 @@ class CheckpointSource implements WeightSource {
     const bias = m.biasKey ? this.readBias(m.biasKey, m.rowStart, m.rows) : undefined;
     const name = this.layout.name(key);
     if (plan.format.kind === 'quantized') {
+      // Quantizing here: a few MiB of float rows at a time.
+      const maxRows = reader.storedQuantized ? Infinity : QUANTIZE_CHUNK_BYTES / (4 * m.cols);
       return this.store!.placeQuantized(plan, name, (rowStart, rows) => {
         const chunk = reader.readQuantizedRows(rowStart, rows);
         this.advance(reader.storedBytes(rows));
         return chunk;
-      }, bias);
+      }, bias, maxRows);
     }
     const packed = this.store!.place(plan, name, (dst) => reader.readRawRows(dst, 0, m.rows), bias);
     this.advance(reader.storedBytes(m.rows));
@@ -281,7 +283,8 @@ export function loadWeights<T>(checkpoint: Checkpoint, build: (w: WeightSource) 
   const recorder = dryRun(build);
   const layout = layoutOf(checkpoint, recorder, options);
   checkAgainst(checkpoint, recorder.spec, recorder.matrices, layout, options);
-  const readers = recorder.matrices.map((m) => new MatrixReader(checkpoint, layout, m, options.quantize));
+  const workspace = new QuantizeWorkspace();
+  const readers = recorder.matrices.map((m) => new MatrixReader(checkpoint, layout, m, options.quantize, workspace));
   let store: WeightStore | undefined;
   let plans: MatrixPlan[] | undefined;
   if ((options.weights ?? 'float32') === 'stored') {
@@ -296,6 +299,8 @@ export function loadWeights<T>(checkpoint: Checkpoint, build: (w: WeightSource) 
     tf.dispose([...source.recorded.keys()]);
     store?.dispose();
     throw e;
+  } finally {
+    workspace.dispose();
   }
   return { weights, slots: store ? [] : slotsOf(weights, source.recorded), store };
 }

@@ -7,6 +7,7 @@ import type { Checkpoint } from '../io/checkpoint.ts';
 import { bf16ToF32, f16ToF32, type SafetensorsDType } from '../io/dtypes.ts';
 import type { MlxFloatDType, MlxQuantization } from '../quant/mlx-affine.ts';
 import { quantizeRowsFast } from '../quant/fast-quantize.ts';
+import { KernelArena } from '../kernels/index.ts';
 import { modulePath, type CheckpointLayout } from './checkpoint-layout.ts';
 import type { MatrixKey } from './weights.ts';
 
@@ -24,6 +25,36 @@ export interface QuantizeAtLoad extends MlxQuantization {
   applies: (mlxPath: string, kind: MatrixKey['kind'], cols: number) => boolean;
 }
 
+/**
+ * What a load that quantizes reuses from matrix to matrix: the quantizer's arena and the buffers
+ * rows are read and widened into, so the load allocates them once (freed buffers of a few MiB
+ * would otherwise stay in the process's heap).
+ */
+export class QuantizeWorkspace {
+  private arena?: KernelArena;
+  private buffer = new ArrayBuffer(0);
+
+  get(): KernelArena {
+    this.arena ??= KernelArena.create(QUANTIZE_CHUNK_BYTES + 2 ** 20);
+    return this.arena;
+  }
+
+  /** Float32 room for n values followed by `rawBytes` bytes (the raw rows, widened in place). */
+  floats(n: number): Float32Array {
+    if (this.buffer.byteLength < 4 * n) this.buffer = new ArrayBuffer(4 * n);
+    return new Float32Array(this.buffer, 0, n);
+  }
+
+  dispose(): void {
+    this.arena?.dispose();
+    this.arena = undefined;
+    this.buffer = new ArrayBuffer(0);
+  }
+}
+
+/** Float32 bytes of rows quantized per step (a few MiB: larger buys nothing, measured in fast-quantize.ts). */
+export const QUANTIZE_CHUNK_BYTES = 4 * 2 ** 20;
+
 const ELEMENT_BYTES: Record<string, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
 
 export class MatrixReader {
@@ -38,7 +69,7 @@ export class MatrixReader {
   private wholeScales?: { scales: Float32Array; biases: Float32Array };
 
   constructor(private readonly checkpoint: Checkpoint, layout: CheckpointLayout, readonly m: MatrixKey,
-    quantizeAtLoad?: QuantizeAtLoad) {
+    quantizeAtLoad?: QuantizeAtLoad, private readonly workspace?: QuantizeWorkspace) {
     this.name = layout.name(m.key);
     const stored = layout.quantization(m);
     this.storedQuantized = stored !== undefined;
@@ -71,21 +102,27 @@ export class MatrixReader {
     if (this.channelsLast) toChannelsFirst(dst, rows, this.m.conv!, ELEMENT_BYTES[this.dtype]);
   }
 
-  /** Rows widened to float32 (dequantized when stored quantized). */
-  readFloatRows(rowStart: number, rows: number): Float32Array {
+  /** Rows widened to float32, into `out` when given (rows · cols values). */
+  readFloatRows(rowStart: number, rows: number, out?: Float32Array): Float32Array {
     const cols = this.m.cols;
+    const n = rows * cols;
     if (this.storedQuantized) throw new Error(`internal: '${this.name}' is quantized; dequantize its rows instead`);
     if (this.dtype === 'F64') {
       const all = this.checkpoint.readArray(this.name) as Float32Array;
-      const out = all.slice((this.m.rowStart + rowStart) * cols, (this.m.rowStart + rowStart + rows) * cols);
-      if (this.channelsLast) toChannelsFirst(new Uint8Array(out.buffer), rows, this.m.conv!, 4);
-      return out;
+      const values = all.subarray((this.m.rowStart + rowStart) * cols, (this.m.rowStart + rowStart + rows) * cols);
+      const dst = out ?? new Float32Array(n);
+      dst.set(values);
+      if (this.channelsLast) toChannelsFirst(new Uint8Array(dst.buffer, dst.byteOffset, 4 * n), rows, this.m.conv!, 4);
+      return dst;
     }
-    const raw = new Uint8Array(rows * cols * ELEMENT_BYTES[this.dtype]);
+    const dst = out ?? new Float32Array(n);
+    const size = ELEMENT_BYTES[this.dtype];
+    // Raw 16-bit rows go in the upper half of dst and widen forward in place (dtypes.ts allows it).
+    const raw = new Uint8Array(dst.buffer, dst.byteOffset + (4 - size) * n, size * n);
     this.readRawRows(raw, rowStart, rows);
-    if (this.dtype === 'F32') return new Float32Array(raw.buffer);
-    const bits = new Uint16Array(raw.buffer);
-    return this.dtype === 'BF16' ? bf16ToF32(bits) : f16ToF32(bits);
+    if (this.dtype === 'F32') return dst;
+    const bits = new Uint16Array(raw.buffer, raw.byteOffset, n);
+    return this.dtype === 'BF16' ? bf16ToF32(bits, dst) : f16ToF32(bits, dst);
   }
 
   /** Rows quantized: read as stored, or quantized now from the floats. */
@@ -95,8 +132,8 @@ export class MatrixReader {
     const cols = this.m.cols;
     if (!this.storedQuantized) {
       const scaleDType: MlxFloatDType = this.dtype === 'F64' ? 'F32' : (this.dtype as MlxFloatDType);
-      return quantizeRowsFast(this.readFloatRows(rowStart, rows), rows, cols, {
-        ...q, scaleDType, mlxBackend: 'gpu', where: this.name,
+      return quantizeRowsFast(this.readFloatRows(rowStart, rows, this.workspace?.floats(rows * cols)), rows, cols, {
+        ...q, scaleDType, mlxBackend: 'gpu', where: this.name, arena: this.workspace?.get(),
       });
     }
     const codes = new Uint32Array((rows * cols * q.bits) / 32);

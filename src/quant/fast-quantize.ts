@@ -1,7 +1,8 @@
 // quantizeRows (mlx-affine.ts) on the kernel pool: MLX's GPU quantizer, bit for bit, in linear.c's
 // quantize_q4 / quantize_q8 (about 1 ns per weight on one thread where the reference takes ~40).
 // The rows go through a kernel arena a chunk at a time, so a matrix of any size needs at most
-// `maxArenaBytes` (64 MiB by default) of arena; the arena is disposed before returning or throwing.
+// `maxArenaBytes` (1 MiB by default) of arena, disposed before returning or throwing, or works in
+// the caller's `arena`.
 // The kernel refuses the same inputs as the reference (non-finite values, values that are not
 // scaleDType values, groups whose range overflows float32) and stops at the first bad row; the
 // reference's own checks then run from that row on, so the error is the reference's, word for word.
@@ -15,8 +16,13 @@ import {
 export interface FastQuantizeOptions extends QuantizeOptions {
   /** The kernel pool to run on (default: the process's). */
   pool?: KernelPool;
-  /** The most arena one call uses at once (default 64 MiB; at least one row's worth is used). */
+  /** The most arena one call uses at once (default 1 MiB; at least one row's worth is used). */
   maxArenaBytes?: number;
+  /**
+   * An arena to work in (from byte 0, up to its size), kept by the caller across calls: a load
+   * quantizing hundreds of matrices then creates one arena instead of one per matrix.
+   */
+  arena?: KernelArena;
 }
 
 const DEFAULT_MAX_ARENA_BYTES = 1 << 20;
@@ -39,13 +45,16 @@ export function quantizeRowsFast(values: Float32Array, rows: number, cols: numbe
   const codeRowBytes = quantizedCodeBytes(q, 1, cols);
   // Per row: the values, the codes, a scale and a bias per group (+ each region's alignment).
   const rowBytes = 4 * cols + codeRowBytes + 8 * groups;
-  const budget = options.maxArenaBytes ?? DEFAULT_MAX_ARENA_BYTES;
+  const budget = options.arena ? options.arena.bytes : options.maxArenaBytes ?? DEFAULT_MAX_ARENA_BYTES;
   const chunkRows = Math.max(1, Math.min(rows, Math.floor((budget - 48) / rowBytes)));
   const SRC = 0;
   const CODES = align(SRC + 4 * chunkRows * cols);
   const SCALES = align(CODES + chunkRows * codeRowBytes);
   const BIASES = align(SCALES + 4 * chunkRows * groups);
-  const arena = KernelArena.create(align(BIASES + 4 * chunkRows * groups), options.pool ? { pool: options.pool } : {});
+  const needed = align(BIASES + 4 * chunkRows * groups);
+  const arena = options.arena && options.arena.bytes >= needed
+    ? options.arena
+    : KernelArena.create(needed, options.pool ? { pool: options.pool } : {});
   const codes = new Uint32Array((rows * cols * bits) / 32);
   const codeBytes = new Uint8Array(codes.buffer);
   const scales = new Float32Array(rows * groups);
@@ -64,7 +73,7 @@ export function quantizeRowsFast(values: Float32Array, rows: number, cols: numbe
       biases.set(arena.f32(BIASES, n * groups), r0 * groups);
     }
   } finally {
-    arena.dispose();
+    if (arena !== options.arena) arena.dispose();
   }
   return { codes, scales: roundToDType(scales, scaleDType), biases: roundToDType(biases, scaleDType) };
 }

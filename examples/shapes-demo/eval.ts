@@ -12,6 +12,7 @@ import {
   evalItems, evaluateShapes, formatShapesEval, selectEvalItems, withShapeCounts, type EvalItem, type ShapesEvalResult,
 } from './scoring.ts';
 import { optionalNumber, requireString, runCommand, type Command } from '../../src/cli/command.ts';
+import { dtypeOptions } from '../../src/cli/generation-flags.ts';
 
 export interface ShapesEvalOptions {
   nImages: number;
@@ -66,15 +67,15 @@ export async function evaluateShapesModel(model: string | Vlm, opts: ShapesEvalO
 export const evalCommand: Command = {
   name: 'demo:eval',
   summary: 'score a model on freshly generated shapes data (caption and question exact match)',
-  usage: `Usage: npm run demo:eval -- --model DIR [--n-images 200] [--n-questions 500] [--seed 1] [--size ${DEFAULT_IMAGE_SIZE}] [--data-dir DIR] [--json]
+  usage: `Usage: npm run demo:eval -- --model DIR [--n-images 200] [--n-questions 500] [--seed 1] [--size ${DEFAULT_IMAGE_SIZE}] [--data-dir DIR] [--dtype auto|q8|q4] [--group-size 64] [--json]
 
 Generates a new shapes dataset with --seed (use one that training did not use; the demo model was
 trained on seed 0), asks the model for each image's caption and for --n-questions questions, decoding
 greedily, and prints the share of exactly right captions and answers: overall, per question type, and
 per question type and number of shapes in the image (with one shape, most questions can be answered
 without finding the shape the question names).
---data-dir keeps the generated data there instead of a temporary folder; --json prints the result
-with every mistake.`,
+--data-dir keeps the generated data there instead of a temporary folder; --dtype q8|q4 quantizes the
+model while loading (as tfvlm generate); --json prints the result with every mistake.`,
   options: {
     model: { type: 'string' },
     'n-images': { type: 'string' },
@@ -82,6 +83,8 @@ with every mistake.`,
     seed: { type: 'string' },
     size: { type: 'string' },
     'data-dir': { type: 'string' },
+    dtype: { type: 'string' },
+    'group-size': { type: 'string' },
     json: { type: 'boolean' },
   },
   async run(args) {
@@ -95,14 +98,20 @@ with every mistake.`,
     const nQuestions = count('n-questions', 500);
     if (nImages === 0) throw new TfvlmError('tfvlm demo:eval: --n-images must be at least 1');
     const tty = process.stderr.isTTY;
-    const result = await evaluateShapesModel(model, {
-      nImages, nQuestions, seed: count('seed', 1), size: optionalNumber(args, 'size', 'demo:eval'),
-      dataDir: typeof args.values['data-dir'] === 'string' ? args.values['data-dir'] : undefined,
-      onProgress: (done, total) => {
-        if (tty) process.stderr.write(`\r${done}/${total}`);
-        else if (done % 100 === 0 || done === total) process.stderr.write(`${done}/${total}\n`);
-      },
-    });
+    const vlm = await Vlm.load(model, dtypeOptions(args, 'demo:eval'));
+    let result: Awaited<ReturnType<typeof evaluateShapesModel>>;
+    try {
+      result = await evaluateShapesModel(vlm, {
+        nImages, nQuestions, seed: count('seed', 1), size: optionalNumber(args, 'size', 'demo:eval'),
+        dataDir: typeof args.values['data-dir'] === 'string' ? args.values['data-dir'] : undefined,
+        onProgress: (done, total) => {
+          if (tty) process.stderr.write(`\r${done}/${total}`);
+          else if (done % 100 === 0 || done === total) process.stderr.write(`${done}/${total}\n`);
+        },
+      });
+    } finally {
+      vlm.dispose();
+    }
     if (tty) process.stderr.write('\n');
     if (args.values.json === true) {
       process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -7,6 +7,7 @@ import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { fusedKernelsActive, linearFused } from '../backend/fused-kernels.ts';
 import { packedMatmul } from './packed-matmul.ts';
+import { packedLinearKernelActive, packedLinearOnHeap } from './packed-linear-kernel.ts';
 import type { PackedMatrix } from './weight-store.ts';
 
 export interface Linear {
@@ -49,6 +50,7 @@ export function linear(layer: Linear, x: tf.Tensor): tf.Tensor {
   const outShape = [...x.shape.slice(0, -1), layer.outFeatures];
   if (layer.packed) {
     if (x.dtype !== 'float32') throw new TfvlmError(`linear expects float32 input, got ${x.dtype}`);
+    if (packedLinearKernelActive()) return packedLinearOnHeap(layer.packed, x);
     const y = packedMatmul(layer.packed, x.dataSync() as Float32Array, x.size / lastDim);
     return tf.tensor(y, outShape, 'float32');
   }

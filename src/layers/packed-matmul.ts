@@ -8,12 +8,12 @@ import type { PackedMatrix } from './weight-store.ts';
 const ALIGN = 64;
 const align = (n: number) => Math.ceil(n / ALIGN) * ALIGN;
 
-/** x [rows, cols] (row-major) → [rows, m.rows]. */
-export function packedMatmul(m: PackedMatrix, x: Float32Array, rows: number): Float32Array {
+/** x [rows, cols] (row-major) → [rows, m.rows], into `out` when given (e.g. a view of a tensor's memory). */
+export function packedMatmul(m: PackedMatrix, x: Float32Array, rows: number, out: Float32Array<ArrayBufferLike> = new Float32Array(rows * m.rows)): Float32Array<ArrayBufferLike> {
   const K = m.cols;
   const N = m.rows;
   if (x.length !== rows * K) throw new TfvlmError(`packed linear: input has ${x.length} values, expected ${rows}×${K}`);
-  const out = new Float32Array(rows * N);
+  if (out.length !== rows * N) throw new Error(`internal: packed linear output of ${out.length} values for ${rows}×${N}`);
   const perRow = align(K * 4) + align(N * 4);
   const chunk = Math.floor(m.scratch.bytes / perRow);
   if (chunk < 1) throw new TfvlmError(`packed linear: a row of ${K} inputs and ${N} outputs does not fit the kernel scratch`);

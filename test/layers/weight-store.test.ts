@@ -11,6 +11,8 @@ import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/io/dtypes.ts
 import { embed } from '../../src/layers/embedding.ts';
 import { linear, linearFromCheckpoint, disposeLinear, type Linear } from '../../src/layers/linear.ts';
 import { WeightStore, type MatrixPlan } from '../../src/layers/weight-store.ts';
+import { packedMatmul } from '../../src/layers/packed-matmul.ts';
+import { packedLinearKernelActive, packedLinearOnHeap } from '../../src/layers/packed-linear-kernel.ts';
 import { gaussianSource } from '../../src/models/random-weights.ts';
 import type { WeightDType } from '../../src/kernels/index.ts';
 import { assertClose, assertDotClose, TOLERANCE } from '../helpers/compare.ts';
@@ -59,6 +61,28 @@ describe('weight store: packed linears and embeddings', () => {
       assert.equal(tf.memory().numTensors, before);
     });
   }
+
+  it('the heap-view kernel (wasm) gives packedMatmul\'s values exactly, for 1 / 3 / 70 rows of a 3-d input', () => {
+    const before = tf.memory().numTensors;
+    const [N, K] = [37, 65];
+    const { bytes } = randomMatrix('bf16', N, K, 77);
+    const plan: MatrixPlan = { format: { kind: 'float', dtype: 'bf16' }, rows: N, cols: K, bias: true };
+    const store = WeightStore.create([plan], { scratchBytes: 8 * K * 4 + 4096 });
+    try {
+      const m = store.place(plan, 'w', reader(bytes), Float32Array.from({ length: N }, (_, j) => j / 10));
+      assert.ok(packedLinearKernelActive(), 'the tests run on wasm');
+      for (const M of [1, 3, 70]) {
+        const x = tf.randomNormal([1, M, K], 0, 1, 'float32', M);
+        const y = packedLinearOnHeap(m, x);
+        assert.deepEqual(y.shape, [1, M, N]);
+        assert.deepEqual(y.dataSync(), packedMatmul(m, x.dataSync() as Float32Array, M));
+        tf.dispose([x, y]);
+      }
+    } finally {
+      store.dispose();
+    }
+    assert.equal(tf.memory().numTensors, before);
+  });
 
   it('embedding rows come back exactly, across several arenas', () => {
     const dtypes = ['bf16', 'f16', 'f32'] as const;

@@ -108,7 +108,8 @@ export async function* generateTokens(
   const rng = new Rng(options.seed);
   const decodeThreads = options.decodeThreads ?? (Number(process.env.TFVLM_DECODE_THREADS) || 1);
   const timings: GenerationTimings = { embedMs: 0, prefillMs: 0, prefillTokens: B * T, decodeMs: 0, decodeTokens: 0 };
-  const cache: KVCache[] = options.cache ?? model.createCache();
+  // A cache made here holds exactly this call's positions (a 7B model's is 0.5 MB per position).
+  const cache: KVCache[] = options.cache ?? model.createCache(T + Math.max(0, maxNew));
   let stopReason: TokenLoopResult['stopReason'] = 'max_new_tokens';
   try {
     if (options.signal?.aborted) return { generated, timings: { ...timings, prefillTokens: 0 }, stopReason: 'aborted' };

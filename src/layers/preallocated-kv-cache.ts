@@ -13,7 +13,7 @@ import { checkKVUpdate, checkTruncate, splitHeads, type KVCache, type KVView } f
 export interface PreallocatedKVCacheOptions {
   /** Positions added per growth step (and the initial capacity's granularity). Default 256. */
   chunk?: number;
-  /** Initial capacity; grown in chunks when exceeded. Default: the first update rounded up to a chunk. */
+  /** Initial capacity (exactly); grown in chunks when exceeded. Default: the first update rounded up to a chunk. */
   capacity?: number;
   /** false: rebuild buffers by concatenation even where in-place writes work (what tfjs-node gets). */
   inPlace?: boolean;
@@ -69,7 +69,9 @@ export class PreallocatedKVCache implements KVCache {
     const T = k.shape[2] as number;
     const { batch, kvHeads, headDim: D } = held;
     const needed = this.stored + T;
-    if (needed > this.capacity) this.grow(Math.max(this.initialCapacity, Math.ceil(needed / this.chunk) * this.chunk));
+    if (needed > this.capacity) {
+      this.grow(needed <= this.initialCapacity ? this.initialCapacity : Math.ceil(needed / this.chunk) * this.chunk);
+    }
     const kSrc = hostValues(k);
     const vSrc = hostValues(v);
     const C = this.capacity;
@@ -153,7 +155,7 @@ export class PreallocatedKVCache implements KVCache {
   }
 }
 
-/** One cache per decoder layer. */
-export function createKVCaches(numLayers: number): KVCache[] {
-  return Array.from({ length: numLayers }, () => new PreallocatedKVCache());
+/** One cache per decoder layer; `capacity`: the positions it will hold, when known (else grown in chunks). */
+export function createKVCaches(numLayers: number, capacity?: number): KVCache[] {
+  return Array.from({ length: numLayers }, () => new PreallocatedKVCache({ capacity }));
 }

@@ -39,7 +39,8 @@ export interface ForwardOptions {
 export interface GenerativeModel {
   /** Positions the decoder was trained for (text_config.max_position_embeddings). */
   readonly maxPositions: number;
-  createCache(): KVCache[];
+  /** One KV cache per layer; `capacity`: positions it will hold when known (a one-shot generate: prompt + new tokens). */
+  createCache(capacity?: number): KVCache[];
   /** Token embeddings [B, T, hidden] with the image features merged at the image tokens. */
   embed(inputs: PromptTensors): tf.Tensor;
   /** Decoder over new embeddings; logits of the last position [B, 1, vocab]. */
@@ -75,8 +76,8 @@ export abstract class DecoderModel implements GenerativeModel {
     return this.text.config.max_position_embeddings;
   }
 
-  createCache(): KVCache[] {
-    return this.text.createCache();
+  createCache(capacity?: number): KVCache[] {
+    return this.text.createCache(capacity);
   }
 
   checkPromptFits(p: { batch: number; promptTokens: number; cachedTokens: number; newTokens: number }): void {

@@ -89,6 +89,23 @@ describe('PreallocatedKVCache', () => {
     c.dispose();
   });
 
+  it('a given capacity is allocated exactly (not rounded to a chunk); past it, growth is by chunks', () => {
+    const c = new PreallocatedKVCache({ chunk: 4, capacity: 7 });
+    const k = randomTensor([1, 1, 5, 2], 1);
+    c.update(k, k);
+    assert.equal(c.allocated, 7);
+    const two = randomTensor([1, 1, 2, 2], 2);
+    c.update(two, two);
+    assert.equal(c.allocated, 7);
+    const one = randomTensor([1, 1, 1, 2], 3);
+    c.update(one, one);
+    assert.equal(c.allocated, 8);
+    const { k: all, v: allV } = cachedKeysValues(c.view());
+    assert.deepEqual(Array.from(all.dataSync()), [...k.dataSync(), ...two.dataSync(), ...one.dataSync()]);
+    tf.dispose([k, two, one, all, allV]);
+    c.dispose();
+  });
+
   for (const [name, make] of [
     ['PreallocatedKVCache', () => new PreallocatedKVCache({ chunk: 4 })],
     ['PreallocatedKVCache (concat fallback)', () => new PreallocatedKVCache({ chunk: 4, inPlace: false })],

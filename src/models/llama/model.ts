@@ -117,8 +117,8 @@ export class LlamaDecoder {
     return linearFromCheckpoint(tf.clone(table!));
   }
 
-  createCache(): KVCache[] {
-    return createKVCaches(this.config.num_hidden_layers);
+  createCache(capacity?: number): KVCache[] {
+    return createKVCaches(this.config.num_hidden_layers, capacity);
   }
 
   embed(inputIds: tf.Tensor): tf.Tensor {

@@ -3,7 +3,7 @@
 import { TfvlmError } from '../errors.ts';
 import { MLX_SUPPORTED_GROUP_SIZES } from '../quant/mlx-affine.ts';
 import { parseQuantizationConfig } from '../quant/mlx-config.ts';
-import { mlxVlmQuantizes } from '../quant/mlx-vlm-predicate.ts';
+import { quantizationFor } from '../quant/recipe.ts';
 import type { ProgressListener } from '../util/progress.ts';
 import type { MlxNaming } from './checkpoint-layout.ts';
 import type { LoadWeightsOptions } from './load-weights.ts';
@@ -11,8 +11,9 @@ import type { WeightsResidence } from './weights.ts';
 
 /**
  * What the weight matrices run as: 'auto' as stored (floats in their dtype, or the MLX quantization
- * of a quantized checkpoint); 'q8' / 'q4' quantized while loading with MLX's affine quantizer, for
- * the layers mlx-vlm quantizes (linears and embeddings outside the vision tower).
+ * of a quantized checkpoint); 'q8' / 'q4' quantized while loading with MLX's affine quantizer: the
+ * language model's linears and embeddings and the projector at 8 / 4 bits, the vision tower's
+ * linears at 8 (quant/recipe.ts).
  */
 export type LoadDType = 'auto' | 'q8' | 'q4';
 export const LOAD_DTYPES: readonly LoadDType[] = ['auto', 'q8', 'q4'];
@@ -70,6 +71,6 @@ export function weightLoadOptions(options: ModelLoadOptions, rawConfig: unknown,
     onProgress: options.onProgress,
     mlxNames,
     quantization: parseQuantizationConfig(rawConfig),
-    quantize: q && { ...q, applies: (path, kind, cols) => mlxVlmQuantizes(path, kind, cols, q) },
+    quantize: q && { quantizationOf: (path, kind, cols) => quantizationFor(path, kind, cols, q) },
   };
 }

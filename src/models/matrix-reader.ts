@@ -20,9 +20,9 @@ export interface QuantizedRowsRead {
 }
 
 /** How a load turns float matrices into quantized ones (MLX's affine quantizer). */
-export interface QuantizeAtLoad extends MlxQuantization {
-  /** Which matrices: by MLX module path, kind and row length (mlx-vlm's choice: quant/mlx-vlm-predicate.ts). */
-  applies: (mlxPath: string, kind: MatrixKey['kind'], cols: number) => boolean;
+export interface QuantizeAtLoad {
+  /** A matrix's quantization by MLX module path, kind and row length (quant/recipe.ts); undefined: stays float. */
+  quantizationOf: (mlxPath: string, kind: MatrixKey['kind'], cols: number) => MlxQuantization | undefined;
 }
 
 /**
@@ -79,9 +79,7 @@ export class MatrixReader {
       this.dtype = checkpoint.entry(`${modulePath(this.name)}.scales`).dtype;
     } else {
       this.dtype = checkpoint.entry(this.name).dtype;
-      if (quantizeAtLoad && quantizeAtLoad.applies(layout.mlxPath(m.key), m.kind, m.cols)) {
-        this.quantization = { bits: quantizeAtLoad.bits, groupSize: quantizeAtLoad.groupSize };
-      }
+      this.quantization = quantizeAtLoad?.quantizationOf(layout.mlxPath(m.key), m.kind, m.cols);
     }
   }
 

@@ -14,7 +14,7 @@ import { DTYPE_BYTES, f32ToBf16, f32ToF16, type SafetensorsDType } from '../io/d
 import type { RawTensor } from '../io/safetensors.ts';
 import { checkQuantizationParams, type MlxFloatDType, type MlxQuantization } from '../quant/mlx-affine.ts';
 import { parseQuantizationConfig } from '../quant/mlx-config.ts';
-import { mlxVlmQuantizes } from '../quant/mlx-vlm-predicate.ts';
+import { quantizationFor, VISION_BITS } from '../quant/recipe.ts';
 import { reportProgress, withProgress, type ProgressListener } from '../util/progress.ts';
 import { checkpointLayout, modulePath } from './checkpoint-layout.ts';
 import { checkCheckpoint } from './load-weights.ts';
@@ -84,7 +84,9 @@ export function quantizeCheckpoint(sourceDir: string, outDir: string, options: Q
     const layout = checkpointLayout(checkpoint, recorder.spec, names, stored);
     const matrices = new Map<string, MatrixKey[]>();
     for (const m of recorder.matrices) matrices.set(m.key, [...(matrices.get(m.key) ?? []), m]);
-    const applies = (p: string, kind: MatrixKey['kind'], cols: number) => mlxVlmQuantizes(p, kind, cols, q);
+    const quantizationOf = (p: string, kind: MatrixKey['kind'], cols: number) => quantizationFor(p, kind, cols, q);
+    /** Per-layer config entries (MLX module path → params) where a layer's differ from the top level's. */
+    const perLayer: Record<string, { group_size: number; bits: number }> = {};
 
     const tensors = new Map<string, RawTensor>();
     const quantized: string[] = [];
@@ -100,13 +102,14 @@ export function quantizeCheckpoint(sourceDir: string, outDir: string, options: Q
     for (const [key, shape] of recorder.spec) {
       const parts = matrices.get(key);
       const m = parts?.length === 1 ? parts[0] : undefined;
-      const reader = m && new MatrixReader(checkpoint, layout, m, { ...q, applies });
+      const reader = m && new MatrixReader(checkpoint, layout, m, { quantizationOf });
       if (reader?.storedQuantized) {
         throw new TfvlmError(`quantize: ${checkpoint.source} is already quantized ('${layout.name(key)}'); quantize the full-precision model`);
       }
       const mlxKey = names.mlx(key);
       const dtype: SafetensorsDType = checkpoint.entry(layout.name(key)).dtype === 'F64' ? 'F32' : checkpoint.entry(layout.name(key)).dtype;
       if (m && reader?.quantization) {
+        const mq = reader.quantization;
         const scaleDType = dtype as MlxFloatDType;
         let chunk: ReturnType<MatrixReader['readQuantizedRows']> | undefined;
         const get = () => {
@@ -117,8 +120,9 @@ export function quantizeCheckpoint(sourceDir: string, outDir: string, options: Q
           return chunk;
         };
         const base = modulePath(mlxKey);
-        const groups = [m.rows, m.cols / q.groupSize];
-        tensors.set(mlxKey, { dtype: 'U32', shape: [m.rows, (m.cols * q.bits) / 32], data: () => get().codes });
+        if (mq.bits !== q.bits || mq.groupSize !== q.groupSize) perLayer[base] = { group_size: mq.groupSize, bits: mq.bits };
+        const groups = [m.rows, m.cols / mq.groupSize];
+        tensors.set(mlxKey, { dtype: 'U32', shape: [m.rows, (m.cols * mq.bits) / 32], data: () => get().codes });
         tensors.set(`${base}.scales`, { dtype: scaleDType, shape: groups, data: () => floatBytes(get().scales, scaleDType) });
         tensors.set(`${base}.biases`, {
           dtype: scaleDType, shape: groups,
@@ -169,7 +173,7 @@ export function quantizeCheckpoint(sourceDir: string, outDir: string, options: Q
     fs.mkdirSync(outDir, { recursive: true });
     const written = withProgress(options.onProgress, () =>
       writeCheckpointWeights(outDir, tensors, { maxShardBytes: MAX_SHARD_BYTES, metadata: { format: 'mlx' } }));
-    const block = { group_size: q.groupSize, bits: q.bits, mode: 'affine' };
+    const block = { group_size: q.groupSize, bits: q.bits, mode: 'affine', ...perLayer };
     const config = { ...(raw as Record<string, unknown>), quantization: block, quantization_config: block };
     writeFileAtomic(path.join(outDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
     for (const file of fs.readdirSync(sourceDir)) {
@@ -190,7 +194,9 @@ function modelCard(sourceDir: string, q: MlxQuantization, quantized: string[], k
     + `Quantized by \`tfvlm quantize\` with MLX's affine group quantization: ${q.bits} bits, groups of ${q.groupSize} `
     + `values along each row, scales and biases in the weights' dtype (w ≈ scale·q + bias). The files are in mlx-vlm's `
     + `format (MLX key names, \`{"format": "mlx"}\`), so they load in tfvlm and in mlx-vlm.\n\n`
-    + `As mlx-vlm does, the linears and embeddings of the language model and the projector are quantized; the vision `
-    + `tower, the patch convolution, norms and biases keep the original dtype.\n\n`
+    + `The linears and embeddings of the language model and the projector are quantized to ${q.bits} bits, as mlx-vlm `
+    + `quantizes them; the vision tower's linears to ${Math.max(VISION_BITS, q.bits)} bits (mlx-vlm leaves them in 16 bits; `
+    + `config.json gives them per-layer entries where their bits differ). The patch convolution, norms, biases and `
+    + `position tables keep the original dtype.\n\n`
     + `## Quantized (${quantized.length})\n\n${list(quantized)}\n\n## Kept as stored (${kept.length})\n\n${list(kept)}\n`;
 }

@@ -133,7 +133,7 @@ export async function* generateTokens(
     let logits: tf.Tensor;
     try {
       const positions = options.cache ? Int32Array.from({ length: T }, (_, t) => cached + t) : prefillPositions(mask);
-      logits = withProgress(options.onProgress, () => model.decodeLast(embeds, mask.flat(), positions, cache));
+      logits = prefillInChunks(model, embeds, mask, positions, cache, options.onProgress);
     } finally {
       embeds.dispose();
     }
@@ -191,6 +191,41 @@ export async function* generateTokens(
 }
 
 /** transformers generate(): position_ids = cumsum(attention_mask) − 1, and 1 where the mask is 0. */
+/**
+ * Prompt positions per prefill pass. A long prompt runs through the decoder in passes of this many
+ * positions over the growing cache: the same attention and the same rows, with activations bounded
+ * by the pass (a 7B model's 593-position prefill held ~0.5 GB of attention scores and MLP rows at
+ * once). Large enough that the matrix products stay as efficient as one pass.
+ */
+export const PREFILL_CHUNK = 256;
+
+/** Logits of the last prompt position after running embeds [B, T, H] through the decoder, PREFILL_CHUNK positions per pass. */
+function prefillInChunks(model: GenerativeModel, embeds: tf.Tensor, mask: number[][], positions: Int32Array, cache: KVCache[],
+  onProgress: ProgressListener | undefined): tf.Tensor {
+  const [B, T] = embeds.shape;
+  const masked = mask[0].length - T; // positions already in the cache
+  if (T <= PREFILL_CHUNK) return withProgress(onProgress, () => model.decodeLast(embeds, mask.flat(), positions, cache));
+  const passes = Math.ceil(T / PREFILL_CHUNK);
+  let logits: tf.Tensor | undefined;
+  for (let pass = 0; pass < passes; pass++) {
+    const t0 = pass * PREFILL_CHUNK;
+    const n = Math.min(PREFILL_CHUNK, T - t0);
+    // Progress over all passes: each reports its layers.
+    const listener: ProgressListener | undefined = onProgress
+      && ((e) => onProgress(e.stage === 'prefill' ? { ...e, done: pass * e.total + e.done, total: passes * e.total } : e));
+    const part = tf.slice(embeds, [0, t0, 0], [B, n, -1]);
+    try {
+      const partMask = mask.flatMap((row) => row.slice(0, masked + t0 + n));
+      const partPositions = Int32Array.from({ length: B * n }, (_, i) => positions[Math.floor(i / n) * T + t0 + (i % n)]);
+      logits?.dispose();
+      logits = withProgress(listener, () => model.decodeLast(part, partMask, partPositions, cache));
+    } finally {
+      part.dispose();
+    }
+  }
+  return logits!;
+}
+
 export function prefillPositions(mask: number[][]): Int32Array {
   const T = mask[0].length;
   const out = new Int32Array(mask.length * T);

@@ -37,8 +37,8 @@ export const GENERATION_HELP = `Generation:
                          checkpoint's precision outside the tfjs heap, run by tfvlm's kernels;
                          float32 = widened tfjs tensors, the reference path)
   --dtype auto|q8|q4     q8/q4: quantize the language model's linears and embeddings to 8 or 4 bits
-                         while loading (MLX's affine format, as mlx-vlm; the vision tower stays as
-                         stored); auto (default): run the weights as stored, quantized or not
+                         while loading (MLX's affine format; the vision tower's linears to 8 bits);
+                         auto (default): run the weights as stored, quantized or not
   --group-size 32|64|128 values per scale and bias with --dtype q8|q4 (default 64)
 Loading more than 1 GB of weights, and a vision pass or prefill longer than 3 s, show progress on stderr.
 Ctrl-C stops generation cleanly: the text so far is printed, stop_reason is "aborted" and the exit

@@ -13,11 +13,12 @@ export const quantizeCommand: Command = {
 MODEL is a model folder or hub id. Writes DIR: the weights with MLX's affine group quantization as
 mlx-vlm's convert writes them (MLX key names, uint32 codes + scales + biases in the weights' dtype,
 files marked {"format": "mlx"}, config.json with a "quantization" block), the tokenizer, processor
-and generation files copied, and a model card listing which layers were quantized. As mlx-vlm
-does, the language model's linears and embeddings and the projector are quantized; the vision tower,
-patch convolution and norms keep their dtype, as does any matrix whose rows are not a whole number
-of groups. The folder then loads without re-quantizing (--model DIR); --dtype q8|q4 on other
-commands quantizes the same way while loading instead.
+and generation files copied, and a model card listing which layers were quantized. The language
+model's linears and embeddings and the projector get --bits (as mlx-vlm quantizes them), the vision
+tower's linears 8 bits (per-layer entries in config.json); the patch convolution and norms keep
+their dtype, as does any matrix whose rows are not a whole number of groups. The folder then loads
+without re-quantizing (--model DIR); --dtype q8|q4 on other commands quantizes the same way while
+loading instead.
 
   --bits 4|8             bits per weight
   --group-size 32|64|128 values per scale and bias (default ${DEFAULT_GROUP_SIZE})

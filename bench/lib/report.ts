@@ -131,7 +131,7 @@ export function markdownReport(r: BenchResult): string {
     out.push('');
   }
   if (e && r.e2e_quantized?.length) {
-    out.push('### Quantized at load (`--dtype q8|q4`; the vision tower stays bf16, as mlx-vlm leaves it)');
+    out.push('### Quantized at load (`--dtype q8|q4`: the language model at 8 / 4 bits, the vision tower\'s linears at 8)');
     out.push(quantizedTable(r.e2e_float32, e, r.e2e_quantized));
     out.push('targets: decode q8 ≥ 2.5× and q4 ≥ 3.5× float32 tok/s; q4 peak RSS ≤ 0.6 GB; vision at q8 no slower than bf16.');
     out.push('');

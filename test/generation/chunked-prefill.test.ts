@@ -8,7 +8,7 @@ import { initBackend, tf } from '../../src/backend/index.ts';
 import { generateTokens, PREFILL_CHUNK, prefillPositions } from '../../src/generation/generate.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
 import type { GenerativeModel } from '../../src/models/decoder-model.ts';
-import { loadModel } from '../../src/models/index.ts';
+import { Idefics3Model } from '../../src/models/index.ts';
 import type { ProgressEvent } from '../../src/util/progress.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { fixture } from '../helpers/paths.ts';
@@ -18,7 +18,7 @@ describe('chunked prefill', () => {
 
   it(`a ${2 * PREFILL_CHUNK + 37}-token batch of 2 (one left-padded) gives the one-pass logits`, async () => {
     const before = tf.memory().numTensors;
-    const model = await loadModel(fixture('tiny-smolvlm'));
+    const model = await Idefics3Model.load(fixture('tiny-smolvlm'));
     try {
       const T = 2 * PREFILL_CHUNK + 37;
       const ids = [Array.from({ length: T }, (_, i) => 3 + ((i * 7919) % 400)), Array.from({ length: T }, (_, i) => (i < 5 ? 0 : 3 + ((i * 104729) % 400)))];

@@ -9,23 +9,13 @@ import assert from 'node:assert/strict';
 import { KernelArena, KernelPool, quantizedCodeBytes } from '../../src/kernels/index.ts';
 import { quantizeRowsFast } from '../../src/quant/fast-quantize.ts';
 import { quantizeRows, roundToDType, type MlxFloatDType, type QuantizeOptions } from '../../src/quant/mlx-affine.ts';
+import { rng } from '../layers/util.ts';
 
 const pools = { '1 thread': new KernelPool({ threads: 1 }), '2 threads': new KernelPool({ threads: 2 }) };
 after(() => {
   for (const pool of Object.values(pools)) pool.close();
 });
 
-/** mulberry32: deterministic uniform [0, 1). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const FORMATS: [number, number][] = [4, 8].flatMap((bits) => [32, 64, 128].map((G) => [bits, G] as [number, number]));
 const bytes = (a: Uint32Array | Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);

@@ -15,6 +15,7 @@ import {
   type MlxFloatDType,
 } from '../../src/quant/mlx-affine.ts';
 import { unpackCodes } from '../../src/quant/mlx-pack.ts';
+import { rng } from '../layers/util.ts';
 
 const EPS32 = Math.fround(1e-7); // 1.00000001168e-7, MLX's floor on |scale|
 
@@ -300,17 +301,6 @@ function roundTo(dtype: MlxFloatDType, x: number): number {
   return dtype === 'BF16' ? toBf16(x) : dtype === 'F16' ? toF16(x) : F(x);
 }
 
-/** mulberry32 */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Rows of several kinds: centred, all positive, all negative, with an outlier per group, tiny, and half zeros. */
 function adversarialRows(cols: number, groupSize: number, dtype: MlxFloatDType, seed: number): Float32Array {

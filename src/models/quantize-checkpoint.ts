@@ -63,6 +63,15 @@ function toChannelsLast(bytes: Uint8Array, rows: number, conv: { in: number; ker
   return out;
 }
 
+/** A float matrix's rows in torch's order as stored bytes (F64 narrowed to F32, as it is written). */
+function torchOrderRows(reader: MatrixReader, size: number): Uint8Array {
+  const { rows, cols } = reader.m;
+  if (reader.dtype === 'F64') return new Uint8Array(reader.readFloatRows(0, rows).buffer);
+  const bytes = new Uint8Array(rows * cols * size);
+  reader.readRawRows(bytes, 0, rows);
+  return bytes;
+}
+
 /** Writes `sourceDir` quantized into `outDir` (which must not exist or be empty). */
 export function quantizeCheckpoint(sourceDir: string, outDir: string, options: QuantizeCheckpointOptions): QuantizedCheckpoint {
   const q: MlxQuantization = { bits: options.bits, groupSize: options.groupSize };
@@ -92,8 +101,7 @@ export function quantizeCheckpoint(sourceDir: string, outDir: string, options: Q
     const quantized: string[] = [];
     const kept: string[] = [];
     let done = 0;
-    const total = [...recorder.spec.keys()].reduce((a, k) => a + checkpoint.entry(layout.name(k)).byteLength
-      + (checkpoint.has(`${modulePath(layout.name(k))}.scales`) ? 2 * checkpoint.entry(`${modulePath(layout.name(k))}.scales`).byteLength : 0), 0);
+    const total = [...recorder.spec.keys()].reduce((a, k) => a + checkpoint.entry(layout.name(k)).byteLength, 0);
     const advance = (key: string) => {
       done += checkpoint.entry(layout.name(key)).byteLength;
       reportProgress('quantize', Math.min(done, total), total, 'bytes');
@@ -148,11 +156,8 @@ export function quantizeCheckpoint(sourceDir: string, outDir: string, options: Q
         tensors.set(mlxKey, {
           dtype, shape: [out, kernel, kernel, C],
           data: () => {
-            const bytes = dtype === 'F32' && reader.dtype === 'F64'
-              ? new Uint8Array(reader.readFloatRows(0, m.rows).buffer)
-              : (() => { const b = new Uint8Array(m.rows * m.cols * size); reader.readRawRows(b, 0, m.rows); return b; })();
             advance(key);
-            return toChannelsLast(bytes, m.rows, m.conv!, size);
+            return toChannelsLast(torchOrderRows(reader, size), m.rows, m.conv!, size);
           },
         });
         continue;

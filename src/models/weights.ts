@@ -4,7 +4,7 @@
 // - the spec (every key and shape, a dry run that creates no tensor), against which the whole
 //   checkpoint is checked before anything is read, every problem (missing / unexpected / wrong shape /
 //   non-float) in one TfvlmError;
-// - the loaded tree;
+// - the loaded tree (load-weights.ts, which also reads MLX names and quantized matrices);
 // - the slots: where the model holds each checkpoint tensor and in which layout, for training and
 //   for writing checkpoints back.
 import { tf } from '../backend/index.ts';

@@ -6,6 +6,7 @@ import { initBackend } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { rankOrder, Retriever, type RankResult } from '../tasks/retrieve.ts';
 import { optionalNumber, type Command, type ParsedArgs } from './command.ts';
+import { dtypeOptions } from './generation-flags.ts';
 import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
 
 const list = (v: unknown): string[] => (Array.isArray(v) ? v.map(String) : typeof v === 'string' ? [v] : []);
@@ -65,10 +66,12 @@ the images best first. The method follows the checkpoint:
   --top K             show the best K of each ranking (default all)
   --prompt TEXT       generative models: the instruction asked with each image (default "Describe this image.")
   --batch N           generative models: candidates per forward (default 16)
+  --dtype auto|q8|q4  generative models: quantize while loading, as tfvlm generate (--group-size 32|64|128)
   --json              print {"model","method","score_kind","images","texts","scores","secondary","secondary_kind","ms"}`,
   options: {
     model: { type: 'string' }, images: { type: 'string', multiple: true }, texts: { type: 'string', multiple: true },
     top: { type: 'string' }, json: { type: 'boolean' }, prompt: { type: 'string' }, batch: { type: 'string' },
+    dtype: { type: 'string' }, 'group-size': { type: 'string' },
   },
   allowPositionals: true,
   run: (args) => runRetrieve(args),
@@ -88,6 +91,7 @@ export async function runRetrieve(args: ParsedArgs, out = (s: string) => { proce
   await initBackend();
   const t0 = performance.now();
   const retriever = await Retriever.load(modelSpec(args), {
+    ...dtypeOptions(args, 'retrieve'),
     ...(typeof args.values.prompt === 'string' ? { prompt: args.values.prompt } : {}),
     ...(batch ? { batchSize: batch } : {}),
   });

@@ -2,7 +2,7 @@
 // method the checkpoint supports: a dual encoder (CLIP / SigLIP: scaled cosine logits) or a generative
 // VLM (SmolVLM / LLaVA: log-likelihood of the text as the answer about the image).
 import { TfvlmError } from '../errors.ts';
-import { Vlm } from '../engine.ts';
+import { Vlm, type VlmLoadOptions } from '../engine.ts';
 import { resolveModel } from '../io/hub/index.ts';
 import type { ImageSource } from '../io/image.ts';
 import { DualEncoder, isDualEncoderFolder } from './dual-encoder.ts';
@@ -32,11 +32,17 @@ export class Retriever {
   private constructor(readonly dir: string, readonly dual?: DualEncoder, readonly generative?: GenerativeRanker) {}
 
   /** Loads the model folder (or hub id) and picks the method from its config.json. */
-  static async load(spec: string, opts: GenerativeRankOptions = {}): Promise<Retriever> {
+  static async load(spec: string, opts: GenerativeRankOptions & Pick<VlmLoadOptions, 'dtype' | 'groupSize'> = {}): Promise<Retriever> {
     const dir = await resolveModel(spec);
-    if (isDualEncoderFolder(dir)) return new Retriever(dir, await DualEncoder.load(dir));
-    const vlm = await Vlm.load(dir);
-    return new Retriever(dir, undefined, new GenerativeRanker(vlm, opts));
+    const { dtype, groupSize, ...rank } = opts;
+    if (isDualEncoderFolder(dir)) {
+      if (dtype !== undefined && dtype !== 'auto') {
+        throw new TfvlmError(`${dir} is a dual encoder (CLIP/SigLIP), which runs in float32; dtype ${dtype} applies to generative models`);
+      }
+      return new Retriever(dir, await DualEncoder.load(dir));
+    }
+    const vlm = await Vlm.load(dir, { dtype, groupSize });
+    return new Retriever(dir, undefined, new GenerativeRanker(vlm, rank));
   }
 
   get method(): RetrievalMethod {

@@ -93,6 +93,20 @@ describe('retrieval', () => {
     assert.match(table.out, /mean\/token/);
   });
 
+  it('tfvlm retrieve --dtype q8 ranks with the quantized generative model; a dual encoder refuses it by name', async () => {
+    const imgs = [fixture('tiny-smolvlm', 'golden', 'inputs', 'small_64x48.png')];
+    const texts = ['a cat', 'a red car'];
+    const args = ['--model', fixture('tiny-smolvlm'), '--images', ...imgs, '--texts', ...texts, '--json'];
+    const full = JSON.parse((await runCli(args)).out);
+    const q8 = JSON.parse((await runCli([...args, '--dtype', 'q8', '--group-size', '32'])).out);
+    assert.equal(q8.method, 'generative');
+    assert.notDeepEqual(q8.scores, full.scores);
+    for (let t = 0; t < texts.length; t++) assert.ok(Math.abs(q8.scores[0][t] - full.scores[0][t]) < 0.05 * Math.abs(full.scores[0][t]));
+    const c = goldenCase('tiny-clip');
+    await assert.rejects(runCli(['--model', fixture('tiny-clip'), '--images', c.imagePaths[0], '--texts', 'x', '--dtype', 'q4']),
+      (e: Error) => e instanceof TfvlmError && /dual encoder \(CLIP\/SigLIP\), which runs in float32; dtype q4 applies to generative models/.test(e.message));
+  });
+
   it('word lists after --images / --texts are sorted back by kind; refusals name the flag', async () => {
     const c = goldenCase('tiny-clip');
     const args = parseCommandArgs(retrieveCommand, ['--images', c.imagePaths[0], c.imagePaths[1], '--texts', 'a cat', 'a dog']);

@@ -7,6 +7,12 @@ export { TfvlmError } from './errors.ts';
 // Models, activation capture, forward dumps
 export * from './models/index.ts';
 
+// MLX's affine quantization, and which layers tfvlm quantizes
+export { quantizeRows, dequantizeRows, type QuantizeOptions, type QuantizedRows, type MlxQuantization } from './quant/mlx-affine.ts';
+export { packCodes, unpackCodes } from './quant/mlx-pack.ts';
+export { parseQuantizationConfig, type QuantizationLookup } from './quant/mlx-config.ts';
+export { quantizationFor, VISION_BITS } from './quant/recipe.ts';
+
 // Generation building blocks
 export { generateTokens, prefillPositions, type PromptBatch, type TokenStep, type GenerationTimings } from './generation/generate.ts';
 export { streamText, type TextGenerationOptions, type TextGenerationResult } from './generation/text-stream.ts';

@@ -2,7 +2,8 @@ export { loadModel, architectureOf, findArchitecture, REGISTRY, type Architectur
 export {
   DecoderModel, type GenerativeModel, type PromptTensors, type ModelInputs, type ForwardOptions, type LoadedParts,
 } from './decoder-model.ts';
-export { resolveResidence, type ModelLoadOptions } from './load-options.ts';
+export { resolveResidence, LOAD_DTYPES, DEFAULT_GROUP_SIZE, type ModelLoadOptions, type LoadDType } from './load-options.ts';
+export { quantizeCheckpoint, type QuantizeCheckpointOptions, type QuantizedCheckpoint } from './quantize-checkpoint.ts';
 export { checkModelFits, checkPromptFits, kvCacheBytes } from './fit.ts';
 export { LlamaForCausalLM, llamaCausalLMWeights } from './llama/causal-lm.ts';
 export { writeRandomCheckpoint, randomTensors, lazyRandomTensors, type RandomCheckpointOptions } from './random-weights.ts';

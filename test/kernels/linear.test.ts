@@ -4,10 +4,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { initBackend, tf } from '../../src/backend/index.ts';
-import { KernelArena, KernelPool, packedBytes, paddedColumns } from '../../src/kernels/index.ts';
+import { KernelArena, packedBytes, paddedColumns } from '../../src/kernels/index.ts';
 import { linearReference, packReference } from '../../src/kernels/reference.ts';
 import { assertDotClose } from '../helpers/compare.ts';
-import { Bump, DTYPES, ELEMENT_BYTES, randomF32, randomWeights, u16, weightValues } from './util.ts';
+import { Bump, DTYPES, ELEMENT_BYTES, onBareMemory, randomF32, randomWeights, u16, weightValues } from './util.ts';
 
 const NS = [1, 7, 8, 9, 33];
 const KS = [1, 3, 16, 17, 100];
@@ -177,15 +177,9 @@ describe('against tf.matMul', () => {
 
 describe('edges', () => {
   it('read nothing past the weights: packed W flush against the end of the memory', () => {
-    // The kernels on a bare memory (an arena has scratch pages past its bytes): a read past the
-    // weights traps.
-    const pool = new KernelPool({ threads: 1 });
-    const memory = new WebAssembly.Memory({ initial: 32, maximum: 32, shared: true }); // 2 MiB
-    const id = pool.register(memory);
-    const k = pool.exports(id);
-    const end = memory.buffer.byteLength;
-    const bytes = new Uint8Array(memory.buffer as unknown as SharedArrayBuffer);
-    try {
+    // A read past the weights traps on the bare memory.
+    onBareMemory((k, bytes, memory) => {
+      const end = memory.buffer.byteLength;
       for (const dtype of DTYPES) {
         for (const [N, K] of [[16, 100], [33, 35], [24, 4096]]) {
           const M = 3;
@@ -207,10 +201,7 @@ describe('edges', () => {
           assert.deepEqual(new Float32Array(memory.buffer, x, K), weightValues(dtype, raw).subarray((N - 1) * K, N * K));
         }
       }
-    } finally {
-      pool.unregister(id);
-      pool.close();
-    }
+    });
   });
 
   it('propagate a NaN or an infinity in x to every output', () => {

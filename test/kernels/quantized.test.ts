@@ -14,14 +14,14 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  KernelArena, KernelPool, QUANT_BITS, QUANT_GROUP_SIZES, packedBytes, paddedColumns, quantizedBytes, quantizedCodeBytes,
+  KernelArena, QUANT_BITS, QUANT_GROUP_SIZES, packedBytes, paddedColumns, quantizedBytes, quantizedCodeBytes,
   type QuantBits, type QuantGroupSize,
 } from '../../src/kernels/index.ts';
 import {
   dequantizeReference, linearReference, packQuantizedReference, quantizedLinearReference, type QuantizedMatrix,
 } from '../../src/kernels/reference.ts';
 import { assertDotClose } from '../helpers/compare.ts';
-import { Bump, randomF32, randomQuantized } from './util.ts';
+import { Bump, onBareMemory, randomF32, randomQuantized } from './util.ts';
 
 const NS = [1, 7, 8, 9, 33];
 const MS = [1, 2, 5, 13];
@@ -285,15 +285,9 @@ describe('matmulQuantized', () => {
 
 describe('quantized edges', () => {
   it('read nothing past the weights: packed W flush against the end of the memory', () => {
-    // The kernels on a bare memory (an arena has scratch pages past its bytes): a read past the
-    // weights traps.
-    const pool = new KernelPool({ threads: 1 });
-    const memory = new WebAssembly.Memory({ initial: 32, maximum: 32, shared: true }); // 2 MiB
-    const id = pool.register(memory);
-    const k = pool.exports(id);
-    const end = memory.buffer.byteLength;
-    const bytes = new Uint8Array(memory.buffer as unknown as SharedArrayBuffer);
-    try {
+    // A read past the weights traps on the bare memory.
+    onBareMemory((k, bytes, memory) => {
+      const end = memory.buffer.byteLength;
       for (const [bits, G] of FORMATS) {
         for (const [N, K] of [[16, 128], [33, 384], [9, 4096]]) {
           const M = 3;
@@ -320,10 +314,7 @@ describe('quantized edges', () => {
           assert.deepEqual(new Float32Array(memory.buffer, x, K), dequantizeReference(m).subarray((N - 1) * K, N * K));
         }
       }
-    } finally {
-      pool.unregister(id);
-      pool.close();
-    }
+    });
   });
 
   it('work at offsets past 2 GiB (the pointers reach the kernels as negative int32)', () => {

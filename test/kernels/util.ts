@@ -1,6 +1,7 @@
 // Shared by the kernel tests: seeded random data in each weight dtype, and a bump allocator over an
 // arena (every offset 16-byte aligned, as the kernels require).
-import type { KernelArena, QuantBits, QuantGroupSize, WeightDType } from '../../src/kernels/index.ts';
+import { KernelPool, type KernelArena, type QuantBits, type QuantGroupSize, type WeightDType } from '../../src/kernels/index.ts';
+import type { KernelExports } from '../../src/kernels/module.ts';
 import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, type QuantizedMatrix } from '../../src/kernels/reference.ts';
 
 export const DTYPES: WeightDType[] = ['f32', 'bf16', 'f16'];
@@ -84,4 +85,20 @@ export function randomQuantized(
     }
   }
   return { bits, groupSize, N, K, codes, scales, biases };
+}
+
+/**
+ * Runs fn with the kernels on a bare 2 MiB memory on one thread (an arena has scratch pages past its
+ * bytes; here a read past the last byte traps), given the exports, its bytes and its end.
+ */
+export function onBareMemory(fn: (k: KernelExports, bytes: Uint8Array, memory: WebAssembly.Memory) => void): void {
+  const pool = new KernelPool({ threads: 1 });
+  const memory = new WebAssembly.Memory({ initial: 32, maximum: 32, shared: true });
+  const id = pool.register(memory);
+  try {
+    fn(pool.exports(id), new Uint8Array(memory.buffer as unknown as SharedArrayBuffer), memory);
+  } finally {
+    pool.unregister(id);
+    pool.close();
+  }
 }

@@ -21,7 +21,7 @@
 // Every offset is a byte offset into the arena and must be a multiple of 16. The kernels read and
 // write the arena only: inputs are copied in, outputs read out (views share the memory).
 import { defaultPool, type KernelPool } from './pool.ts';
-import { GROUP_SUMS_BYTES, MATMUL_SCRATCH_BYTES, MAX_PAGES, PAGE, type KernelExports } from './module.ts';
+import { MATMUL_SCRATCH_BYTES, MATVEC_INPUT_BYTES, MATVEC_INPUT_MAX_K, MAX_PAGES, PAGE, type KernelExports } from './module.ts';
 
 export type WeightDType = 'f32' | 'bf16' | 'f16';
 /** Bits per code of a quantized weight (MLX's affine quantization). */
@@ -88,8 +88,6 @@ const QUANT_CHECK: Record<WeightDType, number> = { f32: 0, bf16: 1, f16: 2 };
 
 /** matmul scratch per thread (16 KB, the widened 16-bit panel block), side by side past `bytes`. */
 const SCRATCH_STRIDE = MATMUL_SCRATCH_BYTES;
-/** Groups a quantized matvec's x can have (K/G): its group sums live past the threads' scratch. */
-const MAX_GROUPS = GROUP_SUMS_BYTES / 4;
 
 export class KernelArena {
   /** Usable bytes: offsets run over [0, bytes). */
@@ -100,12 +98,12 @@ export class KernelArena {
   private readonly id: number;
   /** matmul scratch of thread t at scratchBase + t·SCRATCH_STRIDE (past `bytes`). */
   private readonly scratchBase: number;
-  /** The quantized matvec's group sums of x (GROUP_SUMS_BYTES, after the threads' scratch). */
-  private readonly groupSums: number;
+  /** The quantized matvec's prepared x (MATVEC_INPUT_BYTES, after the threads' scratch). */
+  private readonly matvecInput: number;
 
   /**
    * Largest `bytes` an arena on `pool` can have: 4 GiB less its threads' matmul scratch and the
-   * quantized matvec's group sums (128 KiB, two pages, up to 7 threads).
+   * quantized matvec's input (MATVEC_INPUT_BYTES, 544 KiB).
    */
   static maxBytes(pool: KernelPool = defaultPool()): number {
     return MAX_PAGES * PAGE - scratchPages(pool.threads) * PAGE;
@@ -135,7 +133,7 @@ export class KernelArena {
     this.buffer = this.memory.buffer as unknown as SharedArrayBuffer;
     this.bytes = bytes;
     this.scratchBase = userPages * PAGE;
-    this.groupSums = this.scratchBase + pool.threads * SCRATCH_STRIDE;
+    this.matvecInput = this.scratchBase + pool.threads * SCRATCH_STRIDE;
     this.pool = pool;
     this.id = pool.register(this.memory);
   }
@@ -255,16 +253,16 @@ export class KernelArena {
 
   /**
    * matvec for a quantized W at w (packQuantized): y[n] = Σ_k x[k]·(s·q + b)[n, k] (+ bias[n]),
-   * computed per group as s·Σ x·q + b·Σ x. Shapes and padding as matvec; K/groupSize ≤ 4096.
-   * All threads.
+   * computed per group as s·Σ x·q + b·Σ x, Σ x·q in integers on x held as 30-bit fixed point per
+   * group (linear.c, matvec_input_q<b>: within 2^-29 of each group's largest |x|). Shapes and
+   * padding as matvec; K ≤ 131072. All threads.
    */
   matvecQuantized(
     bits: QuantBits, groupSize: QuantGroupSize, w: number, x: number, y: number, N: number, K: number, bias?: number,
   ): void {
     checkQuantized('matvecQuantized', bits, groupSize, N, K);
-    const groups = K / groupSize;
-    if (groups > MAX_GROUPS) {
-      throw new RangeError(`matvecQuantized: [N, K] = [${N}, ${K}] has ${groups} groups of ${groupSize}; at most ${MAX_GROUPS} are supported`);
+    if (K > MATVEC_INPUT_MAX_K) {
+      throw new RangeError(`matvecQuantized: [N, K] = [${N}, ${K}]: K is more than the ${MATVEC_INPUT_MAX_K} it takes (matmulQuantized takes any)`);
     }
     const padded = paddedColumns(N);
     const bytes = quantizedBytes(bits, groupSize, N, K);
@@ -274,10 +272,10 @@ export class KernelArena {
     if (bias !== undefined) this.check(bias, 4 * padded, 'matvecQuantized bias');
     disjoint('matvecQuantized', [y, 4 * padded, 'y'], [w, bytes, 'weights'], [x, 4 * K, 'x'],
       [bias ?? 0, bias === undefined ? 0 : 4 * padded, 'bias']);
-    this.live().group_sums(x, K, groupSize, this.groupSums);
+    this.live()[`matvec_input_q${bits}`](x, K, groupSize, this.matvecInput);
     this.pool.call({
-      arena: this.id, fn: `matvec_q${bits}`, args: [w, x, y, K, 0, 0, bias ?? 0, this.groupSums, groupSize], beginArg: 4, endArg: 5,
-      // Threads by weights, not bytes: per weight these cost about what bf16 does (MIN_BYTES_PER_THREAD's measure).
+      arena: this.id, fn: `matvec_q${bits}`, args: [w, this.matvecInput, y, K, 0, 0, bias ?? 0, groupSize], beginArg: 4, endArg: 5,
+      // Threads by weights, not bytes (MIN_BYTES_PER_THREAD's measure, bf16).
       begin: 0, end: padded / 8, threads: this.threadsFor(2 * N * K, MIN_BYTES_PER_THREAD),
     });
   }
@@ -300,7 +298,7 @@ export class KernelArena {
     if (bias !== undefined) this.check(bias, 4 * paddedColumns(N), 'matmulQuantized bias');
     disjoint('matmulQuantized', [y, 4 * M * N, 'y'], [w, bytes, 'weights'], [x, 4 * M * K, 'x'],
       [bias ?? 0, bias === undefined ? 0 : 4 * paddedColumns(N), 'bias']);
-    if (M === 1 && N % 8 === 0 && K / groupSize <= MAX_GROUPS) {
+    if (M === 1 && N % 8 === 0 && K <= MATVEC_INPUT_MAX_K) {
       this.matvecQuantized(bits, groupSize, w, x, y, N, K, bias);
       return;
     }
@@ -418,7 +416,7 @@ function disjoint(what: string, out: [number, number, string], ...inputs: [numbe
 
 /** Pages of kernel scratch past the arena's bytes: a matmul block per thread, then the group sums. */
 function scratchPages(threads: number): number {
-  return Math.ceil((threads * SCRATCH_STRIDE + GROUP_SUMS_BYTES) / PAGE);
+  return Math.ceil((threads * SCRATCH_STRIDE + MATVEC_INPUT_BYTES) / PAGE);
 }
 
 /** The kernel pool's threads (the caller's included), and why fewer than asked for, if so. */

@@ -22,9 +22,10 @@ export interface KernelExports {
   pack_q4(codes: number, scales: number, biases: number, dst: number, N: number, K: number, G: number, pb: number, pe: number): void;
   gather_row_q8(w: number, K: number, G: number, n: number, out: number): void;
   gather_row_q4(w: number, K: number, G: number, n: number, out: number): void;
-  group_sums(x: number, K: number, G: number, out: number): void;
-  matvec_q8(w: number, x: number, y: number, K: number, pb: number, pe: number, bias: number, xsums: number, G: number): void;
-  matvec_q4(w: number, x: number, y: number, K: number, pb: number, pe: number, bias: number, xsums: number, G: number): void;
+  matvec_input_q8(x: number, K: number, G: number, out: number): void;
+  matvec_input_q4(x: number, K: number, G: number, out: number): void;
+  matvec_q8(w: number, xin: number, y: number, K: number, pb: number, pe: number, bias: number, G: number): void;
+  matvec_q4(w: number, xin: number, y: number, K: number, pb: number, pe: number, bias: number, G: number): void;
   matmul_q8(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
   matmul_q4(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
   quantize_q8(src: number, codes: number, scales: number, biases: number, K: number, G: number, rb: number, re: number, check: number, status: number): void;
@@ -46,8 +47,17 @@ export type PoolKernel = (typeof POOL_KERNELS)[number];
 
 /** matmul's scratch per thread: KC (linear.c) k steps × 8 f32. */
 export const MATMUL_SCRATCH_BYTES = 512 * 8 * 4;
-/** Where a quantized matvec's per-group sums of x go (one region per arena): up to 4096 groups. */
-export const GROUP_SUMS_BYTES = 16384;
+/** The longest x a quantized matvec takes: its matvec_input region holds K = 2^17. */
+export const MATVEC_INPUT_MAX_K = 131072;
+/**
+ * Bytes of a quantized matvec's input (matvec_input_q<b> in linear.c: a sum and a scale per group
+ * of x, then x as two i16 halves) for K values in groups of G.
+ */
+export function matvecInputBytes(K: number, G: number): number {
+  return 8 * (K / G) + 4 * K;
+}
+/** The region of one arena for it: K up to MATVEC_INPUT_MAX_K in groups of 32 or more. */
+export const MATVEC_INPUT_BYTES = matvecInputBytes(MATVEC_INPUT_MAX_K, 32);
 
 /** 64 KiB, the wasm page. */
 export const PAGE = 65536;
@@ -84,8 +94,8 @@ function warmUp(module: WebAssembly.Module): void {
   const memory = new WebAssembly.Memory({ initial: 16, maximum: 16, shared: true });
   const k = instantiate(module, memory);
   // [0, 64K) weights, [64K, 128K) row-major source, [128K, 256K) x, [256K, 512K) y, [512K, 1M)
-  // scratch (matmul's, then group sums at 768K).
-  const W = 0, SRC = 65536, X = 131072, Y = 262144, S = 524288, XS = 786432;
+  // scratch (matmul's, then the quantized matvec's input at 768K).
+  const W = 0, SRC = 65536, X = 131072, Y = 262144, S = 524288, XIN = 786432;
   const N = 64, K = 128, G = 32; // 16 KB of f32 weights, 8 panels; 4 groups
   const round = () => {
     const t = performance.now();
@@ -94,9 +104,10 @@ function warmUp(module: WebAssembly.Module): void {
       k.matvec_bf16(W, X, Y, K, 0, N / 8, X);
       k.matvec_f16(W, X, Y, K, 0, N / 8, X);
       k.matvec_f16(W, X, Y, K, 0, 1, X); // the odd-panel path
-      k.group_sums(X, K, G, XS);
-      k.matvec_q8(W, X, Y, K, 0, N / 8, X, XS, G);
-      k.matvec_q4(W, X, Y, K, 0, N / 8, X, XS, G);
+      k.matvec_input_q8(X, K, G, XIN);
+      k.matvec_q8(W, XIN, Y, K, 0, N / 8, X, G);
+      k.matvec_input_q4(X, K, G, XIN);
+      k.matvec_q4(W, XIN, Y, K, 0, N / 8, X, G);
     }
     for (let i = 0; i < 4; i++) {
       k.matmul_f32(W, X, Y, 8, N, K, N, 0, N / 8, X, S);

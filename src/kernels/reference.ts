@@ -175,29 +175,40 @@ export function packQuantizedReference(m: QuantizedMatrix): Uint8Array {
  * Y [M, N] = X [M, K] · Wᵀ (+ bias) in float64 with w = s·q + b exactly, and per element
  * M = Σ_k |x_k|·(|s|·q_k + |b|) (+ |bias|): the scale of the float32 rounding in the kernels,
  * which sum s·Σ x·q and b·Σ x per group (≥ Σ_k |x_k·w_k|, which cancellation inside s·q + b can
- * make smaller than what is actually summed).
+ * make smaller than what is actually summed). inputRounding: per element
+ * Σ_g 2^-28·max_g|x|·|s_g|·Σ_{k in g} q_k, what the quantized matvec adds by holding x as 30-bit
+ * fixed point per group (linear.c, matvec_input_q<b>).
  */
 export function quantizedLinearReference(
   m: QuantizedMatrix, x: ArrayLike<number>, M: number, bias?: ArrayLike<number>,
-): { y: Float64Array; magnitude: Float64Array } {
+): { y: Float64Array; magnitude: Float64Array; inputRounding: Float64Array } {
   const { N, K, groupSize: G } = m;
   const y = new Float64Array(M * N);
   const magnitude = new Float64Array(M * N);
+  const inputRounding = new Float64Array(M * N);
   const q = new Float64Array(N * K);
   for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) q[n * K + k] = quantizedCode(m, n, k);
   for (let r = 0; r < M; r++) {
     for (let n = 0; n < N; n++) {
       let sum = bias ? bias[n] : 0;
       let mag = bias ? Math.abs(bias[n]) : 0;
-      for (let k = 0; k < K; k++) {
-        const g = n * (K / G) + Math.floor(k / G);
-        const s = m.scales[g], b = m.biases[g], xk = x[r * K + k], qk = q[n * K + k];
-        sum += xk * (s * qk + b);
-        mag += Math.abs(xk) * (Math.abs(s) * qk + Math.abs(b));
+      let rounding = 0;
+      for (let g = 0; g < K / G; g++) {
+        const s = m.scales[n * (K / G) + g], b = m.biases[n * (K / G) + g];
+        let largest = 0, codes = 0;
+        for (let k = g * G; k < (g + 1) * G; k++) {
+          const xk = x[r * K + k], qk = q[n * K + k];
+          sum += xk * (s * qk + b);
+          mag += Math.abs(xk) * (Math.abs(s) * qk + Math.abs(b));
+          largest = Math.max(largest, Math.abs(xk));
+          codes += qk;
+        }
+        rounding += 2 ** -28 * largest * Math.abs(s) * codes;
       }
       y[r * N + n] = sum;
       magnitude[r * N + n] = mag;
+      inputRounding[r * N + n] = rounding;
     }
   }
-  return { y, magnitude };
+  return { y, magnitude, inputRounding };
 }

@@ -4,7 +4,9 @@
 // matmulQuantized against a float64 dot product over the exact weights s·q + b.
 //
 // Tolerance: TOLERANCE.float32Dot through assertDotClose with K + 3 terms, |Δ| ≤ (K + 4)·2^-24·M,
-// where M = Σ_k |x_k|·(|s|·q_k + |b|) (+ |bias|) (quantizedLinearReference). The bound:
+// where M = Σ_k |x_k|·(|s|·q_k + |b|) (+ |bias|) (quantizedLinearReference); matvec adds
+// Σ_g 2^-28·max_g|x|·|s|·Σ_g q for holding x as 30-bit fixed point per group (linear.c,
+// matvec_input_q<b>; assertMatvecClose). The bound:
 // matvec sums s·Σ_g x·q + b·Σ_g x per group, so each term is x_k·s·q_k or x_k·b, not x_k·w_k
 // (s·q + b cancels in real checkpoints: M, not Σ|x·w|, is the scale of what is summed). A group's
 // Σ x·q takes G roundings (G products and G − 1 additions, in any tree), times s one more, Σ x
@@ -20,7 +22,8 @@ import {
 import {
   dequantizeReference, linearReference, packQuantizedReference, quantizedLinearReference, type QuantizedMatrix,
 } from '../../src/kernels/reference.ts';
-import { assertDotClose } from '../helpers/compare.ts';
+import { assertDotClose, TOLERANCE } from '../helpers/compare.ts';
+import { matvecInputBytes } from '../../src/kernels/module.ts';
 import { Bump, onBareMemory, randomF32, randomQuantized } from './util.ts';
 
 const NS = [1, 7, 8, 9, 33];
@@ -28,6 +31,18 @@ const MS = [1, 2, 5, 13];
 /** K: one group, two, three. */
 const groupsOf = (G: number) => [G, 2 * G, 3 * G];
 const FORMATS = QUANT_BITS.flatMap((bits) => QUANT_GROUP_SIZES.map((G) => [bits, G] as [QuantBits, QuantGroupSize]));
+
+/**
+ * A quantized matvec's y against quantizedLinearReference: |Δ| ≤ (K + 4)·2^-24·M (the f32 sums, as
+ * assertDotClose with K + 3 terms) + inputRounding (x as 30-bit fixed point per group).
+ */
+function assertMatvecClose(actual: ArrayLike<number>, ref: ReturnType<typeof quantizedLinearReference>, K: number, what: string): void {
+  for (let n = 0; n < actual.length; n++) {
+    const bound = (K + 4) * TOLERANCE.float32Dot.rel * ref.magnitude[n] + ref.inputRounding[n];
+    const d = Math.abs(actual[n] - ref.y[n]);
+    assert.ok(d <= bound, `${what}: |Δ| ${d.toExponential(3)} at ${n} (actual ${actual[n]}, expected ${ref.y[n]}) exceeds ${bound.toExponential(3)}`);
+  }
+}
 
 const arena = KernelArena.create(16 << 20);
 const mem = new Bump(arena);
@@ -142,7 +157,7 @@ describe('gatherRowQuantized', () => {
 
 describe('matvecQuantized', () => {
   for (const [bits, G] of FORMATS) {
-    it(`q${bits}, G = ${G}: y = W·x (+ b) for N ∈ {${NS}}, K of 1–3 groups, within (K + 4)·2^-24·M`, () => {
+    it(`q${bits}, G = ${G}: y = W·x (+ b) for N ∈ {${NS}}, K of 1–3 groups, within (K + 4)·2^-24·M + the input's rounding`, () => {
       for (const N of NS) {
         for (const K of groupsOf(G)) {
           for (const [withBias, plain] of [[false, false], [true, false], [true, true]]) {
@@ -158,7 +173,7 @@ describe('matvecQuantized', () => {
             arena.matvecQuantized(bits, G, w, x, y, N, K, b);
             const ref = quantizedLinearReference(m, xs, 1, withBias ? bias : undefined);
             const out = arena.f32(y, paddedColumns(N));
-            assertDotClose(out.subarray(0, N), ref.y, ref.magnitude, K + 3, undefined, `q${bits}/${G} matvec [${N}, ${K}] bias ${withBias}`);
+            assertMatvecClose(out.subarray(0, N), ref, K, `q${bits}/${G} matvec [${N}, ${K}] bias ${withBias}`);
             // The padding columns get the bias's padding (or 0): rows ≥ N have zero codes, scales and biases.
             for (let n = N; n < paddedColumns(N); n++) assert.equal(out[n], withBias ? bias[n] : 0);
           }
@@ -187,23 +202,67 @@ describe('matvecQuantized', () => {
     }
   });
 
-  it('takes K up to 4096 groups and refuses more (their sums of x have a fixed place); matmul takes any', () => {
+  it('takes K up to 131072 and refuses more (its prepared x has a fixed place); matmul takes any', () => {
     mem.reset();
     const G = 32, N = 3;
-    const m = randomQuantized(4, G, N, 4097 * G, 1);
+    const m = randomQuantized(4, G, N, 131072 + G, 1);
     const w = packed(m);
     const xs = randomF32(m.K, 2);
     const x = mem.put(xs);
     const y = mem.take(4 * 8);
-    assert.throws(() => arena.matvecQuantized(4, G, w, x, y, N, m.K), /\[3, 131104\] has 4097 groups of 32; at most 4096/);
+    assert.throws(() => arena.matvecQuantized(4, G, w, x, y, N, m.K), /\[3, 131104\]: K is more than the 131072 it takes/);
     arena.matmulQuantized(4, G, w, x, y, 1, N, m.K);
     const ref = quantizedLinearReference(m, xs, 1);
-    assertDotClose(arena.f32(y, N), ref.y, ref.magnitude, m.K + 3, undefined, 'matmul, 4097 groups');
-    const at = randomQuantized(4, G, N, 4096 * G, 1);
-    const w2 = packed(at);
-    arena.matvecQuantized(4, G, w2, x, y, N, at.K);
-    const ref2 = quantizedLinearReference(at, xs.subarray(0, at.K), 1);
-    assertDotClose(arena.f32(y, N), ref2.y, ref2.magnitude, at.K + 3, undefined, 'matvec, 4096 groups');
+    assertDotClose(arena.f32(y, N), ref.y, ref.magnitude, m.K + 3, undefined, 'matmul, K = 131104');
+    for (const G of [32, 128] as const) {
+      const at = randomQuantized(4, G, N, 131072, 1);
+      arena.matvecQuantized(4, G, packed(at), x, y, N, at.K);
+      assertMatvecClose(arena.f32(y, N), quantizedLinearReference(at, xs.subarray(0, at.K), 1), at.K, `matvec, K = 131072, G = ${G}`);
+    }
+  });
+
+  it('keeps x to 2^-29 of its group\'s largest value: what cancels in Σ x·q leaves the small terms exact', () => {
+    // x = [1, −1, 3·2^-29, 0, …] against codes [5, 5, 7, 0, …] (s = 1, b = 0): y = 21·2^-29 exactly,
+    // in f32 as in the float64 reference. x held to fewer bits loses the 3·2^-29.
+    for (const [bits, G] of FORMATS) {
+      mem.reset();
+      const N = 8, K = G;
+      const codes = new Uint32Array((N * K * bits) / 32);
+      const setCode = (n: number, k: number, q: number) => {
+        const bit = (n * K + k) * bits;
+        codes[bit >> 5] |= q << (bit & 31);
+      };
+      for (let n = 0; n < N; n++) [5, 5, 7].forEach((q, k) => setCode(n, k, q));
+      const m: QuantizedMatrix = { bits, groupSize: G, N, K, codes, scales: new Float32Array(N).fill(1), biases: new Float32Array(N) };
+      const xs = new Float32Array(K);
+      xs.set([1, -1, 3 * 2 ** -29]);
+      const x = mem.put(xs);
+      const y = mem.take(4 * N);
+      arena.matvecQuantized(bits, G, packed(m), x, y, N, K);
+      assert.deepEqual([...arena.f32(y, N)], new Array(N).fill(21 * 2 ** -29), `q${bits}/${G}`);
+    }
+  });
+
+  it('holds x to 30 bits below each group\'s largest value: tiny, subnormal, zero and huge groups', () => {
+    // Group 0 spans 2^-140..1 (its small values lose their low bits), 1 is subnormals (exact at
+    // 2^-149 steps), 2 zeros, 3 around 2^100, 4 a single value just below a power of two
+    // (rounds up to 2^30 steps: clamped).
+    for (const [bits, G] of FORMATS) {
+      mem.reset();
+      const N = 16, K = 5 * G;
+      const m = randomQuantized(bits, G, N, K, 17 + bits + G, true);
+      const xs = randomF32(K, 5);
+      for (let k = 0; k < G; k++) xs[k] *= 2 ** -(k % 141);
+      for (let k = G; k < 2 * G; k++) xs[k] *= 2 ** -126 * ((k % 7) / 8);
+      xs.fill(0, 2 * G, 3 * G);
+      for (let k = 3 * G; k < 4 * G; k++) xs[k] *= 2 ** 100;
+      xs.fill(0, 4 * G, 5 * G);
+      xs[4 * G + 3] = Math.fround(1 - 2 ** -24);
+      const x = mem.put(xs);
+      const y = mem.take(4 * N);
+      arena.matvecQuantized(bits, G, packed(m), x, y, N, K);
+      assertMatvecClose(arena.f32(y, N), quantizedLinearReference(m, xs, 1), K, `q${bits}/${G} extreme groups`);
+    }
   });
 
   it('propagates a NaN or an infinity in x to every output', () => {
@@ -293,8 +352,8 @@ describe('quantized edges', () => {
           const M = 3;
           const m = randomQuantized(bits, G, N, K, N + K);
           const xs = randomF32(M * K, K);
-          // [0, 16K) scratch, then x, y, the group sums and the sources; the packed W ends the memory.
-          const x = 16384, y = x + 4 * M * K, sums = y + 4 * M * paddedColumns(N), codes = sums + 4 * (K / G);
+          // [0, 16K) scratch, then x, y, the matvec's input and the sources; the packed W ends the memory.
+          const x = 16384, y = x + 4 * M * K, xin = y + 4 * M * paddedColumns(N), codes = xin + matvecInputBytes(K, G);
           const scales = codes + m.codes.byteLength, biases = scales + m.scales.byteLength;
           const w = end - quantizedBytes(bits, G, N, K);
           assert.ok(biases + m.biases.byteLength <= w);
@@ -303,11 +362,11 @@ describe('quantized edges', () => {
           bytes.set(new Uint8Array(m.scales.buffer), scales);
           bytes.set(new Uint8Array(m.biases.buffer), biases);
           k[`pack_q${bits}`](codes, scales, biases, w, N, K, G, 0, paddedColumns(N) / 8);
-          k.group_sums(x, K, G, sums);
-          k[`matvec_q${bits}`](w, x, y, K, 0, paddedColumns(N) / 8, 0, sums, G);
+          k[`matvec_input_q${bits}`](x, K, G, xin);
+          k[`matvec_q${bits}`](w, xin, y, K, 0, paddedColumns(N) / 8, 0, G);
           const ref = quantizedLinearReference(m, xs, M);
           const out = new Float32Array(memory.buffer, y, M * N);
-          assertDotClose(out.subarray(0, N), ref.y.subarray(0, N), ref.magnitude.subarray(0, N), K + 3, undefined, `q${bits}/${G} matvec at the end`);
+          assertMatvecClose(out.subarray(0, N), ref, K, `q${bits}/${G} matvec at the end`);
           k[`matmul_q${bits}`](w, x, y, M, N, K, N, 0, paddedColumns(N) / 8, 0, 0, G);
           assertDotClose(out, ref.y, ref.magnitude, K + 3, undefined, `q${bits}/${G} matmul at the end`);
           k[`gather_row_q${bits}`](w, K, G, N - 1, x);
@@ -338,7 +397,7 @@ describe('quantized edges', () => {
         big.gatherRowQuantized(bits, G, w, N, K, N - 1, row);
         const ref = quantizedLinearReference(m, xs, M, bias);
         assertDotClose(big.f32(y, M * N), ref.y, ref.magnitude, K + 3, undefined, `q${bits}/${G} matmul past 2 GiB`);
-        assertDotClose(big.f32(yv, N), ref.y.subarray(0, N), ref.magnitude.subarray(0, N), K + 3, undefined, `q${bits}/${G} matvec past 2 GiB`);
+        assertMatvecClose(big.f32(yv, N), ref, K, `q${bits}/${G} matvec past 2 GiB`);
         assert.deepEqual(big.f32(row, K), dequantizeReference(m).subarray((N - 1) * K, N * K));
       }
     } finally {

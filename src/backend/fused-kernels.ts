@@ -6,6 +6,7 @@
 // op-by-op versions to the last bit except where noted. They have no gradients: callers use them
 // only when fusedKernelsActive() (wasm backend, no gradient tape recording).
 import * as tf from '@tensorflow/tfjs-core';
+import { addRmsNormRow, rmsNormRow, rotaryValue, siluMulRange, softmaxStrided } from './fused-math.ts';
 
 interface HeapTensorInfo {
   dataId: object;
@@ -151,12 +152,7 @@ function rmsNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
   const ov = backend.typedArrayFromHeap(out);
   const D = x.shape[x.shape.length - 1];
   const rows = xv.length / D;
-  for (let r = 0, o = 0; r < rows; r++, o += D) {
-    let ss = 0;
-    for (let d = 0; d < D; d++) ss += xv[o + d] * xv[o + d];
-    const inv = f32(1 / Math.sqrt(f32(f32(ss / D) + eps)));
-    for (let d = 0; d < D; d++) ov[o + d] = f32(wv[d] * f32(xv[o + d] * inv));
-  }
+  for (let r = 0, o = 0; r < rows; r++, o += D) rmsNormRow(xv, o, wv, ov, o, D, eps);
   return out;
 }
 
@@ -172,16 +168,7 @@ function addRmsNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInf
   const ov = backend.typedArrayFromHeap(out);
   const D = x.shape[x.shape.length - 1];
   const rows = xv.length / D;
-  for (let r = 0, o = 0; r < rows; r++, o += D) {
-    let ss = 0;
-    for (let d = 0; d < D; d++) {
-      const v = f32(xv[o + d] + dv[o + d]);
-      sv[o + d] = v;
-      ss += v * v;
-    }
-    const inv = f32(1 / Math.sqrt(f32(f32(ss / D) + eps)));
-    for (let d = 0; d < D; d++) ov[o + d] = f32(wv[d] * f32(sv[o + d] * inv));
-  }
+  for (let r = 0, o = 0; r < rows; r++, o += D) addRmsNormRow(xv, dv, wv, sv, ov, o, D, eps);
   return [sum, out];
 }
 
@@ -213,9 +200,7 @@ function rotaryKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo | 
         const step = groups || 1;
         for (let d = 0; d < D; d++) {
           const rotated = d < half ? -xv[src + d + half] : xv[src + d - half];
-          let v = f32(f32(xv[src + d] * cv[tab + d]) + f32(rotated * sv[tab + d]));
-          if (scale !== 1) v = f32(v * scale);
-          ov[base + d * step] = v;
+          ov[base + d * step] = rotaryValue(xv[src + d], rotated, cv[tab + d], sv[tab + d], scale);
         }
       }
     }
@@ -229,10 +214,7 @@ function siluMulKernel({ inputs, backend }: KernelArgs): HeapTensorInfo {
   const gv = backend.typedArrayFromHeap(gate);
   const uv = backend.typedArrayFromHeap(up);
   const ov = backend.typedArrayFromHeap(out);
-  for (let i = 0; i < gv.length; i++) {
-    const g = gv[i];
-    ov[i] = f32(f32(g * f32(1 / (1 + Math.exp(-g)))) * uv[i]);
-  }
+  siluMulRange(gv, uv, ov, gv.length);
   return out;
 }
 
@@ -244,19 +226,7 @@ function softmaxColumnsKernel({ inputs, attrs, backend }: KernelArgs): HeapTenso
     const [C, g] = inputs[k].shape;
     const sv = backend.typedArrayFromHeap(inputs[k]);
     const ov = backend.typedArrayFromHeap(outs[i]);
-    for (let c = 0; c < g; c++) {
-      let max = -Infinity;
-      for (let r = 0; r < valid; r++) max = Math.max(max, sv[r * g + c]);
-      let sum = 0;
-      for (let r = 0; r < valid; r++) {
-        const e = Math.exp(sv[r * g + c] - max);
-        ov[r * g + c] = e;
-        sum += e;
-      }
-      const inv = 1 / sum;
-      for (let r = 0; r < valid; r++) ov[r * g + c] = f32(ov[r * g + c] * inv);
-      for (let r = valid; r < C; r++) ov[r * g + c] = 0;
-    }
+    for (let c = 0; c < g; c++) softmaxStrided(sv, ov, c, g, valid, C);
   });
   return outs;
 }

@@ -653,10 +653,9 @@ void EXPORT(gather_row_q4)(const u8 *w, usize K, usize G, usize n, float *out) {
 // 8 of hi (or lo) and adds pairs: 4 rows × 2 k steps per op, exact (|Σ| ≤ 128·255·2^15 < 2^31).
 // Per 16 code bytes: one load, 2 (b = 8) or 4 (b = 4) ANDs/shifts, 2 splats each of hi and lo,
 // and 4 or 8 dot-and-adds: 0.6–0.8 ops per weight where converting each code to f32 and
-// multiply-adding it took 1.2, and the loads stay close together, so past the last-level cache
-// it keeps streaming (11 G weights/s on one thread at q4 against 3–4 for the f32 form; 13 against
-// 10 in cache; bench/kernels.ts). Once per group: d = f32(Σhi·q)·2^(e+15) + f32(Σlo·q)·2^e, then
-// y += s·d + b·Σx.
+// multiply-adding it took 1.2 (bench/kernels.ts, one thread, before → after: 4096×4096 q4 1.79 →
+// 1.31 ms, q8 1.84 → 1.71 ms; past the cache, 2^31 q4 weights 533 → 285 ms, 2^30 q8 284 →
+// 200 ms). Once per group: d = f32(Σhi·q)·2^(e+15) + f32(Σlo·q)·2^e, then y += s·d + b·Σx.
 //
 // Rounding: d is Σ x·q off by its 3 roundings (two converts, one add: ≤ 3·2^-24 relative to
 // Σ|x·q| plus the 2^-38·max_g|x|·Σq that hi's convert sees of lo) and by the input's rounding
@@ -737,9 +736,10 @@ static inline void q_group_end(const float *sb, v128_t h0, v128_t l0, v128_t h1,
 
 // Reading ahead: past the last-level cache these loops run ahead of what the hardware prefetchers
 // fetch; one extra load per 64 bytes, Q_TOUCH_AHEAD bytes ahead (never past the last panel of
-// the call), keeps the stream going: 124 MB of q8 streamed at 6.0 G weights/s on one thread
-// against 4.3 without (the plain stream rate here is 6.6–7.6 GB/s). The loads are kept alive as
-// in matvec_<dt> (TOUCH_AHEAD): folded into y under a mask that is zero unless y is NaN.
+// the call), keeps the stream going: 124 MB of q8 went at 6.0 G weights/s on one thread against
+// 4.3 without, 110 MB of q4 at 6.3–6.9 against 4.6–5.0 (farther than 1 KiB gained nothing). The
+// loads are kept alive as in matvec_<dt> (TOUCH_AHEAD): folded into y under a mask that is zero
+// unless y is NaN.
 #define Q_TOUCH_AHEAD 1024
 static inline v128_t touch(v128_t touched, const u8 *c, const u8 *limit) {
   const u8 *t = c + Q_TOUCH_AHEAD <= limit ? c + Q_TOUCH_AHEAD : limit;
@@ -1027,3 +1027,30 @@ static inline __attribute__((always_inline)) void quantize_rows(const float *src
   }
 QUANTIZE_EXPORT(quantize_q8, 8)
 QUANTIZE_EXPORT(quantize_q4, 4)
+
+// ---------------------------------------------------------------------------------------------
+// rows_dot_f32(a, lda, rows, b, n, out): out[r] = Σ_{i<n} a[r·lda + i]·b[i] for r < rows, f32
+// row-major a (any lda, any alignment). One token's attention over a KV cache: q·k down the keys
+// [C, D] and p·v along the transposed values [D, C] (layers/heap-attention.ts, on the tfjs heap).
+// Eight lanes of partial sums, added pairwise, then the tail of n in order: an f32 dot product of
+// n terms (≤ n roundings, as any summation order).
+
+void EXPORT(rows_dot_f32)(const float *a, usize lda, usize rows, const float *b, usize n, float *out) {
+  for (usize r = 0; r < rows; r++, a += lda) {
+    v128_t s0 = wasm_f32x4_const_splat(0), s1 = s0;
+    usize i = 0;
+    for (; i + 8 <= n; i += 8) {
+      s0 = madd(s0, wasm_v128_load(a + i), wasm_v128_load(b + i));
+      s1 = madd(s1, wasm_v128_load(a + i + 4), wasm_v128_load(b + i + 4));
+    }
+    if (i + 4 <= n) {
+      s0 = madd(s0, wasm_v128_load(a + i), wasm_v128_load(b + i));
+      i += 4;
+    }
+    s0 = wasm_f32x4_add(s0, s1);
+    s0 = wasm_f32x4_add(s0, wasm_i32x4_shuffle(s0, s0, 2, 3, 0, 1));
+    float t = wasm_f32x4_extract_lane(s0, 0) + wasm_f32x4_extract_lane(s0, 1);
+    for (; i < n; i++) t += a[i] * b[i];
+    out[r] = t;
+  }
+}

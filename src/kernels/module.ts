@@ -28,6 +28,7 @@ export interface KernelExports {
   matvec_q4(w: number, xin: number, y: number, K: number, pb: number, pe: number, bias: number, G: number): void;
   matmul_q8(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
   matmul_q4(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
+  rows_dot_f32(a: number, lda: number, rows: number, b: number, n: number, out: number): void;
   quantize_q8(src: number, codes: number, scales: number, biases: number, K: number, G: number, rb: number, re: number, check: number, status: number): void;
   quantize_q4(src: number, codes: number, scales: number, biases: number, K: number, G: number, rb: number, re: number, check: number, status: number): void;
 }
@@ -108,6 +109,7 @@ function warmUp(module: WebAssembly.Module): void {
       k.matvec_q8(W, XIN, Y, K, 0, N / 8, X, G);
       k.matvec_input_q4(X, K, G, XIN);
       k.matvec_q4(W, XIN, Y, K, 0, N / 8, X, G);
+      k.rows_dot_f32(W, 60, 16, X, 60, Y);
     }
     for (let i = 0; i < 4; i++) {
       k.matmul_f32(W, X, Y, 8, N, K, N, 0, N / 8, X, S);

@@ -88,6 +88,45 @@ export class PreallocatedKVCache implements KVCache {
     this.stored = needed;
   }
 
+  /**
+   * Whether appendOne can take a position of batch 1 with these sizes: buffers written in place
+   * (or none yet, on a backend that allows it) holding batch 1 of kvHeads × headDim.
+   */
+  canAppendOne(kvHeads: number, headDim: number): boolean {
+    if (!this.held) return this.allowInPlace && inPlaceWritesSupported();
+    return this.inPlace && this.held.batch === 1 && this.held.kvHeads === kvHeads && this.held.headDim === headDim;
+  }
+
+  /**
+   * One position of batch 1 from host arrays (what update does with k, v [1, kvHeads, 1, headDim]):
+   * k and v hold kvHeads·headDim values, head after head. Check canAppendOne first.
+   */
+  appendOne(kvHeads: number, headDim: number, k: Float32Array, v: Float32Array): void {
+    if (!this.canAppendOne(kvHeads, headDim)) {
+      throw new TfvlmError(`PreallocatedKVCache.appendOne: needs in-place buffers of batch 1, ${kvHeads} kv heads of ${headDim}`);
+    }
+    if (k.length !== kvHeads * headDim || v.length !== kvHeads * headDim) {
+      throw new TfvlmError(`PreallocatedKVCache.appendOne: k and v must hold ${kvHeads}×${headDim} values, got ${k.length} and ${v.length}`);
+    }
+    if (!this.held) {
+      this.held = { batch: 1, kvHeads, headDim };
+      this.inPlace = true;
+    }
+    const needed = this.stored + 1;
+    if (needed > this.capacity) {
+      this.grow(needed <= this.initialCapacity ? this.initialCapacity : Math.ceil(needed / this.chunk) * this.chunk);
+    }
+    const C = this.capacity;
+    for (let i = 0; i < kvHeads; i++) {
+      const kBuf = mutableView(this.keys[i]);
+      const vBuf = mutableView(this.valuesT[i]);
+      if (!kBuf || !vBuf) throw new TfvlmError('PreallocatedKVCache: the backend stopped exposing tensor memory');
+      kBuf.set(k.subarray(i * headDim, (i + 1) * headDim), this.stored * headDim);
+      for (let d = 0; d < headDim; d++) vBuf[d * C + this.stored] = v[i * headDim + d];
+    }
+    this.stored = needed;
+  }
+
   private grow(capacity: number): void {
     const { batch, kvHeads, headDim: D } = this.held!;
     const old = this.capacity;

@@ -17,6 +17,7 @@ import { inverseFrequencies, rotaryTables } from '../../layers/rotary.ts';
 import { attentionRecorder, type Capture } from '../capture.ts';
 import { disposeTree, type WeightSource } from '../weights.ts';
 import type { LlamaConfig } from './config.ts';
+import { LlamaDecodeStep } from './decode-step.ts';
 import { reportProgress } from '../../util/progress.ts';
 
 export interface LlamaDecoderLayer {
@@ -101,6 +102,8 @@ export function decoderLayer(layer: LlamaDecoderLayer, h: tf.Tensor, attn: Atten
 
 export class LlamaDecoder {
   private readonly invFreq: Float32Array;
+  /** The packed one-token step (decode-step.ts); null when the weights do not allow it. */
+  private decodeStep: LlamaDecodeStep | null | undefined;
 
   /** lmHead: the output projection; for tied embeddings a transposed copy of embed_tokens. */
   constructor(readonly config: LlamaConfig, readonly weights: LlamaWeights, readonly lmHead: Linear) {
@@ -153,6 +156,10 @@ export class LlamaDecoder {
     capture?.record(`${name}.inputs_embeds`, x);
     let h = x;
     try {
+      if (B === 1 && T === 1 && cache && !mask && !capture) {
+        this.decodeStep ??= LlamaDecodeStep.for(c, this.weights, this.lmHead) ?? null;
+        if (this.decodeStep?.accepts(rotary, cache)) return this.decodeStep.run(x, rotary, cache);
+      }
       for (let i = 0; i < c.num_hidden_layers; i++) {
         const next = decoderLayer(this.weights.layers[i], h, {
           numHeads: c.num_attention_heads, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim,

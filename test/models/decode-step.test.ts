@@ -47,7 +47,7 @@ function lastLogits(model: LoadedModel, ids: number[], cache: PreallocatedKVCach
   return values;
 }
 
-const argmax = (v: Float32Array) => v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
+const argmax = (v: Float32Array<ArrayBufferLike>) => v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
 
 describe('LlamaDecodeStep', () => {
   before(async () => {
@@ -77,7 +77,7 @@ describe('LlamaDecodeStep', () => {
         }
         assert.equal(steps, 1, 'the one-token prompt took the step, the four-token one the layers');
         for (let i = 0; i < 12; i++) {
-          let got = new Float32Array(0);
+          let got: Float32Array<ArrayBufferLike> = new Float32Array(0);
           const want = withoutDecodeStep(() => lastLogits(model, [token], slow));
           steps += await stepsTaken(() => {
             got = lastLogits(model, [token], fast);

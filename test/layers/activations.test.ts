@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { tf, initBackend } from '../../src/backend/index.ts';
 import { activation } from '../../src/layers/index.ts';
 import { TfvlmError } from '../../src/errors.ts';
+import { installTrainingGradients } from '../../src/train/gradients.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { take } from './util.ts';
 
@@ -41,6 +42,22 @@ describe('activations', () => {
       assertClose(take(activation(name)(tf.tensor1d(xs))), xs.map(ref), TOLERANCE.float32VsFloat64, name);
     });
   }
+
+  it('leave only their output, keep x, and differentiate (intermediates are freed as they go)', () => {
+    for (const name of Object.keys(REF)) {
+      const x = tf.tensor1d(xs);
+      const before = tf.memory().numTensors;
+      const y = activation(name)(x);
+      assert.equal(tf.memory().numTensors, before + 1, `${name}: tensors left besides the output`);
+      assert.ok(!x.isDisposed, name);
+      tf.dispose([x, y]);
+      // d/dx by tf.grad against a central difference of the float64 formula.
+      installTrainingGradients();
+      const g = tf.grad((t: tf.Tensor) => activation(name)(t))(tf.tensor1d([0.7]));
+      const h = 1e-4;
+      assertClose(take(g), [(REF[name](0.7 + h) - REF[name](0.7 - h)) / (2 * h)], { abs: 1e-4, rel: 1e-4 }, `${name} gradient`);
+    }
+  });
 
   it('unknown names throw a TfvlmError naming the field', () => {
     assert.throws(() => activation('mish', 'vision_config.hidden_act'), (e: Error) =>

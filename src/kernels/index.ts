@@ -414,7 +414,7 @@ function disjoint(what: string, out: [number, number, string], ...inputs: [numbe
   }
 }
 
-/** Pages of kernel scratch past the arena's bytes: a matmul block per thread, then the group sums. */
+/** Pages of kernel scratch past the arena's bytes: a matmul block per thread, then the quantized matvec's input. */
 function scratchPages(threads: number): number {
   return Math.ceil((threads * SCRATCH_STRIDE + MATVEC_INPUT_BYTES) / PAGE);
 }

@@ -1,4 +1,5 @@
 // The `tfvlm` command: a thin shell over the library API. Each subcommand lives in src/cli/.
+import { readFileSync } from 'node:fs';
 import { runCommand, type Command } from './cli/command.ts';
 import { envCommand } from './cli/env.ts';
 import { downloadCommand } from './cli/download.ts';
@@ -30,8 +31,13 @@ function usage(): string {
     'Commands:',
     ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}${c.summary}`),
     '',
-    'Run `tfvlm <command> --help` for the options of one command.',
+    'Run `tfvlm <command> --help` for the options of one command; `tfvlm --version` for the version.',
   ].join('\n');
+}
+
+/** The package's version (package.json beside src/). */
+function version(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -39,6 +45,10 @@ export async function main(argv: string[]): Promise<number> {
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     process.stdout.write(usage() + '\n');
     return name ? 0 : 1;
+  }
+  if (name === '--version' || name === '-v') {
+    process.stdout.write(`tfvlm ${version()}\n`);
+    return 0;
   }
   const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) {

@@ -46,7 +46,9 @@ export async function runCommand(cmd: Command, argv: string[]): Promise<number> 
     return await cmd.run(args);
   } catch (e) {
     if (e instanceof TfvlmError) {
-      process.stderr.write(`tfvlm ${cmd.name}: ${e.message}\n`);
+      // Messages thrown here often name the command already; print the prefix once.
+      const prefix = `tfvlm ${cmd.name}: `;
+      process.stderr.write(`${prefix}${e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message}\n`);
       return 1;
     }
     throw e;

@@ -11,8 +11,10 @@ export interface HubRef {
 export const DEFAULT_REVISION = 'main';
 export const COMMIT_HASH = /^[0-9a-f]{40}$/;
 
-// huggingface_hub utils/_validators.py: validate_repo_id (namespace/name, word chars . - only, no '--' or '..')
-const REPO_ID = /^[\w.-]+\/[\w.-]+$/;
+// huggingface_hub utils/_validators.py: validate_repo_id (namespace/name of word chars . -, each
+// starting and ending with a word char as its \b…\b regex has it; no '--' or '..'). So ./x, ../x
+// and .hidden/x are paths, never ids.
+const REPO_ID = /^\w(?:[\w.-]*\w)?\/\w(?:[\w.-]*\w)?$/;
 
 export function looksLikeHubId(spec: string): boolean {
   const at = spec.indexOf('@');

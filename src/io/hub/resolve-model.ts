@@ -25,6 +25,11 @@ export async function resolveModel(spec: string, options: HubOptions = {}): Prom
   if (!looksLikeHubId(spec)) {
     throw new TfvlmError(`model "${spec}": no such folder, and not a hub id (org/name or org/name@revision)`);
   }
+  // org/name where org/ is a folder here reads as a path that does not exist, not as a hub id.
+  const org = spec.slice(0, spec.indexOf('/'));
+  if ((await statOrUndefined(org))?.isDirectory()) {
+    throw new TfvlmError(`model "${spec}": no such folder (${org}/ is a folder here, so this is read as a path, not a hub id)`);
+  }
 
   const ref = parseHubId(spec, options.revision);
   const opts = resolveHubOptions(options);

@@ -54,6 +54,21 @@ describe('resolveModel', () => {
     assert.equal(hub.requests.length, 0);
   });
 
+  it('reads a local-looking spec as a path, never asking the hub: ./x, ../x, x/y under an existing x/', async () => {
+    const cwd = process.cwd();
+    process.chdir(home);
+    try {
+      await fs.mkdir('weights');
+      await assert.rejects(resolveModel('weights/nope', { env, ...quiet }), /model "weights\/nope": no such folder \(weights\/ is a folder here/);
+      await assert.rejects(resolveModel('./SmolVLM-256M', { env, ...quiet }), /no such folder, and not a hub id/);
+      await assert.rejects(resolveModel('../SmolVLM-256M', { env, ...quiet }), /no such folder, and not a hub id/);
+      await assert.rejects(resolveModel('.hidden/x', { env, ...quiet }), /no such folder, and not a hub id/);
+      assert.deepEqual(hub.requests, [], 'no request reached the hub');
+    } finally {
+      process.chdir(cwd);
+    }
+  });
+
   it('rejects a path that is neither a folder nor a hub id, and a file', async () => {
     await assert.rejects(resolveModel('./no/such/dir/here', { env, ...quiet }), /no such folder, and not a hub id/);
     await assert.rejects(resolveModel(path.join(SRC, 'config.json'), { env, ...quiet }), /is a file/);

@@ -3,6 +3,7 @@
 // activation capture, multi-turn conversations.
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { initBackend } from './backend/index.ts';
 import { TfvlmError } from './errors.ts';
 import { resolveModel, type HubOptions } from './io/hub/index.ts';
@@ -46,6 +47,9 @@ function abortedOutput(prompt: string, inputIds: number[]): GenerationOutput {
   };
 }
 
+/** The demo model shipped in the package (weights/tfvlm-demo): what Vlm.load() and the CLI use by default. */
+export const DEMO_MODEL_DIR = fileURLToPath(new URL('../weights/tfvlm-demo/', import.meta.url));
+
 export class Vlm {
   private constructor(
     readonly dir: string,
@@ -56,8 +60,14 @@ export class Vlm {
     readonly loadMs: number,
   ) {}
 
-  /** Loads a model folder, or a hub id (`org/name[@revision]`) through the Hugging Face cache. */
-  static async load(spec: string, options: VlmLoadOptions = {}): Promise<Vlm> {
+  /**
+   * Loads a model folder, or a hub id (`org/name[@revision]`) through the Hugging Face cache; with no
+   * spec, the shipped demo model (DEMO_MODEL_DIR).
+   */
+  static async load(spec: string = DEMO_MODEL_DIR, options: VlmLoadOptions = {}): Promise<Vlm> {
+    if (spec === DEMO_MODEL_DIR && !fs.existsSync(path.join(DEMO_MODEL_DIR, 'config.json'))) {
+      throw new TfvlmError(`Vlm.load(): no model given and the demo model is not at ${DEMO_MODEL_DIR}; pass a model folder or hub id`);
+    }
     await initBackend();
     const t0 = performance.now();
     const { weights, dtype, groupSize, onLoadProgress, ...hub } = options;

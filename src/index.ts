@@ -1,5 +1,5 @@
 // tfvlm's public API. Layers are also importable alone from 'tfvlm/layers'.
-export { Vlm, type VlmRequest, type VlmLoadOptions, type GenerateCallOptions, type GenerationOutput } from './engine.ts';
+export { Vlm, DEMO_MODEL_DIR, type VlmRequest, type VlmLoadOptions, type GenerateCallOptions, type GenerationOutput } from './engine.ts';
 export { Conversation, type ConversationOptions } from './generation/conversation.ts';
 export { initBackend, backendInfo, activeBackend, tf, type BackendName, type BackendInfo } from './backend/index.ts';
 export { TfvlmError } from './errors.ts';

@@ -1,10 +1,10 @@
 // Where `--model` points when it is not given: $TFVLM_MODEL, else the demo model shipped in weights/.
 import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { DEMO_MODEL_DIR } from '../engine.ts';
 import { TfvlmError } from '../errors.ts';
 import type { ParsedArgs } from './command.ts';
 
-export const DEMO_MODEL_DIR = fileURLToPath(new URL('../../weights/tfvlm-demo/', import.meta.url));
+export { DEMO_MODEL_DIR };
 
 export const MODEL_OPTION_HELP =
   '--model DIR|ID      model folder or hub id org/name[@rev] (default: $TFVLM_MODEL, else the shipped demo model weights/tfvlm-demo)';

@@ -3,6 +3,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { fixture } from '../helpers/paths.ts';
 import { tf } from '../../src/backend/index.ts';
 import { Vlm } from '../../src/engine.ts';
@@ -82,5 +83,22 @@ describe('Vlm engine', () => {
     await chat.say('Again', { maxNewTokens: 2 });
     chat.dispose();
     assert.equal(tf.memory().numTensors, start);
+  });
+});
+
+describe('Vlm.load() with no model', () => {
+  it('loads the shipped demo model (DEMO_MODEL_DIR, exported) and captions with it', async () => {
+    const { DEMO_MODEL_DIR } = await import('../../src/index.ts');
+    assert.ok(fs.existsSync(`${DEMO_MODEL_DIR}/config.json`), DEMO_MODEL_DIR);
+    const before = tf.memory().numTensors;
+    const demo = await Vlm.load();
+    try {
+      assert.equal(demo.dir, path.resolve(DEMO_MODEL_DIR));
+      const out = await demo.generate({ messages: [{ role: 'user', content: [{ type: 'image', image: 'examples/assets/shapes.png' }, { type: 'text', text: 'Describe this image.' }] }] }, { maxNewTokens: 40 });
+      assert.match(out.text, /circle|triangle|square/);
+    } finally {
+      demo.dispose();
+    }
+    assert.equal(tf.memory().numTensors, before);
   });
 });

@@ -1,11 +1,23 @@
 // Gradients that some backends cannot run with tfjs-core's own definitions. tfjs-core
 // gradients/GatherV2_grad.ts builds dx with unsortedSegmentSum, a kernel the wasm backend lacks;
 // here dx comes from scatterND (which sums rows of repeated indices) — the same values.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { tf } from '../backend/index.ts';
 import { installWasmHeapKernels } from '../backend/wasm-kernels.ts';
 
 let installedFor: string | undefined;
+
+/**
+ * tfjs-core's register_all_gradients: in the built package, the CommonJS bundle scripts/build.mjs
+ * makes of it (dist/train/tfjs-gradients.cjs); in the source checkout the ES module itself, which
+ * tsx's require hook loads.
+ */
+function registerAllGradients(): string {
+  const bundled = fileURLToPath(new URL('./tfjs-gradients.cjs', import.meta.url));
+  return existsSync(bundled) ? bundled : '@tensorflow/tfjs-core/dist/register_all_gradients.js';
+}
 
 /** Kernels the backend must have for every gradient the models use (checked by tests). */
 export const TRAINING_KERNELS = [
@@ -20,7 +32,7 @@ export const TRAINING_KERNELS = [
  * gradient when the active backend has no UnsortedSegmentSum kernel. Idempotent.
  */
 export function installTrainingGradients(): void {
-  if (!tf.getGradient('Multiply')) createRequire(import.meta.url)('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+  if (!tf.getGradient('Multiply')) createRequire(import.meta.url)(registerAllGradients());
   installWasmHeapKernels();
   const backend = tf.getBackend();
   if (installedFor === backend || tf.getKernel('UnsortedSegmentSum', backend)) return;

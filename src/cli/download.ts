@@ -1,4 +1,5 @@
 import { TfvlmError } from '../errors.ts';
+import { jsonLine } from './json-output.ts';
 import type { Command, ParsedArgs } from './command.ts';
 import { downloadModel, type DownloadResult } from '../io/hub/download.ts';
 import type { HubOptions } from '../io/hub/options.ts';
@@ -20,7 +21,7 @@ private repos), HF_HUB_OFFLINE=1 (refuse to use the network).`,
   async run(args) {
     const result = await runDownload(args);
     if (args.values.json) {
-      process.stdout.write(JSON.stringify(result) + '\n');
+      process.stdout.write(jsonLine(result));
     } else {
       const fetched = result.bytesDownloaded > 0 ? `downloaded ${formatBytes(result.bytesDownloaded)}` : 'already in the cache';
       process.stderr.write(`${result.repoId}@${result.revision} (${result.commit.slice(0, 10)}): ${result.files.length} files, ${fetched}\n`);

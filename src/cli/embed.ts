@@ -2,6 +2,7 @@
 // embeddings. CLIPModel / SiglipModel folders go through the dual encoder (both towers); vision-only
 // folders (CLIPVisionModel(WithProjection), LLaVA's tower) give image embeddings (pooled CLS →
 // visual_projection → L2 norm) with the folder's own CLIPImageProcessor.
+import { jsonLine } from './json-output.ts';
 import { initBackend, tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { loadImage } from '../io/image.ts';
@@ -61,7 +62,7 @@ Prints one line per input (width and the first values) to stdout.
       }
       if (args.values.json) {
         const projected = encoder.projection !== undefined;
-        process.stdout.write(`${JSON.stringify({ model: dir, images: args.positionals, shape, projected, image_embeds: rows })}\n`);
+        process.stdout.write(jsonLine({ model: dir, images: args.positionals, shape, projected, image_embeds: rows }));
       } else {
         args.positionals.forEach((p, i) => {
           const head = rows[i].slice(0, 4).map((v) => v.toFixed(4)).join(', ');
@@ -96,10 +97,10 @@ async function embedDual(dir: string, images: string[], texts: string[], out: st
       writeSafetensors(out, tensors, { producer: 'tfvlm embed', model: dir });
     }
     if (json) {
-      process.stdout.write(`${JSON.stringify({
+      process.stdout.write(jsonLine({
         model: dir, images, texts, shape: embeds.image_embeds?.shape ?? null, projected: true,
         image_embeds: rows(embeds.image_embeds), text_shape: embeds.text_embeds?.shape ?? null, text_embeds: rows(embeds.text_embeds),
-      })}\n`);
+      }));
     } else {
       const show = (name: string, v: number[]) => process.stdout.write(`${name}: [${v.length}] ${v.slice(0, 4).map((x) => x.toFixed(4)).join(', ')}, …\n`);
       rows(embeds.image_embeds).forEach((v, i) => show(images[i], v));

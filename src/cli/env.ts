@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { jsonLine } from './json-output.ts';
 import { backendInfo } from '../backend/index.ts';
 import type { Command } from './command.ts';
 
@@ -20,7 +21,7 @@ the tfjs release they were verified on; otherwise why not), and memory.`,
       totalMemoryGB: +(os.totalmem() / 2 ** 30).toFixed(1),
     };
     if (args.values.json) {
-      process.stdout.write(JSON.stringify({ ...info, ...machine }) + '\n');
+      process.stdout.write(jsonLine({ ...info, ...machine }));
       return 0;
     }
     const verifiedOn = Object.entries(info.fastPathsVerifiedOn).map(([pkg, v]) => `${pkg} ${v}`).join(', ');

@@ -1,4 +1,5 @@
 import { TfvlmError } from '../errors.ts';
+import { jsonLine } from './json-output.ts';
 import { VlmProcessor } from '../processing/processor.ts';
 import { resolveModel } from '../io/hub/index.ts';
 import type { Command } from './command.ts';
@@ -27,10 +28,10 @@ ${REQUEST_HELP}`,
     if (out.input_ids.length !== 1) throw new TfvlmError('tfvlm prompt: expected one conversation');
     const grid = out.rows.map((r, i) => ({ rows: r, cols: out.cols[i] }));
     if (args.values.json) {
-      process.stdout.write(JSON.stringify({
+      process.stdout.write(jsonLine({
         prompt: out.prompts[0], prompt_expanded: out.promptsExpanded[0], input_ids: out.input_ids[0],
         num_tokens: out.input_ids[0].length, images: grid, videos: out.videos, pixel_values_shape: out.pixelShape ?? null,
-      }) + '\n');
+      }));
       return 0;
     }
     const w = (s: string) => process.stdout.write(s + '\n');

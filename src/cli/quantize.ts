@@ -1,4 +1,5 @@
 import { TfvlmError } from '../errors.ts';
+import { jsonLine } from './json-output.ts';
 import { resolveModel } from '../io/hub/index.ts';
 import { DEFAULT_GROUP_SIZE } from '../models/load-options.ts';
 import { quantizeCheckpoint } from '../models/quantize-checkpoint.ts';
@@ -41,10 +42,10 @@ loading instead.
     const result = quantizeCheckpoint(dir, out, { bits, groupSize, onProgress: args.values.quiet ? undefined : progressPrinter() });
     const seconds = (performance.now() - t0) / 1000;
     if (args.values.json) {
-      process.stdout.write(`${JSON.stringify({
+      process.stdout.write(jsonLine({
         out, bits, group_size: groupSize, quantized: result.quantized, kept: result.kept, files: result.files,
         total_bytes: result.totalBytes, seconds,
-      })}\n`);
+      }));
     } else {
       process.stderr.write(`quantized ${result.quantized.length} layers to ${bits} bits (groups of ${groupSize}), kept ${result.kept.length} tensors; `
         + `${(result.totalBytes / 1e6).toFixed(1)} MB in ${result.files.length} file(s), ${seconds.toFixed(1)} s\n`);

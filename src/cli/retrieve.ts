@@ -1,6 +1,7 @@
 // `tfvlm retrieve --images A B C --texts "…" "…" [--top K] [--json] [--model DIR]`: the score of every
 // (image, text) pair, printed as rankings both ways. The method follows the checkpoint: CLIP / SigLIP
 // score by their embeddings; SmolVLM / LLaVA by the log-likelihood of each text as the answer.
+import { jsonLine } from './json-output.ts';
 import fs from 'node:fs';
 import { initBackend } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
@@ -99,10 +100,10 @@ export async function runRetrieve(args: ParsedArgs, out = (s: string) => { proce
   try {
     const r = await retriever.rank(images, texts);
     if (args.values.json) {
-      out(`${JSON.stringify({
+      out(jsonLine({
         model: retriever.dir, method: r.method, score_kind: r.scoreKind, images, texts, scores: r.scores,
         secondary: r.secondary, secondary_kind: r.secondaryKind, ms: Math.round(r.ms),
-      })}\n`);
+      }));
     } else {
       out(`${formatRanking(r, images, texts, top)}\n`);
     }

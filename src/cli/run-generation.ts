@@ -1,4 +1,5 @@
 // Shared by describe / ask / chat / generate: load, stream the answer to stdout, timings to stderr.
+import { jsonLine } from './json-output.ts';
 import { Vlm, type GenerateCallOptions, type VlmLoadOptions, type VlmRequest } from '../engine.ts';
 import { jsonResult, timingsLine } from './generation-flags.ts';
 
@@ -35,7 +36,7 @@ export async function streamToStdout(vlm: Vlm, request: VlmRequest, options: Gen
     for (;;) {
       const r = await it.next();
       if (r.done) {
-        if (flags.json) process.stdout.write(JSON.stringify(jsonResult(r.value, vlm.loadMs)) + '\n');
+        if (flags.json) process.stdout.write(jsonLine(jsonResult(r.value, vlm.loadMs)));
         else process.stdout.write('\n');
         if (!flags.quiet) process.stderr.write(`[${timingsLine(r.value, vlm.loadMs)}]\n`);
         return r.value.stopReason === 'aborted' ? EXIT_INTERRUPTED : 0;

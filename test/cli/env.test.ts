@@ -11,7 +11,7 @@ describe('tfvlm env', () => {
     const out = execFileSync(process.execPath, [BIN, 'env', '--json'], { encoding: 'utf8' });
     const info = JSON.parse(out);
     assert.ok(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(info.backend));
-    assert.equal(info.tfjsVersion, '4.22.0');
+    assert.equal(info.tfjs_version, '4.22.0');
     assert.ok(info.threads >= 1);
   });
 
@@ -58,5 +58,35 @@ describe('tfvlm errors and --version', () => {
       assert.equal(r.stdout, `tfvlm ${pkg.version}\n`);
     }
     assert.match(execFileSync(process.execPath, [BIN, '--help'], { encoding: 'utf8' }), /--version/);
+  });
+});
+
+describe('--json output', () => {
+  /** Every identifier-like key of v, recursively (data keys such as package names are not identifiers). */
+  const keys = (v: unknown, out: string[] = []): string[] => {
+    if (Array.isArray(v)) v.forEach((x) => keys(x, out));
+    else if (v !== null && typeof v === 'object') {
+      for (const [k, x] of Object.entries(v)) {
+        if (/^[A-Za-z][A-Za-z0-9_]*$/.test(k)) out.push(k);
+        keys(x, out);
+      }
+    }
+    return out;
+  };
+
+  it('is snake_case everywhere: env, a generating command, prompt', () => {
+    const runs = [
+      ['env', '--json'],
+      ['describe', 'examples/assets/shapes.png', '--json', '-q', '--max-new-tokens', '4'],
+      ['prompt', '--prompt', '<image>Hi', '--image', 'examples/assets/shapes.png', '--json'],
+    ];
+    for (const argv of runs) {
+      const out = JSON.parse(execFileSync(process.execPath, [BIN, ...argv], { encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)) }));
+      const camel = keys(out).filter((k) => !/^[a-z0-9_]+$/.test(k));
+      assert.deepEqual(camel, [], `tfvlm ${argv[0]} --json keys`);
+    }
+    const env = JSON.parse(execFileSync(process.execPath, [BIN, 'env', '--json'], { encoding: 'utf8' }));
+    assert.equal(env.tfjs_version, '4.22.0');
+    assert.ok(env.fast_paths_verified_on['@tensorflow/tfjs-core'], 'data keys stay as they are');
   });
 });

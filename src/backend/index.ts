@@ -51,6 +51,9 @@ async function activate(c: (typeof CANDIDATES)[number], options: BackendStartOpt
     } else {
       const ok = await tf.setBackend(c.tfName);
       if (!ok) return `tf.setBackend('${c.tfName}') returned false`;
+      // tfjs-backend-cpu prints an "install our node backend" banner on its first tensor in Node;
+      // tfvlm chose this backend knowingly (`tfvlm env` says which ran and why).
+      if (c.name === 'cpu') (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
     }
     await tf.ready();
     return undefined;

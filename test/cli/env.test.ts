@@ -90,3 +90,14 @@ describe('--json output', () => {
     assert.ok(env.fast_paths_verified_on['@tensorflow/tfjs-core'], 'data keys stay as they are');
   });
 });
+
+describe('TFVLM_BACKEND=cpu', () => {
+  it("runs without tfjs's 'install our node backend' banner", () => {
+    const r = spawnSync(process.execPath, [BIN, 'describe', 'examples/assets/shapes.png', '--max-new-tokens', '2', '-q'], {
+      encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)), env: { ...process.env, TFVLM_BACKEND: 'cpu' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stdout + r.stderr, /install our node backend/);
+    assert.match(r.stdout, /\w/);
+  });
+});

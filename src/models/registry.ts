@@ -94,6 +94,9 @@ export const REGISTRY: Architecture[] = [
   },
 ];
 
+/** Model types tfvlm runs as dual encoders (tasks/dual-encoder.ts), not as generative models. */
+const DUAL_ENCODERS = ['clip', 'siglip'];
+
 export function findArchitecture(config: { model_type?: unknown; architectures?: unknown }): Architecture | undefined {
   const archs = Array.isArray(config.architectures) ? (config.architectures as unknown[]) : [];
   return REGISTRY.find((e) => e.modelTypes.includes(String(config.model_type)))
@@ -108,6 +111,12 @@ export function architectureOf(dir: string): Architecture {
   }
   const config = raw as { model_type?: unknown; architectures?: unknown };
   const entry = findArchitecture(config);
+  if (!entry && DUAL_ENCODERS.includes(String(config.model_type))) {
+    throw new TfvlmError(
+      `${path}: model_type '${String(config.model_type)}' is a dual encoder (image and text embeddings, ranking); ` +
+      'it does not generate text: use `tfvlm embed` or `tfvlm retrieve` (DualEncoder, Retriever in the library)',
+    );
+  }
   if (!entry) {
     const known = REGISTRY.flatMap((e) => e.modelTypes).join(', ');
     throw new TfvlmError(

@@ -101,3 +101,15 @@ describe('TFVLM_BACKEND=cpu', () => {
     assert.match(r.stdout, /\w/);
   });
 });
+
+describe('a dual encoder given to a generating command', () => {
+  it('is refused with a pointer to embed and retrieve', () => {
+    for (const model of ['test/fixtures/tiny-clip', 'test/fixtures/tiny-siglip']) {
+      const r = spawnSync(process.execPath, [BIN, 'describe', 'examples/assets/shapes.png', '--model', model], {
+        encoding: 'utf8', cwd: fileURLToPath(new URL('../..', import.meta.url)),
+      });
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /is a dual encoder .* it does not generate text: use `tfvlm embed` or `tfvlm retrieve`/, model);
+    }
+  });
+});

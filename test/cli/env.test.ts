@@ -1,7 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import fs, { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BIN = fileURLToPath(new URL('../../bin/tfvlm.js', import.meta.url));
@@ -110,6 +112,26 @@ describe('a dual encoder given to a generating command', () => {
       });
       assert.equal(r.status, 1, r.stderr);
       assert.match(r.stderr, /is a dual encoder .* it does not generate text: use `tfvlm embed` or `tfvlm retrieve`/, model);
+    }
+  });
+});
+
+describe('describe with a folder or several images', () => {
+  it('says on stderr that a folder is one video and several images one caption, and how to caption each', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tfvlm-frames-'));
+    try {
+      for (const f of ['a.png', 'b.png']) fs.copyFileSync(path.join(root, 'examples', 'assets', 'shapes.png'), path.join(dir, f));
+      const folder = spawnSync(process.execPath, [BIN, 'describe', dir, '--max-new-tokens', '2'], { encoding: 'utf8', cwd: root });
+      assert.equal(folder.status, 0, folder.stderr);
+      assert.match(folder.stderr, /is a folder: read as the frames of one video \(2 images, in name order\); to caption images one by one, run `tfvlm describe IMAGE` for each/);
+      const two = spawnSync(process.execPath, [BIN, 'describe', path.join(dir, 'a.png'), path.join(dir, 'b.png'), '--max-new-tokens', '2'], { encoding: 'utf8', cwd: root });
+      assert.equal(two.status, 0, two.stderr);
+      assert.match(two.stderr, /2 images go into one user turn and get one answer; to caption images one by one, run `tfvlm describe IMAGE` for each/);
+      const one = spawnSync(process.execPath, [BIN, 'describe', path.join(dir, 'a.png'), '--max-new-tokens', '2'], { encoding: 'utf8', cwd: root });
+      assert.doesNotMatch(one.stderr, /one by one/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
     }
   });
 });

@@ -28,8 +28,12 @@ Prints one line per input (width and the first values) to stdout.
   --text T            a text to embed (repeatable; dual encoders only)
   ${MODEL_OPTION_HELP}
   --out OUT           also write image_embeds [n_images, dim] / text_embeds [n_texts, dim] (float32) to OUT.safetensors
-  --json              print the embeddings as JSON instead`,
-  options: { model: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, text: { type: 'string', multiple: true } },
+  --json              print the embeddings as JSON instead
+  --convert-rgb       convert images to RGB whatever the preprocessor config says (RGBA or gray into a SigLIP processor without do_convert_rgb)`,
+  options: {
+    model: { type: 'string' }, out: { type: 'string' }, json: { type: 'boolean' }, text: { type: 'string', multiple: true },
+    'convert-rgb': { type: 'boolean' },
+  },
   allowPositionals: true,
   async run(args) {
     const texts = ((args.values.text as string[] | undefined) ?? []).map(String);
@@ -38,9 +42,10 @@ Prints one line per input (width and the first values) to stdout.
     if (out !== undefined && (typeof out !== 'string' || out.length === 0)) throw new TfvlmError('tfvlm embed: --out needs a file name');
     await initBackend();
     const dir = await resolveModel(modelSpec(args));
-    if (isDualEncoderFolder(dir)) return embedDual(dir, args.positionals, texts, out as string | undefined, !!args.values.json);
+    const convertRgb = !!args.values['convert-rgb'];
+    if (isDualEncoderFolder(dir)) return embedDual(dir, args.positionals, texts, out as string | undefined, !!args.values.json, convertRgb);
     if (texts.length) throw new TfvlmError(`${dir}: --text needs a dual encoder (CLIPModel / SiglipModel); this folder has only a vision tower`);
-    const processor = createImageProcessor(loadPreprocessorConfig(dir));
+    const processor = createImageProcessor(loadPreprocessorConfig(dir, { convertRgb }));
     if (!(processor instanceof CLIPImageProcessor)) {
       throw new TfvlmError(`${dir}/preprocessor_config.json: tfvlm embed needs a CLIPImageProcessor, got ${processor.constructor.name}`);
     }
@@ -80,8 +85,10 @@ Prints one line per input (width and the first values) to stdout.
   },
 };
 
-async function embedDual(dir: string, images: string[], texts: string[], out: string | undefined, json: boolean): Promise<number> {
-  const encoder = await DualEncoder.load(dir);
+async function embedDual(
+  dir: string, images: string[], texts: string[], out: string | undefined, json: boolean, convertRgb: boolean,
+): Promise<number> {
+  const encoder = await DualEncoder.load(dir, { convertRgb });
   try {
     const t0 = performance.now();
     const embeds = await encoder.embedArrays(images, texts);

@@ -18,15 +18,16 @@ as one sample, prints the tile grid of each image, and writes pixel_values (floa
 Idefics3, pixel_attention_mask (uint8) to OUT.
   --processor DIR        folder with preprocessor_config.json (a model folder works)
   --dump OUT             output .safetensors
-  --image-splitting on|off   override do_image_splitting (Idefics3)`,
-  options: { processor: { type: 'string' }, dump: { type: 'string' }, 'image-splitting': { type: 'string' } },
+  --image-splitting on|off   override do_image_splitting (Idefics3)
+  --convert-rgb          convert images to RGB whatever the config says (do_convert_rgb: true)`,
+  options: { processor: { type: 'string' }, dump: { type: 'string' }, 'image-splitting': { type: 'string' }, 'convert-rgb': { type: 'boolean' } },
   allowPositionals: true,
   async run(args) {
     const dir = requireString(args, 'processor', 'preprocess');
     const dump = requireString(args, 'dump', 'preprocess');
     if (args.positionals.length === 0) throw new TfvlmError('tfvlm preprocess: give at least one IMAGE');
     const file = fs.existsSync(dir) && fs.statSync(dir).isDirectory() ? path.join(dir, 'preprocessor_config.json') : dir;
-    const processor = createImageProcessor(loadPreprocessorConfig(file));
+    const processor = createImageProcessor(loadPreprocessorConfig(file, { convertRgb: !!args.values['convert-rgb'] }));
     const images = await Promise.all(args.positionals.map((p) => loadImage(p)));
     const t0 = performance.now();
     const out = processor instanceof Idefics3ImageProcessor

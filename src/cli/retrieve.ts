@@ -68,11 +68,12 @@ the images best first. The method follows the checkpoint:
   --prompt TEXT       generative models: the instruction asked with each image (default "Describe this image.")
   --batch N           generative models: candidates per forward (default 16)
   --dtype auto|q8|q4  generative models: quantize while loading, as tfvlm generate (--group-size 32|64|128)
+  --convert-rgb       dual encoders: convert images to RGB whatever the preprocessor config says (RGBA or gray into a SigLIP processor without do_convert_rgb)
   --json              print {"model","method","score_kind","images","texts","scores","secondary","secondary_kind","ms"}`,
   options: {
     model: { type: 'string' }, images: { type: 'string', multiple: true }, texts: { type: 'string', multiple: true },
     top: { type: 'string' }, json: { type: 'boolean' }, prompt: { type: 'string' }, batch: { type: 'string' },
-    dtype: { type: 'string' }, 'group-size': { type: 'string' },
+    dtype: { type: 'string' }, 'group-size': { type: 'string' }, 'convert-rgb': { type: 'boolean' },
   },
   allowPositionals: true,
   run: (args) => runRetrieve(args),
@@ -95,6 +96,7 @@ export async function runRetrieve(args: ParsedArgs, out = (s: string) => { proce
     ...dtypeOptions(args, 'retrieve'),
     ...(typeof args.values.prompt === 'string' ? { prompt: args.values.prompt } : {}),
     ...(batch ? { batchSize: batch } : {}),
+    ...(args.values['convert-rgb'] ? { convertRgb: true } : {}),
   });
   const loadMs = performance.now() - t0;
   try {

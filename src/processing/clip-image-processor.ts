@@ -53,7 +53,7 @@ export class CLIPImageProcessor {
     const cfg = this.config;
     let img = cfg.do_convert_rgb ? convertToRGB(image) : image;
     if (img.mode === 'L' || img.mode === 'LA') {
-      throw new TfvlmError(`CLIPImageProcessor: a ${img.mode} image needs do_convert_rgb (transformers cannot infer its channels either)`);
+      throw new TfvlmError(`CLIPImageProcessor: a ${img.mode} image needs do_convert_rgb, which this config turns off (transformers cannot infer its channels either): pass --convert-rgb (convertRgb: true)`);
     }
     if (cfg.do_resize) {
       const [h, w] = 'shortest_edge' in cfg.size ? shortestEdgeSize(img.height, img.width, cfg.size.shortest_edge) : [cfg.size.height, cfg.size.width];

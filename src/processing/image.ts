@@ -154,7 +154,8 @@ export function normalizationTable(channels: number, s: NormalizeSettings, what:
   if (s.do_normalize && (s.image_mean.length !== channels || s.image_std.length !== channels)) {
     throw new TfvlmError(
       `${what}: image has ${channels} channel(s) but image_mean/image_std have ` +
-        `${s.image_mean.length}/${s.image_std.length} entries`,
+        `${s.image_mean.length}/${s.image_std.length} entries` +
+        (channels === 4 ? ' (an RGBA image needs do_convert_rgb: true, which this config does not set: pass --convert-rgb, convertRgb: true)' : ''),
     );
   }
   const lut = new Float32Array(channels * 256);

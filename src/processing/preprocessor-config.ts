@@ -198,7 +198,18 @@ export function parsePreprocessorConfig(raw: unknown, source = 'preprocessor_con
 }
 
 /** Reads `<dir>/preprocessor_config.json` (or the given file). */
-export function loadPreprocessorConfig(dirOrFile: string): ImageProcessorConfig {
+/** Overrides of a loaded preprocessor config. */
+export interface PreprocessorOverrides {
+  /** Convert inputs to RGB (do_convert_rgb: true) where the config leaves it unset or off. */
+  convertRgb?: boolean;
+}
+
+export function loadPreprocessorConfig(dirOrFile: string, overrides: PreprocessorOverrides = {}): ImageProcessorConfig {
+  const config = readPreprocessorConfig(dirOrFile);
+  return overrides.convertRgb ? { ...config, do_convert_rgb: true } : config;
+}
+
+function readPreprocessorConfig(dirOrFile: string): ImageProcessorConfig {
   let file = dirOrFile;
   try {
     if (fs.statSync(dirOrFile).isDirectory()) file = path.join(dirOrFile, 'preprocessor_config.json');

@@ -17,7 +17,7 @@ export class SiglipImageProcessor {
     const cfg = this.config;
     let img = cfg.do_convert_rgb ? convertToRGB(image) : image;
     if (img.mode === 'L' || img.mode === 'LA') {
-      throw new TfvlmError(`SiglipImageProcessor: a ${img.mode} image needs do_convert_rgb: true (transformers cannot infer its channels either)`);
+      throw new TfvlmError(`SiglipImageProcessor: a ${img.mode} image needs do_convert_rgb: true, which this config leaves unset (transformers cannot infer its channels either): pass --convert-rgb (convertRgb: true)`);
     }
     if (cfg.do_resize) img = resize(img, cfg.size.width, cfg.size.height, cfg.resample);
     return img;

@@ -10,7 +10,7 @@ import { loadImage, type ImageSource } from '../io/image.ts';
 import { CLIPModel } from '../models/clip/model.ts';
 import { SiglipModel } from '../models/siglip/model.ts';
 import { CLIPImageProcessor } from '../processing/clip-image-processor.ts';
-import { createImageProcessor, loadPreprocessorConfig } from '../processing/preprocessor-config.ts';
+import { createImageProcessor, loadPreprocessorConfig, type PreprocessorOverrides } from '../processing/preprocessor-config.ts';
 import { SiglipImageProcessor } from '../processing/siglip-image-processor.ts';
 import { SiglipTokenizer } from '../tokenizer/sentencepiece-unigram.ts';
 import { loadTokenizer, type Tokenizer } from '../tokenizer/index.ts';
@@ -53,10 +53,11 @@ export class DualEncoder {
     private readonly tokenizer: Tokenizer | SiglipTokenizer,
   ) {}
 
-  static async load(dir: string): Promise<DualEncoder> {
+  /** options.convertRgb: convert images to RGB whatever the folder's preprocessor config says. */
+  static async load(dir: string, options: PreprocessorOverrides = {}): Promise<DualEncoder> {
     await initBackend();
     const raw = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
-    const imageProcessor = createImageProcessor(loadPreprocessorConfig(dir));
+    const imageProcessor = createImageProcessor(loadPreprocessorConfig(dir, options));
     if (raw.model_type === 'clip') {
       if (!(imageProcessor instanceof CLIPImageProcessor)) {
         throw new TfvlmError(`${dir}/preprocessor_config.json: a CLIPModel needs a CLIPImageProcessor, got ${imageProcessor.constructor.name}`);

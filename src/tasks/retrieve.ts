@@ -1,6 +1,7 @@
 // Cross-modal retrieval: `rank(images, texts)` → the full score matrix [n_images][n_texts], by the
 // method the checkpoint supports: a dual encoder (CLIP / SigLIP: scaled cosine logits) or a generative
 // VLM (SmolVLM / LLaVA: log-likelihood of the text as the answer about the image).
+import type { PreprocessorOverrides } from '../processing/preprocessor-config.ts';
 import { TfvlmError } from '../errors.ts';
 import { Vlm, type VlmLoadOptions } from '../engine.ts';
 import { resolveModel } from '../io/hub/index.ts';
@@ -32,14 +33,16 @@ export class Retriever {
   private constructor(readonly dir: string, readonly dual?: DualEncoder, readonly generative?: GenerativeRanker) {}
 
   /** Loads the model folder (or hub id) and picks the method from its config.json. */
-  static async load(spec: string, opts: GenerativeRankOptions & Pick<VlmLoadOptions, 'dtype' | 'groupSize'> = {}): Promise<Retriever> {
+  static async load(
+    spec: string, opts: GenerativeRankOptions & Pick<VlmLoadOptions, 'dtype' | 'groupSize'> & PreprocessorOverrides = {},
+  ): Promise<Retriever> {
     const dir = await resolveModel(spec);
-    const { dtype, groupSize, ...rank } = opts;
+    const { dtype, groupSize, convertRgb, ...rank } = opts;
     if (isDualEncoderFolder(dir)) {
       if (dtype !== undefined && dtype !== 'auto') {
         throw new TfvlmError(`${dir} is a dual encoder (CLIP/SigLIP), which runs in float32; dtype ${dtype} applies to generative models`);
       }
-      return new Retriever(dir, await DualEncoder.load(dir));
+      return new Retriever(dir, await DualEncoder.load(dir, { convertRgb }));
     }
     const vlm = await Vlm.load(dir, { dtype, groupSize });
     return new Retriever(dir, undefined, new GenerativeRanker(vlm, rank));

@@ -135,3 +135,27 @@ describe('describe with a folder or several images', () => {
     }
   });
 });
+
+describe('--convert-rgb', () => {
+  it('lets an RGBA image through a SigLIP processor whose config lacks do_convert_rgb (embed, retrieve, preprocess)', () => {
+    const root = fileURLToPath(new URL('../..', import.meta.url));
+    const run = (argv: string[]) => spawnSync(process.execPath, [BIN, ...argv], { encoding: 'utf8', cwd: root });
+    const dump = path.join(os.tmpdir(), `tfvlm-rgba-${process.pid}.safetensors`);
+    const commands = [
+      ['embed', 'test/images/horse.png', '--model', 'test/fixtures/tiny-siglip'],
+      ['retrieve', '--images', 'test/images/horse.png', '--texts', 'a horse', '--model', 'test/fixtures/tiny-siglip'],
+      ['preprocess', 'test/images/horse.png', '--processor', 'test/fixtures/tiny-siglip', '--dump', dump],
+    ];
+    try {
+      for (const argv of commands) {
+        const without = run(argv);
+        assert.equal(without.status, 1, `${argv[0]}: ${without.stderr}`);
+        assert.match(without.stderr, /an RGBA image needs do_convert_rgb: true, which this config does not set: pass --convert-rgb/, argv[0]);
+        const withFlag = run([...argv, '--convert-rgb']);
+        assert.equal(withFlag.status, 0, `${argv[0]} --convert-rgb: ${withFlag.stderr}`);
+      }
+    } finally {
+      fs.rmSync(dump, { force: true });
+    }
+  });
+});

@@ -1,11 +1,13 @@
 // Image decoding that keeps what Pillow's `Image.open` gives: the same uint8 pixels and mode
 // (L / LA / RGB / RGBA / P), then transformers `load_image`'s `ImageOps.exif_transpose`.
-// PNG, GIF and BMP decode with jimp; JPEG with MozJPEG (@jsquash/jpeg, libjpeg-turbo based, bit-identical
+// PNG, GIF and BMP decode with jimp; WebP with libwebp (@jsquash/webp, bit-identical to libwebp's
+// dwebp and so to Pillow, which decodes with libwebp); JPEG with MozJPEG (@jsquash/jpeg, libjpeg-turbo based, bit-identical
 // to Pillow's libjpeg-turbo on the fixture photos where jimp's jpeg-js is not).
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import { Jimp } from 'jimp';
 import decodeJpeg, { init as initJpeg } from '@jsquash/jpeg/decode.js';
+import decodeWebp, { init as initWebp } from '@jsquash/webp/decode.js';
 import encodeJpegWasm, { init as initJpegEncoder } from '@jsquash/jpeg/encode.js';
 import { TfvlmError } from '../errors.ts';
 import { type Bitmap, type ImageMode, MODE_CHANNELS, checkBitmap, convertToRGBA } from './bitmap.ts';
@@ -14,7 +16,7 @@ import { PixelBudget, type ImageGate } from './pixel-budget.ts';
 export type DecodedImage = Bitmap;
 export type ImageSource = string | Uint8Array | DecodedImage;
 
-type Format = 'png' | 'jpeg' | 'gif' | 'bmp';
+type Format = 'png' | 'jpeg' | 'gif' | 'bmp' | 'webp';
 
 interface Header {
   format: Format;
@@ -106,7 +108,9 @@ export function readImageHeader(bytes: Uint8Array, what: string): { format: Form
 export async function decodeImage(bytes: Uint8Array, what: string, budget: ImageGate = new PixelBudget()): Promise<DecodedImage> {
   const header = readImageHeader(bytes, what) as Header;
   budget.admitImage(header.width, header.height, `image ${what}`);
-  const img = header.format === 'jpeg' ? await decodeJpegBytes(bytes, header, what) : await decodeWithJimp(bytes, header, what);
+  const img = header.format === 'jpeg' ? await decodeJpegBytes(bytes, header, what)
+    : header.format === 'webp' ? await decodeWebpBytes(bytes, header, what)
+    : await decodeWithJimp(bytes, header, what);
   return exifTranspose(img, exifOrientation(bytes, header.format));
 }
 
@@ -175,14 +179,14 @@ function readHeader(b: Uint8Array, what: string): Header {
     return { format: 'bmp', width, height, mode };
   }
   const ascii = String.fromCharCode(...b.subarray(0, Math.min(12, b.length)));
+  if (ascii.startsWith('RIFF') && ascii.slice(8, 12) === 'WEBP') return readWebpHeader(b, what);
   const known =
-    ascii.startsWith('RIFF') && ascii.slice(8, 12) === 'WEBP' ? 'WebP'
-    : ascii.startsWith('II*\0') || ascii.startsWith('MM\0*') ? 'TIFF'
+    ascii.startsWith('II*\0') || ascii.startsWith('MM\0*') ? 'TIFF'
     : ascii.slice(4, 12).startsWith('ftyp') ? 'HEIF/AVIF'
     : null;
   throw new TfvlmError(
     `cannot decode image ${what}: ${known ? `${known} is not supported` : 'unknown or unsupported image format'} ` +
-      '(supported: PNG, JPEG, GIF, BMP)',
+      '(supported: PNG, JPEG, GIF, BMP, WebP)',
   );
 }
 
@@ -315,6 +319,68 @@ function readJpegHeader(b: Uint8Array, what: string): Header {
     o += 2 + len;
   }
   throw new TfvlmError(`cannot decode image ${what}: truncated or corrupt JPEG (no frame header)`);
+}
+
+/**
+ * WebP's size and mode from its first chunk (libwebp WebPGetFeatures; Pillow opens RGBA when the
+ * file has alpha, else RGB): 'VP8 ' (lossy: 14-bit sizes after the frame tag and start code),
+ * 'VP8L' (lossless: 14-bit sizes − 1 and an alpha bit after the 0x2f signature), 'VP8X'
+ * (extended: flags, 24-bit canvas sizes − 1). Animated files are refused: an image has one frame.
+ */
+function readWebpHeader(b: Uint8Array, what: string): Header {
+  const bad = (why: string): never => {
+    throw new TfvlmError(`cannot decode image ${what}: corrupt WebP (${why})`);
+  };
+  if (b.length < 30) bad(`truncated header, ${b.length} bytes`);
+  const chunk = String.fromCharCode(b[12], b[13], b[14], b[15]);
+  const u24le = (o: number) => b[o] | (b[o + 1] << 8) | (b[o + 2] << 16);
+  if (chunk === 'VP8 ') {
+    if (b[23] !== 0x9d || b[24] !== 0x01 || b[25] !== 0x2a) bad('no VP8 start code');
+    return { format: 'webp', width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff, mode: 'RGB' };
+  }
+  if (chunk === 'VP8L') {
+    if (b[20] !== 0x2f) bad('no VP8L signature');
+    const bits = (b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24)) >>> 0;
+    return { format: 'webp', width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1, mode: (bits >>> 28) & 1 ? 'RGBA' : 'RGB' };
+  }
+  if (chunk === 'VP8X') {
+    const flags = b[20];
+    if (flags & 0x02) throw new TfvlmError(`image ${what}: animated WebP is not supported as an image (convert it to frames or a video file)`);
+    return { format: 'webp', width: u24le(24) + 1, height: u24le(27) + 1, mode: flags & 0x10 ? 'RGBA' : 'RGB' };
+  }
+  return bad(`first chunk '${chunk.replace(/[^\x20-\x7e]/g, '?')}' is not VP8, VP8L or VP8X`);
+}
+
+let webpReady: Promise<void> | undefined;
+
+/** libwebp's decoder (@jsquash/webp, WebPDecodeRGBA with its default fancy upsampling, as Pillow decodes). */
+async function decodeWebpBytes(bytes: Uint8Array, header: Header, what: string): Promise<Bitmap> {
+  webpReady ??= (async () => {
+    const require = createRequire(import.meta.url);
+    const wasm = fs.readFileSync(require.resolve('@jsquash/webp/codec/dec/webp_dec.wasm'));
+    await initWebp(await WebAssembly.compile(wasm) as never);
+  })();
+  await webpReady;
+  let out: ImageData;
+  try {
+    const copy = new Uint8Array(bytes.length);
+    copy.set(bytes);
+    out = await decodeWebp(copy.buffer);
+  } catch (e) {
+    throw new TfvlmError(`cannot decode image ${what}: corrupt WebP (${(e as Error).message})`);
+  }
+  if (out.width !== header.width || out.height !== header.height) {
+    throw new TfvlmError(`cannot decode image ${what}: corrupt WebP (header says ${header.width}x${header.height}, decoded ${out.width}x${out.height})`);
+  }
+  const rgba = new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length);
+  if (header.mode === 'RGBA') return { width: out.width, height: out.height, mode: 'RGBA', data: Uint8Array.from(rgba) };
+  const rgb = new Uint8Array(out.width * out.height * 3);
+  for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
+    rgb[i] = rgba[j];
+    rgb[i + 1] = rgba[j + 1];
+    rgb[i + 2] = rgba[j + 2];
+  }
+  return { width: out.width, height: out.height, mode: 'RGB', data: rgb };
 }
 
 let jpegReady: Promise<void> | undefined;
@@ -493,6 +559,18 @@ export function exifOrientation(b: Uint8Array, format: Format): number {
       }
       if (type === 'IDAT' || type === 'IEND') break;
       o += 12 + len;
+    }
+  } else if (format === 'webp') {
+    // RIFF chunks after 'WEBP': fourcc, u32le size, data padded to even; EXIF holds a TIFF header.
+    let o = 12;
+    while (o + 8 <= b.length) {
+      const type = String.fromCharCode(b[o], b[o + 1], b[o + 2], b[o + 3]);
+      const len = (i32le(b, o + 4) >>> 0);
+      if (type === 'EXIF') {
+        tiff = String.fromCharCode(...b.subarray(o + 8, o + 14)) === 'Exif\0\0' ? o + 14 : o + 8;
+        break;
+      }
+      o += 8 + len + (len & 1);
     }
   }
   if (tiff < 0 || tiff + 8 > b.length) return 1;

@@ -181,8 +181,8 @@ describe('loadImage bad input: a TfvlmError naming the file', () => {
   it('a directory', () => rejectsWith(loadImage(tmp), /is a directory/));
   it('zero-size file', () => rejectsWith(loadImage(tmpFile('empty.png', '')), /empty\.png.*empty \(0 bytes\)/));
   it('unknown bytes', () => rejectsWith(loadImage(tmpFile('junk.png', 'hello, not an image at all')), /junk\.png: unknown or unsupported image format/));
-  it('WebP is named as unsupported', () =>
-    rejectsWith(loadImage(tmpFile('a.webp', Buffer.concat([Buffer.from('RIFF\0\0\0\0WEBPVP8 '), Buffer.alloc(20)]))), /a\.webp: WebP is not supported/));
+  it('a WebP with a zeroed VP8 frame is named as corrupt', () =>
+    rejectsWith(loadImage(tmpFile('a.webp', Buffer.concat([Buffer.from('RIFF\0\0\0\0WEBPVP8 '), Buffer.alloc(20)]))), /a\.webp: corrupt WebP \(no VP8 start code\)/));
   it('truncated PNG', async () => {
     const bytes = fs.readFileSync(image('chelsea.png'));
     await rejectsWith(loadImage(tmpFile('half.png', bytes.subarray(0, bytes.length >> 1))), /half\.png: truncated or corrupt PNG/);

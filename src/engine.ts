@@ -8,6 +8,7 @@ import { initBackend } from './backend/index.ts';
 import { TfvlmError } from './errors.ts';
 import { resolveModel, type HubOptions } from './io/hub/index.ts';
 import { loadModel, type LoadedModel } from './models/registry.ts';
+import { isLoraAdapterFolder, mergeLoraAdapter } from './models/lora-adapter.ts';
 import type { WeightsResidence } from './models/weights.ts';
 import type { LoadDType } from './models/load-options.ts';
 import type { ProgressListener } from './util/progress.ts';
@@ -32,6 +33,11 @@ export interface VlmLoadOptions extends HubOptions {
   groupSize?: number;
   /** Receives 'load' progress (bytes of weights read). */
   onLoadProgress?: ProgressListener;
+  /**
+   * A LoRA adapter folder in peft's format (what `tfvlm train --trainable lora` saves), merged into
+   * the weights at load: W + (lora_alpha / r)·B·A. Needs float32 weights (it implies weights 'float32').
+   */
+  adapter?: string;
 }
 
 export interface GenerationOutput extends TextGenerationResult {
@@ -70,13 +76,23 @@ export class Vlm {
     }
     await initBackend();
     const t0 = performance.now();
-    const { weights, dtype, groupSize, onLoadProgress, ...hub } = options;
+    const { weights, dtype, groupSize, onLoadProgress, adapter, ...hub } = options;
+    if (adapter !== undefined && (weights === 'stored' || (dtype !== undefined && dtype !== 'auto'))) {
+      const given = weights === 'stored' ? '--weights stored' : `--dtype ${dtype}`;
+      throw new TfvlmError(`an adapter is merged into float32 weights; ${given} does not go with --adapter (merge it once with \`tfvlm train --merge\` to quantize the result)`);
+    }
     const dir = await resolveModel(spec, hub);
+    const hasWeights = ['model.safetensors', 'model.safetensors.index.json'].some((f) => fs.existsSync(path.join(dir, f)));
+    if (isLoraAdapterFolder(dir) && !hasWeights) {
+      throw new TfvlmError(`${dir} is a LoRA adapter, not a model: load its base model with --adapter ${dir} (Vlm.load(base, { adapter }))`);
+    }
     if (!fs.existsSync(path.join(dir, 'config.json'))) throw new TfvlmError(`${dir}: no config.json (not a model folder)`);
+    if (adapter !== undefined && !isLoraAdapterFolder(adapter)) throw new TfvlmError(`--adapter ${adapter}: no adapter_config.json (not a LoRA adapter folder)`);
     // The weights are disposed if anything after them fails (tokenizer, processor files).
     const generationConfig = readGenerationConfig(dir);
-    const model = await loadModel(dir, { weights, dtype, groupSize, onProgress: onLoadProgress });
+    const model = await loadModel(dir, { weights: adapter !== undefined ? 'float32' : weights, dtype, groupSize, onProgress: onLoadProgress });
     try {
+      if (adapter !== undefined) mergeLoraAdapter(model.slots, adapter);
       const processor = await VlmProcessor.load(dir);
       return new Vlm(dir, model, processor, generationConfig, performance.now() - t0);
     } catch (e) {

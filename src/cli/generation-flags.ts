@@ -21,6 +21,7 @@ export const GENERATION_OPTIONS = {
   weights: { type: 'string' },
   dtype: { type: 'string' },
   'group-size': { type: 'string' },
+  adapter: { type: 'string' },
 } as const;
 
 export const GENERATION_HELP = `Generation:
@@ -40,6 +41,8 @@ export const GENERATION_HELP = `Generation:
                          while loading (MLX's affine format; the vision tower's linears to 8 bits);
                          auto (default): run the weights as stored, quantized or not
   --group-size 32|64|128 values per scale and bias with --dtype q8|q4 (default 64)
+  --adapter DIR          a LoRA adapter (peft format, what tfvlm train --trainable lora saves) merged
+                         into the weights at load; the weights are then float32 tfjs tensors
 Loading more than 1 GB of weights, and a vision pass or prefill longer than 3 s, show progress on stderr.
 Ctrl-C stops generation cleanly: the text so far is printed, stop_reason is "aborted" and the exit
 status 130; a second Ctrl-C quits at once.`;
@@ -73,16 +76,22 @@ export function generationOptions(args: ParsedArgs, cmd: string): GenerateCallOp
   return o;
 }
 
-/** How the generating commands load the model: --weights, --dtype, --group-size, and load progress unless --quiet. */
+/** How the generating commands load the model: --weights, --dtype, --group-size, --adapter, and load progress unless --quiet. */
 export function loadOptions(args: ParsedArgs, cmd: string): VlmLoadOptions {
   const given = args.values.weights;
+  const adapter = args.values.adapter;
+  if (adapter !== undefined && (typeof adapter !== 'string' || adapter.length === 0)) throw new TfvlmError(`tfvlm ${cmd}: --adapter needs a folder`);
   let weights;
   try {
-    weights = resolveResidence(given);
+    // An adapter merges into float32 weights; only an explicit --weights overrides that (and is refused if stored).
+    weights = adapter !== undefined && given === undefined ? 'float32' as const : resolveResidence(given);
   } catch {
     throw new TfvlmError(`tfvlm ${cmd}: --weights must be stored or float32, got '${String(given ?? process.env.TFVLM_WEIGHTS)}'`);
   }
-  return { weights, ...dtypeOptions(args, cmd), onLoadProgress: args.values.quiet ? undefined : progressPrinter() };
+  return {
+    weights, ...dtypeOptions(args, cmd), ...(adapter !== undefined ? { adapter: adapter as string } : {}),
+    onLoadProgress: args.values.quiet ? undefined : progressPrinter(),
+  };
 }
 
 /** --dtype and --group-size, checked. */

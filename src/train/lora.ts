@@ -9,21 +9,16 @@ import { TfvlmError } from '../errors.ts';
 import { Rng } from '../util/rng.ts';
 import { SafetensorsFile, writeSafetensors } from '../io/safetensors.ts';
 import { weightTOf, type Linear } from '../layers/linear.ts';
+import {
+  ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, adaptedWeightT, loraTargets, peftKey, readLoraPair, readLoraSettings, type LoraSettings,
+} from '../models/lora-adapter.ts';
 import type { ParamSlot } from '../models/weights.ts';
 import { writeFileAtomic } from '../io/atomic-write.ts';
 
-export const ADAPTER_WEIGHTS_NAME = 'adapter_model.safetensors';
-export const ADAPTER_CONFIG_NAME = 'adapter_config.json';
+export { ADAPTER_CONFIG_NAME, ADAPTER_WEIGHTS_NAME, type LoraSettings };
 
 /** peft's regex form of target_modules (re.fullmatch on module names): the text model's attention and MLP projections. */
 export const DEFAULT_LORA_TARGETS = String.raw`.*text_model\.layers\.\d+\.(self_attn\.(q_proj|k_proj|v_proj|o_proj)|mlp\.(gate_proj|up_proj|down_proj))`;
-
-export interface LoraSettings {
-  r: number;
-  alpha: number;
-  /** Regex (full match) over module names, as peft's string target_modules. */
-  targetModules: string;
-}
 
 interface LoraModule {
   name: string;
@@ -34,10 +29,6 @@ interface LoraModule {
   B: tf.Variable;
 }
 
-function peftKey(module: string, which: 'lora_A' | 'lora_B'): string {
-  return `base_model.model.${module}.${which}.weight`;
-}
-
 export class LoraAdapter {
   private constructor(readonly settings: LoraSettings, readonly modules: LoraModule[]) {}
 
@@ -45,22 +36,11 @@ export class LoraAdapter {
     return this.settings.alpha / this.settings.r;
   }
 
-  /** Linear modules of the model whose names fully match the target regex. */
-  private static targets(slots: readonly ParamSlot[], targetModules: string): { name: string; linear: Linear }[] {
-    const re = new RegExp(`^(?:${targetModules})$`);
-    const out = slots
-      .filter((s) => s.linear && s.key.endsWith('.weight') && s.layout === 'transposed')
-      .map((s) => ({ name: s.key.slice(0, -'.weight'.length), linear: s.linear! }))
-      .filter((m) => re.test(m.name));
-    if (out.length === 0) throw new TfvlmError(`LoRA: target_modules ${JSON.stringify(targetModules)} matches no Linear of the model`);
-    return out;
-  }
-
   /** Fresh adapters (A random from seed, B zero: the adapted model starts equal to the base). */
   static create(slots: readonly ParamSlot[], settings: LoraSettings, seed: number): LoraAdapter {
     if (!Number.isInteger(settings.r) || settings.r <= 0) throw new TfvlmError(`LoRA rank must be a positive integer, got ${settings.r}`);
     const rng = new Rng(seed);
-    const modules = LoraAdapter.targets(slots, settings.targetModules).map(({ name, linear }) => {
+    const modules = loraTargets(slots, settings.targetModules).map(({ name, linear }) => {
       const bound = 1 / Math.sqrt(linear.inFeatures);
       const a = Float32Array.from({ length: settings.r * linear.inFeatures }, () => (2 * rng.next() - 1) * bound);
       return {
@@ -74,36 +54,19 @@ export class LoraAdapter {
 
   /** Reads adapter_config.json + adapter_model.safetensors for a model's slots. */
   static load(slots: readonly ParamSlot[], dir: string): LoraAdapter {
-    const configFile = path.join(dir, ADAPTER_CONFIG_NAME);
-    let raw: Record<string, unknown>;
-    try {
-      raw = JSON.parse(fs.readFileSync(configFile, 'utf8'));
-    } catch (e) {
-      throw new TfvlmError(`${configFile}: cannot read adapter config (${(e as Error).message})`);
-    }
-    if (raw.peft_type !== 'LORA') throw new TfvlmError(`${configFile}: peft_type ${JSON.stringify(raw.peft_type)} is not LORA`);
-    const targets = raw.target_modules;
-    const targetModules = typeof targets === 'string' ? targets
-      : Array.isArray(targets) ? `(.*\\.)?(${targets.map((t) => String(t).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|')})` : '';
-    const settings: LoraSettings = { r: Number(raw.r), alpha: Number(raw.lora_alpha), targetModules };
+    const settings = readLoraSettings(dir);
     const file = SafetensorsFile.open(path.join(dir, ADAPTER_WEIGHTS_NAME));
+    const modules: LoraModule[] = [];
     try {
-      const modules = LoraAdapter.targets(slots, targetModules).map(({ name, linear }) => {
-        const read = (which: 'lora_A' | 'lora_B', shape: number[]) => {
-          const key = peftKey(name, which);
-          if (!file.has(key)) throw new TfvlmError(`${dir}/${ADAPTER_WEIGHTS_NAME}: missing ${key}`);
-          const t = file.readTensor(key);
-          if (t.shape.join(',') !== shape.join(',')) {
-            t.dispose();
-            throw new TfvlmError(`${dir}/${ADAPTER_WEIGHTS_NAME}: ${key} is [${t.shape}], expected [${shape}]`);
-          }
-          const v = tf.variable(t, true);
-          t.dispose();
-          return v;
-        };
-        return { name, linear, A: read('lora_A', [settings.r, linear.inFeatures]), B: read('lora_B', [linear.outFeatures, settings.r]) };
-      });
+      for (const { name, linear } of loraTargets(slots, settings.targetModules)) {
+        const { A, B } = readLoraPair(file, dir, name, settings.r, linear);
+        modules.push({ name, linear, A: tf.variable(A, true), B: tf.variable(B, true) });
+        tf.dispose([A, B]);
+      }
       return new LoraAdapter(settings, modules);
+    } catch (e) {
+      for (const m of modules) tf.dispose([m.A, m.B]);
+      throw e;
     } finally {
       file.close();
     }
@@ -119,7 +82,7 @@ export class LoraAdapter {
 
   /** Wᵀ + s·Aᵀ·Bᵀ = (W + s·B·A)ᵀ, [in, out]. */
   private adaptedT(m: LoraModule, base: tf.Tensor): tf.Tensor2D {
-    return tf.tidy(() => tf.add(base, tf.mul(tf.matMul(m.A, m.B, true, true), this.scaling)) as tf.Tensor2D);
+    return adaptedWeightT(base, m.A, m.B, this.scaling);
   }
 
   /**

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { initBackend, tf } from '../../src/backend/index.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { collate, disposeBatch } from '../../src/train/batch.ts';
 import { LoraAdapter } from '../../src/train/lora.ts';
 import { Trainer } from '../../src/train/trainer.ts';
+import { Vlm } from '../../src/engine.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { loadTiny, tinyConfig, tinySetup, type TinySetup } from './tiny.ts';
 
@@ -133,6 +136,18 @@ describe('training', () => {
     assertClose(logitsOf(fresh, () => reloaded.attach()), adapted, TOLERANCE.float32, 'reloaded adapter');
     reloaded.merge();
     assertClose(logitsOf(fresh), adapted, TOLERANCE.float32, 'merge in place');
+
+    // Applied at load, by the library and the CLI; the adapter folder given as the model points to --adapter.
+    const vlm = await Vlm.load(s.modelDir, { adapter: adapterDir });
+    assertClose(logitsOf(vlm.model as Idefics3Model), adapted, TOLERANCE.float32, 'Vlm.load({ adapter })');
+    vlm.dispose();
+    await assert.rejects(Vlm.load(s.modelDir, { adapter: adapterDir, dtype: 'q4' }), /an adapter is merged into float32 weights.*--dtype q4/);
+    await assert.rejects(Vlm.load(adapterDir), /is a LoRA adapter, not a model: load its base model with --adapter .*adapter/);
+    const bin = fileURLToPath(new URL('../../bin/tfvlm.js', import.meta.url));
+    const image = fileURLToPath(new URL('../../examples/assets/shapes.png', import.meta.url));
+    const cli = spawnSync(process.execPath, [bin, 'describe', image, '--model', s.modelDir, '--adapter', adapterDir, '--max-new-tokens', '3', '--json', '-q'], { encoding: 'utf8' });
+    assert.equal(cli.status, 0, cli.stderr);
+    assert.equal(JSON.parse(cli.stdout).generated_ids.length > 0, true);
     reloaded.dispose();
     fresh.dispose();
     trainer.dispose();

@@ -18,7 +18,7 @@ export { generateTokens, prefillPositions, type PromptBatch, type TokenStep, typ
 export { streamText, type TextGenerationOptions, type TextGenerationResult } from './generation/text-stream.ts';
 export { sampleToken, GREEDY, type SamplingOptions } from './generation/sampler.ts';
 export { Rng } from './util/rng.ts';
-export { withProgress, reportProgress, type ProgressEvent, type ProgressListener, type ProgressStage } from './util/progress.ts';
+export { withProgress, withProgressAsync, reportProgress, type ProgressEvent, type ProgressListener, type ProgressStage } from './util/progress.ts';
 export { StopStringMatcher } from './generation/stop-strings.ts';
 export { resolveGenerateOptions, readGenerationConfig, type GenerateOptions } from './generation/generation-config.ts';
 

@@ -1,4 +1,6 @@
 import { tf } from '../backend/index.ts';
+import { withProgressAsync } from '../util/progress.ts';
+import { progressPrinter } from './progress-printer.ts';
 import { TfvlmError } from '../errors.ts';
 import { resolveModel } from '../io/hub/index.ts';
 import { forwardToDump, parseCaptureList, readModelInputs, type ModelInputTensors } from '../models/forward-dump.ts';
@@ -26,6 +28,7 @@ named: vision.layers.{i}.attn_weights, text.layers.{i}.attn_weights.
   --capture LIST      'all' (default; without attention probabilities) or comma-separated names
   --dtype auto|q8|q4  quantize the language model while loading (as tfvlm generate; default auto)
   --group-size 32|64|128  with --dtype q8|q4 (default 64)
+  -q, --quiet         no progress on stderr (loading past 1 GB, vision passes and prefill past 3 s show it)
   ${MODEL_OPTION_HELP}
 With a request instead of --inputs, the processor builds the inputs and they are dumped too
 (input_ids, attention_mask, pixel_values, pixel_attention_mask).
@@ -33,7 +36,8 @@ With a request instead of --inputs, the processor builds the inputs and they are
 ${REQUEST_HELP}`,
   options: {
     model: { type: 'string' }, inputs: { type: 'string' }, dump: { type: 'string' }, capture: { type: 'string' },
-    'image-splitting': { type: 'string' }, dtype: { type: 'string' }, 'group-size': { type: 'string' }, ...REQUEST_OPTIONS,
+    'image-splitting': { type: 'string' }, dtype: { type: 'string' }, 'group-size': { type: 'string' },
+    quiet: { type: 'boolean', short: 'q' }, ...REQUEST_OPTIONS,
   },
   async run(args) {
     const dump = requireString(args, 'dump', 'forward');
@@ -67,7 +71,8 @@ ${REQUEST_HELP}`,
       }
     }
     try {
-      const result = await forwardToDump(dir, inputs, dump, { capture, includeInputs: !fromFile, load });
+      const progress = args.values.quiet ? undefined : progressPrinter();
+      const result = await withProgressAsync(progress, () => forwardToDump(dir, inputs, dump, { capture, includeInputs: !fromFile, load }));
       for (const t of result.tensors) process.stdout.write(`${t.name.padEnd(28)} [${t.shape.join(', ')}]\n`);
       if (result.missing.length) process.stderr.write(`not produced by this forward pass: ${result.missing.join(', ')}\n`);
       process.stderr.write(`[forward ${(result.ms / 1000).toFixed(2)} s → ${dump}]\n`);

@@ -1,6 +1,7 @@
 // Progress on stderr for long work: a bar redrawn in place on a terminal, a line every few seconds
 // otherwise (logs, CI). Loading shows once the weights exceed minLoadBytes; a vision pass or prefill
 // once it has run for showAfterMs. Short work prints nothing.
+import { TfvlmError } from '../errors.ts';
 import type { ProgressEvent, ProgressListener, ProgressStage } from '../util/progress.ts';
 import { formatBytes } from '../io/hub/progress.ts';
 
@@ -31,7 +32,7 @@ export function progressPrinter(options: ProgressPrinterOptions = {}): ProgressL
   const tty = out.isTTY === true;
   const now = options.now ?? (() => performance.now());
   const minLoadBytes = options.minLoadBytes ?? 1e9;
-  const showAfterMs = options.showAfterMs ?? 3000;
+  const showAfterMs = options.showAfterMs ?? progressAfterMsFromEnv() ?? 3000;
   const lineEveryMs = options.lineEveryMs ?? 5000;
   const redrawEveryMs = options.redrawEveryMs ?? 100;
   let state: (StageState & { stage: ProgressStage; lastDone: number }) | undefined;
@@ -66,4 +67,13 @@ export function progressPrinter(options: ProgressPrinterOptions = {}): ProgressL
     state.lastDrawnAt = t;
     if (last) state = undefined;
   };
+}
+
+/** TFVLM_PROGRESS_AFTER_MS: how long a vision pass or prefill runs before its progress shows (0: always). */
+function progressAfterMsFromEnv(): number | undefined {
+  const raw = process.env.TFVLM_PROGRESS_AFTER_MS;
+  if (raw === undefined || raw === '') return undefined;
+  const ms = Number(raw);
+  if (!Number.isFinite(ms) || ms < 0) throw new TfvlmError(`TFVLM_PROGRESS_AFTER_MS=${raw} is not a non-negative number of milliseconds`);
+  return ms;
 }

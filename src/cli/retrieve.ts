@@ -1,6 +1,8 @@
 // `tfvlm retrieve --images A B C --texts "…" "…" [--top K] [--json] [--model DIR]`: the score of every
 // (image, text) pair, printed as rankings both ways. The method follows the checkpoint: CLIP / SigLIP
 // score by their embeddings; SmolVLM / LLaVA by the log-likelihood of each text as the answer.
+import { withProgressAsync } from '../util/progress.ts';
+import { progressPrinter } from './progress-printer.ts';
 import { jsonLine } from './json-output.ts';
 import fs from 'node:fs';
 import { initBackend } from '../backend/index.ts';
@@ -69,11 +71,12 @@ the images best first. The method follows the checkpoint:
   --batch N           generative models: candidates per forward (default 16)
   --dtype auto|q8|q4  generative models: quantize while loading, as tfvlm generate (--group-size 32|64|128)
   --convert-rgb       dual encoders: convert images to RGB whatever the preprocessor config says (RGBA or gray into a SigLIP processor without do_convert_rgb)
-  --json              print {"model","method","score_kind","images","texts","scores","secondary","secondary_kind","ms"}`,
+  --json              print {"model","method","score_kind","images","texts","scores","secondary","secondary_kind","ms"}
+  -q, --quiet         no progress on stderr (loading past 1 GB, vision passes and prefill past 3 s show it)`,
   options: {
     model: { type: 'string' }, images: { type: 'string', multiple: true }, texts: { type: 'string', multiple: true },
     top: { type: 'string' }, json: { type: 'boolean' }, prompt: { type: 'string' }, batch: { type: 'string' },
-    dtype: { type: 'string' }, 'group-size': { type: 'string' }, 'convert-rgb': { type: 'boolean' },
+    dtype: { type: 'string' }, 'group-size': { type: 'string' }, 'convert-rgb': { type: 'boolean' }, quiet: { type: 'boolean', short: 'q' },
   },
   allowPositionals: true,
   run: (args) => runRetrieve(args),
@@ -92,15 +95,16 @@ export async function runRetrieve(args: ParsedArgs, out = (s: string) => { proce
   if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new TfvlmError(`--batch must be a positive integer, got ${batch}`);
   await initBackend();
   const t0 = performance.now();
-  const retriever = await Retriever.load(modelSpec(args), {
+  const progress = args.values.quiet ? undefined : progressPrinter();
+  const retriever = await withProgressAsync(progress, () => Retriever.load(modelSpec(args), {
     ...dtypeOptions(args, 'retrieve'),
     ...(typeof args.values.prompt === 'string' ? { prompt: args.values.prompt } : {}),
     ...(batch ? { batchSize: batch } : {}),
     ...(args.values['convert-rgb'] ? { convertRgb: true } : {}),
-  });
+  }));
   const loadMs = performance.now() - t0;
   try {
-    const r = await retriever.rank(images, texts);
+    const r = await withProgressAsync(progress, () => retriever.rank(images, texts));
     if (args.values.json) {
       out(jsonLine({
         model: retriever.dir, method: r.method, score_kind: r.scoreKind, images, texts, scores: r.scores,

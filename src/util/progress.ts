@@ -29,6 +29,22 @@ export function withProgress<T>(listener: ProgressListener | undefined, fn: () =
   }
 }
 
+/**
+ * withProgress for asynchronous work: `listener` receives every report until fn's promise settles.
+ * The listener is the process's while it runs (work started meanwhile elsewhere reports to it too),
+ * which suits a command running one thing at a time.
+ */
+export async function withProgressAsync<T>(listener: ProgressListener | undefined, fn: () => Promise<T>): Promise<T> {
+  if (!listener) return fn();
+  const previous = current;
+  current = listener;
+  try {
+    return await fn();
+  } finally {
+    current = previous;
+  }
+}
+
 /** Called by long work at each step; a no-op unless a listener is installed. */
 export function reportProgress(stage: ProgressStage, done: number, total: number, unit: ProgressEvent['unit']): void {
   current?.({ stage, done, total, unit });

@@ -5,7 +5,7 @@
 // (default: the shipped demo model, 60 questions per type, seed 3).
 import { parseArgs } from 'node:util';
 import { initBackend } from '../../src/backend/index.ts';
-import { DEMO_MODEL_DIR } from '../../src/cli/model-option.ts';
+import { DEMO_MODEL_DIR } from '../../src/engine.ts';
 import { Idefics3Model } from '../../src/models/idefics3/model.ts';
 import { VlmProcessor } from '../../src/processing/processor.ts';
 import { LOOKUP_QUESTION_TYPES, formatLookupAttention, lookupAttention } from './lookup-attention.ts';

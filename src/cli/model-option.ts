@@ -4,7 +4,6 @@ import { DEMO_MODEL_DIR } from '../engine.ts';
 import { TfvlmError } from '../errors.ts';
 import type { ParsedArgs } from './command.ts';
 
-
 export const MODEL_OPTION_HELP =
   '--model DIR|ID      model folder or hub id org/name[@rev] (default: $TFVLM_MODEL, else the shipped demo model weights/tfvlm-demo)';
 

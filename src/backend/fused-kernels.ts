@@ -6,6 +6,7 @@
 // op-by-op versions to the last bit except where noted. They have no gradients: callers use them
 // only when fusedKernelsActive() (wasm backend, no gradient tape recording).
 import * as tf from '@tensorflow/tfjs-core';
+import { Toggle } from '../util/toggle.ts';
 import { addRmsNormRow, rmsNormRow, rotaryValue, siluMulRange, softmaxStrided } from './fused-math.ts';
 
 interface HeapTensorInfo {
@@ -32,7 +33,7 @@ const LAYER_NORM = 'TfvlmLayerNorm';
 
 let installed = false;
 /** TFVLM_FUSED=0 turns the fused kernels off (A/B timing); withoutFusedKernels does it for one call. */
-let enabled = process.env.TFVLM_FUSED !== '0';
+const fused = new Toggle(process.env.TFVLM_FUSED !== '0');
 
 function engineState(): { gradientDepth: number } {
   return (tf.engine() as unknown as { state: { gradientDepth: number } }).state;
@@ -47,7 +48,7 @@ export const FUSED_ELEMENTWISE_MAX = 1 << 15;
 
 /** Whether the fused kernels can run now: wasm backend, kernels registered, no gradient tape open. */
 export function fusedKernelsActive(): boolean {
-  return enabled && installed && tf.getBackend() === 'wasm' && engineState().gradientDepth === 0;
+  return fused.enabled && installed && tf.getBackend() === 'wasm' && engineState().gradientDepth === 0;
 }
 
 /** Whether an elementwise step over x takes its fused kernel: fused kernels active, float32, at most FUSED_ELEMENTWISE_MAX values. */
@@ -57,13 +58,7 @@ export function fusesElementwise(x: tf.Tensor): boolean {
 
 /** Runs fn with the fused kernels off (the op-by-op reference path), then restores the setting. */
 export function withoutFusedKernels<T>(fn: () => T): T {
-  const previous = enabled;
-  enabled = false;
-  try {
-    return fn();
-  } finally {
-    enabled = previous;
-  }
+  return fused.without(fn);
 }
 
 function run(name: string, inputs: Record<string, tf.Tensor>, attrs: Record<string, unknown> = {}): tf.Tensor | tf.Tensor[] {

@@ -21,22 +21,17 @@ import { PreallocatedKVCache } from '../../layers/preallocated-kv-cache.ts';
 import type { RMSNorm } from '../../layers/rms-norm.ts';
 import type { RotaryTables } from '../../layers/rotary.ts';
 import type { PackedMatrix } from '../../layers/weight-store.ts';
+import { Toggle } from '../../util/toggle.ts';
 import type { LlamaConfig } from './config.ts';
 import type { LlamaWeights } from './model.ts';
 
 const f32 = Math.fround;
 
-let enabled = process.env.TFVLM_DECODE_STEP !== '0';
+const decodeStep = new Toggle(process.env.TFVLM_DECODE_STEP !== '0');
 
 /** Runs fn with the fast decode step off (every token through decoderLayer), then restores it. */
 export function withoutDecodeStep<T>(fn: () => T): T {
-  const previous = enabled;
-  enabled = false;
-  try {
-    return fn();
-  } finally {
-    enabled = previous;
-  }
+  return decodeStep.without(fn);
 }
 
 interface LayerMatrices {
@@ -129,7 +124,7 @@ export class LlamaDecodeStep {
    * heads, and every layer's cache can take one position of batch 1 in place.
    */
   accepts(rotary: RotaryTables, cache: KVCache[]): boolean {
-    return enabled && fusedKernelsActive() && heapKernels() !== undefined && rotary.cos.shape[3] === this.D
+    return decodeStep.enabled && fusedKernelsActive() && heapKernels() !== undefined && rotary.cos.shape[3] === this.D
       && cache.every((c) => c instanceof PreallocatedKVCache && c.canAppendOne(this.Hkv, this.D));
   }
 

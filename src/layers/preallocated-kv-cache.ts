@@ -66,14 +66,19 @@ export class PreallocatedKVCache implements KVCache {
       this.inPlace = this.allowInPlace && inPlaceWritesSupported();
     }
     if (!this.inPlace) return this.appendByConcat(k, v);
-    const T = k.shape[2] as number;
-    const { batch, kvHeads, headDim: D } = held;
+    this.writeInPlace(hostValues(k), hostValues(v), k.shape[2] as number);
+  }
+
+  /**
+   * T new positions into the buffers (grown first if needed): kSrc and vSrc hold [B·kvHeads, T, D]
+   * values, head after head, as k and v [B, kvHeads, T, D] do.
+   */
+  private writeInPlace(kSrc: Float32Array, vSrc: Float32Array, T: number): void {
+    const { batch, kvHeads, headDim: D } = this.held!;
     const needed = this.stored + T;
     if (needed > this.capacity) {
       this.grow(needed <= this.initialCapacity ? this.initialCapacity : Math.ceil(needed / this.chunk) * this.chunk);
     }
-    const kSrc = hostValues(k);
-    const vSrc = hostValues(v);
     const C = this.capacity;
     for (let i = 0; i < batch * kvHeads; i++) {
       const kBuf = mutableView(this.keys[i]);
@@ -112,19 +117,7 @@ export class PreallocatedKVCache implements KVCache {
       this.held = { batch: 1, kvHeads, headDim };
       this.inPlace = true;
     }
-    const needed = this.stored + 1;
-    if (needed > this.capacity) {
-      this.grow(needed <= this.initialCapacity ? this.initialCapacity : Math.ceil(needed / this.chunk) * this.chunk);
-    }
-    const C = this.capacity;
-    for (let i = 0; i < kvHeads; i++) {
-      const kBuf = mutableView(this.keys[i]);
-      const vBuf = mutableView(this.valuesT[i]);
-      if (!kBuf || !vBuf) throw new TfvlmError('PreallocatedKVCache: the backend stopped exposing tensor memory');
-      kBuf.set(k.subarray(i * headDim, (i + 1) * headDim), this.stored * headDim);
-      for (let d = 0; d < headDim; d++) vBuf[d * C + this.stored] = v[i * headDim + d];
-    }
-    this.stored = needed;
+    this.writeInPlace(k, v, 1);
   }
 
   private grow(capacity: number): void {

@@ -54,12 +54,12 @@ export function convertToRGB(img: Bitmap): Bitmap {
   const c = MODE_CHANNELS[img.mode];
   if (img.mode === 'P') out.set(src);
   else if (img.mode === 'L' || img.mode === 'LA') {
-    for (let i = 0, j = 0; i < n; i++, j += 3) out[j] = out[j + 1] = out[j + 2] = src[i * c];
+    for (let i = 0, j = 0; i < n; i++, j += 3) out[j] = out[j + 1] = out[j + 2] = src[i * c]!;
   } else {
     for (let i = 0, j = 0, k = 0; i < n; i++, j += 3, k += 4) {
-      out[j] = src[k];
-      out[j + 1] = src[k + 1];
-      out[j + 2] = src[k + 2];
+      out[j] = src[k]!;
+      out[j + 1] = src[k + 1]!;
+      out[j + 2] = src[k + 2]!;
     }
   }
   return { width: img.width, height: img.height, mode: 'RGB', data: out };
@@ -76,13 +76,13 @@ export function convertToRGBA(img: Bitmap): Bitmap {
     const s = i * c;
     const d = i * 4;
     if (c >= 3) {
-      out[d] = src[s];
-      out[d + 1] = src[s + 1];
-      out[d + 2] = src[s + 2];
+      out[d] = src[s]!;
+      out[d + 1] = src[s + 1]!;
+      out[d + 2] = src[s + 2]!;
     } else {
-      out[d] = out[d + 1] = out[d + 2] = src[s];
+      out[d] = out[d + 1] = out[d + 2] = src[s]!;
     }
-    out[d + 3] = c === 2 ? src[s + 1] : 255;
+    out[d + 3] = c === 2 ? src[s + 1]! : 255;
   }
   return { width: img.width, height: img.height, mode: 'RGBA', data: out };
 }

@@ -50,7 +50,7 @@ export class Checkpoint {
     const single = path.join(dirOrFile, SAFE_WEIGHTS_NAME);
     if (fs.existsSync(single)) return Checkpoint.fromFile(single);
     const found = fs.readdirSync(dirOrFile).filter((f) => f.endsWith('.safetensors')).sort();
-    if (found.length === 1) return Checkpoint.fromFile(path.join(dirOrFile, found[0]));
+    if (found.length === 1) return Checkpoint.fromFile(path.join(dirOrFile, found[0]!));
     throw new TfvlmError(
       `checkpoint ${dirOrFile}: looked for ${SAFE_WEIGHTS_INDEX_NAME}, ${SAFE_WEIGHTS_NAME}, or a single *.safetensors; ` +
       (found.length === 0 ? 'found none' : `found ${found.length} *.safetensors without an index: ${found.join(', ')}`),

@@ -33,13 +33,13 @@ export function bf16ToF32(bits: Uint16Array, out?: Float32Array): Float32Array {
     const m = n >> 1;
     const pairs = new Uint32Array(bits.buffer, bits.byteOffset, m);
     for (let j = 0, o = 0; j < m; j++, o += 2) {
-      const w = pairs[j];
+      const w = pairs[j]!;
       u32[o] = w << 16;
       u32[o + 1] = w & 0xffff0000;
     }
     i = 2 * m;
   }
-  for (; i < n; i++) u32[i] = bits[i] << 16;
+  for (; i < n; i++) u32[i] = bits[i]! << 16;
   return res;
 }
 
@@ -60,7 +60,7 @@ function f16ToF32Table(): Uint32Array {
       t[h] = sign | ((exp - 15 + 127) << 23) | (mant << 13);
     } else {
       f[h] = mant * 2 ** -24; // zero or subnormal: exact in float32
-      t[h] |= sign;
+      t[h]! |= sign;
     }
   }
   f16Table = t;
@@ -78,13 +78,13 @@ export function f16ToF32(bits: Uint16Array, out?: Float32Array): Float32Array {
     const m = n >> 1;
     const pairs = new Uint32Array(bits.buffer, bits.byteOffset, m);
     for (let j = 0, o = 0; j < m; j++, o += 2) {
-      const w = pairs[j];
-      u32[o] = table[w & 0xffff];
-      u32[o + 1] = table[w >>> 16];
+      const w = pairs[j]!;
+      u32[o] = table[w & 0xffff]!;
+      u32[o + 1] = table[w >>> 16]!;
     }
     i = 2 * m;
   }
-  for (; i < n; i++) u32[i] = table[bits[i]];
+  for (; i < n; i++) u32[i] = table[bits[i]!]!;
   return res;
 }
 
@@ -94,7 +94,7 @@ export function f32ToBf16(x: Float32Array): Uint16Array {
   const u32 = new Uint32Array(x.buffer, x.byteOffset, n);
   const out = new Uint16Array(n);
   for (let i = 0; i < n; i++) {
-    const u = u32[i];
+    const u = u32[i]!;
     if ((u & 0x7fffffff) > 0x7f800000) {
       out[i] = (u >>> 16) | 0x0040;
     } else {
@@ -109,7 +109,7 @@ export function f32ToF16(x: Float32Array): Uint16Array {
   const n = x.length;
   const u32 = new Uint32Array(x.buffer, x.byteOffset, n);
   const out = new Uint16Array(n);
-  for (let i = 0; i < n; i++) out[i] = f32BitsToF16(u32[i]);
+  for (let i = 0; i < n; i++) out[i] = f32BitsToF16(u32[i]!);
   return out;
 }
 

@@ -114,17 +114,22 @@ export async function decodeImage(bytes: Uint8Array, what: string, budget: Image
   return exifTranspose(img, exifOrientation(bytes, header.format));
 }
 
+// Byte readers: every caller has checked that the bytes read lie inside `b` first.
 function u16be(b: Uint8Array, o: number): number {
-  return (b[o] << 8) | b[o + 1];
+  return (b[o]! << 8) | b[o + 1]!;
 }
 function u32be(b: Uint8Array, o: number): number {
-  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+  return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
 }
 function u16le(b: Uint8Array, o: number): number {
-  return b[o] | (b[o + 1] << 8);
+  return b[o]! | (b[o + 1]! << 8);
 }
 function i32le(b: Uint8Array, o: number): number {
-  return b[o] | (b[o + 1] << 8) | (b[o + 2] << 16) | (b[o + 3] << 24);
+  return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
+}
+/** The four-character code at `o` (a chunk type). */
+function fourcc(b: Uint8Array, o: number): string {
+  return String.fromCharCode(...b.subarray(o, o + 4));
 }
 
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -136,11 +141,11 @@ function readHeader(b: Uint8Array, what: string): Header {
   };
   if (PNG_SIGNATURE.every((v, i) => b[i] === v)) {
     if (b.length < 33) truncated('PNG');
-    if (String.fromCharCode(b[12], b[13], b[14], b[15]) !== 'IHDR') {
+    if (fourcc(b, 12) !== 'IHDR') {
       throw new TfvlmError(`cannot decode image ${what}: corrupt PNG (first chunk is not IHDR)`);
     }
-    const depth = b[24];
-    const colorType = b[25];
+    const depth = b[24]!;
+    const colorType = b[25]!;
     const modes: Record<number, ImageMode> = { 0: 'L', 2: 'RGB', 3: 'P', 4: 'LA', 6: 'RGBA' };
     const mode = modes[colorType];
     if (mode === undefined) throw new TfvlmError(`cannot decode image ${what}: invalid PNG colour type ${colorType}`);
@@ -201,14 +206,14 @@ function checkGifFrames(b: Uint8Array, width: number, height: number, what: stri
     throw new TfvlmError(`cannot decode image ${what}: corrupt GIF (${why})`);
   };
   let o = 13;
-  if (b.length > 10 && b[10] & 0x80) o += 3 * (1 << ((b[10] & 7) + 1));
+  if (b.length > 10 && b[10]! & 0x80) o += 3 * (1 << ((b[10]! & 7) + 1));
   for (let frame = 0; o < b.length;) {
     const block = b[o];
     if (block === 0x21) { // extension: label, then sub-blocks up to a zero length
       // omggif reads an application extension whose block size is not 11 as a NETSCAPE loop block
       if (b[o + 1] === 0xff && b[o + 2] !== 0x0b) corrupt(`application extension block size ${b[o + 2]}, not 11`);
       o += 2;
-      while (o < b.length && b[o] !== 0) o += b[o] + 1;
+      while (o < b.length && b[o] !== 0) o += b[o]! + 1;
       o += 1;
     } else if (block === 0x2c) {
       if (o + 10 > b.length) return;
@@ -219,15 +224,17 @@ function checkGifFrames(b: Uint8Array, width: number, height: number, what: stri
       if (left + w > width || top + h > height) {
         corrupt(`frame ${frame} at ${left},${top} of size ${w}x${h} extends past the ${width}x${height} screen`);
       }
-      const flags = b[o + 9];
+      const flags = b[o + 9]!;
       o += 10;
       if (flags & 0x80) o += 3 * (1 << ((flags & 7) + 1));
       const minCodeSize = b[o];
+      if (minCodeSize === undefined) return corrupt(`frame ${frame}: the file ends before its LZW minimum code size`);
       o += 1;
       const data: Uint8Array[] = [];
       while (o < b.length && b[o] !== 0) {
-        data.push(b.subarray(o + 1, o + 1 + b[o]));
-        o += b[o] + 1;
+        const len = b[o]!;
+        data.push(b.subarray(o + 1, o + 1 + len));
+        o += len + 1;
       }
       o += 1;
       const problem = gifLzwProblem(data, minCodeSize);
@@ -257,9 +264,10 @@ function gifLzwProblem(blocks: Uint8Array[], minCodeSize: number): string | null
   let at = 0;
   for (;;) {
     while (shift < 16 && block < blocks.length) {
-      cur |= blocks[block][at++] << shift;
+      const bytes = blocks[block]!;
+      cur |= bytes[at++]! << shift;
       shift += 8;
-      if (at >= blocks[block].length) {
+      if (at >= bytes.length) {
         block++;
         at = 0;
       }
@@ -295,7 +303,7 @@ function readJpegHeader(b: Uint8Array, what: string): Header {
       o++;
       continue;
     }
-    const m = b[o + 1];
+    const m = b[o + 1]!;
     if (m === 0xff) {
       o++;
       continue;
@@ -332,19 +340,19 @@ function readWebpHeader(b: Uint8Array, what: string): Header {
     throw new TfvlmError(`cannot decode image ${what}: corrupt WebP (${why})`);
   };
   if (b.length < 30) bad(`truncated header, ${b.length} bytes`);
-  const chunk = String.fromCharCode(b[12], b[13], b[14], b[15]);
-  const u24le = (o: number) => b[o] | (b[o + 1] << 8) | (b[o + 2] << 16);
+  const chunk = fourcc(b, 12);
+  const u24le = (o: number) => b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16);
   if (chunk === 'VP8 ') {
     if (b[23] !== 0x9d || b[24] !== 0x01 || b[25] !== 0x2a) bad('no VP8 start code');
     return { format: 'webp', width: u16le(b, 26) & 0x3fff, height: u16le(b, 28) & 0x3fff, mode: 'RGB' };
   }
   if (chunk === 'VP8L') {
     if (b[20] !== 0x2f) bad('no VP8L signature');
-    const bits = (b[21] | (b[22] << 8) | (b[23] << 16) | (b[24] << 24)) >>> 0;
+    const bits = i32le(b, 21) >>> 0;
     return { format: 'webp', width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1, mode: (bits >>> 28) & 1 ? 'RGBA' : 'RGB' };
   }
   if (chunk === 'VP8X') {
-    const flags = b[20];
+    const flags = b[20]!;
     if (flags & 0x02) throw new TfvlmError(`image ${what}: animated WebP is not supported as an image (convert it to frames or a video file)`);
     return { format: 'webp', width: u24le(24) + 1, height: u24le(27) + 1, mode: flags & 0x10 ? 'RGBA' : 'RGB' };
   }
@@ -376,9 +384,9 @@ async function decodeWebpBytes(bytes: Uint8Array, header: Header, what: string):
   if (header.mode === 'RGBA') return { width: out.width, height: out.height, mode: 'RGBA', data: Uint8Array.from(rgba) };
   const rgb = new Uint8Array(out.width * out.height * 3);
   for (let i = 0, j = 0; i < rgb.length; i += 3, j += 4) {
-    rgb[i] = rgba[j];
-    rgb[i + 1] = rgba[j + 1];
-    rgb[i + 2] = rgba[j + 2];
+    rgb[i] = rgba[j]!;
+    rgb[i + 1] = rgba[j + 1]!;
+    rgb[i + 2] = rgba[j + 2]!;
   }
   return { width: out.width, height: out.height, mode: 'RGB', data: rgb };
 }
@@ -477,26 +485,26 @@ export function gifTransparentColour(b: Uint8Array): [number, number, number] | 
   if (b.length < 13) return null;
   let o = 13;
   let palette = -1;
-  if (b[10] & 0x80) {
+  if (b[10]! & 0x80) {
     palette = o;
-    o += 3 * (1 << ((b[10] & 7) + 1));
+    o += 3 * (1 << ((b[10]! & 7) + 1));
   }
   let transparent = -1;
   while (o < b.length) {
     const block = b[o];
     if (block === 0x21) {
-      if (b[o + 1] === 0xf9 && o + 6 < b.length && b[o + 3] & 1) transparent = b[o + 6];
+      if (b[o + 1] === 0xf9 && o + 6 < b.length && b[o + 3]! & 1) transparent = b[o + 6]!;
       o += 2;
-      while (o < b.length && b[o] !== 0) o += b[o] + 1;
+      while (o < b.length && b[o] !== 0) o += b[o]! + 1;
       o += 1;
     } else if (block === 0x2c) {
-      if (o + 9 < b.length && b[o + 9] & 0x80) palette = o + 10;
+      if (o + 9 < b.length && b[o + 9]! & 0x80) palette = o + 10;
       break;
     } else return null;
   }
   if (transparent < 0 || palette < 0 || palette + 3 * transparent + 3 > b.length) return null;
   const p = palette + 3 * transparent;
-  return [b[p], b[p + 1], b[p + 2]];
+  return [b[p]!, b[p + 1]!, b[p + 2]!];
 }
 
 function restoreGifTransparentColour(rgba: Uint8Array, colour: [number, number, number] | null): void {
@@ -518,17 +526,17 @@ function fromRgba(rgba: ArrayLike<number>, width: number, height: number, mode: 
   if (C === 4) out.set(rgba as Uint8Array);
   else if (C === 3) {
     for (let i = 0, j = 0, k = 0; i < n; i++, j += 3, k += 4) {
-      out[j] = rgba[k];
-      out[j + 1] = rgba[k + 1];
-      out[j + 2] = rgba[k + 2];
+      out[j] = rgba[k]!;
+      out[j + 1] = rgba[k + 1]!;
+      out[j + 2] = rgba[k + 2]!;
     }
   } else if (C === 2) {
     for (let i = 0; i < n; i++) {
-      out[i * 2] = rgba[i * 4];
-      out[i * 2 + 1] = rgba[i * 4 + 3];
+      out[i * 2] = rgba[i * 4]!;
+      out[i * 2 + 1] = rgba[i * 4 + 3]!;
     }
   } else {
-    for (let i = 0; i < n; i++) out[i] = rgba[i * 4];
+    for (let i = 0; i < n; i++) out[i] = rgba[i * 4]!;
   }
   return { width, height, mode, data: out };
 }
@@ -552,7 +560,7 @@ export function exifOrientation(b: Uint8Array, format: Format): number {
     let o = 8;
     while (o + 12 <= b.length) {
       const len = u32be(b, o);
-      const type = String.fromCharCode(b[o + 4], b[o + 5], b[o + 6], b[o + 7]);
+      const type = fourcc(b, o + 4);
       if (type === 'eXIf') {
         tiff = String.fromCharCode(...b.subarray(o + 8, o + 14)) === 'Exif\0\0' ? o + 14 : o + 8;
         break;
@@ -564,7 +572,7 @@ export function exifOrientation(b: Uint8Array, format: Format): number {
     // RIFF chunks after 'WEBP': fourcc, u32le size, data padded to even; EXIF holds a TIFF header.
     let o = 12;
     while (o + 8 <= b.length) {
-      const type = String.fromCharCode(b[o], b[o + 1], b[o + 2], b[o + 3]);
+      const type = fourcc(b, o);
       const len = (i32le(b, o + 4) >>> 0);
       if (type === 'EXIF') {
         tiff = String.fromCharCode(...b.subarray(o + 8, o + 14)) === 'Exif\0\0' ? o + 14 : o + 8;
@@ -616,7 +624,7 @@ export function exifTranspose(img: Bitmap, orientation: number): Bitmap {
       }
       const s = (sy * W + sx) * C;
       const d = (y * outW + x) * C;
-      for (let c = 0; c < C; c++) out[d + c] = img.data[s + c];
+      for (let c = 0; c < C; c++) out[d + c] = img.data[s + c]!;
     }
   }
   return { width: outW, height: outH, mode, data: out };

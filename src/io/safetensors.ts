@@ -172,27 +172,27 @@ export class SafetensorsFile {
       case 'F64': {
         const src = new Float64Array(n);
         this.readInto(e, new Uint8Array(src.buffer));
-        for (let i = 0; i < n; i++) res[i] = src[i]; // rounds to nearest even
+        for (let i = 0; i < n; i++) res[i] = src[i]!; // rounds to nearest even
         return res;
       }
       case 'I16': {
         this.readInto(e, new Uint8Array(buf, at + 2 * n, 2 * n));
         const src = new Int16Array(buf, at + 2 * n, n);
-        for (let i = 0; i < n; i++) res[i] = src[i]; // forward widening in place is safe
+        for (let i = 0; i < n; i++) res[i] = src[i]!; // forward widening in place is safe
         return res;
       }
       case 'I8': {
         this.readInto(e, new Uint8Array(buf, at + 3 * n, n));
         const src = new Int8Array(buf, at + 3 * n, n);
-        for (let i = 0; i < n; i++) res[i] = src[i];
+        for (let i = 0; i < n; i++) res[i] = src[i]!;
         return res;
       }
       case 'I64': {
         const src = new Int32Array(2 * n); // [lo, hi] pairs
         this.readInto(e, new Uint8Array(src.buffer));
         for (let i = 0; i < n; i++) {
-          const lo = src[2 * i];
-          const hi = src[2 * i + 1];
+          const lo = src[2 * i]!;
+          const hi = src[2 * i + 1]!;
           if (hi !== lo >> 31) {
             const v = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
             throw new TfvlmError(

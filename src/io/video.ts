@@ -125,7 +125,8 @@ async function loadFrameFolder(dir: string, sampling: VideoSampling, opts: LoadV
   for (const i of indices) {
     opts.signal?.throwIfAborted();
     // Within the per-image limit; only the kept (mapped) frame counts against the request.
-    const frame = convertToRGB(await loadImage(files[i], undefined, budget.perImageOnly()));
+    // (sampleFrameIndices keeps every index inside [0, totalFrames - 1].)
+    const frame = convertToRGB(await loadImage(files[i]!, undefined, budget.perImageOnly()));
     if (frames.length === 0) size = { width: frame.width, height: frame.height };
     frames.push(keep(frame));
   }
@@ -211,9 +212,9 @@ export function decodeGifFrames(bytes: Uint8Array, what = 'GIF', indices?: numbe
     if (keep.has(i)) {
       const rgb = new Uint8Array(width * height * 3);
       for (let p = 0, q = 0; p < canvas.length; p += 4, q += 3) {
-        rgb[q] = canvas[p];
-        rgb[q + 1] = canvas[p + 1];
-        rgb[q + 2] = canvas[p + 2];
+        rgb[q] = canvas[p]!;
+        rgb[q + 1] = canvas[p + 1]!;
+        rgb[q + 2] = canvas[p + 2]!;
       }
       frames.push(mapFrame(createBitmap(width, height, 'RGB', rgb, `${what} frame ${i}`)));
     }
@@ -235,7 +236,7 @@ async function loadGif(file: string, sampling: VideoSampling, opts: LoadVideoOpt
   const indices = sampleFrameIndices({ totalFrames: total, fps, duration: seconds }, sampling);
   const frames = decodeGifFrames(bytes, file, indices, heldFrame(opts, budget, file), opts.signal);
   return {
-    frames, indices, timestamps: indices.map((i) => (duration > 0 ? starts[i] : i / fps)),
+    frames, indices, timestamps: indices.map((i) => (duration > 0 ? starts[i]! : i / fps)),
     metadata: { totalFrames: total, fps, duration: seconds, width, height, decoder: 'gif' },
   };
 }
@@ -257,7 +258,7 @@ const FFMPEG_MISSING = 'decoding video files needs ffmpeg: install the Debian pa
 
 function ratio(s: unknown): number {
   if (typeof s !== 'string') return NaN;
-  const [a, b] = s.split('/').map(Number);
+  const [a = NaN, b] = s.split('/').map(Number);
   return b ? a / b : a;
 }
 

@@ -20,9 +20,15 @@ export function shortestEdgeSize(height: number, width: number, shortestEdge: nu
   return width <= height ? [newLong, shortestEdge] : [shortestEdge, newLong];
 }
 
+/** CLIP / SigLIP output: `shape` is always `[N, C, H, W]`. */
+export interface StackedImages extends ImageProcessorOutput {
+  shape: [number, number, number, number];
+}
+
 /** Stacks same-shaped uint8 images channels-first after rescale/normalize: `[N, C, H, W]`. */
-export function stackImages(images: Bitmap[], settings: NormalizeSettings, what: string): ImageProcessorOutput {
-  const first = images[0];
+export function stackImages(images: Bitmap[], settings: NormalizeSettings, what: string): StackedImages {
+  const [first] = images;
+  if (first === undefined) throw new TfvlmError(`${what}: no images given`);
   const C = MODE_CHANNELS[first.mode];
   for (const img of images) {
     if (img.width !== first.width || img.height !== first.height || MODE_CHANNELS[img.mode] !== C) {
@@ -64,7 +70,7 @@ export class CLIPImageProcessor {
   }
 
   /** `pixel_values` `[N, 3, crop_h, crop_w]` for a list of images. */
-  preprocess(images: Bitmap | Bitmap[]): ImageProcessorOutput {
+  preprocess(images: Bitmap | Bitmap[]): StackedImages {
     const list = checkImageList(images, 'CLIPImageProcessor');
     return stackImages(list.map((img) => this.processImage(img)), this.config, 'CLIPImageProcessor');
   }

@@ -180,7 +180,7 @@ export class Idefics3ImageProcessor {
         return r.tiles;
       }),
     );
-    const C = MODE_CHANNELS[samples.flat()[0].mode];
+    const C = MODE_CHANNELS[samples.flat()[0]!.mode]; // some sample has an image (checked above), and every image gives a tile
     const lut = this.normalization(C);
     return {
       ...stackTiles(samples.map((s) => s.map((tile) => ({ tile, lut }))), this.config.do_pad, 'Idefics3ImageProcessor'),
@@ -204,7 +204,9 @@ export interface PreparedTile {
  */
 export function stackTiles(samples: PreparedTile[][], doPad: boolean, what: string): Pick<Idefics3Output, 'pixel_values' | 'shape' | 'pixel_attention_mask'> {
   const all = samples.flat().map((t) => t.tile);
-  const C = MODE_CHANNELS[all[0].mode];
+  const [first] = all;
+  if (first === undefined) throw new TfvlmError(`${what}: no images given`);
+  const C = MODE_CHANNELS[first.mode];
   if (all.some((t) => MODE_CHANNELS[t.mode] !== C)) {
     throw new TfvlmError(`${what}: images with different channel counts in one batch (set do_convert_rgb)`);
   }

@@ -65,8 +65,8 @@ export function expandIdefics3Prompt(prompt: string, rows: number[], cols: numbe
       `prompt expansion: the prompt has ${markers} ${cfg.image_token} marker(s) but ${rows.length} image(s) were given; they must be equal`,
     );
   }
-  let out = parts[0];
-  for (let i = 0; i < rows.length; i++) out += imagePromptString(rows[i], cols[i], cfg) + parts[i + 1];
+  let out = parts[0]!;
+  for (let i = 0; i < rows.length; i++) out += imagePromptString(rows[i]!, cols[i]!, cfg) + parts[i + 1]!;
   return out;
 }
 
@@ -129,7 +129,7 @@ const TENS = ['', '', 'twenty', 'thirty', 'forty', 'fifty', 'sixty', 'seventy', 
 /** English cardinal as the `num2words` package writes it (0–999: "sixty-four", "one hundred and five"). */
 export function numberToWords(n: number): string {
   if (!Number.isInteger(n) || n < 0 || n > 999) throw new TfvlmError(`video prompt: frame count ${n} outside 0..999`);
-  if (n < 20) return ONES[n];
+  if (n < 20) return ONES[n]!;
   if (n < 100) return TENS[Math.floor(n / 10)] + (n % 10 ? `-${ONES[n % 10]}` : '');
   const rest = n % 100;
   return `${ONES[Math.floor(n / 100)]} hundred${rest ? ` and ${numberToWords(rest)}` : ''}`;
@@ -154,7 +154,7 @@ export function expandSmolvlmVideoPrompt(prompt: string, videos: VideoPromptInfo
   if (parts.length - 1 !== videos.length) {
     throw new TfvlmError(`prompt expansion: the prompt has ${parts.length - 1} ${cfg.video_token} marker(s) but ${videos.length} video(s) were given; they must be equal`);
   }
-  let out = parts[0];
+  let out = parts[0]!;
   videos.forEach((v, i) => {
     let block = `You are provided the following series of ${numberToWords(numFrames)} frames from a ${timedeltaString(Math.trunc(v.duration))} [H:MM:SS] video.\n`;
     for (const t of v.timestamps) block += `\nFrame from ${frameTimestamp(t)}:${imagePromptString(0, 0, cfg)}`;

@@ -29,10 +29,10 @@ export function flattenOnWhite(img: Bitmap): Bitmap {
   const src = rgba.data;
   const out = new Uint8Array(n * 3);
   for (let i = 0, j = 0, k = 0; i < n; i++, j += 3, k += 4) {
-    const a = src[k + 3];
-    out[j] = compositeOverWhite(src[k], a);
-    out[j + 1] = compositeOverWhite(src[k + 1], a);
-    out[j + 2] = compositeOverWhite(src[k + 2], a);
+    const a = src[k + 3]!;
+    out[j] = compositeOverWhite(src[k]!, a);
+    out[j + 1] = compositeOverWhite(src[k + 1]!, a);
+    out[j + 2] = compositeOverWhite(src[k + 2]!, a);
   }
   return { width: img.width, height: img.height, mode: 'RGB', data: out };
 }
@@ -61,9 +61,9 @@ export function premultiplyAlpha(data: Uint8Array, channels: 2 | 4): Uint8Array 
   const out = new Uint8Array(data.length);
   const a = channels - 1;
   for (let p = 0; p < data.length; p += channels) {
-    const row = data[p + a] * 256;
-    for (let c = 0; c < a; c++) out[p + c] = MULDIV255[row + data[p + c]];
-    out[p + a] = data[p + a];
+    const row = data[p + a]! * 256;
+    for (let c = 0; c < a; c++) out[p + c] = MULDIV255[row + data[p + c]!]!;
+    out[p + a] = data[p + a]!;
   }
   return out;
 }
@@ -72,10 +72,10 @@ export function premultiplyAlpha(data: Uint8Array, channels: 2 | 4): Uint8Array 
 export function unpremultiplyAlpha(data: Uint8Array, channels: 2 | 4): Uint8Array {
   const a = channels - 1;
   for (let p = 0; p < data.length; p += channels) {
-    const alpha = data[p + a];
+    const alpha = data[p + a]!;
     if (alpha === 255 || alpha === 0) continue;
     const row = alpha * 256;
-    for (let c = 0; c < a; c++) data[p + c] = UNPREMULTIPLY[row + data[p + c]];
+    for (let c = 0; c < a; c++) data[p + c] = UNPREMULTIPLY[row + data[p + c]!]!;
   }
   return data;
 }
@@ -160,8 +160,8 @@ export function normalizationTable(channels: number, s: NormalizeSettings, what:
   }
   const lut = new Float32Array(channels * 256);
   for (let c = 0; c < channels; c++) {
-    const mean = Math.fround(s.do_normalize ? s.image_mean[c] : 0);
-    const std = Math.fround(s.do_normalize ? s.image_std[c] : 1);
+    const mean = Math.fround(s.do_normalize ? s.image_mean[c]! : 0);
+    const std = Math.fround(s.do_normalize ? s.image_std[c]! : 1);
     for (let v = 0; v < 256; v++) {
       let x = s.do_rescale ? Math.fround(v * s.rescale_factor) : v;
       if (s.do_normalize) x = Math.fround(Math.fround(x - mean) / std);
@@ -183,7 +183,7 @@ export function writeChannelsFirst(img: Bitmap, lut: Float32Array, out: Float32A
     for (let c = 0; c < C; c++) {
       const plane = offset + c * padHeight * padWidth;
       const t = c * 256;
-      for (let i = 0, s = c; i < n; i++, s += C) out[plane + i] = lut[t + data[s]];
+      for (let i = 0, s = c; i < n; i++, s += C) out[plane + i] = lut[t + data[s]!]!;
     }
     return;
   }
@@ -193,7 +193,7 @@ export function writeChannelsFirst(img: Bitmap, lut: Float32Array, out: Float32A
     for (let y = 0; y < H; y++) {
       let s = y * W * C + c;
       const d = plane + y * padWidth;
-      for (let x = 0; x < W; x++, s += C) out[d + x] = lut[t + data[s]];
+      for (let x = 0; x < W; x++, s += C) out[d + x] = lut[t + data[s]!]!;
     }
   }
 }

@@ -70,9 +70,9 @@ function sourceFromString(s: string, where: string, baseDir: string): MediaRef {
 
 function parseSource(part: Record<string, unknown>, where: string, baseDir: string, mediaKey: string): MediaRef {
   const keys = [mediaKey, ...SOURCE_KEYS.filter((k) => k !== 'image')].filter((k) => part[k] !== undefined && part[k] !== null);
-  if (keys.length === 0) return { kind: 'none' };
+  const [key] = keys;
+  if (key === undefined) return { kind: 'none' };
   if (keys.length > 1) throw new TfvlmError(`${where}: give one of "${mediaKey}", "url", "path", not ${keys.map((k) => `"${k}"`).join(' and ')}`);
-  const key = keys[0];
   const v = part[key];
   const at = `${where}.${key}`;
   if (typeof v === 'string') {

@@ -311,13 +311,13 @@ export class VlmProcessor {
       let v = 0;
       for (const kind of order) {
         if (kind === 'image') {
-          const r = imageProcessor.processImage(sampleImages[i++], { do_image_splitting: options.imageSplitting });
+          const r = imageProcessor.processImage(sampleImages[i++]!, { do_image_splitting: options.imageSplitting });
           sampleRows.push(r.rows);
           sampleCols.push(r.cols);
           for (const tile of r.tiles) tiles.push({ tile, lut: imageLut(tile) });
           counts.push(r.tiles.length);
         } else {
-          const clip = sampleVideos[v++];
+          const clip = sampleVideos[v++]!;
           for (const tile of clip.frames) tiles.push({ tile, lut: videoLut });
           counts.push(clip.frames.length);
         }
@@ -359,7 +359,7 @@ export class VlmProcessor {
       pixels = { pixel_values: out.pixel_values, pixelShape: out.shape };
       size = { height: out.shape[2], width: out.shape[3] };
     }
-    const promptsExpanded = prompts.map((p, b) => expandLlavaPrompt(p, images[b].length, size, cfg));
+    const promptsExpanded = prompts.map((p, b) => expandLlavaPrompt(p, (images[b] ?? []).length, size, cfg));
     return { promptsExpanded, ...pixels, rows: [], cols: [], videos: [], mediaTiles: images.map((list) => list.map(() => 1)) };
   }
 }
@@ -379,7 +379,7 @@ class Supplied {
     const list = (kind === 'image' ? this.media.images : this.media.videos) ?? [];
     const i = this.used[kind]++;
     if (i >= list.length) throw new TfvlmError(`${this.where}: more {"type":"${kind}"} parts than the ${list.length} ${kind}(s) supplied`);
-    return list[i];
+    return list[i]!;
   }
 
   checkAllUsed(): void {

@@ -97,7 +97,7 @@ export function precomputeCoefficients(inSize: number, outSize: number, filter: 
       ww += v;
     }
     for (let x = 0; x < xmax; x++) {
-      const k = ww !== 0 ? w[x] / ww : w[x];
+      const k = ww !== 0 ? w[x]! / ww : w[x]!;
       kk[xx * ksize + x] = k < 0 ? Math.trunc(-0.5 + k * (1 << PRECISION_BITS)) : Math.trunc(0.5 + k * (1 << PRECISION_BITS));
     }
     bounds[xx * 2] = xmin;
@@ -118,17 +118,17 @@ function resampleHorizontal(
     let o = y * outW * C;
     if (C === 3) {
       for (let xx = 0; xx < outW; xx++) {
-        const n = bounds[xx * 2 + 1];
+        const n = bounds[xx * 2 + 1]!;
         const kOff = xx * ksize;
-        let p = inRow + bounds[xx * 2] * 3;
+        let p = inRow + bounds[xx * 2]! * 3;
         let s0 = HALF;
         let s1 = HALF;
         let s2 = HALF;
         for (let x = 0; x < n; x++, p += 3) {
-          const k = kk[kOff + x];
-          s0 += src[p] * k;
-          s1 += src[p + 1] * k;
-          s2 += src[p + 2] * k;
+          const k = kk[kOff + x]!;
+          s0 += src[p]! * k;
+          s1 += src[p + 1]! * k;
+          s2 += src[p + 2]! * k;
         }
         clip[o++] = s0 >> PRECISION_BITS;
         clip[o++] = s1 >> PRECISION_BITS;
@@ -136,19 +136,19 @@ function resampleHorizontal(
       }
     } else if (C === 4) {
       for (let xx = 0; xx < outW; xx++) {
-        const n = bounds[xx * 2 + 1];
+        const n = bounds[xx * 2 + 1]!;
         const kOff = xx * ksize;
-        let p = inRow + bounds[xx * 2] * 4;
+        let p = inRow + bounds[xx * 2]! * 4;
         let s0 = HALF;
         let s1 = HALF;
         let s2 = HALF;
         let s3 = HALF;
         for (let x = 0; x < n; x++, p += 4) {
-          const k = kk[kOff + x];
-          s0 += src[p] * k;
-          s1 += src[p + 1] * k;
-          s2 += src[p + 2] * k;
-          s3 += src[p + 3] * k;
+          const k = kk[kOff + x]!;
+          s0 += src[p]! * k;
+          s1 += src[p + 1]! * k;
+          s2 += src[p + 2]! * k;
+          s3 += src[p + 3]! * k;
         }
         clip[o++] = s0 >> PRECISION_BITS;
         clip[o++] = s1 >> PRECISION_BITS;
@@ -157,12 +157,12 @@ function resampleHorizontal(
       }
     } else {
       for (let xx = 0; xx < outW; xx++) {
-        const n = bounds[xx * 2 + 1];
+        const n = bounds[xx * 2 + 1]!;
         const kOff = xx * ksize;
-        const p0 = inRow + bounds[xx * 2] * C;
+        const p0 = inRow + bounds[xx * 2]! * C;
         for (let c = 0; c < C; c++) {
           let s = HALF;
-          for (let x = 0, p = p0 + c; x < n; x++, p += C) s += src[p] * kk[kOff + x];
+          for (let x = 0, p = p0 + c; x < n; x++, p += C) s += src[p]! * kk[kOff + x]!;
           clip[o++] = s >> PRECISION_BITS;
         }
       }
@@ -182,28 +182,28 @@ function resampleVertical(src: Uint8Array, rowLen: number, outH: number, co: Coe
   const { ksize, bounds, kk } = co;
   for (let yy = 0; yy < outH; yy++) {
     acc.fill(HALF);
-    const ymin = bounds[yy * 2];
-    const n = bounds[yy * 2 + 1];
+    const ymin = bounds[yy * 2]!;
+    const n = bounds[yy * 2 + 1]!;
     const kOff = yy * ksize;
     let y = 0;
     for (; y + 3 < n; y += 4) {
-      const k0 = kk[kOff + y];
-      const k1 = kk[kOff + y + 1];
-      const k2 = kk[kOff + y + 2];
-      const k3 = kk[kOff + y + 3];
+      const k0 = kk[kOff + y]!;
+      const k1 = kk[kOff + y + 1]!;
+      const k2 = kk[kOff + y + 2]!;
+      const k3 = kk[kOff + y + 3]!;
       const b0 = (ymin + y) * rowLen;
       const b1 = b0 + rowLen;
       const b2 = b1 + rowLen;
       const b3 = b2 + rowLen;
-      for (let i = 0; i < rowLen; i++) acc[i] += src[b0 + i] * k0 + src[b1 + i] * k1 + src[b2 + i] * k2 + src[b3 + i] * k3;
+      for (let i = 0; i < rowLen; i++) acc[i]! += src[b0 + i]! * k0 + src[b1 + i]! * k1 + src[b2 + i]! * k2 + src[b3 + i]! * k3;
     }
     for (; y < n; y++) {
-      const k = kk[kOff + y];
+      const k = kk[kOff + y]!;
       const b = (ymin + y) * rowLen;
-      for (let i = 0; i < rowLen; i++) acc[i] += src[b + i] * k;
+      for (let i = 0; i < rowLen; i++) acc[i]! += src[b + i]! * k;
     }
     const o = yy * rowLen;
-    for (let i = 0; i < rowLen; i++) clip[o + i] = acc[i] >> PRECISION_BITS;
+    for (let i = 0; i < rowLen; i++) clip[o + i] = acc[i]! >> PRECISION_BITS;
   }
   return out;
 }
@@ -219,9 +219,9 @@ export function resampleConvolution(
   let data = src;
   let w = inW;
   if (needH) {
-    const first = vert.bounds[0];
-    const last = vert.bounds[outH * 2 - 2] + vert.bounds[outH * 2 - 1];
-    for (let i = 0; i < outH; i++) vert.bounds[i * 2] -= first;
+    const first = vert.bounds[0]!;
+    const last = vert.bounds[outH * 2 - 2]! + vert.bounds[outH * 2 - 1]!;
+    for (let i = 0; i < outH; i++) vert.bounds[i * 2]! -= first;
     data = resampleHorizontal(src, inW, C, first, last - first, outW, precomputeCoefficients(inW, outW, f));
     w = outW;
   }
@@ -254,12 +254,12 @@ export function resampleNearest(src: Uint8Array, inW: number, inH: number, C: nu
       const inRow = yi * inW * C;
       const outRow = y * outW * C;
       if (C === 1) {
-        for (let x = xmin; x < xmax; x++) out[outRow + x] = src[inRow + xintab[x]];
+        for (let x = xmin; x < xmax; x++) out[outRow + x] = src[inRow + xintab[x]!]!;
       } else {
         for (let x = xmin; x < xmax; x++) {
-          const s = inRow + xintab[x] * C;
+          const s = inRow + xintab[x]! * C;
           const d = outRow + x * C;
-          for (let c = 0; c < C; c++) out[d + c] = src[s + c];
+          for (let c = 0; c < C; c++) out[d + c] = src[s + c]!;
         }
       }
     }

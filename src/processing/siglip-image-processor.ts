@@ -4,11 +4,10 @@
  * size.width` (aspect not kept), rescale, normalize.
  */
 import { TfvlmError } from '../errors.ts';
-import type { ImageProcessorOutput } from './image.ts';
 import { type Bitmap, convertToRGB } from '../io/bitmap.ts';
 import type { SiglipImageProcessorConfig } from './preprocessor-config.ts';
 import { resize } from './resample.ts';
-import { checkImageList, stackImages } from './clip-image-processor.ts';
+import { type StackedImages, checkImageList, stackImages } from './clip-image-processor.ts';
 
 export class SiglipImageProcessor {
   constructor(readonly config: SiglipImageProcessorConfig) {}
@@ -24,7 +23,7 @@ export class SiglipImageProcessor {
   }
 
   /** `pixel_values` `[N, C, height, width]`. */
-  preprocess(images: Bitmap | Bitmap[]): ImageProcessorOutput {
+  preprocess(images: Bitmap | Bitmap[]): StackedImages {
     const list = checkImageList(images, 'SiglipImageProcessor');
     return stackImages(list.map((img) => this.processImage(img)), this.config, 'SiglipImageProcessor');
   }

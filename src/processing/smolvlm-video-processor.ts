@@ -179,8 +179,8 @@ export class SmolVLMVideoProcessor {
       for (let v = 0; v < 256; v++) {
         let x: number = v;
         if (cfg.do_normalize) {
-          const mean = cfg.do_rescale ? Math.fround(Math.fround(cfg.image_mean[c]) * inv) : Math.fround(cfg.image_mean[c]);
-          const std = cfg.do_rescale ? Math.fround(Math.fround(cfg.image_std[c]) * inv) : Math.fround(cfg.image_std[c]);
+          const mean = cfg.do_rescale ? Math.fround(Math.fround(cfg.image_mean[c]!) * inv) : Math.fround(cfg.image_mean[c]!);
+          const std = cfg.do_rescale ? Math.fround(Math.fround(cfg.image_std[c]!) * inv) : Math.fround(cfg.image_std[c]!);
           x = Math.fround(Math.fround(x - mean) / std);
         } else if (cfg.do_rescale) {
           x = Math.fround(x * Math.fround(cfg.rescale_factor));

@@ -85,8 +85,8 @@ export function int16Weights(inSize: number, outSize: number, filter: AntialiasF
     }
     if (total !== 0) {
       for (let j = 0; j < xsize; j++) {
-        real[i * stride + j] /= total;
-        wtMax = Math.max(wtMax, real[i * stride + j]);
+        real[i * stride + j]! /= total;
+        wtMax = Math.max(wtMax, real[i * stride + j]!);
       }
     }
     start[i] = xmin;
@@ -97,7 +97,7 @@ export function int16Weights(inSize: number, outSize: number, filter: AntialiasF
   for (; precision < 22; precision++) if (Math.trunc(0.5 + wtMax * 2 ** (precision + 1)) >= 1 << 15) break;
   const weights = new Int16Array(outSize * stride);
   for (let k = 0; k < real.length; k++) {
-    const v = real[k] * 2 ** precision;
+    const v = real[k]! * 2 ** precision;
     weights[k] = v < 0 ? Math.trunc(-0.5 + v) : Math.trunc(0.5 + v);
   }
   return { stride, start, count, weights, precision };
@@ -112,19 +112,19 @@ function resampleHorizontal(src: Uint8Array, inW: number, rows: number, C: numbe
   const { start, count, weights, stride, precision } = w;
   for (let y = 0; y < rows; y++) {
     for (let x = 0; x < outW; x++) {
-      const n = count[x];
+      const n = count[x]!;
       const k0 = x * stride;
-      let p = (y * inW + start[x]) * C;
+      let p = (y * inW + start[x]!) * C;
       let dst = (y * outW + x) * C;
       if (C === 3) {
         let s0 = half;
         let s1 = half;
         let s2 = half;
         for (let j = 0; j < n; j++, p += 3) {
-          const k = weights[k0 + j];
-          s0 += src[p] * k;
-          s1 += src[p + 1] * k;
-          s2 += src[p + 2] * k;
+          const k = weights[k0 + j]!;
+          s0 += src[p]! * k;
+          s1 += src[p + 1]! * k;
+          s2 += src[p + 2]! * k;
         }
         out[dst++] = clamp8(s0 >> precision);
         out[dst++] = clamp8(s1 >> precision);
@@ -133,7 +133,7 @@ function resampleHorizontal(src: Uint8Array, inW: number, rows: number, C: numbe
       }
       for (let c = 0; c < C; c++) {
         let acc = half;
-        for (let j = 0, q = p + c; j < n; j++, q += C) acc += src[q] * weights[k0 + j];
+        for (let j = 0, q = p + c; j < n; j++, q += C) acc += src[q]! * weights[k0 + j]!;
         out[dst + c] = clamp8(acc >> precision);
       }
     }
@@ -148,13 +148,13 @@ function resampleVertical(src: Uint8Array, rowLen: number, outH: number, w: Int1
   const { start, count, weights, stride, precision } = w;
   for (let y = 0; y < outH; y++) {
     acc.fill(1 << (precision - 1));
-    for (let j = 0; j < count[y]; j++) {
-      const k = weights[y * stride + j];
-      const row = (start[y] + j) * rowLen;
-      for (let i = 0; i < rowLen; i++) acc[i] += src[row + i] * k;
+    for (let j = 0; j < count[y]!; j++) {
+      const k = weights[y * stride + j]!;
+      const row = (start[y]! + j) * rowLen;
+      for (let i = 0; i < rowLen; i++) acc[i]! += src[row + i]! * k;
     }
     const o = y * rowLen;
-    for (let i = 0; i < rowLen; i++) out[o + i] = clamp8(acc[i] >> precision);
+    for (let i = 0; i < rowLen; i++) out[o + i] = clamp8(acc[i]! >> precision);
   }
   return out;
 }
@@ -171,7 +171,7 @@ function nearestExact(img: Bitmap, height: number, width: number): Bitmap {
   const data = new Uint8Array(width * height * C);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {
-      const s = (ys[y] * img.width + xs[x]) * C;
+      const s = (ys[y]! * img.width + xs[x]!) * C;
       data.set(img.data.subarray(s, s + C), (y * width + x) * C);
     }
   }

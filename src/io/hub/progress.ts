@@ -64,13 +64,13 @@ export class ProgressTracker {
     this.transferred += n;
     const t = this.now();
     this.samples.push({ t, bytes: this.transferred });
-    while (this.samples.length > 2 && t - this.samples[0].t > SPEED_WINDOW_MS) this.samples.shift();
+    while (this.samples.length > 2 && t - this.samples[0]!.t > SPEED_WINDOW_MS) this.samples.shift();
   }
 
   private speed(): number {
     if (this.samples.length < 2) return 0;
-    const first = this.samples[0];
-    const last = this.samples[this.samples.length - 1];
+    const first = this.samples[0]!;
+    const last = this.samples[this.samples.length - 1]!;
     const dt = (last.t - first.t) / 1000;
     return dt > 0 ? (last.bytes - first.bytes) / dt : 0;
   }

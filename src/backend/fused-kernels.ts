@@ -136,22 +136,37 @@ export function layerNormFused(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor,
   return run(LAYER_NORM, { x, weight, bias }, { eps }) as tf.Tensor;
 }
 
-type KernelArgs = { inputs: Record<string, HeapTensorInfo>; attrs: Record<string, unknown>; backend: WasmBackendLike };
+/**
+ * A kernel's arguments. In names the inputs its wrapper above always passes, Opt those it may leave
+ * out; the variadic kernels (inputs s0…, o0…) keep the default.
+ */
+type KernelArgs<In extends string = string, Opt extends string = never> = {
+  inputs: Record<In, HeapTensorInfo> & Partial<Record<Opt, HeapTensorInfo>>;
+  attrs: Record<string, unknown>;
+  backend: WasmBackendLike;
+};
 
-function rmsNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
+/** A variadic kernel's inputs in the order of their index (s0, s1, … or o0, o1, …). */
+function inputsInOrder(inputs: Record<string, HeapTensorInfo>): HeapTensorInfo[] {
+  return Object.entries(inputs)
+    .sort(([a], [b]) => Number(a.slice(1)) - Number(b.slice(1)))
+    .map(([, t]) => t);
+}
+
+function rmsNormKernel({ inputs, attrs, backend }: KernelArgs<'x' | 'weight'>): HeapTensorInfo {
   const { x, weight } = inputs;
   const eps = attrs.eps as number;
   const out = backend.makeOutput([...x.shape], 'float32');
   const xv = backend.typedArrayFromHeap(x);
   const wv = backend.typedArrayFromHeap(weight);
   const ov = backend.typedArrayFromHeap(out);
-  const D = x.shape[x.shape.length - 1];
+  const D = x.shape[x.shape.length - 1]!;
   const rows = xv.length / D;
   for (let r = 0, o = 0; r < rows; r++, o += D) rmsNormRow(xv, o, wv, ov, o, D, eps);
   return out;
 }
 
-function addRmsNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo[] {
+function addRmsNormKernel({ inputs, attrs, backend }: KernelArgs<'x' | 'delta' | 'weight'>): HeapTensorInfo[] {
   const { x, delta, weight } = inputs;
   const eps = attrs.eps as number;
   const sum = backend.makeOutput([...x.shape], 'float32');
@@ -161,20 +176,21 @@ function addRmsNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInf
   const wv = backend.typedArrayFromHeap(weight);
   const sv = backend.typedArrayFromHeap(sum);
   const ov = backend.typedArrayFromHeap(out);
-  const D = x.shape[x.shape.length - 1];
+  const D = x.shape[x.shape.length - 1]!;
   const rows = xv.length / D;
   for (let r = 0, o = 0; r < rows; r++, o += D) addRmsNormRow(xv, dv, wv, sv, ov, o, D, eps);
   return [sum, out];
 }
 
-function rotaryKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo | HeapTensorInfo[] {
+function rotaryKernel({ inputs, attrs, backend }: KernelArgs<'x' | 'cos' | 'sin'>): HeapTensorInfo | HeapTensorInfo[] {
   const { x, cos, sin } = inputs;
   const n = attrs.heads as number;
   const D = attrs.headDim as number;
   const scale = attrs.scale as number;
   // groups 0: one output [B, n, T, D]; else (T = 1) B·n/groups outputs [D, groups].
   const groups = attrs.groups as number;
-  const [B, , T] = cos.shape; // [B, 1, T, D]
+  const B = cos.shape[0]!; // cos is [B, 1, T, D]
+  const T = cos.shape[2]!;
   const kv = groups ? n / groups : 0;
   const outs = groups
     ? Array.from({ length: B * kv }, () => backend.makeOutput([D, groups], 'float32'))
@@ -190,20 +206,20 @@ function rotaryKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo | 
       for (let h = 0; h < n; h++) {
         const src = ((b * T + t) * n + h) * D;
         const j = groups ? Math.floor(h / groups) : 0;
-        const ov = groups ? ovs[b * kv + j] : ovs[0];
+        const ov = groups ? ovs[b * kv + j]! : ovs[0]!;
         const base = groups ? h - j * groups : ((b * n + h) * T + t) * D;
         const step = groups || 1;
         for (let d = 0; d < D; d++) {
-          const rotated = d < half ? -xv[src + d + half] : xv[src + d - half];
-          ov[base + d * step] = rotaryValue(xv[src + d], rotated, cv[tab + d], sv[tab + d], scale);
+          const rotated = d < half ? -xv[src + d + half]! : xv[src + d - half]!;
+          ov[base + d * step] = rotaryValue(xv[src + d]!, rotated, cv[tab + d]!, sv[tab + d]!, scale);
         }
       }
     }
   }
-  return groups ? outs : outs[0];
+  return groups ? outs : outs[0]!;
 }
 
-function siluMulKernel({ inputs, backend }: KernelArgs): HeapTensorInfo {
+function siluMulKernel({ inputs, backend }: KernelArgs<'gate' | 'up'>): HeapTensorInfo {
   const { gate, up } = inputs;
   const out = backend.makeOutput([...gate.shape], 'float32');
   const gv = backend.typedArrayFromHeap(gate);
@@ -215,12 +231,13 @@ function siluMulKernel({ inputs, backend }: KernelArgs): HeapTensorInfo {
 
 function softmaxColumnsKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo[] {
   const valid = attrs.valid as number;
-  const names = Object.keys(inputs).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
-  const outs = names.map((k) => backend.makeOutput([...inputs[k].shape], 'float32'));
-  names.forEach((k, i) => {
-    const [C, g] = inputs[k].shape;
-    const sv = backend.typedArrayFromHeap(inputs[k]);
-    const ov = backend.typedArrayFromHeap(outs[i]);
+  const scores = inputsInOrder(inputs);
+  const outs = scores.map((s) => backend.makeOutput([...s.shape], 'float32'));
+  scores.forEach((s, i) => {
+    const C = s.shape[0]!; // s is [C, g]
+    const g = s.shape[1]!;
+    const sv = backend.typedArrayFromHeap(s);
+    const ov = backend.typedArrayFromHeap(outs[i]!);
     for (let c = 0; c < g; c++) softmaxStrided(sv, ov, c, g, valid, C);
   });
   return outs;
@@ -228,24 +245,25 @@ function softmaxColumnsKernel({ inputs, attrs, backend }: KernelArgs): HeapTenso
 
 function mergeGroupedHeadsKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
   const B = attrs.batch as number;
-  const names = Object.keys(inputs).sort((a, b) => Number(a.slice(1)) - Number(b.slice(1)));
-  const kv = names.length / B;
-  const [D, g] = inputs[names[0]].shape;
+  const heads = inputsInOrder(inputs);
+  const kv = heads.length / B;
+  const D = heads[0]!.shape[0]!; // each is [D, g]
+  const g = heads[0]!.shape[1]!;
   const out = backend.makeOutput([B, 1, kv * g * D], 'float32');
   const ov = backend.typedArrayFromHeap(out);
-  names.forEach((k, i) => {
-    const iv = backend.typedArrayFromHeap(inputs[k]);
+  heads.forEach((h, i) => {
+    const iv = backend.typedArrayFromHeap(h);
     const b = Math.floor(i / kv);
     const j = i - b * kv;
     for (let gi = 0; gi < g; gi++) {
       const dst = (b * kv * g + j * g + gi) * D;
-      for (let d = 0; d < D; d++) ov[dst + d] = iv[d * g + gi];
+      for (let d = 0; d < D; d++) ov[dst + d] = iv[d * g + gi]!;
     }
   });
   return out;
 }
 
-function layerNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo {
+function layerNormKernel({ inputs, attrs, backend }: KernelArgs<'x' | 'weight' | 'bias'>): HeapTensorInfo {
   const { x, weight, bias } = inputs;
   const eps = attrs.eps as number;
   const out = backend.makeOutput([...x.shape], 'float32');
@@ -253,26 +271,27 @@ function layerNormKernel({ inputs, attrs, backend }: KernelArgs): HeapTensorInfo
   const wv = backend.typedArrayFromHeap(weight);
   const bv = backend.typedArrayFromHeap(bias);
   const ov = backend.typedArrayFromHeap(out);
-  const D = x.shape[x.shape.length - 1];
+  const D = x.shape[x.shape.length - 1]!;
   const rows = xv.length / D;
   for (let r = 0, o = 0; r < rows; r++, o += D) {
     let sum = 0;
-    for (let d = 0; d < D; d++) sum += xv[o + d];
+    for (let d = 0; d < D; d++) sum += xv[o + d]!;
     const mean = f32(sum / D);
     let ss = 0;
     for (let d = 0; d < D; d++) {
-      const c = f32(xv[o + d] - mean);
+      const c = f32(xv[o + d]! - mean);
       ss += c * c;
     }
     const inv = f32(1 / Math.sqrt(f32(f32(ss / D) + eps)));
-    for (let d = 0; d < D; d++) ov[o + d] = f32(f32(f32(f32(xv[o + d] - mean) * inv) * wv[d]) + bv[d]);
+    for (let d = 0; d < D; d++) ov[o + d] = f32(f32(f32(f32(xv[o + d]! - mean) * inv) * wv[d]!) + bv[d]!);
   }
   return out;
 }
 
-function linearKernel({ inputs, backend }: KernelArgs): HeapTensorInfo {
+function linearKernel({ inputs, backend }: KernelArgs<'x' | 'w', 'bias'>): HeapTensorInfo {
   const { x, w, bias } = inputs;
-  const [K, N] = w.shape;
+  const K = w.shape[0]!; // w is [K, N]
+  const N = w.shape[1]!;
   const rows = x.shape.reduce((a, b) => a * b, 1) / K;
   const matMul = tf.getKernel('_FusedMatMul', 'wasm')!;
   const out = matMul.kernelFunc({
@@ -290,7 +309,7 @@ function linearKernel({ inputs, backend }: KernelArgs): HeapTensorInfo {
 /** Registers the kernels for the wasm backend (once; wasm.ts calls it at start). */
 export function installFusedKernels(): void {
   if (installed) return;
-  const kernels: [string, (args: KernelArgs) => HeapTensorInfo | HeapTensorInfo[]][] = [
+  const kernels: [string, (args: never) => HeapTensorInfo | HeapTensorInfo[]][] = [
     [RMS_NORM, rmsNormKernel], [ADD_RMS_NORM, addRmsNormKernel], [ROTARY, rotaryKernel], [SILU_MUL, siluMulKernel],
     [SOFTMAX_COLUMNS, softmaxColumnsKernel], [MERGE_GROUPED_HEADS, mergeGroupedHeadsKernel], [LINEAR, linearKernel],
     [LAYER_NORM, layerNormKernel],

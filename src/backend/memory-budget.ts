@@ -14,7 +14,7 @@ const UNITS: Record<string, number> = {
 /** "12GB", "800MiB", "123456" → bytes. */
 export function parseByteSize(text: string, what: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = m ? UNITS[m[2].toLowerCase()] : undefined;
+  const unit = m ? UNITS[(m[2] ?? '').toLowerCase()] : undefined;
   if (!m || unit === undefined) throw new TfvlmError(`${what}: '${text}' is not a size (examples: 16GB, 800MiB, 1073741824)`);
   return Math.floor(Number(m[1]) * unit);
 }

@@ -19,7 +19,7 @@ interface WasmBackendLike {
 
 function strides(shape: readonly number[]): number[] {
   const out = new Array(shape.length).fill(1);
-  for (let i = shape.length - 2; i >= 0; i--) out[i] = out[i + 1] * shape[i + 1];
+  for (let i = shape.length - 2; i >= 0; i--) out[i] = out[i + 1] * shape[i + 1]!;
   return out;
 }
 
@@ -33,26 +33,26 @@ function sliceFromHeap(backend: WasmBackendLike, x: WasmTensorInfo, begin: reado
   const ov = backend.typedArrayFromHeap(out);
   const rank = x.shape.length;
   if (rank === 0) {
-    ov[0] = xv[0];
+    ov[0] = xv[0]!;
     return out;
   }
   const st = strides(x.shape);
   // Trailing dims taken whole merge with the last partial one into one contiguous run per row.
   let d0 = rank - 1;
   while (d0 > 0 && size[d0] === x.shape[d0]) d0--;
-  const inner = size[d0] * st[d0];
+  const inner = size[d0]! * st[d0]!;
   const rows = total / inner;
   const idx = new Array(d0).fill(0);
   for (let r = 0; r < rows; r++) {
-    let off = begin[d0] * st[d0];
-    for (let d = 0; d < d0; d++) off += (begin[d] + idx[d]) * st[d];
+    let off = begin[d0]! * st[d0]!;
+    for (let d = 0; d < d0; d++) off += (begin[d]! + idx[d]) * st[d]!;
     if (inner < 16) {
-      for (let i = 0; i < inner; i++) ov[r * inner + i] = xv[off + i];
+      for (let i = 0; i < inner; i++) ov[r * inner + i] = xv[off + i]!;
     } else {
       ov.set(xv.subarray(off, off + inner), r * inner);
     }
     for (let d = d0 - 1; d >= 0; d--) {
-      if (++idx[d] < size[d]) break;
+      if (++idx[d] < size[d]!) break;
       idx[d] = 0;
     }
   }
@@ -85,7 +85,8 @@ export function installWasmHeapKernels(): void {
   replace('Slice', ({ inputs, attrs, backend }) => {
     const x = inputs.x as unknown as WasmTensorInfo;
     const { begin, size } = attrs as unknown as { begin: number | number[]; size: number | number[] };
-    const [b, s] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo, begin, size);
+    // Always [begin, size], each of x's rank.
+    const [b, s] = tf.slice_util.parseSliceParams(x as unknown as tf.TensorInfo, begin, size) as [number[], number[]];
     return sliceFromHeap(backend as unknown as WasmBackendLike, x, b, s) as unknown as tf.TensorInfo;
   });
   replace('Unpack', ({ inputs, attrs, backend }) => {
@@ -97,7 +98,7 @@ export function installWasmHeapKernels(): void {
     const size = x.shape.slice();
     size[axis] = 1;
     const outs: tf.TensorInfo[] = [];
-    for (let i = 0; i < x.shape[axis]; i++) {
+    for (let i = 0; i < x.shape[axis]!; i++) {
       begin[axis] = i;
       const o = sliceFromHeap(backend as unknown as WasmBackendLike, x, begin, size);
       outs.push({ dataId: o.dataId as tf.DataId, dtype: o.dtype as tf.DataType, shape: outShape });
@@ -107,7 +108,7 @@ export function installWasmHeapKernels(): void {
   replace('SplitV', ({ inputs, attrs, backend }) => {
     const x = inputs.x as unknown as WasmTensorInfo;
     const { numOrSizeSplits, axis } = attrs as unknown as { numOrSizeSplits: number | number[]; axis: number };
-    const ax = tf.util.parseAxisParam(axis, x.shape)[0];
+    const ax = tf.util.parseAxisParam(axis, x.shape)[0]!; // one axis in, one (checked, non-negative) out
     const sizes = tf.backend_util.prepareSplitSize(x as unknown as tf.Tensor, numOrSizeSplits, ax);
     const begin = new Array(x.shape.length).fill(0);
     return sizes.map((s) => {

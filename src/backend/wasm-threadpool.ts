@@ -41,12 +41,12 @@ export function makeThreadpoolSwitch(module: WasmModuleInternals): ThreadpoolSwi
   let matches = 0;
   for (let i = 0; i < before.length; i++) {
     if (before[i] === after[i] || before[i] === 0 || after[i] === 0) continue;
-    const single = after[i];
-    after[i] = before[i];
+    const single = after[i]!;
+    after[i] = before[i]!;
     const count = module.tfjs.getThreadsCount();
     after[i] = single;
     if (count === started) {
-      found = { index: i, full: before[i], single };
+      found = { index: i, full: before[i]!, single };
       matches++;
     }
   }

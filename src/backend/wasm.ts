@@ -82,7 +82,8 @@ type WasmModule = typeof import('@tensorflow/tfjs-backend-wasm');
  */
 function reportCoresFor(threads: number): () => void {
   const cpus = os.cpus;
-  const one = cpus()[0];
+  // The glue reads only the count. os.cpus() is empty on some platforms: a blank entry stands in then.
+  const one = cpus()[0] ?? { model: '', speed: 0, times: { user: 0, nice: 0, sys: 0, idle: 0, irq: 0 } };
   os.cpus = () => Array.from({ length: 2 * threads }, () => one);
   return () => {
     os.cpus = cpus;

@@ -359,7 +359,7 @@ export class KernelArena {
       scratchArg: 9, scratchBase: this.scratchBase, scratchStride: SCRATCH_STRIDE,
     });
     let bad = 0xffffffff;
-    for (let t = 0; t < this.pool.threads; t++) bad = Math.min(bad, status[(t * SCRATCH_STRIDE) / 4]);
+    for (let t = 0; t < this.pool.threads; t++) bad = Math.min(bad, status[(t * SCRATCH_STRIDE) / 4]!);
     return bad === 0xffffffff ? -1 : bad;
   }
 

@@ -46,6 +46,8 @@ const KIND = { CALL: 1, REGISTER: 2, UNREGISTER: 3, PING: 4, QUIT: 5, MASK: 15 }
 const CHUNKS_PER_THREAD = 4;
 
 type Kernel = (...args: number[]) => void;
+/** The L.MAX_ARGS (12) argument slots of a kernel call. */
+type ArgSlots = [number, number, number, number, number, number, number, number, number, number, number, number];
 
 export interface PoolOptions {
   /** Threads, the caller's included (default TFVLM_KERNEL_THREADS, else one per core). 1 = no workers. */
@@ -118,7 +120,7 @@ export class KernelPool {
   private readonly arenas: (Kernel[] | undefined)[] = [];
   /** Arena id → the caller thread's instance. */
   private readonly instances: (KernelExports | undefined)[] = [];
-  private readonly mainArgs: number[] = new Array(L.MAX_ARGS).fill(0);
+  private readonly mainArgs = new Array(L.MAX_ARGS).fill(0) as ArgSlots;
   private closed = false;
 
   constructor(options: PoolOptions = {}) {
@@ -233,9 +235,9 @@ export class KernelPool {
     const kernels = this.arenas[c.arena];
     if (!kernels) throw new Error(`arena ${c.arena} is not registered with this kernel pool`);
     const fnIndex = POOL_KERNELS.indexOf(c.fn);
-    const fn = kernels[fnIndex];
+    const fn = kernels[fnIndex]!; // c.fn is one of POOL_KERNELS
     const a = this.mainArgs;
-    for (let i = 0; i < c.args.length; i++) a[i] = c.args[i];
+    for (let i = 0; i < c.args.length; i++) a[i] = c.args[i]!;
     const scratchArg = c.scratchArg ?? -1;
     if (scratchArg >= 0) a[scratchArg] = c.scratchBase ?? 0;
     const threads = Math.min(c.threads, this.threads);
@@ -247,7 +249,7 @@ export class KernelPool {
       return;
     }
     const ctl = this.ctl;
-    for (let i = 0; i < c.args.length; i++) ctl[L.ARGS + i] = c.args[i];
+    for (let i = 0; i < c.args.length; i++) ctl[L.ARGS + i] = c.args[i]!;
     ctl[L.ARENA] = c.arena;
     ctl[L.FN] = fnIndex;
     ctl[L.NARGS] = c.args.length;

@@ -9,7 +9,7 @@ const u32 = new Uint32Array(f32.buffer);
 /** bf16 bits → value (exact). */
 export function bf16ToF32(h: number): number {
   u32[0] = (h & 0xffff) << 16;
-  return f32[0];
+  return f32[0]!;
 }
 
 /** f16 bits → value (exact; inf and NaN as such). */
@@ -25,7 +25,7 @@ export function f16ToF32(h: number): number {
 /** float → bf16 bits, rounding to nearest even (NaN stays NaN). */
 export function f32ToBf16(v: number): number {
   f32[0] = v;
-  const bits = u32[0];
+  const bits = u32[0]!;
   if ((bits & 0x7fffffff) > 0x7f800000) return (bits >>> 16) | 0x40;
   return ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16) & 0xffff;
 }
@@ -56,7 +56,7 @@ function roundEven(x: number): number {
 
 /** Element e of a [*] array of `dtype` (f32: value, bf16/f16: bits) as a number. */
 export function decode(dtype: WeightDType, raw: ArrayLike<number>, e: number): number {
-  return dtype === 'f32' ? raw[e] : dtype === 'bf16' ? bf16ToF32(raw[e]) : f16ToF32(raw[e]);
+  return dtype === 'f32' ? raw[e]! : dtype === 'bf16' ? bf16ToF32(raw[e]!) : f16ToF32(raw[e]!);
 }
 
 /**
@@ -69,7 +69,7 @@ export function packReference(w: ArrayLike<number>, N: number, K: number): numbe
   for (let n = 0; n < N; n++) {
     const p = n >> 3;
     const j = n & 7;
-    for (let k = 0; k < K; k++) out[(p * K + k) * 8 + j] = w[n * K + k];
+    for (let k = 0; k < K; k++) out[(p * K + k) * 8 + j] = w[n * K + k]!;
   }
   return out;
 }
@@ -86,10 +86,10 @@ export function linearReference(
   const wv = Float64Array.from({ length: N * K }, (_, e) => decode(dtype, w, e));
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
-      let s = bias ? bias[n] : 0;
-      let a = bias ? Math.abs(bias[n]) : 0;
+      let s = bias ? bias[n]! : 0;
+      let a = bias ? Math.abs(bias[n]!) : 0;
       for (let k = 0; k < K; k++) {
-        const p = x[m * K + k] * wv[n * K + k];
+        const p = x[m * K + k]! * wv[n * K + k]!;
         s += p;
         a += Math.abs(p);
       }
@@ -120,7 +120,7 @@ export interface QuantizedMatrix {
 /** Code k of row n. */
 export function quantizedCode(m: QuantizedMatrix, n: number, k: number): number {
   const perWord = 32 / m.bits;
-  const word = m.codes[n * (m.K / perWord) + Math.floor(k / perWord)];
+  const word = m.codes[n * (m.K / perWord) + Math.floor(k / perWord)]!;
   return (word >>> (m.bits * (k % perWord))) & ((1 << m.bits) - 1);
 }
 
@@ -134,7 +134,7 @@ export function dequantizeReference(m: QuantizedMatrix): Float32Array {
   for (let n = 0; n < N; n++) {
     for (let k = 0; k < K; k++) {
       const g = n * (K / G) + Math.floor(k / G);
-      out[n * K + k] = Math.fround(Math.fround(m.scales[g] * quantizedCode(m, n, k)) + m.biases[g]);
+      out[n * K + k] = Math.fround(Math.fround(m.scales[g]! * quantizedCode(m, n, k)) + m.biases[g]!);
     }
   }
   return out;
@@ -154,8 +154,8 @@ export function packQuantizedReference(m: QuantizedMatrix): Uint8Array {
     const p = n >> 3, j = n & 7, L = j & 3, h = j >> 2;
     for (let g = 0; g < groups; g++) {
       const at = (p * groups + g) * block;
-      f32[at / 4 + j] = m.scales[n * groups + g];
-      f32[at / 4 + 8 + j] = m.biases[n * groups + g];
+      f32[at / 4 + j] = m.scales[n * groups + g]!;
+      f32[at / 4 + 8 + j] = m.biases[n * groups + g]!;
       for (let t = 0; t < G; t++) {
         const q = quantizedCode(m, n, g * G + t);
         if (bits === 8) {
@@ -163,7 +163,7 @@ export function packQuantizedReference(m: QuantizedMatrix): Uint8Array {
           out[at + 64 + 16 * (t >> 1) + 4 * L + h + 2 * (t & 1)] = q;
         } else {
           // vector t/4, lane L, byte t mod 4, the low nibble for rows 0-3, the high one for 4-7
-          out[at + 64 + 16 * (t >> 2) + 4 * L + (t & 3)] |= q << (4 * h);
+          out[at + 64 + 16 * (t >> 2) + 4 * L + (t & 3)]! |= q << (4 * h);
         }
       }
     }
@@ -190,14 +190,14 @@ export function quantizedLinearReference(
   for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) q[n * K + k] = quantizedCode(m, n, k);
   for (let r = 0; r < M; r++) {
     for (let n = 0; n < N; n++) {
-      let sum = bias ? bias[n] : 0;
-      let mag = bias ? Math.abs(bias[n]) : 0;
+      let sum = bias ? bias[n]! : 0;
+      let mag = bias ? Math.abs(bias[n]!) : 0;
       let rounding = 0;
       for (let g = 0; g < K / G; g++) {
-        const s = m.scales[n * (K / G) + g], b = m.biases[n * (K / G) + g];
+        const s = m.scales[n * (K / G) + g]!, b = m.biases[n * (K / G) + g]!;
         let largest = 0, codes = 0;
         for (let k = g * G; k < (g + 1) * G; k++) {
-          const xk = x[r * K + k], qk = q[n * K + k];
+          const xk = x[r * K + k]!, qk = q[n * K + k]!;
           sum += xk * (s * qk + b);
           mag += Math.abs(xk) * (Math.abs(s) * qk + Math.abs(b));
           largest = Math.max(largest, Math.abs(xk));

@@ -44,6 +44,16 @@ export interface AttentionOptions {
   onWeights?: (weights: tf.Tensor) => void;
 }
 
+/** Whether t is 3-D (narrows its shape to [number, number, number]). */
+function isRank3(t: tf.Tensor): t is tf.Tensor3D {
+  return t.rank === 3;
+}
+
+/** Whether t is 4-D (narrows its shape to [number, number, number, number]). */
+function isRank4(t: tf.Tensor): t is tf.Tensor4D {
+  return t.rank === 4;
+}
+
 /** The sizes of an attention call, checked: q [B, H, T, D], k/v [B, Hkv, S, D], mask [B|1, 1, T|1, S]. */
 export interface AttentionDims {
   B: number;
@@ -56,11 +66,12 @@ export interface AttentionDims {
 }
 
 export function checkAttentionShapes(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor | undefined): AttentionDims {
-  const [B, H, T, D] = q.shape;
-  const [kB, Hkv, S, kD] = k.shape;
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4 || kB !== B || kD !== D || v.shape.some((d, i) => d !== k.shape[i])) {
+  if (!isRank4(q) || !isRank4(k) || !isRank4(v) || k.shape[0] !== q.shape[0] || k.shape[3] !== q.shape[3]
+    || v.shape.some((d, i) => d !== k.shape[i])) {
     throw new TfvlmError(`attention: q [B,H,T,D], k/v [B,Hkv,S,D] expected, got q [${q.shape}], k [${k.shape}], v [${v.shape}]`);
   }
+  const [B, H, T, D] = q.shape;
+  const [, Hkv, S] = k.shape;
   if (H % Hkv !== 0) throw new TfvlmError(`attention: ${H} query heads are not a multiple of ${Hkv} key/value heads`);
   if (mask && (mask.rank !== 4 || (mask.shape[0] !== B && mask.shape[0] !== 1) || mask.shape[1] !== 1
     || (mask.shape[2] !== T && mask.shape[2] !== 1) || mask.shape[3] !== S)) {
@@ -94,10 +105,10 @@ export function scaledDotProductAttention(
         // Each head's T × S scores are freed before the next head (peak memory of one, not B·H),
         // unless onWeights wants them all.
         const [out, p] = tf.tidy(() => {
-          let scores = tf.matMul(qs[b * H + h], kTs[j]); // [T, S]
-          if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
+          let scores = tf.matMul(qs[b * H + h]!, kTs[j]!); // [T, S]
+          if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]!);
           const weights = tf.softmax(scores);
-          const head = tf.matMul(weights, vs[j]); // [T, D]
+          const head = tf.matMul(weights, vs[j]!); // [T, D]
           return onWeights ? [head, weights] : [head];
         });
         outs.push(out);
@@ -127,10 +138,10 @@ export function cachedKeysValues(view: KVView): { k: tf.Tensor; v: tf.Tensor } {
  */
 export function attendToCache(q: tf.Tensor, view: KVView, mask: tf.Tensor | undefined, scale: number): tf.Tensor {
   const { batch: B, kvHeads: Hkv, headDim: D, length: S, capacity: C } = view;
-  const [qB, H, T, qD] = q.shape;
-  if (q.rank !== 4 || qB !== B || qD !== D || H % Hkv !== 0) {
+  if (!isRank4(q) || q.shape[0] !== B || q.shape[3] !== D || q.shape[1] % Hkv !== 0) {
     throw new TfvlmError(`attention over a KV cache: q must be [${B}, k·${Hkv}, T, ${D}], got [${q.shape}]`);
   }
+  const [, H, T] = q.shape;
   if (mask && (mask.rank !== 4 || (mask.shape[0] !== B && mask.shape[0] !== 1) || mask.shape[1] !== 1
     || (mask.shape[2] !== T && mask.shape[2] !== 1) || mask.shape[3] !== S)) {
     throw new TfvlmError(`attention over a KV cache: mask must be [${B}, 1, ${T} or 1, ${S}], got [${mask.shape}]`);
@@ -150,13 +161,13 @@ export function attendToCache(q: tf.Tensor, view: KVView, mask: tf.Tensor | unde
     for (let b = 0; b < B; b++) {
       for (let j = 0; j < Hkv; j++) {
         const i = b * Hkv + j;
-        let scores = tf.transpose(tf.matMul(view.keys[i], qTs[i])); // [C, groups·T] → [groups·T, C]
+        let scores = tf.transpose(tf.matMul(view.keys[i]!, qTs[i]!)); // [C, groups·T] → [groups·T, C]
         if (rows) {
           // The same mask rows for every head of the group: broadcast over [groups, T, C], no tiling.
-          scores = tf.reshape(tf.add(tf.reshape(scores, [groups, T, C]), rows[Math.min(b, rows.length - 1)]), [groups * T, C]);
+          scores = tf.reshape(tf.add(tf.reshape(scores, [groups, T, C]), rows[Math.min(b, rows.length - 1)]!), [groups * T, C]);
         }
         const probsT = tf.transpose(tf.softmax(scores)); // [C, groups·T]
-        outs.push(tf.transpose(tf.matMul(view.valuesT[i], probsT))); // [D, groups·T] → [groups·T, D]
+        outs.push(tf.transpose(tf.matMul(view.valuesT[i]!, probsT))); // [D, groups·T] → [groups·T, D]
       }
     }
     return tf.reshape(tf.stack(outs), [B, H, T, D]); // [B·Hkv, groups·T, D] → [B, H, T, D]
@@ -173,9 +184,9 @@ export function decodeStepFused(qTs: tf.Tensor[], view: KVView): tf.Tensor {
     throw new TfvlmError(`fused decode step: ${view.batch * view.kvHeads} queries [${view.headDim}, groups] expected, got ${qTs.length} [${qTs[0]?.shape}]`);
   }
   return tf.tidy(() => {
-    const scores = qTs.map((q, i) => tf.matMul(view.keys[i], q)); // [C, groups]
+    const scores = qTs.map((q, i) => tf.matMul(view.keys[i]!, q)); // [C, groups]
     const probs = softmaxColumnsFused(scores, view.length);
-    return mergeGroupedHeadsFused(probs.map((p, i) => tf.matMul(view.valuesT[i], p)), view.batch); // [D, groups] each → [B, 1, H·D]
+    return mergeGroupedHeadsFused(probs.map((p, i) => tf.matMul(view.valuesT[i]!, p)), view.batch); // [D, groups] each → [B, 1, H·D]
   });
 }
 
@@ -199,7 +210,7 @@ export function chooseAttentionKernel(opts: Pick<AttentionOptions, 'cache' | 'on
 /** Self-attention over x [B, T, hidden] → [B, T, hidden_out]; new keys and values go into opts.cache. */
 export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOptions): tf.Tensor {
   const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = opts;
-  if (x.rank !== 3) throw new TfvlmError(`attention: input must be [B, T, hidden], got [${x.shape}]`);
+  if (!isRank3(x)) throw new TfvlmError(`attention: input must be [B, T, hidden], got [${x.shape}]`);
   const [B, T] = x.shape;
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   const kernel = chooseAttentionKernel(opts, T);

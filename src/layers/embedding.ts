@@ -21,8 +21,9 @@ export function embed(embedding: Embedding, ids: tf.Tensor): tf.Tensor {
   if (ids.dtype !== 'int32') throw new TfvlmError(`input_ids must be int32, got ${ids.dtype}`);
   const values = ids.dataSync();
   for (let i = 0; i < values.length; i++) {
-    if (values[i] < 0 || values[i] >= vocab) {
-      throw new TfvlmError(`input_ids: id ${values[i]} at flat index ${i} is outside the vocabulary [0, ${vocab})`);
+    const id = values[i]!;
+    if (id < 0 || id >= vocab) {
+      throw new TfvlmError(`input_ids: id ${id} at flat index ${i} is outside the vocabulary [0, ${vocab})`);
     }
   }
   const shape = [...ids.shape, embedding.embeddingDim];

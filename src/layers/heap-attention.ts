@@ -56,8 +56,8 @@ export function attendOneToken(kernels: KernelExports, s: HeapAttentionStep): vo
   const groups = heads / s.keys.length;
   for (let h = 0; h < heads; h++) {
     const j = Math.floor(h / groups);
-    kernels.rows_dot_f32(s.keys[j].byteOffset, D, S, s.q.byteOffset + 4 * h * D, D, s.scores.byteOffset);
+    kernels.rows_dot_f32(s.keys[j]!.byteOffset, D, S, s.q.byteOffset + 4 * h * D, D, s.scores.byteOffset);
     softmaxStrided(s.scores, s.scores, 0, 1, S);
-    kernels.rows_dot_f32(s.valuesT[j].byteOffset, C, D, s.scores.byteOffset, S, s.out.byteOffset + 4 * h * D);
+    kernels.rows_dot_f32(s.valuesT[j]!.byteOffset, C, D, s.scores.byteOffset, S, s.out.byteOffset + 4 * h * D);
   }
 }

@@ -36,9 +36,14 @@ export interface KVCache {
   dispose(): void;
 }
 
+/** Whether t is 4-D (narrows its shape to [number, number, number, number]). */
+function isRank4(t: tf.Tensor): t is tf.Tensor4D {
+  return t.rank === 4;
+}
+
 /** [B, Hkv, D] of a k/v pair, checked against what a cache already holds. */
 export function checkKVUpdate(k: tf.Tensor, v: tf.Tensor, held: { batch: number; kvHeads: number; headDim: number } | undefined, what: string) {
-  if (k.rank !== 4 || v.rank !== 4 || k.shape.some((d, i) => d !== v.shape[i])) {
+  if (!isRank4(k) || !isRank4(v) || k.shape.some((d, i) => d !== v.shape[i])) {
     throw new TfvlmError(`${what} update: k and v must both be [B, Hkv, T, D], got [${k.shape}] and [${v.shape}]`);
   }
   const [batch, kvHeads, , headDim] = k.shape;
@@ -54,7 +59,7 @@ export function checkTruncate(length: number, what: string): void {
 
 /** Per (batch, kv head) keys [T, D] and transposed values [D, T] of a step (new tensors). */
 export function splitHeads(k: tf.Tensor, v: tf.Tensor): { keys: tf.Tensor[]; valuesT: tf.Tensor[] } {
-  const [B, Hkv, T, D] = k.shape;
+  const [B, Hkv, T, D] = (k as tf.Tensor4D).shape; // 4-D: checkKVUpdate checked it
   return tf.tidy(() => ({
     keys: tf.unstack(tf.reshape(k, [B * Hkv, T, D])),
     valuesT: tf.unstack(tf.transpose(tf.reshape(v, [B * Hkv, T, D]), [0, 2, 1])),
@@ -79,8 +84,8 @@ export class ConcatKVCache implements KVCache {
       this.keys = step.keys.map((x) => tf.keep(x));
       this.valuesT = step.valuesT.map((x) => tf.keep(x));
     } else {
-      const keys = step.keys.map((x, i) => tf.keep(tf.concat([this.keys[i], x], 0)));
-      const valuesT = step.valuesT.map((x, i) => tf.keep(tf.concat([this.valuesT[i], x], 1)));
+      const keys = step.keys.map((x, i) => tf.keep(tf.concat([this.keys[i]!, x], 0)));
+      const valuesT = step.valuesT.map((x, i) => tf.keep(tf.concat([this.valuesT[i]!, x], 1)));
       tf.dispose([...this.keys, ...this.valuesT, ...step.keys, ...step.valuesT]);
       this.keys = keys;
       this.valuesT = valuesT;

@@ -44,8 +44,8 @@ export function packedRows(m: PackedMatrix, ids: ArrayLike<number>): Float32Arra
   const { arena } = m;
   for (let i = 0; i < ids.length; i++) {
     const f = m.format;
-    if (f.kind === 'quantized') arena.gatherRowQuantized(f.bits, f.groupSize, m.offset, m.rows, K, ids[i], m.scratch.offset);
-    else arena.gatherRow(f.dtype, m.offset, m.rows, K, ids[i], m.scratch.offset);
+    if (f.kind === 'quantized') arena.gatherRowQuantized(f.bits, f.groupSize, m.offset, m.rows, K, ids[i]!, m.scratch.offset);
+    else arena.gatherRow(f.dtype, m.offset, m.rows, K, ids[i]!, m.scratch.offset);
     out.set(arena.f32(m.scratch.offset, K), i * K);
   }
   return out;

@@ -81,13 +81,13 @@ export class PreallocatedKVCache implements KVCache {
     }
     const C = this.capacity;
     for (let i = 0; i < batch * kvHeads; i++) {
-      const kBuf = mutableView(this.keys[i]);
-      const vBuf = mutableView(this.valuesT[i]);
+      const kBuf = mutableView(this.keys[i]!);
+      const vBuf = mutableView(this.valuesT[i]!);
       if (!kBuf || !vBuf) throw new TfvlmError('PreallocatedKVCache: the backend stopped exposing tensor memory');
       kBuf.set(kSrc.subarray(i * T * D, (i + 1) * T * D), this.stored * D);
       for (let t = 0; t < T; t++) {
         const src = (i * T + t) * D;
-        for (let d = 0; d < D; d++) vBuf[d * C + this.stored + t] = vSrc[src + d];
+        for (let d = 0; d < D; d++) vBuf[d * C + this.stored + t] = vSrc[src + d]!;
       }
     }
     this.stored = needed;
@@ -129,8 +129,8 @@ export class PreallocatedKVCache implements KVCache {
       const k = tf.keep(tf.zeros([capacity, D]));
       const v = tf.keep(tf.zeros([D, capacity]));
       if (this.stored > 0) {
-        const kOld = mutableView(this.keys[i])!;
-        const vOld = mutableView(this.valuesT[i])!;
+        const kOld = mutableView(this.keys[i]!)!;
+        const vOld = mutableView(this.valuesT[i]!)!;
         mutableView(k)!.set(kOld.subarray(0, this.stored * D));
         const vNew = mutableView(v)!;
         for (let d = 0; d < D; d++) vNew.set(vOld.subarray(d * old, d * old + this.stored), d * capacity);

@@ -71,9 +71,9 @@ export function rotaryTables(invFreq: Float32Array, positions: ArrayLike<number>
   const cos = new Float32Array(batch * seqLen * dim);
   const sin = new Float32Array(batch * seqLen * dim);
   for (let p = 0; p < batch * seqLen; p++) {
-    const pos = f32(positions[p]);
+    const pos = f32(positions[p]!);
     for (let i = 0; i < half; i++) {
-      const angle = f32(invFreq[i] * pos);
+      const angle = f32(invFreq[i]! * pos);
       const c = Math.cos(angle);
       const s = Math.sin(angle);
       cos[p * dim + i] = c;
@@ -91,7 +91,7 @@ export function rotaryTables(invFreq: Float32Array, positions: ArrayLike<number>
 /** [x1, x2] → [−x2, x1] on the last axis. */
 export function rotateHalf(x: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
-    const [x1, x2] = tf.split(x, 2, x.rank - 1);
+    const [x1, x2] = tf.split(x, 2, x.rank - 1) as [tf.Tensor, tf.Tensor]; // two halves
     return tf.concat([tf.neg(x2), x1], x.rank - 1);
   });
 }

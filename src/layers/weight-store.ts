@@ -105,9 +105,9 @@ export class WeightStore {
       if (bytes + scratchBytes > maxArenaBytes) {
         throw new TfvlmError(`a ${p.rows}×${p.cols} ${formatName(p.format)} weight (${bytes} bytes) is larger than one kernel arena (${maxArenaBytes} bytes)`);
       }
-      const last = sizes.length - 1;
-      if (last >= 0 && sizes[last] + bytes + scratchBytes <= maxArenaBytes) {
-        sizes[last] += bytes;
+      const last = sizes.at(-1);
+      if (last !== undefined && last + bytes + scratchBytes <= maxArenaBytes) {
+        sizes[sizes.length - 1] = last + bytes;
       } else {
         sizes.push(bytes);
       }
@@ -137,6 +137,7 @@ export class WeightStore {
     if (index === undefined) throw new Error(`internal: weight '${name}' was not planned`);
     this.next++;
     const state = this.arenas[index];
+    if (!state) throw new Error(`internal: weight '${name}' is planned for arena ${index}, which does not exist`);
     const offset = state.used;
     state.used += align(formatBytes(plan.format, plan.rows, plan.cols));
     let biasOffset: number | undefined;

@@ -159,7 +159,7 @@ export function quantizeRows(values: Float32Array, rows: number, cols: number, o
     if (!Number.isFinite(scale)) throw rangeOverflow(where, start, cols, groupSize);
     // Codes come from the float32 scale and bias, before they are rounded to scaleDType.
     for (let i = 0; i < groupSize; i++) {
-      const q = round(f32(f32(group[i] - bias) / scale));
+      const q = round(f32(f32(group[i]! - bias) / scale));
       // The GPU kernels clamp only above; q is never negative there (w − bias has the sign of scale).
       codes[start + i] = Math.min(Math.max(q, 0), nBins);
     }
@@ -225,8 +225,8 @@ export function dequantizeRows(
   }
   const q = unpackCodes(codes, bits);
   const out = new Float32Array(count);
-  for (let i = 0; i < count; i++) out[i] = f32(scales[Math.floor(i / groupSize)] * q[i]);
+  for (let i = 0; i < count; i++) out[i] = f32(scales[Math.floor(i / groupSize)]! * q[i]!);
   roundToDType(out, dtype);
-  for (let i = 0; i < count; i++) out[i] = f32(out[i] + biases[Math.floor(i / groupSize)]);
+  for (let i = 0; i < count; i++) out[i] = f32(out[i]! + biases[Math.floor(i / groupSize)]!);
   return roundToDType(out, dtype);
 }

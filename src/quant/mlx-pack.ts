@@ -21,7 +21,7 @@ export function packCodes(codes: Uint8Array, bits: number): Uint32Array {
   for (let w = 0; w < words.length; w++) {
     let word = 0;
     for (let k = 0; k < perWord; k++) {
-      const code = codes[w * perWord + k];
+      const code = codes[w * perWord + k]!;
       if (code >= limit) throw new TfvlmError(`packCodes: code ${code} at index ${w * perWord + k} does not fit in ${bits} bits`);
       word |= code << (k * bits);
     }
@@ -36,7 +36,7 @@ export function unpackCodes(words: Uint32Array, bits: number): Uint8Array {
   const mask = (1 << bits) - 1;
   const codes = new Uint8Array(words.length * perWord);
   for (let w = 0; w < words.length; w++) {
-    const word = words[w];
+    const word = words[w]!;
     for (let k = 0; k < perWord; k++) codes[w * perWord + k] = (word >>> (k * bits)) & mask;
   }
   return codes;

@@ -148,20 +148,16 @@ describe('backend', () => {
 });
 
 describe('backend in a fresh process', () => {
-  const runs: Record<string, ChildRun> = {};
+  let runs: Record<'one' | 'two' | 'fallback', ChildRun>;
 
   before(async () => {
     // TFVLM_BACKEND=wasm: these test the wasm backend's threads, whichever backend would win.
-    const envs: Record<string, Record<string, string>> = {
-      one: { TFVLM_BACKEND: 'wasm', TFVLM_THREADS: '1' },
-      two: { TFVLM_BACKEND: 'wasm', TFVLM_THREADS: '2' },
-      fallback: { TFVLM_BACKEND: 'wasm', TFVLM_THREADS: '2', TFVLM_THREADS_TIMEOUT_MS: '1' },
-    };
-    await Promise.all(
-      Object.entries(envs).map(async ([name, env]) => {
-        runs[name] = await startInChild(env);
-      }),
-    );
+    const [one, two, fallback] = await Promise.all([
+      startInChild({ TFVLM_BACKEND: 'wasm', TFVLM_THREADS: '1' }),
+      startInChild({ TFVLM_BACKEND: 'wasm', TFVLM_THREADS: '2' }),
+      startInChild({ TFVLM_BACKEND: 'wasm', TFVLM_THREADS: '2', TFVLM_THREADS_TIMEOUT_MS: '1' }),
+    ]);
+    runs = { one, two, fallback };
   });
 
   it('runs the threaded SIMD build with TFVLM_THREADS=2', () => {
@@ -206,6 +202,6 @@ describe('backend in a fresh process', () => {
   });
 
   it('exits by itself after starting (no worker thread keeps Node alive)', () => {
-    for (const name of ['one', 'two', 'fallback']) assertExitedCleanly(runs[name], name);
+    for (const name of ['one', 'two', 'fallback'] as const) assertExitedCleanly(runs[name], name);
   });
 });

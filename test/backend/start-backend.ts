@@ -10,11 +10,11 @@ try {
   // Shapes XNNPACK splits across threads, one of them not a multiple of any tile size.
   const products = () => {
     const outs = tf.tidy(() =>
-      [
+      ([
         [256, 384, 512],
         [67, 129, 95],
         [1, 1024, 768],
-      ].map(([m, k, n], i) => {
+      ] as const).map(([m, k, n], i) => {
         const a = tf.randomUniform([m, k], -1, 1, 'float32', 2 * i + 1);
         const b = tf.randomUniform([k, n], -1, 1, 'float32', 2 * i + 2);
         return tf.matMul(a, b).dataSync() as Float32Array;

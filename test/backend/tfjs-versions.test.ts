@@ -95,8 +95,12 @@ describe('wasm backend on an unverified tfjs', () => {
   it("computes slices, splits and transposed products like the reference on tfjs's own kernels", () => {
     const a = tf.tensor3d(Float32Array.from({ length: 2 * 3 * 4 }, (_, i) => i), [2, 3, 4]);
     assert.deepEqual(Array.from(tf.slice(a, [1, 1, 1], [1, 2, 2]).dataSync()), [17, 18, 21, 22]);
-    assert.deepEqual(Array.from(tf.unstack(a, 1)[2].dataSync()), [8, 9, 10, 11, 20, 21, 22, 23]);
-    assert.deepEqual(Array.from(tf.split(a, [1, 3], 2)[1].dataSync()), [1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15, 17, 18, 19, 21, 22, 23]);
+    const [, , unstacked2] = tf.unstack(a, 1);
+    assert.ok(unstacked2, 'unstack along axis 1 gives 3 slices');
+    assert.deepEqual(Array.from(unstacked2.dataSync()), [8, 9, 10, 11, 20, 21, 22, 23]);
+    const [, split1] = tf.split(a, [1, 3], 2);
+    assert.ok(split1, 'split into [1, 3] gives 2 parts');
+    assert.deepEqual(Array.from(split1.dataSync()), [1, 2, 3, 5, 6, 7, 9, 10, 11, 13, 14, 15, 17, 18, 19, 21, 22, 23]);
     const m = tf.tensor2d([[1, 2, 3], [4, 5, 6]]);
     assertClose(tf.matMul(m, m, true, false).dataSync(), [17, 22, 27, 22, 29, 36, 27, 36, 45], TOLERANCE.exact, 'aᵀ·a');
     assertClose(tf.matMul(m, m, false, true).dataSync(), [14, 32, 32, 77], TOLERANCE.exact, 'a·aᵀ');

@@ -10,9 +10,9 @@ function hostSlice(values: number[], shape: number[], begin: number[], size: num
   const idx = new Array(shape.length).fill(0);
   const total = size.reduce((a, b) => a * b, 1);
   for (let n = 0; n < total; n++) {
-    out.push(values[idx.reduce((off, v, d) => off + (begin[d] + v) * strides[d], 0)]);
+    out.push(values[idx.reduce((off, v, d) => off + (begin[d]! + v) * strides[d]!, 0)]!);
     for (let d = shape.length - 1; d >= 0; d--) {
-      if (++idx[d] < size[d]) break;
+      if (++idx[d] < size[d]!) break;
       idx[d] = 0;
     }
   }
@@ -44,11 +44,16 @@ describe('wasm heap-view kernels (Slice, Unpack, SplitV)', () => {
 
   it('unstacks and splits along every axis', () => {
     const x = tf.tensor3d(Float32Array.from({ length: 24 }, (_, i) => i), [2, 3, 4]);
-    assert.deepEqual(Array.from(tf.unstack(x, 0)[1].dataSync()), Array.from({ length: 12 }, (_, i) => 12 + i));
-    assert.deepEqual(Array.from(tf.unstack(x, 2)[3].dataSync()), [3, 7, 11, 15, 19, 23]);
-    const parts = tf.split(x, [1, 2], 1);
-    assert.deepEqual(parts[1].shape, [2, 2, 4]);
-    assert.deepEqual(Array.from(parts[1].dataSync()), [4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23]);
+    const [, unstacked1] = tf.unstack(x, 0);
+    assert.ok(unstacked1, 'unstack along axis 0 gives 2 slices');
+    assert.deepEqual(Array.from(unstacked1.dataSync()), Array.from({ length: 12 }, (_, i) => 12 + i));
+    const [, , , unstacked3] = tf.unstack(x, 2);
+    assert.ok(unstacked3, 'unstack along axis 2 gives 4 slices');
+    assert.deepEqual(Array.from(unstacked3.dataSync()), [3, 7, 11, 15, 19, 23]);
+    const [, part1] = tf.split(x, [1, 2], 1);
+    assert.ok(part1, 'split into [1, 2] gives 2 parts');
+    assert.deepEqual(part1.shape, [2, 2, 4]);
+    assert.deepEqual(Array.from(part1.dataSync()), [4, 5, 6, 7, 8, 9, 10, 11, 16, 17, 18, 19, 20, 21, 22, 23]);
     const before = tf.memory().numTensors;
     tf.dispose(tf.unstack(x, 1));
     assert.equal(tf.memory().numTensors, before);

@@ -27,7 +27,7 @@ function same(actual: number, want: number): boolean {
 function firstMismatch(dtype: WeightDType, out: Float32Array, exact = false): string | undefined {
   for (let h = 0; h < 65536; h++) {
     const want = expected(dtype, h);
-    const ok = exact && !Number.isNaN(want) ? Object.is(out[h], want) : same(out[h], want);
+    const ok = exact && !Number.isNaN(want) ? Object.is(out[h], want) : same(out[h]!, want);
     if (!ok) return `bits 0x${h.toString(16)}: got ${out[h]}, want ${want}`;
   }
   return undefined;
@@ -127,7 +127,7 @@ describe('f16_all_finite', () => {
         for (const bad of [0x7c00, 0xfc00, 0x7e00, 0x7c01, 0xffff]) {
           u16(arena, at, count)[pos] = bad;
           assert.equal(arena.allFiniteF16(at, count), false, `count ${count}: 0x${bad.toString(16)} at ${pos}`);
-          u16(arena, at, count)[pos] = bits[pos];
+          u16(arena, at, count)[pos] = bits[pos]!;
         }
       }
       mem.reset();

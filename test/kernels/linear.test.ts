@@ -126,7 +126,7 @@ describe('matmul', () => {
   }
 
   it('every dtype: ragged shapes over several k blocks and row blocks (KC = 512, MC = 96 in linear.c)', () => {
-    for (const [M, N, K] of [[97, 19, 600], [130, 41, 1025], [7, 257, 1100]]) {
+    for (const [M, N, K] of [[97, 19, 600], [130, 41, 1025], [7, 257, 1100]] as const) {
       mem.reset();
       for (const dtype of DTYPES) {
         const { raw, w } = packed(dtype, N, K, M + N + K);
@@ -151,7 +151,7 @@ describe('against tf.matMul', () => {
   });
 
   it('matvec and matmul agree with tf.matMul(x, w, false, true) on random shapes, every dtype', () => {
-    const pick = (xs: number[], i: number) => xs[i % xs.length];
+    const pick = (xs: number[], i: number) => xs[i % xs.length]!;
     for (let i = 0; i < 12; i++) {
       const M = pick([1, 2, 5, 13, 40], i);
       const N = pick([1, 7, 9, 33, 64, 130], i * 5 + 1);
@@ -181,7 +181,7 @@ describe('edges', () => {
     onBareMemory((k, bytes, memory) => {
       const end = memory.buffer.byteLength;
       for (const dtype of DTYPES) {
-        for (const [N, K] of [[16, 100], [33, 35], [24, 4096]]) {
+        for (const [N, K] of [[16, 100], [33, 35], [24, 4096]] as const) {
           const M = 3;
           const raw = randomWeights(dtype, N * K, N + K);
           const xs = randomF32(M * K, K);

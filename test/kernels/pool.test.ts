@@ -75,7 +75,7 @@ describe('KernelPool', () => {
     try {
       // Big enough that the calls are split (≥ 64 KB of weights, 256K multiply-adds per thread), ragged in N.
       for (const dtype of DTYPES) {
-        for (const [M, N, K] of [[1, 1001, 300], [37, 2003, 129], [5, 4099, 64]]) {
+        for (const [M, N, K] of [[1, 1001, 300], [37, 2003, 129], [5, 4099, 64]] as const) {
           const r3 = runAll(a, dtype, M, N, K);
           const r1 = runAll(b, dtype, M, N, K);
           assert.deepEqual(r3.packed, r1.packed, `${dtype} pack [${N}, ${K}]`);
@@ -95,7 +95,7 @@ describe('KernelPool', () => {
     try {
       // Split like the 16-bit calls above (≥ 32K weights, 256K multiply-adds per thread), ragged in N.
       for (const [bits, G] of [[4, 32], [8, 64], [4, 128]] as const) {
-        for (const [M, N, K] of [[1, 1001, 256], [37, 2003, 128], [5, 4099, 384]]) {
+        for (const [M, N, K] of [[1, 1001, 256], [37, 2003, 128], [5, 4099, 384]] as const) {
           const r3 = runQuantized(a, bits, G, M, N, K);
           const r1 = runQuantized(b, bits, G, M, N, K);
           assert.deepEqual(r3.packed, r1.packed, `q${bits}/${G} pack [${N}, ${K}]`);
@@ -120,7 +120,7 @@ describe('KernelPool', () => {
         { dtype: 'f32' as const, M: 1, N: 2000, K: 64 },
       ].map((job, i) => {
         const want = runAll(single, job.dtype, job.M, job.N, job.K);
-        const arena = arenas[i % 2];
+        const arena = arenas[i % 2]!;
         const mem = new Bump(arena);
         mem.take((1 << 20) * (1 + i)); // different offsets per job
         const src = mem.put(randomWeights(job.dtype, job.N * job.K, job.N + job.K));
@@ -132,7 +132,7 @@ describe('KernelPool', () => {
         return { ...job, arena, w, x, b, y, want };
       });
       for (let i = 0; i < 600; i++) {
-        const j = jobs[i % jobs.length];
+        const j = jobs[i % jobs.length]!;
         const matvec = i % 2 === 0;
         const n = matvec ? paddedColumns(j.N) : j.M * j.N;
         j.arena.f32(j.y, n).fill(NaN);
@@ -190,7 +190,7 @@ describe('KernelPool', () => {
         return { dtype, w, x: mem.put(xs), y: mem.take(4 * paddedColumns(N)), ref: linearReference(dtype, raw, xs, 1, N, K) };
       });
       for (let call = 0; call < 3000; call++) {
-        const s = setups[call % 2];
+        const s = setups[call % 2]!;
         arena.f32(s.y, paddedColumns(N)).fill(NaN);
         arena.matvec(s.dtype, s.w, s.x, s.y, N, K);
         if (call % 2 === 1 || call === 2998) {

@@ -38,8 +38,8 @@ const FORMATS = QUANT_BITS.flatMap((bits) => QUANT_GROUP_SIZES.map((G) => [bits,
  */
 function assertMatvecClose(actual: ArrayLike<number>, ref: ReturnType<typeof quantizedLinearReference>, K: number, what: string): void {
   for (let n = 0; n < actual.length; n++) {
-    const bound = (K + 4) * TOLERANCE.float32Dot.rel * ref.magnitude[n] + ref.inputRounding[n];
-    const d = Math.abs(actual[n] - ref.y[n]);
+    const bound = (K + 4) * TOLERANCE.float32Dot.rel * ref.magnitude[n]! + ref.inputRounding[n]!;
+    const d = Math.abs(actual[n]! - ref.y[n]!);
     assert.ok(d <= bound, `${what}: |Δ| ${d.toExponential(3)} at ${n} (actual ${actual[n]}, expected ${ref.y[n]}) exceeds ${bound.toExponential(3)}`);
   }
 }
@@ -90,7 +90,7 @@ describe('packQuantized', () => {
     const whole = packQuantizedReference(m);
     const w = mem.take(whole.length);
     // Rows [8, 21) as a matrix of their own, into panels 1.. of w; then rows [0, 8).
-    for (const [r0, r1] of [[8, 21], [0, 8]]) {
+    for (const [r0, r1] of [[8, 21], [0, 8]] as const) {
       const part = {
         ...m, N: r1 - r0,
         codes: m.codes.slice((r0 * K * bits) / 32, (r1 * K * bits) / 32),
@@ -149,8 +149,8 @@ describe('gatherRowQuantized', () => {
     const values = dequantizeReference(m);
     for (let i = 0; i < values.length; i++) {
       const n = Math.floor(i / 128), g = n * 2 + Math.floor((i % 128) / 64);
-      const q = (m.codes[i >> 2] >>> (8 * (i & 3))) & 0xff;
-      assert.equal(values[i], Math.fround(m.scales[g] * q + m.biases[g]));
+      const q = (m.codes[i >> 2]! >>> (8 * (i & 3))) & 0xff;
+      assert.equal(values[i], Math.fround(m.scales[g]! * q + m.biases[g]!));
     }
   });
 });
@@ -230,7 +230,7 @@ describe('matvecQuantized', () => {
       const codes = new Uint32Array((N * K * bits) / 32);
       const setCode = (n: number, k: number, q: number) => {
         const bit = (n * K + k) * bits;
-        codes[bit >> 5] |= q << (bit & 31);
+        codes[bit >> 5]! |= q << (bit & 31);
       };
       for (let n = 0; n < N; n++) [5, 5, 7].forEach((q, k) => setCode(n, k, q));
       const m: QuantizedMatrix = { bits, groupSize: G, N, K, codes, scales: new Float32Array(N).fill(1), biases: new Float32Array(N) };
@@ -252,10 +252,10 @@ describe('matvecQuantized', () => {
       const N = 16, K = 5 * G;
       const m = randomQuantized(bits, G, N, K, 17 + bits + G, true);
       const xs = randomF32(K, 5);
-      for (let k = 0; k < G; k++) xs[k] *= 2 ** -(k % 141);
-      for (let k = G; k < 2 * G; k++) xs[k] *= 2 ** -126 * ((k % 7) / 8);
+      for (let k = 0; k < G; k++) xs[k]! *= 2 ** -(k % 141);
+      for (let k = G; k < 2 * G; k++) xs[k]! *= 2 ** -126 * ((k % 7) / 8);
       xs.fill(0, 2 * G, 3 * G);
-      for (let k = 3 * G; k < 4 * G; k++) xs[k] *= 2 ** 100;
+      for (let k = 3 * G; k < 4 * G; k++) xs[k]! *= 2 ** 100;
       xs.fill(0, 4 * G, 5 * G);
       xs[4 * G + 3] = Math.fround(1 - 2 ** -24);
       const x = mem.put(xs);
@@ -311,7 +311,7 @@ describe('matmulQuantized', () => {
   }
 
   it('is matmul("f32") on the dequantized weights, bit for bit, over several k blocks and row blocks (KC = 512, MC = 96)', () => {
-    for (const [M, N, K] of [[97, 19, 640], [130, 41, 1152], [7, 257, 1024]]) {
+    for (const [M, N, K] of [[97, 19, 640], [130, 41, 1152], [7, 257, 1024]] as const) {
       for (const [bits, G] of FORMATS) {
         if (K % G) continue;
         mem.reset();
@@ -348,7 +348,7 @@ describe('quantized edges', () => {
     onBareMemory((k, bytes, memory) => {
       const end = memory.buffer.byteLength;
       for (const [bits, G] of FORMATS) {
-        for (const [N, K] of [[16, 128], [33, 384], [9, 4096]]) {
+        for (const [N, K] of [[16, 128], [33, 384], [9, 4096]] as const) {
           const M = 3;
           const m = randomQuantized(bits, G, N, K, N + K);
           const xs = randomF32(M * K, K);

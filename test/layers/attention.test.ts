@@ -4,7 +4,7 @@ import { tf, initBackend } from '../../src/backend/index.ts';
 import { fusedKernelsActive } from '../../src/backend/fused-kernels.ts';
 import {
   attention, causalMask, createKVCaches, ConcatKVCache, disposeKVCaches, disposeLinear, inverseFrequencies, linearFromCheckpoint,
-  chooseAttentionKernel, paddingMask, rotaryTables, scaledDotProductAttention, type AttentionWeights,
+  chooseAttentionKernel, paddingMask, rotaryTables, scaledDotProductAttention, type AttentionWeights, type KVCache,
 } from '../../src/layers/index.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { randomArray, randomTensor, take } from './util.ts';
@@ -18,7 +18,7 @@ function naiveAttention(q: Float32Array, k: Float32Array, v: Float32Array, B: nu
     const scores: number[] = [];
     for (let s = 0; s < S; s++) {
       let dot = 0;
-      for (let d = 0; d < D; d++) dot += q[((b * H + h) * T + t) * D + d] * k[((b * Hkv + kh) * S + s) * D + d];
+      for (let d = 0; d < D; d++) dot += q[((b * H + h) * T + t) * D + d]! * k[((b * Hkv + kh) * S + s) * D + d]!;
       scores.push(allowed(b, t, s) ? dot / Math.sqrt(D) : -Infinity);
     }
     const anyAllowed = scores.some((x) => x > -Infinity);
@@ -27,10 +27,17 @@ function naiveAttention(q: Float32Array, k: Float32Array, v: Float32Array, B: nu
     const e = scores.map((x) => (anyAllowed ? Math.exp(x - m) : 1));
     const z = e.reduce((a, c) => a + c, 0);
     for (let s = 0; s < S; s++) for (let d = 0; d < D; d++) {
-      out[((b * H + h) * T + t) * D + d] += (e[s] / z) * v[((b * Hkv + kh) * S + s) * D + d];
+      out[((b * H + h) * T + t) * D + d]! += (e[s]! / z) * v[((b * Hkv + kh) * S + s) * D + d]!;
     }
   }
   return out;
+}
+
+/** The one cache of createKVCaches(1). */
+function oneCache(caches: KVCache[]): KVCache {
+  const [cache] = caches;
+  assert.ok(cache && caches.length === 1, `createKVCaches(1) gave ${caches.length} caches`);
+  return cache;
 }
 
 function randomAttentionWeights(hidden: number, H: number, Hkv: number, D: number, seed: number, bias: boolean): AttentionWeights {
@@ -42,7 +49,7 @@ function randomAttentionWeights(hidden: number, H: number, Hkv: number, D: numbe
 describe('attention', () => {
   before(async () => { await initBackend(); });
 
-  for (const [H, Hkv] of [[4, 4], [4, 2], [6, 1]]) {
+  for (const [H, Hkv] of [[4, 4], [4, 2], [6, 1]] as const) {
     it(`scaled dot-product attention matches a naive loop (H=${H}, Hkv=${Hkv}, causal + padding)`, () => {
       const B = 2, T = 5, D = 8;
       const q = randomArray(B * H * T * D, 1), k = randomArray(B * Hkv * T * D, 2), v = randomArray(B * Hkv * T * D, 3);
@@ -76,7 +83,7 @@ describe('attention', () => {
     mask.dispose();
   });
 
-  for (const [name, makeCache] of [['concat', () => new ConcatKVCache()], ['the default (preallocated)', () => createKVCaches(1)[0]]] as const) {
+  for (const [name, makeCache] of [['concat', () => new ConcatKVCache()], ['the default (preallocated)', () => oneCache(createKVCaches(1))]] as const) {
   it(`cached step-by-step decoding equals one full causal pass (RoPE, GQA, bias): ${name} cache`, () => {
     const B = 2, T = 6, hidden = 12, H = 4, Hkv = 2, D = 6;
     const w = randomAttentionWeights(hidden, H, Hkv, D, 20, true);
@@ -91,7 +98,7 @@ describe('attention', () => {
     const before = tf.memory().numTensors;
     const pieces: Float32Array[] = [];
     // prefill 4 positions, then two single-token steps
-    for (const [start, n] of [[0, 4], [4, 1], [5, 1]]) {
+    for (const [start, n] of [[0, 4], [4, 1], [5, 1]] as const) {
       const xs = tf.slice(x, [0, start, 0], [B, n, hidden]);
       const tables = rotaryTables(inv, pos(cache.offset, n), B, n);
       const mask = causalMask({ batch: B, queryLen: n, offset: cache.offset });
@@ -110,7 +117,7 @@ describe('attention', () => {
     const stitched = new Float32Array(B * T * hidden);
     let start = 0;
     for (const [i, n] of [4, 1, 1].entries()) {
-      for (let b = 0; b < B; b++) stitched.set(pieces[i].subarray(b * n * hidden, (b + 1) * n * hidden), (b * T + start) * hidden);
+      for (let b = 0; b < B; b++) stitched.set(pieces[i]!.subarray(b * n * hidden, (b + 1) * n * hidden), (b * T + start) * hidden);
       start += n;
     }
     assertClose(stitched, full, TOLERANCE.float32);

@@ -27,7 +27,7 @@ describe('heap attention', () => {
 
   it('rows_dot_f32: out[r] = Σ a[r·lda + i]·b[i] for ragged n, rows and lda, within the f32 dot bound', () => {
     const k = heapKernels()!;
-    for (const [rows, n, lda] of [[1, 1, 1], [3, 3, 5], [5, 7, 7], [4, 8, 9], [9, 13, 16], [2, 64, 64], [17, 100, 131]]) {
+    for (const [rows, n, lda] of [[1, 1, 1], [3, 3, 5], [5, 7, 7], [4, 8, 9], [9, 13, 16], [2, 64, 64], [17, 100, 131]] as const) {
       const a = random(rows * lda, rows + n), b = random(n, n + 1);
       const buf = tf.zeros([rows * lda + n + rows]);
       try {
@@ -39,8 +39,8 @@ describe('heap attention', () => {
         const want = new Float64Array(rows), magnitude = new Float64Array(rows);
         for (let r = 0; r < rows; r++) {
           for (let i = 0; i < n; i++) {
-            want[r] += a[r * lda + i] * b[i];
-            magnitude[r] += Math.abs(a[r * lda + i] * b[i]);
+            want[r]! += a[r * lda + i]! * b[i]!;
+            magnitude[r]! += Math.abs(a[r * lda + i]! * b[i]!);
           }
         }
         assertDotClose(out, want, magnitude, n, undefined, `[${rows}, ${n}] lda ${lda}`);
@@ -69,9 +69,10 @@ describe('heap attention', () => {
       const want = new Float64Array(H * D), magnitude = new Float64Array(H * D);
       for (let h = 0; h < H; h++) {
         const j = Math.floor(h / (H / Hkv));
+        const kj = kv[j]!, vj = vv[j]!; // j < Hkv
         const scores = Array.from({ length: S }, (_, c) => {
           let dot = 0;
-          for (let d = 0; d < D; d++) dot += qs[h * D + d] * kv[j][c * D + d];
+          for (let d = 0; d < D; d++) dot += qs[h * D + d]! * kj[c * D + d]!;
           return dot;
         });
         const max = Math.max(...scores);
@@ -79,8 +80,8 @@ describe('heap attention', () => {
         const total = e.reduce((a, b) => a + b, 0);
         for (let d = 0; d < D; d++) {
           for (let c = 0; c < S; c++) {
-            want[h * D + d] += (e[c] / total) * vv[j][d * C + c];
-            magnitude[h * D + d] += Math.abs((e[c] / total) * vv[j][d * C + c]);
+            want[h * D + d]! += (e[c]! / total) * vj[d * C + c]!;
+            magnitude[h * D + d]! += Math.abs((e[c]! / total) * vj[d * C + c]!);
           }
         }
       }
@@ -104,9 +105,10 @@ describe('heap attention', () => {
       }
       const [va, vb] = [a.view(), b.view()];
       assert.deepEqual([va.length, va.capacity], [vb.length, vb.capacity]);
+      assert.deepEqual([va.keys.length, va.valuesT.length, vb.keys.length, vb.valuesT.length], [Hkv, Hkv, Hkv, Hkv]);
       for (let j = 0; j < Hkv; j++) {
-        assert.deepEqual(mutableView(va.keys[j]), mutableView(vb.keys[j]));
-        assert.deepEqual(mutableView(va.valuesT[j]), mutableView(vb.valuesT[j]));
+        assert.deepEqual(mutableView(va.keys[j]!), mutableView(vb.keys[j]!));
+        assert.deepEqual(mutableView(va.valuesT[j]!), mutableView(vb.valuesT[j]!));
       }
       assert.equal(a.canAppendOne(Hkv + 1, D), false);
       assert.throws(() => a.appendOne(Hkv, D, new Float32Array(3), new Float32Array(3)), /k and v must hold 3×4 values/);

@@ -11,7 +11,7 @@ describe('ConcatKVCache.truncate', () => {
     const start = tf.memory().numTensors;
     const cache = new ConcatKVCache();
     const step = (v: number, T: number) => tf.fill([1, 2, T, 3], v);
-    for (const [v, T] of [[1, 4], [2, 1], [3, 2]]) {
+    for (const [v, T] of [[1, 4], [2, 1], [3, 2]] as const) {
       const k = step(v, T);
       cache.update(k, k);
       k.dispose();

@@ -16,7 +16,7 @@ describe('norms', () => {
       const row = Array.from(x.subarray(r * dim, (r + 1) * dim));
       const mean = row.reduce((a, c) => a + c, 0) / dim;
       const variance = row.reduce((a, c) => a + (c - mean) ** 2, 0) / dim;
-      row.forEach((v, i) => expected.push(((v - mean) / Math.sqrt(variance + eps)) * w[i] + b[i]));
+      row.forEach((v, i) => expected.push(((v - mean) / Math.sqrt(variance + eps)) * w[i]! + b[i]!));
     }
     const y = layerNorm({ weight: tf.tensor1d(w), bias: tf.tensor1d(b), eps }, tf.tensor2d(x, [rows, dim]));
     assertClose(take(y), expected, TOLERANCE.float32);
@@ -32,7 +32,7 @@ describe('norms', () => {
     for (let r = 0; r < rows; r++) {
       const row = Array.from(x.subarray(r * dim, (r + 1) * dim));
       const ms = row.reduce((a, c) => a + c * c, 0) / dim;
-      row.forEach((v, i) => expected.push((w[i] * v) / Math.sqrt(ms + eps)));
+      row.forEach((v, i) => expected.push((w[i]! * v) / Math.sqrt(ms + eps)));
     }
     const y2 = rmsNorm({ weight: tf.tensor1d(w), eps }, tf.tensor2d(x, [rows, dim]));
     assertClose(take(y2), expected, TOLERANCE.float32);

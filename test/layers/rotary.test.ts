@@ -11,10 +11,10 @@ function naiveRope(x: Float32Array, B: number, H: number, T: number, D: number, 
   const out = new Array<number>(x.length);
   for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let t = 0; t < T; t++) {
     const base = ((b * H + h) * T + t) * D;
-    const pos = positions[b * T + t];
+    const pos = positions[b * T + t]!;
     for (let i = 0; i < D / 2; i++) {
       const angle = (pos / factor) * Math.pow(theta, (-2 * i) / D);
-      const a = x[base + i], c = x[base + i + D / 2];
+      const a = x[base + i]!, c = x[base + i + D / 2]!;
       out[base + i] = a * Math.cos(angle) - c * Math.sin(angle);
       out[base + i + D / 2] = c * Math.cos(angle) + a * Math.sin(angle);
     }

@@ -85,20 +85,19 @@ describe('weight store: packed linears and embeddings', () => {
   });
 
   it('embedding rows come back exactly, across several arenas', () => {
-    const dtypes = ['bf16', 'f16', 'f32'] as const;
-    const plans: MatrixPlan[] = [[50, 24], [33, 40], [9, 12]].map(([rows, cols], i) => ({
-      format: { kind: 'float', dtype: dtypes[i] }, rows, cols, bias: false,
-    }));
+    const plans = ([['bf16', 50, 24], ['f16', 33, 40], ['f32', 9, 12]] as const).map(([dtype, rows, cols]) => ({
+      format: { kind: 'float', dtype }, rows, cols, bias: false,
+    }) satisfies MatrixPlan);
     const store = WeightStore.create(plans, { maxArenaBytes: 8192 + 4096, scratchBytes: 4096 });
     try {
       plans.forEach((plan, i) => {
-        const { bytes, values } = randomMatrix(dtypes[i], plan.rows, plan.cols, 40 + i);
+        const { bytes, values } = randomMatrix(plan.format.dtype, plan.rows, plan.cols, 40 + i);
         const packed = store.place(plan, `e${i}`, reader(bytes));
         const ids = [plan.rows - 1, 0, 3, 3];
         const y = embed({ packed, numEmbeddings: plan.rows, embeddingDim: plan.cols }, tf.tensor2d(ids, [2, 2], 'int32'));
         assert.deepEqual(y.shape, [2, 2, plan.cols]);
         const expected = Float32Array.from(ids.flatMap((id) => [...values.subarray(id * plan.cols, (id + 1) * plan.cols)]));
-        assertClose(y.dataSync() as Float32Array, expected, TOLERANCE.exact, `${dtypes[i]} rows`);
+        assertClose(y.dataSync() as Float32Array, expected, TOLERANCE.exact, `${plan.format.dtype} rows`);
         y.dispose();
       });
       assert.ok(store.bytes > 2 * 4096, 'more than one arena');

@@ -22,7 +22,9 @@ const NAMES = ['vision.embeddings', 'vision.pre_layrnorm', 'vision.layers.0', 'v
   'text.final_layer_norm', 'text.pooled', 'text.projection', 'text_embeds', 'logits_per_image', 'logits_per_text'];
 
 function intRows(f: SafetensorsFile, name: string): number[][] {
-  const [B, T] = f.entry(name).shape;
+  const { shape } = f.entry(name);
+  const [B, T] = shape;
+  assert.ok(B !== undefined && T !== undefined, `${name}: shape [${shape}] is not [B, T]`);
   const flat = Array.from(f.readArray(name) as ArrayLike<number | bigint>, Number);
   return Array.from({ length: B }, (_, b) => flat.slice(b * T, (b + 1) * T));
 }

@@ -47,7 +47,7 @@ function lastLogits(model: LoadedModel, ids: number[], cache: PreallocatedKVCach
   return values;
 }
 
-const argmax = (v: Float32Array<ArrayBufferLike>) => v.reduce((best, x, i) => (x > v[best] ? i : best), 0);
+const argmax = (v: Float32Array<ArrayBufferLike>) => v.reduce((best, x, i) => (x > v[best]! ? i : best), 0);
 
 describe('LlamaDecodeStep', () => {
   before(async () => {
@@ -87,13 +87,15 @@ describe('LlamaDecodeStep', () => {
           token = argmax(want);
         }
         assert.equal(steps, 13);
-        for (let l = 0; l < fast.length; l++) {
-          const [a, b] = [fast[l].view(), slow[l].view()];
+        assert.equal(fast.length, slow.length);
+        for (const [l, f] of fast.entries()) {
+          const [a, b] = [f.view(), slow[l]!.view()];
           assert.equal(a.length, b.length);
           assert.equal(a.capacity, b.capacity);
+          assert.deepEqual([a.valuesT.length, b.keys.length, b.valuesT.length], [a.keys.length, a.keys.length, a.keys.length]);
           for (let j = 0; j < a.keys.length; j++) {
-            assertClose(mutableView(a.keys[j])!, mutableView(b.keys[j])!, TOLERANCE.float32, `layer ${l} keys ${j}`);
-            assertClose(mutableView(a.valuesT[j])!, mutableView(b.valuesT[j])!, TOLERANCE.float32, `layer ${l} values ${j}`);
+            assertClose(mutableView(a.keys[j]!)!, mutableView(b.keys[j]!)!, TOLERANCE.float32, `layer ${l} keys ${j}`);
+            assertClose(mutableView(a.valuesT[j]!)!, mutableView(b.valuesT[j]!)!, TOLERANCE.float32, `layer ${l} values ${j}`);
           }
         }
       } finally {
@@ -110,7 +112,9 @@ describe('LlamaDecodeStep', () => {
     try {
       const step = (model: LoadedModel, ids: number[][], capture = false) => {
         const cache = model.createCache();
-        const input = tf.tensor2d(ids, [ids.length, ids[0].length], 'int32');
+        const [first] = ids;
+        assert.ok(first, 'a batch of at least one row');
+        const input = tf.tensor2d(ids, [ids.length, first.length], 'int32');
         const recorder = capture ? new Capture(['logits']) : undefined;
         const { logits } = model.forward({ input_ids: input }, { cache, capture: recorder });
         tf.dispose([input, logits]);

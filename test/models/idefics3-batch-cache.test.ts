@@ -51,8 +51,11 @@ describe('Idefics3 batched prefill + cached decode vs transformers generate()', 
   ] as [string, number[][], number[][], number[][], string][]) {
     it(`${label}: every step's logits match`, () => {
       const B = ids.length;
-      const T = ids[0].length;
-      const steps = newTokens[0].length;
+      const [ids0] = ids, [newTokens0] = newTokens;
+      assert.ok(ids0 && newTokens0, `${label}: the golden case has no rows`);
+      const T = ids0.length;
+      const steps = newTokens0.length;
+      assert.ok(newTokens.every((r) => r.length === steps), `${label}: new_token_ids rows of different lengths`);
       const expected = golden.readArray(key) as Float32Array; // [B, steps, V]
       const V = model.config.text_config.vocab_size;
       const before = tf.memory().numTensors;
@@ -76,9 +79,9 @@ describe('Idefics3 batched prefill + cached decode vs transformers generate()', 
         if (k === steps - 1) break;
         fullMask = fullMask.map((r) => [...r, 1]);
         positions = generatePositions(fullMask);
-        const step = tf.tensor2d(newTokens.map((r) => r[k]), [B, 1], 'int32');
+        const step = tf.tensor2d(newTokens.map((r) => r[k]!), [B, 1], 'int32');
         ({ logits } = model.forward({
-          input_ids: step, attention_mask: fullMask.flat(), position_ids: positions.map((r) => r[r.length - 1]),
+          input_ids: step, attention_mask: fullMask.flat(), position_ids: positions.map((r) => r[r.length - 1]!),
         }, { cache, lastOnly: true }));
         step.dispose();
       }

@@ -11,6 +11,14 @@ import { forwardDump, parseCaptureList } from '../../src/models/index.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { fixture } from '../helpers/paths.ts';
 
+/** The first two dimensions of a golden tensor's shape. */
+function leadingDims(f: SafetensorsFile, name: string): [number, number] {
+  const { shape } = f.entry(name);
+  const [a, b] = shape;
+  assert.ok(a !== undefined && b !== undefined, `golden ${name}: shape [${shape}] has fewer than 2 dimensions`);
+  return [a, b];
+}
+
 describe('forwardDump', () => {
   let dir: string;
   before(async () => {
@@ -53,9 +61,9 @@ describe('forwardDump', () => {
     const out = SafetensorsFile.open(dump);
     const ref = SafetensorsFile.open(fixture('tiny-smolvlm', 'golden', 'nosplit_single.safetensors'));
     assertClose(out.readArray('logits'), ref.readArray('logits'), TOLERANCE.float32, 'logits');
-    const [B, T] = ref.entry('text.norm').shape;
-    const [N, P] = ref.entry('vision.layers.0').shape;
-    const expected: Record<string, number[]> = {
+    const [B, T] = leadingDims(ref, 'text.norm');
+    const [N, P] = leadingDims(ref, 'vision.layers.0');
+    const expected: Record<string, [number, number, number, number]> = {
       'text.layers.0.attn_weights': [B, config.text_config.num_attention_heads, T, T],
       [`text.layers.${lastText}.attn_weights`]: [B, config.text_config.num_attention_heads, T, T],
       'vision.layers.0.attn_weights': [N, config.vision_config.num_attention_heads, P, P],
@@ -66,7 +74,7 @@ describe('forwardDump', () => {
       const S = shape[3];
       for (let r = 0; r < w.length / S; r++) {
         let sum = 0;
-        for (let s = 0; s < S; s++) sum += w[r * S + s];
+        for (let s = 0; s < S; s++) sum += w[r * S + s]!;
         assert.ok(Math.abs(sum - 1) < 1e-5, `${name} row ${r} sums to ${sum}`);
       }
       if (name.startsWith('text.')) {

@@ -35,8 +35,11 @@ for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-smolvlm-patch']) de
     it(`case ${c.name}: every intermediate and the logits`, () => {
       const inputsFile = SafetensorsFile.open(`${GOLDEN}/${c.name}.inputs.safetensors`);
       const goldenFile = SafetensorsFile.open(`${GOLDEN}/${c.name}.safetensors`);
-      const inputs = Object.fromEntries(['input_ids', 'attention_mask', 'pixel_values', 'pixel_attention_mask']
-        .map((k) => [k, inputsFile.readTensor(k)])) as Record<string, tf.Tensor>;
+      const read = (k: string) => inputsFile.readTensor(k);
+      const inputs = {
+        input_ids: read('input_ids'), attention_mask: read('attention_mask'),
+        pixel_values: read('pixel_values'), pixel_attention_mask: read('pixel_attention_mask'),
+      };
       inputsFile.close();
       const capture = new Capture('all');
       const before = tf.memory().numTensors;
@@ -45,6 +48,7 @@ for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-smolvlm-patch']) de
         pixel_values: inputs.pixel_values, pixel_attention_mask: inputs.pixel_attention_mask,
       }, { capture });
       const [B, T] = inputs.input_ids.shape;
+      assert.ok(B !== undefined && T !== undefined, `input_ids shape [${inputs.input_ids.shape}] is not [B, T]`);
       const mask = inputs.attention_mask.dataSync() as Int32Array;
       const padded = mask.some((m) => m === 0);
       const rows: string[] = [];
@@ -60,8 +64,8 @@ for (const folder of ['tiny-smolvlm', 'tiny-smolvlm2', 'tiny-smolvlm-patch']) de
         const perPosition = name === 'logits' || name.startsWith('text.');
         if (padded && perPosition) {
           const keep = maskedPositions(expected, mask, B, T);
-          actual = Float32Array.from(keep, (i) => actual[i]);
-          ref = Float32Array.from(keep, (i) => expected[i]);
+          actual = Float32Array.from(keep, (i) => actual[i]!);
+          ref = Float32Array.from(keep, (i) => expected[i]!);
         }
         const d = diff(actual, ref);
         rows.push(`  ${name.padEnd(24)} ${String(c.tensors[name]).padEnd(14)} max|Δ| ${d.maxAbs.toExponential(2)}  max|ref| ${d.maxRef.toExponential(2)}`);

@@ -16,7 +16,7 @@ function naivePixelShuffle(x: Float32Array, N: number, side: number, D: number, 
     for (let a = 0; a < s; a++) for (let b = 0; b < s; b++) for (let d = 0; d < D; d++) {
       const src = (n * side * side + (i * s + a) * side + (j * s + b)) * D + d;
       const dst = (n * q * q + i * q + j) * D * s * s + (a * s + b) * D + d;
-      out[dst] = x[src];
+      out[dst] = x[src]!;
     }
   return out;
 }
@@ -24,7 +24,7 @@ function naivePixelShuffle(x: Float32Array, N: number, side: number, D: number, 
 describe('Idefics3 pieces', () => {
   before(async () => { await initBackend(); });
 
-  for (const [side, s, D] of [[4, 2, 3], [6, 3, 2], [8, 4, 1]]) {
+  for (const [side, s, D] of [[4, 2, 3], [6, 3, 2], [8, 4, 1]] as const) {
     it(`pixel shuffle side ${side}, scale ${s}: a 2×2 (s×s) block becomes one row, block order row-major`, () => {
       const N = 2;
       const x = Float32Array.from({ length: N * side * side * D }, (_, i) => i);

@@ -123,10 +123,12 @@ describe('Idefics3 with other sizes (random weights)', () => {
         const { logits: first } = model.forward({ input_ids: prefill, pixel_values: pixelValues }, { cache, lastOnly: true });
         assert.deepEqual(first.shape, [1, 1, V]);
         assertClose(first.dataSync(), refValues.subarray((T - steps - 1) * V, (T - steps) * V), TOLERANCE.float32, 'prefill last logits');
+        const [layer0] = cache;
+        assert.ok(layer0, 'a cache per layer');
         for (let s = T - steps; s < T; s++) {
-          const step = tf.tensor2d([ids[s]], [1, 1], 'int32');
+          const step = tf.tensor2d([ids[s]!], [1, 1], 'int32');
           const { logits } = model.forward({ input_ids: step, attention_mask: new Int32Array(s + 1).fill(1) }, { cache, lastOnly: true });
-          assert.equal(cache[0].offset, s + 1);
+          assert.equal(layer0.offset, s + 1);
           assertClose(logits.dataSync(), refValues.subarray(s * V, (s + 1) * V), TOLERANCE.float32, `decode step at position ${s}`);
           logits.dispose();
           step.dispose();

@@ -26,10 +26,10 @@ interface Case {
 }
 const cases = JSON.parse(fs.readFileSync(`${GOLDEN}/cases.json`, 'utf8')).cases as Case[];
 
-function readInputs(name: string): Record<string, tf.Tensor> {
+function readInputs(name: string): { input_ids: tf.Tensor; attention_mask: tf.Tensor; pixel_values: tf.Tensor } {
   const f = SafetensorsFile.open(`${GOLDEN}/${name}.inputs.safetensors`);
   try {
-    return Object.fromEntries(['input_ids', 'attention_mask', 'pixel_values'].map((k) => [k, f.readTensor(k)]));
+    return { input_ids: f.readTensor('input_ids'), attention_mask: f.readTensor('attention_mask'), pixel_values: f.readTensor('pixel_values') };
   } finally {
     f.close();
   }
@@ -80,7 +80,8 @@ describe('LLaVA (tiny-llava) parity with transformers', () => {
   }
 
   it('a capture of only the last vision layer (past vision_feature_layer) still gets it', () => {
-    const c = cases[0];
+    const [c] = cases;
+    assert.ok(c, 'cases.json has no case');
     const inputs = readInputs(c.name);
     const capture = new Capture(['vision.layers.2']);
     model.forward({ input_ids: inputs.input_ids, pixel_values: inputs.pixel_values }, { capture }).logits.dispose();

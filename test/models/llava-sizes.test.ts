@@ -141,7 +141,7 @@ describe('LLaVA with other sizes (random weights)', () => {
         assertClose(pre.logits.dataSync(), fullValues.subarray((prefix - 1) * V, prefix * V), TOLERANCE.float32, 'prefill last');
         pre.logits.dispose();
         for (let t = prefix; t < T; t++) {
-          const step = model.forward({ input_ids: tf.tensor2d([ids[t]], [1, 1], 'int32') }, { cache, lastOnly: true });
+          const step = model.forward({ input_ids: tf.tensor2d([ids[t]!], [1, 1], 'int32') }, { cache, lastOnly: true });
           assertClose(step.logits.dataSync(), fullValues.subarray(t * V, (t + 1) * V), TOLERANCE.float32, `step ${t}`);
           step.logits.dispose();
         }

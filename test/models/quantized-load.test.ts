@@ -18,12 +18,12 @@ import { quantizeCheckpoint } from '../../src/models/quantize-checkpoint.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { fixture } from '../helpers/paths.ts';
 
-const IDS = [[1, 5, 9, 22, 7, 3, 11, 40]];
+const IDS = [1, 5, 9, 22, 7, 3, 11, 40];
 
 async function logits(dir: string, options: ModelLoadOptions): Promise<Float32Array> {
   const model: LoadedModel = await loadModel(dir, options);
   try {
-    const ids = tf.tensor2d(IDS, [1, IDS[0].length], 'int32');
+    const ids = tf.tensor2d([IDS], [1, IDS.length], 'int32');
     const { logits: out } = model.forward({ input_ids: ids });
     const values = Float32Array.from(out.dataSync() as Float32Array);
     tf.dispose([ids, out]);
@@ -37,11 +37,11 @@ async function logits(dir: string, options: ModelLoadOptions): Promise<Float32Ar
 async function decodeLogits(dir: string, options: ModelLoadOptions): Promise<Float32Array> {
   const model: LoadedModel = await loadModel(dir, options);
   try {
-    const ids = tf.tensor2d(IDS, [1, IDS[0].length], 'int32');
+    const ids = tf.tensor2d([IDS], [1, IDS.length], 'int32');
     const cache = model.createCache();
-    const prompt = tf.slice(ids, [0, 0], [1, IDS[0].length - 1]);
+    const prompt = tf.slice(ids, [0, 0], [1, IDS.length - 1]);
     const first = model.forward({ input_ids: prompt }, { cache, lastOnly: true });
-    const last = tf.slice(ids, [0, IDS[0].length - 1], [1, 1]);
+    const last = tf.slice(ids, [0, IDS.length - 1], [1, 1]);
     const { logits: out } = model.forward({ input_ids: last }, { cache, lastOnly: true });
     const values = Float32Array.from(out.dataSync() as Float32Array);
     tf.dispose([ids, prompt, first.logits, last, out]);
@@ -52,7 +52,7 @@ async function decodeLogits(dir: string, options: ModelLoadOptions): Promise<Flo
   }
 }
 
-const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const maxAbsDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 describe('quantized weights on the tiny fixtures', () => {
   let tmp: string;
@@ -123,7 +123,7 @@ describe('quantized weights on the tiny fixtures', () => {
       ['lm_head.weight', 'language_model.lm_head.weight'],
       ['model.vision_model.embeddings.patch_embedding.weight', 'vision_model.embeddings.patch_embedding.weight'],
       ['model.connector.modality_projection.proj.weight', 'connector.modality_projection.proj.weight'],
-    ];
+    ] as const;
     for (const [hf, mlx] of pairs) {
       assert.equal(IDEFICS3_MLX_NAMES.mlx(hf), mlx);
       assert.equal(IDEFICS3_MLX_NAMES.hf(mlx), hf);
@@ -146,7 +146,7 @@ describe('quantized weights on the tiny fixtures', () => {
         let shape = e.shape;
         if (e.shape.length === 4) {
           const [O, I, k] = e.shape;
-          const t = tf.tensor4d(data, [O, I, k, k]);
+          const t = tf.tensor4d(data, [O!, I!, k!, k!]); // 4-D: checked above
           const hwc = tf.transpose(t, [0, 2, 3, 1]);
           data = Float32Array.from(hwc.dataSync() as Float32Array);
           shape = hwc.shape;
@@ -203,7 +203,9 @@ describe('quantized weights on the tiny fixtures', () => {
       const key = 'language_model.layers.0.mlp.down_proj.scales';
       const dir = copyWith('bad-scales', (d) => editTensors(d, (t) => {
         const s = t.get(key)!;
-        t.set(key, { ...s, shape: [s.shape[0] / 2, s.shape[1] * 2] });
+        const [rows, cols] = s.shape;
+        assert.ok(rows !== undefined && cols !== undefined, `${key} is not 2-D`);
+        t.set(key, { ...s, shape: [rows / 2, cols * 2] });
       }));
       await refuses(dir, /wrong shape[\s\S]*language_model\.layers\.0\.mlp\.down_proj\.scales: checkpoint \[32, 8\], expected \[64, 4\]/);
     });

@@ -12,7 +12,7 @@ import { Checkpoint } from '../../src/io/checkpoint.ts';
 import { findArchitecture, loadModel } from '../../src/models/registry.ts';
 import { lazyRandomTensors, randomTensors, writeRandomCheckpoint } from '../../src/models/random-weights.ts';
 
-const CONFIGS: Record<string, Record<string, unknown>> = {
+const CONFIGS = {
   idefics3: {
     architectures: ['Idefics3ForConditionalGeneration'], model_type: 'idefics3', image_token_id: 99, scale_factor: 3,
     vision_config: { hidden_size: 16, intermediate_size: 24, num_attention_heads: 2, num_hidden_layers: 1, image_size: 45, patch_size: 7 },
@@ -27,7 +27,7 @@ const CONFIGS: Record<string, Record<string, unknown>> = {
     architectures: ['LlamaForCausalLM'], model_type: 'llama', hidden_size: 32, intermediate_size: 48, num_attention_heads: 4,
     num_key_value_heads: 2, num_hidden_layers: 2, vocab_size: 50, tie_word_embeddings: true,
   },
-};
+} satisfies Record<string, Record<string, unknown>>;
 
 describe('random checkpoints for every architecture', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'tfvlm-random-ckpt-'));

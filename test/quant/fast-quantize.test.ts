@@ -133,7 +133,9 @@ describe('quantizeRowsFast matches quantizeRows (mlxBackend gpu) bit for bit', (
       const n = groups.length;
       assertSame(values, 1, n * G, { bits, groupSize: G, scaleDType: 'F32', mlxBackend: 'gpu' }, 'one row');
       assertSame(values, n, G, { bits, groupSize: G, scaleDType: 'F32', mlxBackend: 'gpu' }, 'a group per row');
-      const even = Float32Array.from([...groups.flat(), ...(n % 2 ? groups[0] : [])]);
+      const [first] = groups;
+      assert.ok(first, 'no groups');
+      const even = Float32Array.from([...groups.flat(), ...(n % 2 ? first : [])]);
       assertSame(even, Math.ceil(n / 2), 2 * G, { bits, groupSize: G, scaleDType: 'F32', mlxBackend: 'gpu' }, 'two groups per row');
     });
   }
@@ -172,7 +174,7 @@ describe('quantizeRowsFast refuses what quantizeRows refuses, with the same mess
     });
 
     it(`q${bits}, G = ${G}: a group whose max − min overflows float32`, () => {
-      for (const [row, k] of [[0, 0], [4, G + 1], [8, cols - 1]]) {
+      for (const [row, k] of [[0, 0], [4, G + 1], [8, cols - 1]] as const) {
         const v = base(row);
         v[row * cols + k] = -3.4e38;
         v[row * cols + (k % G === 0 ? k + 1 : k - 1)] = 3.4e38;
@@ -201,7 +203,7 @@ describe('quantizeRowsFast refuses what quantizeRows refuses, with the same mess
     }
     // f16's edges: 65504 and the subnormals 2^-24 · m are values; 65520, 2^-25, 2^-14 + 2^-25 and f32 denormals are not.
     const edges = [65504, -65504, 2 ** -24, -3 * 2 ** -24, 1023 * 2 ** -24, 2 ** -14, 2 ** -14 + 2 ** -24, 0, -0, 1 + 2 ** -10];
-    const good = Float32Array.from({ length: 2 * cols }, (_, i) => edges[i % edges.length]);
+    const good = Float32Array.from({ length: 2 * cols }, (_, i) => edges[i % edges.length]!);
     assertSame(good, 2, cols, options('F16'), 'f16 edge values');
     for (const bad of [65505, 65520, 1e9, 2 ** -25, 3 * 2 ** -25, 2 ** -14 + 2 ** -25, 2 ** -140, 1 + 2 ** -11]) {
       const v = good.slice();

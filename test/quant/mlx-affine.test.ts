@@ -29,11 +29,11 @@ function quantize4(values: Float32Array, mlxBackend: MlxBackend, scaleDType: Mlx
 }
 
 function toBf16(x: number): number {
-  return bf16ToF32(f32ToBf16(Float32Array.of(x)))[0];
+  return bf16ToF32(f32ToBf16(Float32Array.of(x)))[0]!;
 }
 
 function toF16(x: number): number {
-  return f16ToF32(f32ToF16(Float32Array.of(x)))[0];
+  return f16ToF32(f32ToF16(Float32Array.of(x)))[0]!;
 }
 
 describe('checkQuantization', () => {
@@ -108,7 +108,7 @@ describe('quantizeRows: hand-derived goldens', () => {
     // −0.40625: −0.9375 / scale = 15.88… → 16 → clamped to 15;  0: 0.53125 / |scale| = 9.00000025 → f32 9 → 9
     assert.deepEqual([...codes], [0x999999f0, 0x99999999, 0x99999999, 0x99999999]);
     const w = dequantizeRows(codes, scales, biases, 1, 32, { bits: 4, groupSize: 32 });
-    const err = Math.abs(w[1] - -0.40625); // 15·scale + 0.53125 = −0.354…, off by 0.052
+    const err = Math.abs(w[1]! - -0.40625); // 15·scale + 0.53125 = −0.354…, off by 0.052
     assert.ok(err > Math.abs(scale) / 2 && err <= Math.abs(scale), `error ${err}, scale ${scale}`);
   });
 
@@ -291,7 +291,7 @@ function referencePack(codes: number[], bits: number): number[] {
   const words: number[] = [];
   for (let w = 0; w < codes.length / perWord; w++) {
     let word = 0;
-    for (let k = 0; k < perWord; k++) word += codes[w * perWord + k] * 2 ** (k * bits);
+    for (let k = 0; k < perWord; k++) word += codes[w * perWord + k]! * 2 ** (k * bits);
     words.push(word);
   }
   return words;
@@ -346,11 +346,11 @@ describe('quantizeRows against an independent transcription, on random and adver
               assert.ok(Object.is(q.scales[g], roundTo(scaleDType, ref.scale)), `group ${g} scale ${q.scales[g]} vs ${ref.scale}`);
               assert.ok(Object.is(q.biases[g], ref.bias), `group ${g} bias ${q.biases[g]} vs ${ref.bias}`);
 
-              const sT = q.scales[g];
-              const b = q.biases[g];
+              const sT = q.scales[g]!;
+              const b = q.biases[g]!;
               for (let i = 0; i < groupSize; i++) {
-                const code = ref.codes[i];
-                const err = Math.abs(group[i] - w[start + i]);
+                const code = ref.codes[i]!;
+                const err = Math.abs(group[i]! - w[start + i]!);
                 // |scale| / 2 inside the range; up to |scale| for a far end clamped to the last code
                 // (edge / q0 may undershoot range / nBins; notes, section 4); plus the stored scale's
                 // rounding times the code, plus the dequantization's two roundings.

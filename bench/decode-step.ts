@@ -38,7 +38,10 @@ async function perToken(n: number): Promise<number[]> {
 await perToken(10);
 const times = (await perToken(steps + 1)).sort((a, b) => a - b);
 const median = times[Math.floor(times.length / 2)];
-const row = { steps: times.length, median_ms: median, min_ms: times[0], max_ms: times[times.length - 1], tok_s: 1000 / median };
+const min = times[0];
+const max = times[times.length - 1];
+if (median === undefined || min === undefined || max === undefined) throw new Error(`--steps ${values.steps}: no decode step was timed (give a whole number ≥ 1)`);
+const row = { steps: times.length, median_ms: median, min_ms: min, max_ms: max, tok_s: 1000 / median };
 console.log('| weights | steps | median ms/token | min | max | tok/s | peak RSS MB |\n|---|---|---|---|---|---|---|');
 const rss = (process.resourceUsage().maxRSS / 1024).toFixed(0);
 console.log(`| ${values.weights} | ${row.steps} | ${median.toFixed(1)} | ${row.min_ms.toFixed(1)} | ${row.max_ms.toFixed(1)} | ${row.tok_s.toFixed(1)} | ${rss} |`);

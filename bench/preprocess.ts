@@ -22,7 +22,8 @@ const runs = Number(args[args.indexOf('--runs') + 1]) || 5;
 const config = loadPreprocessorConfig(path.join(root, 'test/fixtures/image-preprocessing/smolvlm_preprocessor_config.json')) as Idefics3ImageProcessorConfig;
 const processor = new Idefics3ImageProcessor(config);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Median of a non-empty list. */
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** The processor's steps one by one (same calls as Idefics3ImageProcessor.processImage) so each can be timed. */
 async function timeOne(file: string): Promise<Record<string, number>> {
@@ -61,7 +62,7 @@ async function timeOne(file: string): Promise<Record<string, number>> {
   const decoded = await loadImage(file);
   const res = processor.preprocess(decoded);
   t.end_to_end = performance.now() - e0;
-  t.tiles = res.shape[1];
+  t.tiles = res.shape[1]!; // Idefics3: [batch, max_tiles, C, H, W]
   return t;
 }
 
@@ -81,16 +82,20 @@ async function main(): Promise<void> {
       await timeOne(file); // warm-up (wasm compile, JIT)
       const samples: Record<string, number>[] = [];
       for (let i = 0; i < runs; i++) samples.push(await timeOne(file));
-      results[name] = Object.fromEntries(Object.keys(samples[0]).map((k) => [k, median(samples.map((s) => s[k]))]));
+      const [first] = samples;
+      if (!first) throw new Error(`--runs ${runs}: need at least one run`);
+      // Every run times the same stages.
+      results[name] = Object.fromEntries(Object.keys(first).map((k) => [k, median(samples.map((s) => s[k]!))]));
     }
     if (json) {
       console.log(JSON.stringify({ bench: 'preprocess', runs, results }, null, 2));
       return;
     }
-    const keys = Object.keys(results[inputs[0].name]);
+    const columns = inputs.map((i) => results[i.name]!); // filled above, one per input
+    const keys = Object.keys(columns[0] ?? {});
     console.log(`Idefics3 preprocessing, SmolVLM-256M settings, median of ${runs} runs (ms)`);
     console.log(['stage'.padEnd(28), ...inputs.map((i) => i.name.padStart(20))].join(''));
-    for (const k of keys) console.log([k.padEnd(28), ...inputs.map((i) => results[i.name][k].toFixed(k === 'tiles' ? 0 : 1).padStart(20))].join(''));
+    for (const k of keys) console.log([k.padEnd(28), ...columns.map((c) => c[k]!.toFixed(k === 'tiles' ? 0 : 1).padStart(20))].join(''));
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }

@@ -124,13 +124,14 @@ async function drain(gen: AsyncGenerator<unknown, TokenLoopResult>): Promise<Tok
  */
 function teacherForcedLogits(model: DecoderModel, inputs: ProcessedInputs, generated: number[]): { logits: Float32Array; vocab: number; ms: number } {
   const t0 = performance.now();
-  const prompt = inputs.input_ids[0];
+  const [prompt] = inputs.input_ids;
+  if (!prompt) throw new Error('teacher forcing: the inputs hold no prompt row');
   const ids = [...prompt, ...generated.slice(0, -1)];
   const n = generated.length;
   const out = tf.tidy(() => {
     const pixels = inputs.pixel_values && inputs.pixelShape ? tf.tensor(inputs.pixel_values, inputs.pixelShape, 'float32') : undefined;
     const pixelMask = pixels && inputs.pixel_attention_mask && inputs.pixelShape
-      ? tf.tensor(inputs.pixel_attention_mask, [inputs.pixelShape[0], inputs.pixelShape[1], ...inputs.pixelShape.slice(3)], 'bool')
+      ? tf.tensor(inputs.pixel_attention_mask, [...inputs.pixelShape.slice(0, 2), ...inputs.pixelShape.slice(3)], 'bool') // [B, tiles, H, W]
       : undefined;
     const { logits } = model.forward({
       input_ids: tf.tensor2d(ids, [1, ids.length], 'int32'),
@@ -158,7 +159,8 @@ async function measureModel(spec: ModelSpec): Promise<ModelResult> {
     [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: spec.prompt }] }],
     { images: [[spec.image]], imageSplitting: false },
   );
-  if (inputs.input_ids.length !== 1) throw new Error(`${spec.name}: expected one prompt row`);
+  const [prompt] = inputs.input_ids;
+  if (!prompt || inputs.input_ids.length !== 1) throw new Error(`${spec.name}: expected one prompt row`);
 
   // The full-precision model: S, then its own teacher-forced logits.
   let tLoad = performance.now();
@@ -171,7 +173,9 @@ async function measureModel(spec: ModelSpec): Promise<ModelResult> {
     const tGen = performance.now();
     const res = await drain(generateTokens(full, inputs, { ...GREEDY, seed: 0, maxNewTokens: NEW_TOKENS, eosTokenIds: [] }));
     generateMs = performance.now() - tGen;
-    generated = res.generated[0];
+    const [row] = res.generated;
+    if (!row) throw new Error(`${spec.name}: generation returned no rows (${res.stopReason})`);
+    generated = row;
     if (generated.length !== NEW_TOKENS) throw new Error(`${spec.name}: generated ${generated.length} tokens, not ${NEW_TOKENS} (${res.stopReason})`);
     reference = teacherForcedLogits(full, inputs, generated);
   } finally {
@@ -204,7 +208,7 @@ async function measureModel(spec: ModelSpec): Promise<ModelResult> {
     model: spec.name,
     dir,
     vocab,
-    prompt_tokens: inputs.input_ids[0].length,
+    prompt_tokens: prompt.length,
     generated,
     generated_text: processor.tokenizer.decode(generated, { skipSpecialTokens: false }),
     generate_ms: generateMs,

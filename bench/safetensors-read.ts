@@ -95,7 +95,7 @@ async function readAll(file: string, mode: string): Promise<void> {
     }
     const a = ckpt.readArray(name, scratch);
     elements += a.length;
-    checksum += a[a.length >> 1];
+    checksum += a[a.length >> 1]!;
   }
   const wallMs = performance.now() - t0;
   const stats = ckpt.stats;
@@ -111,7 +111,11 @@ async function readAll(file: string, mode: string): Promise<void> {
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
-  if (args[0] === '--read') return readAll(args[1], args[2]);
+  if (args[0] === '--read') {
+    const [, file, mode] = args;
+    if (!file || !mode) throw new Error('usage: safetensors-read.ts --read FILE fresh|reuse|tensor');
+    return readAll(file, mode);
+  }
   const file = path.join(os.tmpdir(), `tfvlm-bench-${process.pid}.safetensors`);
   try {
     const tw = performance.now();

@@ -102,7 +102,7 @@ async function child(outDir: string, rounds: number): Promise<void> {
     tf.tidy(() => {
       const qkv = tf.matMul(rms(h), lw.qkv);
       const a = tf.add(h, tf.matMul(tf.slice(qkv, [0, 2 * hidden], [1, hidden]), lw.o));
-      const [g, u] = tf.split(tf.matMul(rms(a), lw.gateUp), 2, -1);
+      const [g, u] = tf.split(tf.matMul(rms(a), lw.gateUp), 2, -1) as [T, T]; // two halves
       return tf.add(a, tf.matMul(tf.mul(tf.mul(g, tf.sigmoid(g)), u), lw.down));
     });
   const layers = 30;
@@ -187,13 +187,14 @@ export function runThreadsBench(threadCounts: number[], rounds = 7): ThreadsBenc
     }
   }
   const maxAbsDiff: Record<string, number> = {};
+  const [first, ...others] = outputs;
   for (const name of CHECKED) {
     let d = 0;
-    for (const out of outputs.slice(1)) {
-      const a = outputs[0][name];
+    for (const out of others) {
+      const a = first?.[name];
       const b = out[name];
-      if (a.length !== b.length) d = Infinity;
-      else for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i] - b[i]));
+      if (!a || !b || a.length !== b.length) d = Infinity;
+      else for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
     }
     maxAbsDiff[name] = d;
   }
@@ -216,8 +217,9 @@ function printTable(bench: ThreadsBench): void {
   }
   lines.push(['backend init (ms)', ...bench.runs.map((r) => r.initMs.toFixed(0))]);
   lines.push(['RSS after bench (MB)', ...bench.runs.map((r) => r.rssMB.toFixed(0))]);
-  const widths = head.map((_, c) => Math.max(...lines.map((l) => l[c].length)));
-  for (const l of lines) console.log(l.map((cell, c) => cell.padEnd(widths[c])).join('  '));
+  // Every line has one cell per column of head.
+  const widths = head.map((_, c) => Math.max(...lines.map((l) => l[c]!.length)));
+  for (const l of lines) console.log(l.map((cell, c) => cell.padEnd(widths[c]!)).join('  '));
   for (const r of bench.runs) if (r.threadsFallback) console.log(`note (${r.threadsRequested} requested): ${r.threadsFallback}`);
   console.log('max |diff| vs first run:', JSON.stringify(bench.maxAbsDiff));
 }

@@ -16,7 +16,8 @@ import { SmolVLMVideoProcessor, parseVideoProcessorConfig } from '../src/process
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const runs = Number(args[args.indexOf('--runs') + 1]) || 7;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** Median of a non-empty list. */
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // SmolVLM2-500M-Video-Instruct preprocessor_config.json (the only processor file it ships).
 const processor = new SmolVLMVideoProcessor(parseVideoProcessorConfig({
@@ -37,7 +38,7 @@ function time(fn: () => unknown): number {
 
 const photo = convertToRGB(await loadImage(path.join(root, 'test/images/rocket.jpg')));
 const rows: { frame: string; first_resize: string; torch_ms: number; pillow_ms: number; normalize_ms: number }[] = [];
-for (const [w, h] of [[640, 360], [1280, 720]]) {
+for (const [w, h] of [[640, 360], [1280, 720]] as const) {
   const frame: Bitmap = resize(photo, w, h, Resampling.BICUBIC);
   const [h1, w1] = processor.firstResizeSize(h, w);
   const lut = processor.normalization();

@@ -7,7 +7,8 @@ const root = (p: string) => fileURLToPath(new URL(`../${p}`, import.meta.url));
 
 export function option(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1] : fallback;
+  const value = i >= 0 ? process.argv[i + 1] : undefined; // undefined when --name is last
+  return value ?? fallback;
 }
 
 export function modelDir(): string {

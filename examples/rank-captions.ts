@@ -8,4 +8,6 @@ const image = option('image', photo('rocket.jpg'));
 const captions = ['A rocket on a launch pad.', 'A cat sleeping on a sofa.', 'A bowl of fruit on a table.', 'An astronaut in a white suit.'];
 const result = await rank(modelDir(), [image], captions);
 say(`${result.method} scores (${result.scoreKind}), best first:`);
-for (const j of rankOrder(result.scores[0])) say(`  ${result.scores[0][j].toFixed(3).padStart(9)}  ${captions[j]}`);
+const [scores] = result.scores; // one image: its score for each caption
+if (!scores) throw new Error('rank returned no scores for the image');
+for (const j of rankOrder(scores)) say(`  ${scores[j]!.toFixed(3).padStart(9)}  ${captions[j]}`); // rankOrder: indices into scores

@@ -103,9 +103,11 @@ function randomInputs(s: AttentionShape, T: number, S: number, seed: number, cau
   };
 }
 
+type KernelName = keyof typeof ATTENTION_KERNELS;
+
 /** Runs `variants` on one input set, the reference first (its output is what the others must match). */
 async function section(
-  name: KernelRow['section'], s: AttentionShape, T: number, S: number, causal: boolean, variants: string[], opts: RunOptions,
+  name: KernelRow['section'], s: AttentionShape, T: number, S: number, causal: boolean, variants: KernelName[], opts: RunOptions,
 ): Promise<KernelRow[]> {
   const inputs = randomInputs(s, T, S, 7 + S, causal);
   try {
@@ -128,13 +130,13 @@ export async function benchAttentionKernels(opts: RunOptions): Promise<KernelRow
   opts.log('vision self-attention (12 heads, no mask):');
   for (const S of seqs) {
     // The naive batched path costs minutes at 2048+; its trend is clear by 1024.
-    const variants = ['reference', 'flash', ...(S <= (opts.quick ? 256 : 1024) ? ['batched'] : [])];
+    const variants: KernelName[] = ['reference', 'flash', ...(S <= (opts.quick ? 256 : 1024) ? ['batched' as const] : [])];
     rows.push(...(await section('vision-prefill', VISION, S, S, false, variants, opts)));
   }
   opts.log('text prefill, grouped-query (9 / 3 heads, causal):');
   for (const S of opts.quick ? [256, 1024] : [64, 256, 1024, 4096]) {
     // Causal flash over 16+ key blocks takes minutes at 4096 here; its trend is clear by 1024.
-    rows.push(...(await section('text-prefill-gqa', TEXT, S, S, true, ['reference', 'gqa-repeat', 'gqa-grouped', ...(S <= 1024 ? ['flash'] : [])], opts)));
+    rows.push(...(await section('text-prefill-gqa', TEXT, S, S, true, ['reference', 'gqa-repeat', 'gqa-grouped', ...(S <= 1024 ? ['flash' as const] : [])], opts)));
   }
   opts.log('decode attention, one query (9 / 3 heads):');
   for (const S of opts.quick ? [256, 4096] : [64, 256, 1024, 4096]) {
@@ -166,7 +168,8 @@ export async function benchQkvProjection(opts: RunOptions & { layers: number }):
     });
     const three = (w: (typeof sets)[number]) => [tf.matMul(x, w.wq), tf.matMul(x, w.wk), tf.matMul(x, w.wv)];
     const one = (w: (typeof sets)[number]) => tf.split(tf.matMul(x, w.fused), [c.q, c.kv, c.kv], 1);
-    const reference = Float32Array.from(three(sets[0]).flatMap((t) => { const d = Array.from(t.dataSync()); t.dispose(); return d; }));
+    const first = sets[0]!; // every case has c.sets ≥ 1
+    const reference = Float32Array.from(three(first).flatMap((t) => { const d = Array.from(t.dataSync()); t.dispose(); return d; }));
     const flops = 2 * c.T * c.hidden * (c.q + 2 * c.kv);
     const bytes = 4 * (c.T * c.hidden + c.hidden * (c.q + 2 * c.kv) + c.T * (c.q + 2 * c.kv));
     for (const [variant, fn] of [['three projections', three], ['fused qkv', one]] as const) {
@@ -175,7 +178,7 @@ export async function benchQkvProjection(opts: RunOptions & { layers: number }):
         ms: null, gflops: null, pct_peak: null, bytes_moved: bytes, gbps: null, pct_bandwidth: null, peak_tensor_mb: null, max_abs_diff: null,
         threads: c.T === 1 ? opts.decodeThreads : opts.threads,
       };
-      const out = fn(sets[0]);
+      const out = fn(first);
       const got = Float32Array.from(out.flatMap((t) => Array.from(t.dataSync())));
       tf.dispose(out);
       const check = agrees(got, reference);

@@ -20,7 +20,7 @@ export const referenceAttention: AttentionKernel = scaledDotProductAttention;
 /** transformers repeat_kv: [B, Hkv, S, D] → [B, Hkv·groups, S, D], each kv head repeated in place. */
 export function repeatKV(x: tf.Tensor, groups: number): tf.Tensor {
   if (groups === 1) return tf.clone(x);
-  const [B, Hkv, S, D] = x.shape;
+  const [B, Hkv, S, D] = x.shape as [number, number, number, number];
   return tf.tidy(() => tf.reshape(tf.tile(tf.expandDims(x, 2), [1, 1, groups, 1, 1]), [B, Hkv * groups, S, D]));
 }
 
@@ -61,12 +61,13 @@ export function flashAttention(blockSize = 256): AttentionKernel {
       const masks = maskRows(mask, S);
       // Per kv head: its key blocks as [D, n] (transposed once) and value blocks [n, D].
       const blocks = ks.map((kh, j) => {
+        const vh = vs[j]!; // ks, vs: one per kv head
         const out: { kT: tf.Tensor; v: tf.Tensor; start: number; size: number }[] = [];
         for (let start = 0; start < S; start += blockSize) {
           const size = Math.min(blockSize, S - start);
           out.push({
             kT: tf.transpose(size === S ? kh : tf.slice(kh, [start, 0], [size, D])),
-            v: size === S ? vs[j] : tf.slice(vs[j], [start, 0], [size, D]),
+            v: size === S ? vh : tf.slice(vh, [start, 0], [size, D]),
             start,
             size,
           });
@@ -81,9 +82,10 @@ export function flashAttention(blockSize = 256): AttentionKernel {
           let m: tf.Tensor | undefined; // [T, 1] running max of the scores
           let l: tf.Tensor | undefined; // [T, 1] running Σ exp(s − m)
           let acc: tf.Tensor | undefined; // [T, D] running Σ exp(s − m) · v
-          for (const blk of blocks[j]) {
+          const qh = qs[b * H + h]!; // b < B, h < H: one of the B·H query heads
+          for (const blk of blocks[j]!) {
             const next = tf.tidy(() => {
-              let s = tf.matMul(qs[b * H + h], blk.kT); // [T, n]
+              let s = tf.matMul(qh, blk.kT); // [T, n]
               if (maskB) s = tf.add(s, blk.size === S ? maskB : tf.slice(maskB, [0, blk.start], [maskB.shape[0], blk.size]));
               const blockMax = tf.max(s, 1, true);
               const probs = tf.softmax(s);
@@ -131,12 +133,12 @@ export const gqaGroupedAttention: AttentionKernel = (q, k, v, mask, scale) => {
     for (let b = 0; b < B; b++) {
       for (let j = 0; j < Hkv; j++) {
         const i = b * Hkv + j;
-        let scores = tf.matMul(qs[i], kTs[i]); // [groups·T, S]
+        let scores = tf.matMul(qs[i]!, kTs[i]!); // [groups·T, S]
         if (masks) {
           // The same mask rows for every head of the group: broadcast over [groups, T, S], no tiling.
-          scores = tf.reshape(tf.add(tf.reshape(scores, [groups, T, S]), masks[Math.min(b, masks.length - 1)]), [groups * T, S]);
+          scores = tf.reshape(tf.add(tf.reshape(scores, [groups, T, S]), masks[Math.min(b, masks.length - 1)]!), [groups * T, S]);
         }
-        outs.push(tf.matMul(tf.softmax(scores), vs[i]));
+        outs.push(tf.matMul(tf.softmax(scores), vs[i]!));
       }
     }
     return tf.reshape(tf.stack(outs), [B, Hkv * groups, T, D]); // [B·Hkv, groups·T, D] → [B, H, T, D]
@@ -160,9 +162,9 @@ export const decodeAttention: AttentionKernel = (q, k, v, mask, scale) => {
     for (let b = 0; b < B; b++) {
       for (let j = 0; j < Hkv; j++) {
         const i = b * Hkv + j;
-        let scores = tf.transpose(tf.matMul(ks[i], qTs[i])); // [S, groups] → [groups, S]
-        if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]);
-        outs.push(tf.matMul(tf.softmax(scores), vs[i])); // [groups, D]
+        let scores = tf.transpose(tf.matMul(ks[i]!, qTs[i]!)); // [S, groups] → [groups, S]
+        if (masks) scores = tf.add(scores, masks[Math.min(b, masks.length - 1)]!);
+        outs.push(tf.matMul(tf.softmax(scores), vs[i]!)); // [groups, D]
       }
     }
     return tf.reshape(tf.stack(outs), [B, Hkv * groups, 1, D]);
@@ -170,11 +172,11 @@ export const decodeAttention: AttentionKernel = (q, k, v, mask, scale) => {
 };
 
 /** Every kernel by name, for the bench and tests. decode applies to T = 1 only. */
-export const ATTENTION_KERNELS: Record<string, { kernel: AttentionKernel; decodeOnly?: boolean }> = {
+export const ATTENTION_KERNELS = {
   reference: { kernel: referenceAttention },
   batched: { kernel: batchedAttention },
   flash: { kernel: flashAttention(256) },
   'gqa-repeat': { kernel: gqaRepeatAttention },
   'gqa-grouped': { kernel: gqaGroupedAttention },
   decode: { kernel: decodeAttention, decodeOnly: true },
-};
+} satisfies Record<string, { kernel: AttentionKernel; decodeOnly?: boolean }>;

@@ -49,7 +49,7 @@ export async function measureDecodeBreakdown(
   const layers = linearsIn([model.text.weights.layers, model.text.lmHead]);
   const rows = layers.map((l) => tf.randomNormal([1, l.inFeatures], 0, 1, 'float32', 5) as tf.Tensor2D);
   const runs = quick ? 5 : 15;
-  const products = () => layers.forEach((l, i) => linear(l, rows[i]).dispose());
+  const products = () => layers.forEach((l, i) => linear(l, rows[i]!).dispose()); // rows: one per layer
   // Stored weights run on the kernel pool's threads whatever tfjs uses; float32 ones on tfjs's.
   const matmul_ms = layers[0]?.packed
     ? [{ threads: kernelThreads().threads, ms: time(products, { warmup: 2, runs }).ms }]

@@ -84,7 +84,7 @@ function fusedDecodeStep(): AttendingKVCache {
     },
     update: (k, v) => cache.update(k, v),
     appendAndAttend(q, k, v, _mask, scale) {
-      const [B, H, , D] = q.shape;
+      const [B, H, , D] = q.shape as [number, number, number, number];
       const Hkv = k.shape[1] as number;
       const qTs = tf.tidy(() => tf.unstack(tf.transpose(tf.reshape(tf.mul(q, scale), [B * Hkv, H / Hkv, D]), [0, 2, 1])));
       try {
@@ -142,7 +142,7 @@ function decodeCaches(opts: { quick: boolean; layers: number; limits: MachineLim
       try {
         const bytesBefore = tf.memory().numBytes;
         for (const c of caches) c.update(prefix.k, prefix.v);
-        const first = caches[0].appendAndAttend(q, step.k, step.v, undefined, scale);
+        const first = caches[0]!.appendAndAttend(q, step.k, step.v, undefined, scale); // opts.layers ≥ 1
         const check = agrees(first.dataSync() as Float32Array, reference);
         first.dispose();
         row.max_abs_diff = check.maxAbs;

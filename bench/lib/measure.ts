@@ -13,7 +13,7 @@ export interface Timing {
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const n = s.length;
-  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
 /**
@@ -58,9 +58,9 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): { maxAbs
   let maxAbs = 0;
   let maxRef = 0;
   for (let i = 0; i < a.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
+    const d = Math.abs(a[i]! - b[i]!);
     maxAbs = Number.isNaN(d) ? Infinity : Math.max(maxAbs, d);
-    maxRef = Math.max(maxRef, Math.abs(b[i]));
+    maxRef = Math.max(maxRef, Math.abs(b[i]!));
   }
   return { maxAbs, maxRef };
 }

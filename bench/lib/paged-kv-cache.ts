@@ -28,7 +28,7 @@ function checkUpdate(k: tf.Tensor, v: tf.Tensor, layout: Layout | undefined, wha
   if (k.rank !== 4 || v.rank !== 4 || k.shape.some((d, i) => d !== v.shape[i])) {
     throw new TfvlmError(`${what} update: k and v must both be [B, Hkv, T, D], got [${k.shape}] and [${v.shape}]`);
   }
-  const [B, Hkv, , D] = k.shape;
+  const [B, Hkv, , D] = k.shape as [number, number, number, number];
   if (layout && (layout.B !== B || layout.Hkv !== Hkv || layout.D !== D)) {
     throw new TfvlmError(`${what} update: cache holds [${layout.B}, ${layout.Hkv}, *, ${layout.D}], got [${k.shape}]`);
   }
@@ -36,7 +36,7 @@ function checkUpdate(k: tf.Tensor, v: tf.Tensor, layout: Layout | undefined, wha
 }
 
 function checkQuery(q: tf.Tensor, mask: tf.Tensor | undefined, layout: Layout, S: number, what: string): { H: number; T: number; groups: number } {
-  const [B, H, T, D] = q.shape;
+  const [B, H, T, D] = q.shape as [number, number, number, number]; // checked just below
   if (q.rank !== 4 || B !== layout.B || D !== layout.D || H % layout.Hkv !== 0) {
     throw new TfvlmError(`${what}: q must be [${layout.B}, k·${layout.Hkv}, T, ${layout.D}], got [${q.shape}]`);
   }
@@ -118,24 +118,25 @@ export class PagedKVCache implements AttendingKVCache {
     tf.tidy(() => {
       const ks = tf.unstack(tf.reshape(k, [B * Hkv, T, D]));
       const vs = tf.unstack(tf.reshape(v, [B * Hkv, T, D]));
-      for (let i = 0; i < B * Hkv; i++) {
-        const pages = this.pages[i];
+      for (const [i, pages] of this.pages.entries()) {
+        const ki = ks[i]!; // ks, vs: one [T, D] per (b, kv head), as pages
+        const vi = vs[i]!;
         let t = 0;
         while (t < T) {
           const last = pages[pages.length - 1];
           const lastLen = last ? last.k.shape[0] : P;
-          if (lastLen < P) {
+          if (last && lastLen < P) {
             const n = Math.min(P - lastLen, T - t);
             const grown = {
-              k: tf.keep(tf.concat([last.k, n === T ? ks[i] : tf.slice(ks[i], [t, 0], [n, D])], 0)),
-              v: tf.keep(tf.concat([last.v, n === T ? vs[i] : tf.slice(vs[i], [t, 0], [n, D])], 0)),
+              k: tf.keep(tf.concat([last.k, n === T ? ki : tf.slice(ki, [t, 0], [n, D])], 0)),
+              v: tf.keep(tf.concat([last.v, n === T ? vi : tf.slice(vi, [t, 0], [n, D])], 0)),
             };
             tf.dispose([last.k, last.v]);
             pages[pages.length - 1] = grown;
             t += n;
           } else {
             const n = Math.min(P, T - t);
-            pages.push({ k: tf.keep(tf.slice(ks[i], [t, 0], [n, D])), v: tf.keep(tf.slice(vs[i], [t, 0], [n, D])) });
+            pages.push({ k: tf.keep(tf.slice(ki, [t, 0], [n, D])), v: tf.keep(tf.slice(vi, [t, 0], [n, D])) });
             t += n;
           }
         }
@@ -151,7 +152,7 @@ export class PagedKVCache implements AttendingKVCache {
     const { B, Hkv, D } = this.layout!;
     const S = this.stored;
     const whole = (pick: (p: Page) => tf.Tensor) =>
-      tf.reshape(tf.stack(this.pages.map((ps) => (ps.length === 1 ? tf.clone(pick(ps[0])) : tf.concat(ps.map(pick), 0)))), [B, Hkv, S, D]);
+      tf.reshape(tf.stack(this.pages.map((ps) => (ps.length === 1 ? tf.clone(pick(ps[0]!)) : tf.concat(ps.map(pick), 0)))), [B, Hkv, S, D]);
     const out = tf.tidy(() => ({ k: tf.keep(whole((p) => p.k)), v: tf.keep(whole((p) => p.v)) }));
     this.returned = [out.k, out.v];
     return out;
@@ -170,15 +171,16 @@ export class PagedKVCache implements AttendingKVCache {
       for (let b = 0; b < B; b++) {
         for (let j = 0; j < Hkv; j++) {
           const i = b * Hkv + j;
-          const pages = this.pages[i];
+          const pages = this.pages[i]!; // one page list per (b, kv head)
+          const qT = qTs[i]!;
           // Scores page by page ([n, groups·T] each, keys on the left), one softmax over all.
-          const scoresT = pages.map((p) => tf.matMul(p.k, qTs[i]));
-          let scores = tf.transpose(scoresT.length === 1 ? scoresT[0] : tf.concat(scoresT, 0)); // [groups·T, S]
-          if (masks) scores = addGroupedMask(scores, masks[Math.min(b, masks.length - 1)], groups, T);
+          const scoresT = pages.map((p) => tf.matMul(p.k, qT));
+          let scores = tf.transpose(scoresT.length === 1 ? scoresT[0]! : tf.concat(scoresT, 0)); // [groups·T, S]
+          if (masks) scores = addGroupedMask(scores, masks[Math.min(b, masks.length - 1)]!, groups, T);
           const probs = tf.softmax(scores);
           const parts = pages.map((p, n) =>
             tf.matMul(pages.length === 1 ? probs : tf.slice(probs, [0, n * this.pageSize], [groups * T, p.k.shape[0]]), p.v));
-          outs.push(parts.length === 1 ? parts[0] : tf.addN(parts)); // [groups·T, D]
+          outs.push(parts.length === 1 ? parts[0]! : tf.addN(parts)); // [groups·T, D]
         }
       }
       return tf.reshape(tf.stack(outs), [B, H, T, D]);
@@ -196,7 +198,7 @@ export class PagedKVCache implements AttendingKVCache {
     const D = this.layout!.D;
     for (const pages of this.pages) {
       for (const p of pages.splice(keepPages)) tf.dispose([p.k, p.v]);
-      const last = pages[keepPages - 1];
+      const last = pages[keepPages - 1]!; // 0 < length < stored: page keepPages - 1 exists
       if (last.k.shape[0] !== lastLen) {
         pages[keepPages - 1] = { k: tf.keep(tf.slice(last.k, [0, 0], [lastLen, D])), v: tf.keep(tf.slice(last.v, [0, 0], [lastLen, D])) };
         tf.dispose([last.k, last.v]);

@@ -6,12 +6,12 @@
 /** log-softmax of `logits[offset .. offset + n)` in float64. */
 export function logSoftmax(logits: ArrayLike<number>, offset = 0, n = logits.length - offset): Float64Array {
   let max = -Infinity;
-  for (let i = 0; i < n; i++) max = Math.max(max, logits[offset + i]);
+  for (let i = 0; i < n; i++) max = Math.max(max, logits[offset + i]!);
   let sum = 0;
-  for (let i = 0; i < n; i++) sum += Math.exp(logits[offset + i] - max);
+  for (let i = 0; i < n; i++) sum += Math.exp(logits[offset + i]! - max);
   const logZ = max + Math.log(sum);
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = logits[offset + i] - logZ;
+  for (let i = 0; i < n; i++) out[i] = logits[offset + i]! - logZ;
   return out;
 }
 
@@ -20,8 +20,9 @@ export function klFromLogProbs(logP: Float64Array, logQ: Float64Array): number {
   if (logP.length !== logQ.length) throw new Error(`klFromLogProbs: ${logP.length} vs ${logQ.length} entries`);
   let kl = 0;
   for (let i = 0; i < logP.length; i++) {
-    if (logP[i] === -Infinity) continue; // p = 0 contributes nothing
-    kl += Math.exp(logP[i]) * (logP[i] - logQ[i]);
+    const lp = logP[i]!;
+    if (lp === -Infinity) continue; // p = 0 contributes nothing
+    kl += Math.exp(lp) * (lp - logQ[i]!);
   }
   return kl;
 }
@@ -34,7 +35,7 @@ export function klDivergence(pLogits: ArrayLike<number>, qLogits: ArrayLike<numb
 /** Index of the largest entry of `x[offset .. offset + n)` (the first one on ties, as argMax does). */
 export function argmax(x: ArrayLike<number>, offset = 0, n = x.length - offset): number {
   let best = 0;
-  for (let i = 1; i < n; i++) if (x[offset + i] > x[offset + best]) best = i;
+  for (let i = 1; i < n; i++) if (x[offset + i]! > x[offset + best]!) best = i;
   return best;
 }
 
@@ -51,7 +52,7 @@ export function quantile(values: readonly number[], q: number): number {
   const pos = q * (s.length - 1);
   const lo = Math.floor(pos);
   const hi = Math.min(lo + 1, s.length - 1);
-  return s[lo] + (pos - lo) * (s[hi] - s[lo]);
+  return s[lo]! + (pos - lo) * (s[hi]! - s[lo]!); // 0 ≤ lo ≤ hi < s.length for q in [0, 1]
 }
 
 export interface LogitComparison {
@@ -87,7 +88,7 @@ export function compareLogits(full: ArrayLike<number>, quant: ArrayLike<number>,
     kl.push(klFromLogProbs(logSoftmax(full, o, vocab), logSoftmax(quant, o, vocab)));
     fullArgmax.push(argmax(full, o, vocab));
     quantArgmax.push(argmax(quant, o, vocab));
-    for (let i = 0; i < vocab; i++) maxAbs = Math.max(maxAbs, Math.abs(full[o + i] - quant[o + i]));
+    for (let i = 0; i < vocab; i++) maxAbs = Math.max(maxAbs, Math.abs(full[o + i]! - quant[o + i]!));
   }
   const agree = agreementCount(fullArgmax, quantArgmax);
   return {

@@ -172,8 +172,9 @@ export function markdownReport(r: BenchResult): string {
     out.push(kernelTable(rows));
     out.push('');
   }
-  if (r.decode_cache.length) {
-    out.push(`### Decode step per KV-cache strategy (append + attend, ${r.decode_cache[0].layers} layers, 9 / 3 heads × 64)`);
+  const [firstCacheRow] = r.decode_cache;
+  if (firstCacheRow) {
+    out.push(`### Decode step per KV-cache strategy (append + attend, ${firstCacheRow.layers} layers, 9 / 3 heads × 64)`);
     out.push(cacheTable(r.decode_cache));
     out.push('');
   }

@@ -43,7 +43,7 @@ export function shapesAttentionTargets(example: TrainExample, conv: Conversation
     const prompt = conv.messages[i - 1]?.content.find((p) => p.type === 'text');
     const question = prompt?.type === 'text' ? byText.get(prompt.text) : undefined;
     if (query === undefined || !question || question.cells.length === 0) return;
-    const keys = imagePositions.filter((_, j) => question.cells.includes(tokenCell[j]));
+    const keys = imagePositions.filter((_, j) => question.cells.includes(tokenCell[j]!)); // one cell per image position
     if (keys.length > 0) targets.push({ query, keys });
   });
   return targets;
@@ -61,12 +61,14 @@ export function attachShapesAttentionTargets(
   }
   let made = 0;
   conversations.forEach((conv, i) => {
-    const images = conv.messages.flatMap((m) => m.content.flatMap((p) => (p.type === 'image' ? [p.image] : [])));
-    if (images.length !== 1) return;
-    const scene = scenes.get(images[0]);
-    if (!scene) throw new TfvlmError(`attention targets: conversation ${i + 1} shows ${images[0]}, which has no scene`);
-    examples[i].attentionTargets = shapesAttentionTargets(examples[i], conv, scene, imageTokenId);
-    made += examples[i].attentionTargets!.length;
+    const example = examples[i]!; // as many examples as conversations (checked above)
+    const [image, ...moreImages] = conv.messages.flatMap((m) => m.content.flatMap((p) => (p.type === 'image' ? [p.image] : [])));
+    if (image === undefined || moreImages.length > 0) return;
+    const scene = scenes.get(image);
+    if (!scene) throw new TfvlmError(`attention targets: conversation ${i + 1} shows ${image}, which has no scene`);
+    const targets = shapesAttentionTargets(example, conv, scene, imageTokenId);
+    example.attentionTargets = targets;
+    made += targets.length;
   });
   return made;
 }

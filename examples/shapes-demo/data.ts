@@ -64,6 +64,6 @@ byte-identical output; use different seeds for train and eval (e.g. train 0, eva
   },
 };
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await runCommand(dataCommand, process.argv.slice(2));
 }

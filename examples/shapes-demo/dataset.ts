@@ -85,7 +85,8 @@ function questionConversations(image: string, questions: QuestionAnswer[], perCo
   const out: ShapesConversation[] = [];
   for (let i = 0; i < questions.length; i += perConversation) {
     const group = questions.slice(i, i + perConversation);
-    const task = group.length === 1 ? group[0].type : 'mixed';
+    const [first] = group;
+    const task = first && group.length === 1 ? first.type : 'mixed';
     out.push(conversation(image, group.map((q) => ({ prompt: q.question, answer: q.answer })), task));
   }
   return out;

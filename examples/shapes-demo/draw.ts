@@ -52,9 +52,9 @@ export async function sceneToPng(scene: Scene): Promise<Buffer> {
   const img = new Jimp({ width: scene.width, height: scene.height, color: 0xffffffff });
   const rgba = img.bitmap.data;
   for (let i = 0, n = scene.width * scene.height; i < n; i++) {
-    rgba[i * 4] = rgb[i * 3];
-    rgba[i * 4 + 1] = rgb[i * 3 + 1];
-    rgba[i * 4 + 2] = rgb[i * 3 + 2];
+    rgba[i * 4] = rgb[i * 3]!;
+    rgba[i * 4 + 1] = rgb[i * 3 + 1]!;
+    rgba[i * 4 + 2] = rgb[i * 3 + 2]!;
     rgba[i * 4 + 3] = 255;
   }
   // colorType 2 = truecolour without alpha (pngjs PNGColorType.COLOR).

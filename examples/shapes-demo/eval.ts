@@ -123,6 +123,6 @@ model while loading (as tfvlm generate); --json prints the result with every mis
   },
 };
 
-if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   process.exitCode = await runCommand(evalCommand, process.argv.slice(2));
 }

@@ -55,6 +55,15 @@ interface Question {
   cell: number;
 }
 
+/** The processor's pixel shape [B, tiles, C, H, W] (one tile per image here: no splitting). */
+function pixelDims(shape: readonly number[] | undefined): [number, number, number, number, number] {
+  const [B, N, C, H, W, ...rest] = shape ?? [];
+  if (B === undefined || N === undefined || C === undefined || H === undefined || W === undefined || rest.length > 0) {
+    throw new TfvlmError(`lookup attention: expected pixels shaped [B, tiles, C, H, W], got [${shape ?? ''}]`);
+  }
+  return [B, N, C, H, W];
+}
+
 function lookupQuestions(type: LookupQuestionType, count: number, seed: number, size: number | undefined): Question[] {
   const out: Question[] = [];
   for (const { scene } of shapesExamples({ n: count * 4, seed, size })) {
@@ -75,7 +84,11 @@ export async function lookupAttention(
   const layers = model.config.text_config.num_hidden_layers;
   const heads = model.config.text_config.num_attention_heads;
   const names = Array.from({ length: layers }, (_, i) => `text.layers.${i}.attn_weights`);
-  const sums = Array.from({ length: layers * heads }, () => ({ named: 0, otherShapes: 0, eachOtherShape: 0, emptyCells: 0, text: 0 }));
+  // Per layer, per head: the attention sums over all questions.
+  const sums = names.map((name) => ({
+    name,
+    perHead: Array.from({ length: heads }, () => ({ named: 0, otherShapes: 0, eachOtherShape: 0, emptyCells: 0, text: 0 })),
+  }));
   const questions = lookupQuestions(type, opts.questions ?? 60, opts.seed ?? 3, opts.size);
   for (const q of questions) {
     const png = await sceneToPng(q.scene);
@@ -83,38 +96,41 @@ export async function lookupAttention(
       [{ role: 'user', content: [{ type: 'image' }, { type: 'text', text: q.text }] }],
       { images: [[png]], imageSplitting: false },
     );
-    const ids = inputs.input_ids[0];
+    const [ids] = inputs.input_ids;
+    const { pixel_values: pixels, pixel_attention_mask: pixelMask } = inputs;
+    if (!ids || !pixels || !pixelMask) throw new TfvlmError('lookup attention: the processor gave no prompt ids or no pixels');
+    const [B, N, C, H, W] = pixelDims(inputs.pixelShape);
     const imagePositions = ids.flatMap((id, i) => (id === processor.imageTokenId ? [i] : []));
     const cells = imageTokenCells(imagePositions.length);
     const occupied = new Set(q.scene.shapes.map((s) => s.cell));
     const capture = new Capture(names);
     try {
       tf.tidy(() => {
-        const [B, N, C, H, W] = inputs.pixelShape!;
         model.forward({
           input_ids: tf.tensor2d([ids], [1, ids.length], 'int32'),
-          pixel_values: tf.tensor5d(inputs.pixel_values!, [B, N, C, H, W]),
-          pixel_attention_mask: tf.tensor4d(Int32Array.from(inputs.pixel_attention_mask!), [B, N, H, W], 'int32'),
+          pixel_values: tf.tensor5d(pixels, [B, N, C, H, W]),
+          pixel_attention_mask: tf.tensor4d(Int32Array.from(pixelMask), [B, N, H, W], 'int32'),
         }, { capture, lastOnly: true });
       });
       const T = ids.length;
-      for (let l = 0; l < layers; l++) {
-        const w = capture.get(names[l])!.dataSync(); // [1, heads, T, T]
-        for (let h = 0; h < heads; h++) {
+      for (const layer of sums) {
+        const w = capture.get(layer.name)!.dataSync(); // [1, heads, T, T]
+        layer.perHead.forEach((s, h) => {
           const row = w.subarray((h * T + T - 1) * T, (h * T + T) * T);
-          const s = sums[l * heads + h];
           let image = 0;
           imagePositions.forEach((p, k) => {
-            image += row[p];
-            if (cells[k] === q.cell) s.named += row[p];
-            else if (occupied.has(cells[k])) {
-              s.otherShapes += row[p];
-              s.eachOtherShape += row[p] / (occupied.size - 1);
+            const weight = row[p]!; // p < T
+            const cell = cells[k]!; // one cell per image token
+            image += weight;
+            if (cell === q.cell) s.named += weight;
+            else if (occupied.has(cell)) {
+              s.otherShapes += weight;
+              s.eachOtherShape += weight / (occupied.size - 1);
             }
-            else s.emptyCells += row[p];
+            else s.emptyCells += weight;
           });
           s.text += 1 - image;
-        }
+        });
       }
     } finally {
       capture.dispose();
@@ -124,10 +140,10 @@ export async function lookupAttention(
   return {
     type,
     questions: questions.length,
-    heads: sums.map((s, i) => ({
-      layer: Math.floor(i / heads), head: i % heads,
+    heads: sums.flatMap(({ perHead }, layer) => perHead.map((s, head) => ({
+      layer, head,
       named: s.named / n, otherShapes: s.otherShapes / n, eachOtherShape: s.eachOtherShape / n, emptyCells: s.emptyCells / n, text: s.text / n,
-    })),
+    }))),
   };
 }
 

@@ -62,7 +62,9 @@ export function randInt(rng: Rng, lo: number, hi: number): number {
 }
 
 export function pick<T>(rng: Rng, items: readonly T[]): T {
-  return items[randInt(rng, 0, items.length - 1)];
+  const item = items[randInt(rng, 0, items.length - 1)];
+  if (item === undefined) throw new TfvlmError('shapes dataset: pick from an empty list');
+  return item;
 }
 
 /** Pixel bounds [x0, x1) × [y0, y1) of a grid cell in an image of the given size. */
@@ -101,13 +103,13 @@ export function checkImageSize(size: number): void {
 export function sampleScene(rng: Rng, size: number, image: string): Scene {
   checkImageSize(size);
   const count = randInt(rng, MIN_SHAPES, MAX_SHAPES);
-  const cells = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const cells = POSITIONS.map((position, cell) => ({ cell, position }));
   for (let i = 0; i < count; i++) {
     const j = randInt(rng, i, cells.length - 1);
-    [cells[i], cells[j]] = [cells[j], cells[i]];
+    [cells[i], cells[j]] = [cells[j]!, cells[i]!]; // i ≤ j < 9
   }
-  const chosen = cells.slice(0, count).sort((a, b) => a - b);
-  const shapes = chosen.map((cell): SceneShape => {
+  const chosen = cells.slice(0, count).sort((a, b) => a.cell - b.cell);
+  const shapes = chosen.map(({ cell, position }): SceneShape => {
     const shape = pick(rng, SHAPES);
     const color = pick(rng, COLORS);
     const { x0, x1, y0, y1 } = cellBounds(cell, size, size);
@@ -119,7 +121,7 @@ export function sampleScene(rng: Rng, size: number, image: string): Scene {
       shape,
       color,
       cell,
-      position: POSITIONS[cell],
+      position,
       x: randInt(rng, x0 + 1, x1 - 1 - s),
       y: randInt(rng, y0 + 1, y1 - 1 - s),
       size: s,

@@ -52,8 +52,8 @@ export function evalItem(conv: Conversation, jsonlFile: string, where = jsonlFil
   }
   const user = conv.messages.find((m) => m.role === 'user');
   const assistant = conv.messages.find((m) => m.role === 'assistant');
-  const images = user?.content.filter((p) => p.type === 'image') ?? [];
-  if (!user || !assistant || images.length !== 1 || images[0].type !== 'image') {
+  const [image, ...moreImages] = user?.content.filter((p) => p.type === 'image') ?? [];
+  if (!user || !assistant || image?.type !== 'image' || moreImages.length > 0) {
     throw new TfvlmError(`${where}: expected a user turn with exactly one image and an assistant turn`);
   }
   const prompt = messageText(user);
@@ -61,7 +61,7 @@ export function evalItem(conv: Conversation, jsonlFile: string, where = jsonlFil
   return {
     kind,
     task: conv.task ?? kind,
-    image: resolveImagePath(jsonlFile, images[0].image),
+    image: resolveImagePath(jsonlFile, image.image),
     prompt,
     expected: messageText(assistant),
   };

@@ -9,7 +9,7 @@
  * - answers are bare: "two", "red", "circle", "yes", "top left" (no capital, no full stop).
  */
 import type { Rng } from '../../src/util/rng.ts';
-import { COLORS, SHAPES, pick, randInt, type PositionName, type Scene, type SceneShape } from './scene.ts';
+import { COLORS, SHAPES, pick, type PositionName, type Scene, type SceneShape } from './scene.ts';
 
 export const CAPTION_PROMPT = 'Describe the image.';
 
@@ -59,13 +59,16 @@ export function candidateQuestions(scene: Scene, type: QuestionType): QuestionAn
   const shapes = scene.shapes;
   const count = (pred: (s: SceneShape) => boolean) => shapes.filter(pred).length;
   switch (type) {
-    case 'count':
-      return [{ type, question: 'How many shapes are there?', answer: NUMBER_WORDS[shapes.length - 1], cells: [] }];
+    case 'count': {
+      const answer = NUMBER_WORDS[shapes.length - 1];
+      // A scene with no shapes, or more than there are number words for, determines no count question.
+      return answer ? [{ type, question: 'How many shapes are there?', answer, cells: [] }] : [];
+    }
     case 'color':
       return SHAPES.flatMap((kind) => {
-        const only = shapes.filter((s) => s.shape === kind);
-        return only.length === 1
-          ? [{ type, question: `What color is the ${kind}?`, answer: only[0].color, cells: [only[0].cell] }]
+        const [only, ...others] = shapes.filter((s) => s.shape === kind);
+        return only && others.length === 0
+          ? [{ type, question: `What color is the ${kind}?`, answer: only.color, cells: [only.cell] }]
           : [];
       });
     case 'shape':
@@ -104,7 +107,7 @@ export function sampleQuestions(rng: Rng, scene: Scene, k: number): QuestionAnsw
       const side = pool.filter((q) => q.answer === wanted);
       if (side.length > 0) pool = side;
     }
-    const chosen = pool[randInt(rng, 0, pool.length - 1)];
+    const chosen = pick(rng, pool);
     pools.set(type, pools.get(type)!.filter((q) => q !== chosen));
     out.push(chosen);
   }

@@ -10,7 +10,7 @@ describe('quality metrics', () => {
     const a = logSoftmax([1, 2, 3]);
     const b = logSoftmax([101, 102, 103]);
     assert.ok(Math.abs(a.reduce((s, x) => s + Math.exp(x), 0) - 1) < 1e-15);
-    for (let i = 0; i < 3; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-12);
+    for (let i = 0; i < 3; i++) assert.ok(Math.abs(a[i]! - b[i]!) < 1e-12);
     // A row inside a larger block.
     assert.deepEqual([...logSoftmax([9, 9, 1, 2, 3], 2, 3)], [...a]);
   });
@@ -62,9 +62,9 @@ describe('quality metrics', () => {
     assert.deepEqual(c.quant_argmax, [2, 1, 2]);
     assert.equal(c.agree, 2);
     assert.equal(c.kl[0], 0);
-    assert.ok(Math.abs(c.kl[1] - klDivergence([5, 0, 0], [0, 5, 0])) < 1e-12);
+    assert.ok(Math.abs(c.kl[1]! - klDivergence([5, 0, 0], [0, 5, 0])) < 1e-12);
     assert.equal(c.max_kl, c.kl[1]);
-    assert.ok(Math.abs(c.mean_kl - (c.kl[1] + c.kl[2]) / 3) < 1e-15);
+    assert.ok(Math.abs(c.mean_kl - (c.kl[1]! + c.kl[2]!) / 3) < 1e-15);
     assert.equal(c.max_abs_dlogit, 5);
     assert.throws(() => compareLogits(full, quant.subarray(0, 6), vocab));
   });

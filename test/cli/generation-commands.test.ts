@@ -96,7 +96,7 @@ describe('tfvlm generating commands', () => {
     assert.equal(repl.status, 0, repl.stderr);
     const prefilled = [...repl.stderr.matchAll(/prefilled (\d+) new tokens/g)].map((m) => Number(m[1]));
     assert.equal(prefilled.length, 3);
-    assert.ok(prefilled[0] > 3 * 16 && prefilled[1] < prefilled[0] / 4 && prefilled[2] > 7 * 16, `prefilled ${prefilled}: video turn, a text turn from the cache, then a fresh image turn after /reset`);
+    assert.ok(prefilled[0]! > 3 * 16 && prefilled[1]! < prefilled[0]! / 4 && prefilled[2]! > 7 * 16, `prefilled ${prefilled}: video turn, a text turn from the cache, then a fresh image turn after /reset`);
     const llava = tfvlm(['generate', '--model', fixture('tiny-llava'), '--messages', file, '--max-new-tokens', '2']);
     assert.equal(llava.status, 1);
     assert.match(llava.stderr, /takes no video; video parts need a SmolVLM \/ SmolVLM2/);

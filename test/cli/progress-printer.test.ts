@@ -51,7 +51,7 @@ describe('progress printer', () => {
     }
     assert.equal(lines.length, 5);
     assert.ok(lines.every((l) => l.startsWith('\r[')));
-    assert.match(lines[2], /^\r\[#{12}\.{12}\] loading weights 50% \(2\.5 GB\/5\.0 GB, 2 s\)\x1b\[K$/);
-    assert.ok(lines[4].endsWith('\n') && !lines[3].endsWith('\n'));
+    assert.match(lines[2]!, /^\r\[#{12}\.{12}\] loading weights 50% \(2\.5 GB\/5\.0 GB, 2 s\)\x1b\[K$/);
+    assert.ok(lines[4]!.endsWith('\n') && !lines[3]!.endsWith('\n'));
   });
 });

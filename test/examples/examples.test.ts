@@ -31,7 +31,7 @@ async function run(script: string, args: string[]): Promise<Run> {
   const saved = process.argv;
   const g = globalThis as { tfvlmExampleOutput?: (s: string) => void };
   g.tfvlmExampleOutput = (s) => { chunks.push(s); };
-  process.argv = [process.argv[0], `${ROOT}examples/${script}.ts`, ...args];
+  process.argv = [...process.argv.slice(0, 1), `${ROOT}examples/${script}.ts`, ...args];
   try {
     await import(`${pathToFileURL(`${ROOT}examples/${script}.ts`).href}?run=${runs++}`);
     return { code: 0, stdout: chunks.join(''), stderr: '' };
@@ -46,7 +46,7 @@ async function run(script: string, args: string[]): Promise<Run> {
 describe('examples/', () => {
   const results = new Map<string, Run>();
   before(async () => {
-    for (const [name, args] of Object.entries(RUNS)) results.set(name, await run(name.split(' ')[0], args));
+    for (const [name, args] of Object.entries(RUNS)) results.set(name, await run(name.split(' ')[0]!, args));
   });
 
   it('every example script is exercised here', () => {
@@ -66,14 +66,14 @@ describe('examples/', () => {
     const out = ok('chat-with-system');
     const prefills = [...out.matchAll(/prefilled (\d+) new tokens/g)].map((m) => Number(m[1]));
     assert.equal(prefills.length, 3);
-    assert.ok(prefills[1] < prefills[0] && prefills[2] < prefills[0], `cache reuse: ${prefills}`);
+    assert.ok(prefills[1]! < prefills[0]! && prefills[2]! < prefills[0]!, `cache reuse: ${prefills}`);
   });
   it('compare-two-images answers', () => assert.ok(ok('compare-two-images').length > 0));
   it('describe-video samples the GIF frames in order with timestamps', () => {
     assert.match(ok('describe-video'), /^2 frames at 0\.00s, 1\.75s of 2\.00s\n/);
   });
   it('rank-captions ranks every caption (generative and CLIP)', () => {
-    for (const [name, method] of [['rank-captions', 'generative'], ['rank-captions (CLIP)', 'dual-encoder']]) {
+    for (const [name, method] of [['rank-captions', 'generative'], ['rank-captions (CLIP)', 'dual-encoder']] as const) {
       const out = ok(name);
       assert.match(out, new RegExp(`^${method} scores`));
       assert.equal(out.trim().split('\n').length, 5);

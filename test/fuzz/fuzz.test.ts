@@ -189,9 +189,10 @@ describe('fuzz: tokenizer loader', () => {
     fs.mkdirSync(dir);
     for (let i = 0; i < runs; i++) {
       const s = m.int(seeds.length);
-      const files = { 'tokenizer.json': seeds[s].tokenizer, 'tokenizer_config.json': seeds[s].config };
+      const seed = seeds[s]!;
+      const files = { 'tokenizer.json': seed.tokenizer, 'tokenizer_config.json': seed.config };
       const target = m.chance(0.65) ? 'tokenizer.json' : 'tokenizer_config.json';
-      const doc = target === 'tokenizer.json' ? parsed[s].tokenizer : parsed[s].config;
+      const doc = target === 'tokenizer.json' ? parsed[s]!.tokenizer : parsed[s]!.config;
       if (m.chance(0.7)) {
         files[target] = JSON.stringify(m.json(doc)) ?? '';
       } else {
@@ -218,7 +219,9 @@ async function imageSeeds(): Promise<Uint8Array[]> {
     return fs.readdirSync(d).filter((f) => f.endsWith('.png')).map((f) => path.join(d, f));
   });
   const pngs = [...inputs, image('horse.png')].map((f) => new Uint8Array(fs.readFileSync(f)));
-  const small = await loadImage(inputs[0]);
+  const [first] = inputs;
+  assert.ok(first, 'a golden input PNG');
+  const small = await loadImage(first);
   const j = new Jimp({ width: 12, height: 9, color: 0x3366ccff });
   for (let x = 0; x < 12; x++) j.setPixelColor(x % 2 ? 0xff000080 : 0x00ff00ff, x, x % 9);
   const gray = { width: small.width, height: small.height, mode: 'L' as const, data: small.data.filter((_, i) => i % MODE_CHANNELS[small.mode] === 0) };

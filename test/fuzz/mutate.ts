@@ -25,7 +25,8 @@ export class Mutator {
   }
 
   pick<T>(list: readonly T[]): T {
-    return list[this.int(list.length)];
+    if (list.length === 0) throw new Error('Mutator.pick: empty list');
+    return list[this.int(list.length)]!;
   }
 
   chance(p: number): boolean {
@@ -41,7 +42,7 @@ export class Mutator {
       switch (this.int(7)) {
         case 0: { // flip 1..8 bits
           if (b.length === 0) break;
-          for (let k = 1 + this.int(8); k > 0; k--) b[at()] ^= 1 << this.int(8);
+          for (let k = 1 + this.int(8); k > 0; k--) b[at()]! ^= 1 << this.int(8);
           break;
         }
         case 1: { // interesting byte

@@ -48,7 +48,7 @@ describe('chunked prefill', () => {
       });
       while (!(await gen.next()).done);
       assert.equal(passes.length, 3, 'three prefill passes');
-      assertClose(passes[2], onePass, TOLERANCE.float32, 'last prefill pass vs one pass');
+      assertClose(passes[2]!, onePass, TOLERANCE.float32, 'last prefill pass vs one pass');
       const prefill = stages.filter((e) => e.stage === 'prefill');
       const layers = model.config.text_config.num_hidden_layers;
       assert.deepEqual(prefill.map((e) => e.done), Array.from({ length: 3 * layers }, (_, i) => i + 1));

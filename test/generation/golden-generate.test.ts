@@ -19,6 +19,7 @@ function readInputs(folder: string, name: string): PromptBatch {
   const f = SafetensorsFile.open(fixture(folder, 'golden', `${name}.inputs.safetensors`));
   try {
     const [B, T] = f.entry('input_ids').shape;
+    assert.ok(B !== undefined && T !== undefined, `${name}: 2-D input_ids`);
     const ids = Array.from(f.readArray('input_ids'));
     const mask = Array.from(f.readArray('attention_mask'));
     const rows = (a: number[]) => Array.from({ length: B }, (_, b) => a.slice(b * T, (b + 1) * T));
@@ -88,7 +89,7 @@ for (const folder of FOLDERS) describe(`generate (greedy, KV cache) vs transform
     const V = golden.length / (B * S);
     for (let k = 0; k < S; k++) {
       for (let b = 0; b < B; b++) {
-        assertClose(steps[k].subarray(b * V, (b + 1) * V), golden.subarray((b * S + k) * V, (b * S + k + 1) * V), TOLERANCE.float32, `row ${b} step ${k}`);
+        assertClose(steps[k]!.subarray(b * V, (b + 1) * V), golden.subarray((b * S + k) * V, (b * S + k + 1) * V), TOLERANCE.float32, `row ${b} step ${k}`);
       }
     }
   });
@@ -103,7 +104,7 @@ for (const folder of FOLDERS) describe(`generate (greedy, KV cache) vs transform
     const V = golden.length / (B * S);
     for (let k = 0; k < S; k++) {
       for (let b = 0; b < B; b++) {
-        assertClose(steps[k].subarray(b * V, (b + 1) * V), golden.subarray((b * S + k) * V, (b * S + k + 1) * V), TOLERANCE.float32, `row ${b} step ${k}`);
+        assertClose(steps[k]!.subarray(b * V, (b + 1) * V), golden.subarray((b * S + k) * V, (b * S + k + 1) * V), TOLERANCE.float32, `row ${b} step ${k}`);
       }
     }
   });

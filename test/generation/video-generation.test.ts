@@ -36,10 +36,13 @@ const videoTurn = (video: string, text: string) => ({ role: 'user', content: [{ 
 /** Logits at the last prompt position of a plain forward pass over the processor's inputs. */
 function lastLogits(vlm: Vlm, p: ProcessedInputs): Float32Array {
   const model = vlm.model as Idefics3Model;
-  const [B, T] = [1, p.input_ids[0].length];
+  const [first] = p.input_ids;
+  assert.ok(first, 'one prompt');
+  const [B, T] = [1, first.length];
+  const [, n, , h, w] = p.pixelShape!;
+  assert.ok(n !== undefined && h !== undefined && w !== undefined, `5-D pixel_values, got [${p.pixelShape}]`);
   const ids = tf.tensor2d(p.input_ids.flat(), [B, T], 'int32');
   const pixels = tf.tensor(p.pixel_values!, p.pixelShape!, 'float32');
-  const [, n, , h, w] = p.pixelShape!;
   const mask = tf.tensor(p.pixel_attention_mask!, [1, n, h, w], 'bool');
   try {
     const { logits } = model.forward({ input_ids: ids, pixel_values: pixels, pixel_attention_mask: mask }, { lastOnly: true });
@@ -51,7 +54,7 @@ function lastLogits(vlm: Vlm, p: ProcessedInputs): Float32Array {
   }
 }
 
-const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best] ? i : best), 0);
+const argmax = (a: Float32Array) => a.reduce((best, v, i) => (v > a[best]! ? i : best), 0);
 
 describe('video through the engine (tiny-smolvlm2)', () => {
   let vlm: Vlm;
@@ -70,13 +73,13 @@ describe('video through the engine (tiny-smolvlm2)', () => {
   it('generate feeds the frames: its first token is the argmax of a forward pass, and other frames give other logits', async () => {
     const request = { messages: [videoTurn(clipA, 'What happens?')] };
     const inputs = await vlm.prepare(request);
-    assert.equal(inputs.input_ids[0].filter((id) => id === vlm.processor.imageTokenId).length, 4 * 16, '4 frames × 16 image tokens');
+    assert.equal(inputs.input_ids[0]?.filter((id) => id === vlm.processor.imageTokenId).length, 4 * 16, '4 frames × 16 image tokens');
     const out = await vlm.generate(request, GREEDY);
     assert.deepEqual(out.input_ids, inputs.input_ids[0]);
     const logitsA = lastLogits(vlm, inputs);
     assert.equal(out.generatedIds[0], argmax(logitsA));
     const logitsB = lastLogits(vlm, await vlm.prepare({ messages: [videoTurn(clipB, 'What happens?')] }));
-    const maxDiff = logitsA.reduce((m, v, i) => Math.max(m, Math.abs(v - logitsB[i])), 0);
+    const maxDiff = logitsA.reduce((m, v, i) => Math.max(m, Math.abs(v - logitsB[i]!)), 0);
     assert.ok(maxDiff > 1e-3, `frames change the logits (max |Δ| ${maxDiff})`);
   });
 

@@ -65,20 +65,19 @@ describe('tfvlm CLI on hostile inputs', () => {
   ];
 
   it('describe --model on broken folders: exit 1, message naming file and field, no stack trace', { timeout: 180_000 }, async () => {
-    const models = CASES.map(([, setup]) => broken(setup));
-    for (let i = 0; i < CASES.length; i += 2) {
-      const batch = CASES.slice(i, i + 2);
-      const runs = await Promise.all(batch.map((_, k) => tfvlm(['describe', IMG, '--model', models[i + k].dir, '--max-new-tokens', '2'])));
-      runs.forEach((r, k) => {
-        const [what, , patterns] = batch[k];
-        const dir = new RegExp(escaped(models[i + k].dir));
+    const cases = CASES.map(([what, setup, patterns]) => ({ what, patterns, model: broken(setup) }));
+    for (let i = 0; i < cases.length; i += 2) {
+      const batch = cases.slice(i, i + 2);
+      const runs = await Promise.all(batch.map(async (c) => ({ ...c, r: await tfvlm(['describe', IMG, '--model', c.model.dir, '--max-new-tokens', '2']) })));
+      for (const { what, patterns, model, r } of runs) {
+        const dir = new RegExp(escaped(model.dir));
         try {
           assertCleanFailure(r, dir, ...patterns);
         } catch (e) {
           (e as Error).message = `${what}: ${(e as Error).message}`;
           throw e;
         }
-      });
+      }
     }
   });
 

@@ -21,7 +21,10 @@ const LZW_LOOP_GIF = Buffer.from(
 
 /** Offset of the JPEG frame header (SOF0..SOF2 marker). */
 function sofAt(b: Uint8Array): number {
-  const at = b.findIndex((v, i) => v === 0xff && b[i + 1] >= 0xc0 && b[i + 1] <= 0xc2);
+  const at = b.findIndex((v, i) => {
+    const next = b[i + 1];
+    return v === 0xff && next !== undefined && next >= 0xc0 && next <= 0xc2;
+  });
   assert.ok(at > 0, 'no SOF marker');
   return at;
 }
@@ -62,7 +65,7 @@ describe('hostile image bytes', () => {
   it('PNG whose header claims 20000x20000 (over the pixel limit, refused before decoding)', () =>
     refused('bomb.png', patched(PNG, 16, [0, 0, 0x4e, 0x20, 0, 0, 0x4e, 0x20]), /20000x20000 = 400000000 pixels, over the \d+-pixel limit/));
   it('PNG whose header size disagrees with its CRC', () => refused('crc.png', patched(PNG, 19, [65]), /truncated or corrupt PNG/));
-  it('PNG with a flipped byte in the image data', () => refused('data.png', patched(PNG, PNG.length - 30, [PNG[PNG.length - 30] ^ 0xff]), /truncated or corrupt PNG/));
+  it('PNG with a flipped byte in the image data', () => refused('data.png', patched(PNG, PNG.length - 30, [PNG[PNG.length - 30]! ^ 0xff]), /truncated or corrupt PNG/));
   it('16-bit grayscale PNG', () => refused('gray16.png', patched(PNG, 24, [16, 0]), /16-bit grayscale PNG \(Pillow mode I\) is not supported/));
   it('PNG with an invalid colour type', () => refused('colour.png', patched(PNG, 25, [7]), /invalid PNG colour type 7/));
   it('BMP whose header says zero height', () => refused('flat.bmp', patched(bmp, 22, [0, 0, 0, 0]), /BMP header says 12x0 \(an empty image\)/));

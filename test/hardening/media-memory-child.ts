@@ -4,6 +4,7 @@
 import { VlmProcessor } from '../../src/processing/processor.ts';
 
 const [model, kind, file, maxImagePixels] = process.argv.slice(2);
+if (!model || !kind || !file) throw new Error('usage: media-memory-child.ts MODEL_DIR (image|video) FILE [MAX_IMAGE_PIXELS]');
 const processor = await VlmProcessor.load(model);
 const options = maxImagePixels ? { maxImagePixels: Number(maxImagePixels) } : {};
 try {

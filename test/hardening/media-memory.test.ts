@@ -128,7 +128,7 @@ describe('pixel limits', () => {
     const video = [{ role: 'user', content: [{ type: 'video', video: file }, { type: 'text', text: 'x' }] }];
     // 2 frames at 1 fps (1.6 s), held at 64x64 = 4096 pixels each, although each decodes at 400x400.
     const out = await processor.fromMessages(video, { maxRequestPixels: 2 * 4096 });
-    assert.equal(out.videos[0].timestamps.length, 2);
+    assert.equal(out.videos[0]?.timestamps.length, 2);
     await assert.rejects(processor.fromMessages(video, { maxRequestPixels: 2 * 4096 - 1 }), /a frame of video .*frames\.gif would bring this request to 8192 pixels/);
     await assert.rejects(processor.fromMessages(video, { maxImagePixels: 400 * 400 - 1 }), /frames\.gif \(its GIF screen\) is 400x400/);
   });

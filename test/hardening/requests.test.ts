@@ -63,7 +63,9 @@ describe('hostile requests', () => {
   }
 
   it('generate refuses the same requests without leaving tensors', async () => {
-    for (const [, request, field] of [BAD_MESSAGES[5], BAD_MESSAGES[16], BAD_PROMPTS[0]]) {
+    for (const c of [BAD_MESSAGES[5], BAD_MESSAGES[16], BAD_PROMPTS[0]]) {
+      assert.ok(c, 'a bad request case');
+      const [, request, field] = c;
       await rejectsCleanly(() => vlm.generate(request as VlmRequest, { maxNewTokens: 2 }), field);
     }
   });

@@ -49,12 +49,12 @@ export function diff(actual: Numeric, expected: Numeric): Diff {
   let maxRef = 0;
   let argmax = -1;
   for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
+    const d = Math.abs(actual[i]! - expected[i]!);
     if (!(d <= maxAbs)) {
       maxAbs = Number.isNaN(d) ? Infinity : d;
       argmax = i;
     }
-    maxRef = Math.max(maxRef, Math.abs(expected[i]));
+    maxRef = Math.max(maxRef, Math.abs(expected[i]!));
   }
   return { maxAbs, maxRef, argmax };
 }
@@ -97,14 +97,15 @@ export function assertDotClose(
   assert.equal(actual.length, expected.length, `${what}: length ${actual.length} != expected ${expected.length}`);
   let worst = 0;
   for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    const bound = sums * (tol.abs + (terms + 1) * tol.rel * magnitude[i]);
+    const d = Math.abs(actual[i]! - expected[i]!);
+    const m = magnitude[i]!;
+    const bound = sums * (tol.abs + (terms + 1) * tol.rel * m);
     assert.ok(
       d <= bound,
       `${what}: |Δ| ${d.toExponential(3)} at flat index ${i} (actual ${actual[i]}, expected ${expected[i]}, ` +
-        `Σ|terms| ${magnitude[i]}) exceeds ${bound.toExponential(3)}`,
+        `Σ|terms| ${m}) exceeds ${bound.toExponential(3)}`,
     );
-    if (magnitude[i] > 0) worst = Math.max(worst, d / magnitude[i]);
+    if (m > 0) worst = Math.max(worst, d / m);
   }
   return worst;
 }

@@ -137,7 +137,7 @@ export class FakeHub {
     const url = new URL(req.url ?? '/', this.url);
     const parts = url.pathname.split('/').slice(1).map(decodeURIComponent);
 
-    if (parts[0] === 'cdn' && parts.length === 4) return this.serveCdn(req, res, parts[1], parts[2], parts[3]);
+    if (parts[0] === 'cdn' && parts.length === 4) return this.serveCdn(req, res, parts[1]!, parts[2]!, parts[3]!);
     if (parts[0] === 'api' && parts[1] === 'models' && parts[4] === 'tree') {
       return this.serveTree(req, res, `${parts[2]}/${parts[3]}`, parts[5] ?? 'main');
     }
@@ -145,7 +145,7 @@ export class FakeHub {
       return this.serveListing(req, res, `${parts[2]}/${parts[3]}`, parts.slice(5).join('/'));
     }
     if (parts[2] === 'resolve' && parts.length >= 5) {
-      return this.serveResolve(req, res, `${parts[0]}/${parts[1]}`, parts[3], parts.slice(4).join('/'));
+      return this.serveResolve(req, res, `${parts[0]}/${parts[1]}`, parts[3]!, parts.slice(4).join('/'));
     }
     this.fail(res, 404, 'NotFound', 'no such route');
   }
@@ -236,7 +236,7 @@ export class FakeHub {
     let bytes = readFileSync(f.abs);
     if (this.faults.corrupt?.includes(f.path)) {
       bytes = Buffer.from(bytes);
-      bytes[bytes.length >> 1] ^= 0xff;
+      bytes[bytes.length >> 1]! ^= 0xff;
     }
     const range = this.faults.ignoreRange ? null : req.headers.range?.match(/^bytes=(\d+)-$/);
     let status = 200;

@@ -2,11 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DTYPE_BYTES, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/io/dtypes.ts';
 
-const widenBf16 = (bits: number) => bf16ToF32(Uint16Array.of(bits))[0];
-const widenF16 = (bits: number) => f16ToF32(Uint16Array.of(bits))[0];
-const toBf16 = (x: number) => f32ToBf16(Float32Array.of(x))[0];
-const toF16 = (x: number) => f32ToF16(Float32Array.of(x))[0];
-const fromBits = (u: number) => new Float32Array(Uint32Array.of(u).buffer)[0];
+const widenBf16 = (bits: number) => bf16ToF32(Uint16Array.of(bits))[0]!;
+const widenF16 = (bits: number) => f16ToF32(Uint16Array.of(bits))[0]!;
+const toBf16 = (x: number) => f32ToBf16(Float32Array.of(x))[0]!;
+const toF16 = (x: number) => f32ToF16(Float32Array.of(x))[0]!;
+const fromBits = (u: number) => new Float32Array(Uint32Array.of(u).buffer)[0]!;
 const bitsOf = (x: Float32Array) => new Uint32Array(x.buffer, x.byteOffset, x.length);
 
 /** Independent float16 decoding by the IEEE formula. */
@@ -101,7 +101,7 @@ describe('f16ToF32', () => {
       const ref = f16Reference(h);
       if (Number.isNaN(ref)) {
         assert.ok(Number.isNaN(f[h]), `0x${h.toString(16)}`);
-        assert.equal(bitsOf(f)[h] & 0x7fffff, (h & 0x3ff) << 13, `NaN payload 0x${h.toString(16)}`);
+        assert.equal(bitsOf(f)[h]! & 0x7fffff, (h & 0x3ff) << 13, `NaN payload 0x${h.toString(16)}`);
       } else {
         assert.ok(Object.is(f[h], ref), `0x${h.toString(16)}: ${f[h]} vs ${ref}`);
       }
@@ -202,14 +202,16 @@ function checkNearest(narrow: (x: Float32Array) => Uint16Array, widen: (h: numbe
   }
   const h = narrow(x);
   for (let i = 0; i < x.length; i++) {
-    const mag = h[i] & 0x7fff;
-    const v = widen(h[i]);
-    const err = Math.abs(v - x[i]);
+    const hi = h[i]!;
+    const xi = x[i]!;
+    const mag = hi & 0x7fff;
+    const v = widen(hi);
+    const err = Math.abs(v - xi);
     for (const nb of [mag - 1, mag + 1]) {
       if (nb < 0 || nb >= infBits) continue;
-      const w = widen((h[i] & 0x8000) | nb);
-      const errNb = Math.abs(w - x[i]);
-      assert.ok(err < errNb || (err === errNb && (mag & 1) === 0), `x=${x[i]} → 0x${h[i].toString(16)}`);
+      const w = widen((hi & 0x8000) | nb);
+      const errNb = Math.abs(w - xi);
+      assert.ok(err < errNb || (err === errNb && (mag & 1) === 0), `x=${xi} → 0x${hi.toString(16)}`);
     }
   }
 }

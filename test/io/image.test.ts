@@ -119,7 +119,7 @@ describe('loadImage sources', () => {
     assert.deepEqual([img.width, img.height], [4, 2]);
     assert.deepEqual(Array.from(img.data.subarray(0, 3)), [255, 0, 0]);
     const [r, , b] = img.data.subarray(21, 24); // jimp's GIF encoder dithers the odd pixel
-    assert.ok(b > 200 && r < 60, `pixel (3,1) should be blue, got ${img.data.subarray(21, 24)}`);
+    assert.ok(r !== undefined && b !== undefined && b > 200 && r < 60, `pixel (3,1) should be blue, got ${img.data.subarray(21, 24)}`);
   });
 
   it('GIF transparent pixels keep the palette colour of the transparent index (as Pillow)', async () => {
@@ -127,7 +127,7 @@ describe('loadImage sources', () => {
     // mark palette index 0 (the green every pixel uses) transparent in the graphic control extension
     const gce = Buffer.from(gif).indexOf(Buffer.from([0x21, 0xf9, 0x04]));
     assert.ok(gce > 0);
-    gif[gce + 3] |= 1;
+    gif[gce + 3]! |= 1;
     gif[gce + 6] = 0;
     const img = await loadImage(gif);
     assert.equal(img.mode, 'P');
@@ -139,7 +139,7 @@ describe('loadImage sources', () => {
     const img = await loadImage(await encodeJpeg(gray));
     assert.equal(img.mode, 'L');
     assert.equal(img.data.length, 256);
-    assert.ok(Math.abs(img.data[0] - 128) <= 1);
+    assert.ok(Math.abs(img.data[0]! - 128) <= 1);
   });
 });
 
@@ -171,8 +171,8 @@ describe('EXIF orientation (transformers load_image: ImageOps.exif_transpose)', 
     const img = await loadImage(withJpegExif(jpeg, exifOrientationTiff(6)));
     assert.deepEqual([img.width, img.height], [16, 32]);
     const at = (x: number, y: number) => Array.from(img.data.subarray((y * 16 + x) * 3, (y * 16 + x) * 3 + 3));
-    assert.ok(at(8, 4)[0] > 200 && at(8, 4)[2] < 60, `top should be red, got ${at(8, 4)}`);
-    assert.ok(at(8, 28)[2] > 200 && at(8, 28)[0] < 60, `bottom should be blue, got ${at(8, 28)}`);
+    assert.ok(at(8, 4)[0]! > 200 && at(8, 4)[2]! < 60, `top should be red, got ${at(8, 4)}`);
+    assert.ok(at(8, 28)[2]! > 200 && at(8, 28)[0]! < 60, `bottom should be blue, got ${at(8, 28)}`);
   });
 });
 

@@ -98,35 +98,35 @@ function sample(dtype: SafetensorsDType, n: number): { data: ArrayBufferView; ex
       return { data: Float32Array.from(v), expected: v };
     }
     case 'F16': {
-      const bits = Uint16Array.from(idx, (i) => [0x3c00, 0x8001, 0x7bff, 0xfc00, 0x03ff, 0x3555][i % 6]);
+      const bits = Uint16Array.from(idx, (i) => [0x3c00, 0x8001, 0x7bff, 0xfc00, 0x03ff, 0x3555][i % 6]!);
       return { data: bits, expected: [...f16ToF32(bits)] };
     }
     case 'BF16': {
-      const bits = Uint16Array.from(idx, (i) => [0x3f80, 0x8001, 0x7f7f, 0xff80, 0x007f, 0x3eab][i % 6]);
+      const bits = Uint16Array.from(idx, (i) => [0x3f80, 0x8001, 0x7f7f, 0xff80, 0x007f, 0x3eab][i % 6]!);
       return { data: bits, expected: [...bf16ToF32(bits)] };
     }
     case 'I64': {
-      const v = idx.map((i) => [0, -1, 2147483647, -2147483648, 49279, -7][i % 6]);
+      const v = idx.map((i) => [0, -1, 2147483647, -2147483648, 49279, -7][i % 6]!);
       return { data: BigInt64Array.from(v, BigInt), expected: v };
     }
     case 'I32': {
-      const v = idx.map((i) => [0, -1, 2147483647, -2147483648, 5, -7][i % 6]);
+      const v = idx.map((i) => [0, -1, 2147483647, -2147483648, 5, -7][i % 6]!);
       return { data: Int32Array.from(v), expected: v };
     }
     case 'I16': {
-      const v = idx.map((i) => [0, -1, 32767, -32768, 5, -7][i % 6]);
+      const v = idx.map((i) => [0, -1, 32767, -32768, 5, -7][i % 6]!);
       return { data: Int16Array.from(v), expected: v };
     }
     case 'I8': {
-      const v = idx.map((i) => [0, -1, 127, -128, 5, -7][i % 6]);
+      const v = idx.map((i) => [0, -1, 127, -128, 5, -7][i % 6]!);
       return { data: Int8Array.from(v), expected: v };
     }
     case 'U32': {
-      const v = idx.map((i) => [0, 1, 4294967295, 2147483648, 0x76543210, 7][i % 6]);
+      const v = idx.map((i) => [0, 1, 4294967295, 2147483648, 0x76543210, 7][i % 6]!);
       return { data: Uint32Array.from(v), expected: v };
     }
     case 'U8': {
-      const v = idx.map((i) => [0, 1, 255, 128, 5, 7][i % 6]);
+      const v = idx.map((i) => [0, 1, 255, 128, 5, 7][i % 6]!);
       return { data: Uint8Array.from(v), expected: v };
     }
     case 'BOOL': {
@@ -341,9 +341,9 @@ describe('writeSafetensors → SafetensorsFile round trip', () => {
 });
 
 function roundBf16(x: number): number {
-  const u = new Uint32Array(Float32Array.of(x).buffer)[0];
+  const u = new Uint32Array(Float32Array.of(x).buffer)[0]!;
   const r = ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) << 16;
-  return new Float32Array(Uint32Array.of(r).buffer)[0];
+  return new Float32Array(Uint32Array.of(r).buffer)[0]!;
 }
 
 function roundF16(x: number): number {
@@ -351,10 +351,10 @@ function roundF16(x: number): number {
   const all = f16ToF32(Uint16Array.from({ length: 0x7c00 }, (_, i) => i));
   let best = 0;
   for (let i = 0; i < all.length; i++) {
-    const d = Math.abs(all[i] - Math.abs(x)) - Math.abs(all[best] - Math.abs(x));
+    const d = Math.abs(all[i]! - Math.abs(x)) - Math.abs(all[best]! - Math.abs(x));
     if (d < 0 || (d === 0 && (i & 1) === 0 && (best & 1) === 1)) best = i;
   }
-  return Math.sign(x) * all[best] || 0;
+  return Math.sign(x) * all[best]! || 0;
 }
 
 describe('SafetensorsFile validation: each corruption is a TfvlmError naming the file (and tensor)', () => {

@@ -76,13 +76,13 @@ describe('video sources', () => {
     assert.deepEqual(v.timestamps, [0, 1, 2, 3, 4, 5.5]);
     assert.deepEqual(v.frames.map((f) => f.data[0]), v.indices.map(level));
     assert.equal(v.metadata.duration, 6);
-    assert.equal(v.frames[0].mode, 'RGB');
+    assert.equal(v.frames[0]!.mode, 'RGB');
   });
 
   it('mapFrame sees each kept frame once, in order, and only its results are kept (folder, GIF)', async () => {
     const seen: number[] = [];
     const half = (f: { width: number; height: number; data: Uint8Array }) => {
-      seen.push(f.data[0]);
+      seen.push(f.data[0]!);
       return { width: 1, height: 1, mode: 'RGB' as const, data: f.data.slice(0, 3) };
     };
     const v = await loadVideo(folder, { fps: 1, max_frames: 64 }, { folderFps: 2, mapFrame: half });
@@ -92,7 +92,9 @@ describe('video sources', () => {
     seen.length = 0;
     const g = await loadVideo(gif, { fps: 10, max_frames: 64 }, { mapFrame: half });
     assert.deepEqual(seen, [0, 1, 2].map(level));
-    assert.deepEqual([g.metadata.width, g.metadata.height, g.frames[0].width], [8, 6, 1]);
+    const [g0] = g.frames;
+    assert.ok(g0, 'GIF frame 0');
+    assert.deepEqual([g.metadata.width, g.metadata.height, g0.width], [8, 6, 1]);
   });
 
   it('animated GIF: every frame, start times from the delays, order kept', async () => {
@@ -164,7 +166,7 @@ describe('video sources', () => {
     assert.deepEqual(v.indices, [0, 3, 7, 11]);
     assert.deepEqual(v.timestamps, [0, 0.3, 0.7, 1.1]);
     assert.deepEqual(v.frames.map((f) => f.data[0]), v.indices.map(level));
-    assert.deepEqual([v.frames[0].width, v.frames[0].height], [16, 12]);
+    assert.deepEqual([v.frames[0]!.width, v.frames[0]!.height], [16, 12]);
   });
 });
 

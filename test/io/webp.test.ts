@@ -37,7 +37,7 @@ describe('WebP', () => {
     assert.deepEqual([rotated.width, rotated.height], [45, 67]);
     // Orientation 6: the new row y, column x is the old row (H − 1 − x), column y.
     const at = (img: typeof plain, x: number, y: number) => Array.from(img.data.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3));
-    for (const [x, y] of [[0, 0], [44, 0], [0, 66], [20, 30]]) assert.deepEqual(at(rotated, x, y), at(plain, y, 44 - x), `${x},${y}`);
+    for (const [x, y] of [[0, 0], [44, 0], [0, 66], [20, 30]] as const) assert.deepEqual(at(rotated, x, y), at(plain, y, 44 - x), `${x},${y}`);
   });
 
   it('reads size and mode from the header alone', () => {
@@ -57,7 +57,7 @@ describe('WebP', () => {
     other.set([0x41, 0x4c, 0x50, 0x48], 12); // 'ALPH' first
     await assert.rejects(decodeImage(other, 'alph.webp'), /first chunk 'ALPH' is not VP8, VP8L or VP8X/);
     const animated = file('lossy-exif6.webp');
-    animated[20] |= 0x02;
+    animated[20]! |= 0x02;
     await assert.rejects(decodeImage(animated, 'anim.webp'), /anim\.webp: animated WebP is not supported as an image/);
   });
 });

@@ -10,7 +10,7 @@ const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
 
 function crc32(bytes: Uint8Array): number {
   let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
+  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff]! ^ (c >>> 8);
   return (c ^ 0xffffffff) >>> 0;
 }
 
@@ -39,7 +39,7 @@ export function encodePng(width: number, height: number, colorType: 0 | 2 | 3 | 
   const raw = Buffer.alloc((stride + 1) * height);
   for (let y = 0; y < height; y++) {
     for (let i = 0; i < width * channels; i++) {
-      const v = samples[y * width * channels + i];
+      const v = samples[y * width * channels + i]!;
       if (bytes === 2) raw.writeUInt16BE(v, y * (stride + 1) + 1 + i * 2);
       else raw[y * (stride + 1) + 1 + i] = v;
     }
@@ -83,9 +83,9 @@ export function encodeBmp24(width: number, height: number, rgb: Uint8Array): Buf
     const row = 54 + (height - 1 - y) * rowSize;
     for (let x = 0; x < width; x++) {
       const s = (y * width + x) * 3;
-      out[row + x * 3] = rgb[s + 2];
-      out[row + x * 3 + 1] = rgb[s + 1];
-      out[row + x * 3 + 2] = rgb[s];
+      out[row + x * 3] = rgb[s + 2]!;
+      out[row + x * 3 + 1] = rgb[s + 1]!;
+      out[row + x * 3 + 2] = rgb[s]!;
     }
   }
   return out;

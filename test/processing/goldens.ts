@@ -67,14 +67,14 @@ export async function loadInputs(folder: string, files: string[]): Promise<Bitma
 /** The `[C, H, W]` 32×32 crops the image-preprocessing goldens store: top-left, centre, bottom-right. */
 export function goldenCrops(tile: Float32Array, C: number, H: number, W: number, size: number): Float32Array {
   const out = new Float32Array(3 * C * size * size);
-  const origins = [
+  const origins: [number, number][] = [
     [0, 0],
     [Math.floor((H - size) / 2), Math.floor((W - size) / 2)],
     [H - size, W - size],
   ];
   let o = 0;
   for (const [y0, x0] of origins) {
-    for (let c = 0; c < C; c++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) out[o++] = tile[(c * H + y0 + y) * W + x0 + x];
+    for (let c = 0; c < C; c++) for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) out[o++] = tile[(c * H + y0 + y) * W + x0 + x]!;
   }
   return out;
 }

@@ -30,6 +30,7 @@ describe('Idefics3ImageProcessor on photos (SmolVLM-256M settings)', () => {
         assert.deepEqual([out.rows[0], out.cols[0], out.tiles_per_image[0]], [exp.rows, exp.cols, exp.num_tiles]);
         assert.ok(out.pixel_attention_mask!.every((v) => v === 1));
         const [, N, C, H, W] = out.shape;
+        assert.ok(N !== undefined && C !== undefined && H !== undefined && W !== undefined, `5-D pixel_values, got [${out.shape}]`);
         const tileLen = C * H * W;
         const crops = golden.get(`${setting}.crops`)!.data;
         const first = golden.get(`${setting}.first64`)!.data;
@@ -40,7 +41,7 @@ describe('Idefics3ImageProcessor on photos (SmolVLM-256M settings)', () => {
           assertClose(goldenCrops(tile, C, H, W, IMAGES_JSON.crop_size), crops.subarray(t * cropLen, (t + 1) * cropLen), TOLERANCE.pixels, `tile ${t} crops`);
           assertClose(tile.subarray(0, 64), first.subarray(t * 64, (t + 1) * 64), TOLERANCE.pixels, `tile ${t} first64`);
           assertClose(tile.subarray(tileLen - 64), last.subarray(t * 64, (t + 1) * 64), TOLERANCE.pixels, `tile ${t} last64`);
-          assert.equal(sha256F32(tile), exp.tiles![t].sha256_f32, `tile ${t} sha256 of float32 bytes`);
+          assert.equal(sha256F32(tile), exp.tiles![t]!.sha256_f32, `tile ${t} sha256 of float32 bytes`);
         }
         const full = golden.get(`${setting}.pixel_values`);
         if (full) assertClose(out.pixel_values, full.data, TOLERANCE.pixels, `${setting}.pixel_values`);

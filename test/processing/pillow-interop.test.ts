@@ -53,7 +53,7 @@ describe('byte-identical to Pillow', { skip }, () => {
     const src = fs.readFileSync(path.join(dir, 'composite.in'));
     const expected = fs.readFileSync(path.join(dir, 'composite.out'));
     for (let p = 0; p < 64 * 64; p++) {
-      for (let c = 0; c < 3; c++) assert.equal(compositeOverWhite(src[p * 4 + c], src[p * 4 + 3]), expected[p * 3 + c], `pixel ${p}`);
+      for (let c = 0; c < 3; c++) assert.equal(compositeOverWhite(src[p * 4 + c]!, src[p * 4 + 3]!), expected[p * 3 + c], `pixel ${p}`);
     }
   });
 

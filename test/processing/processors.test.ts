@@ -58,7 +58,7 @@ describe('1×1 images', () => {
     const plane = 64 * 64;
     for (let t = 0; t < 10; t++) {
       for (let c = 0; c < 3; c++) {
-        const v = norm([200, 10, 90][c]);
+        const v = norm([200, 10, 90][c]!);
         const s = out.pixel_values.subarray((t * 3 + c) * plane, (t * 3 + c + 1) * plane);
         assert.ok(s.every((x) => x === v), `tile ${t} channel ${c}`);
       }

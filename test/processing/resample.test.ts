@@ -46,9 +46,15 @@ const KERNELS: Record<number, [number, (x: number) => number]> = {
   }],
 };
 
+function kernel(filter: number): [number, (x: number) => number] {
+  const k = KERNELS[filter];
+  if (!k) throw new Error(`no reference kernel for filter ${filter}`);
+  return k;
+}
+
 /** One direction of Pillow's fixed-point convolution, written per output sample with no tables. */
 function referencePass(get: (i: number) => number, inSize: number, outSize: number, filter: number): number[] {
-  const [support0, fn] = KERNELS[filter];
+  const [support0, fn] = kernel(filter);
   const scale = inSize / outSize;
   const fs = Math.max(scale, 1);
   const support = support0 * fs;
@@ -78,7 +84,7 @@ function referenceResize(img: Bitmap, width: number, height: number, filter: num
     const px = new Array<number>(width * cur.h * C);
     for (let y = 0; y < cur.h; y++) {
       for (let c = 0; c < C; c++) {
-        const row = referencePass((x) => cur.px[(y * cur.w + x) * C + c], cur.w, width, filter);
+        const row = referencePass((x) => cur.px[(y * cur.w + x) * C + c]!, cur.w, width, filter);
         row.forEach((v, x) => (px[(y * width + x) * C + c] = v));
       }
     }
@@ -88,7 +94,7 @@ function referenceResize(img: Bitmap, width: number, height: number, filter: num
     const px = new Array<number>(cur.w * height * C);
     for (let x = 0; x < cur.w; x++) {
       for (let c = 0; c < C; c++) {
-        const col = referencePass((y) => cur.px[(y * cur.w + x) * C + c], cur.h, height, filter);
+        const col = referencePass((y) => cur.px[(y * cur.w + x) * C + c]!, cur.h, height, filter);
         col.forEach((v, y) => (px[(y * cur.w + x) * C + c] = v));
       }
     }
@@ -110,10 +116,11 @@ describe('resize: values Pillow produces', () => {
   });
   it('coefficients are rounded to 2^22 fixed point and each row sums to ~2^22', () => {
     for (const [, f] of FILTERS.slice(1)) {
-      const co = precomputeCoefficients(37, 11, { support: KERNELS[f][0], fn: KERNELS[f][1] });
+      const [support, fn] = kernel(f);
+      const co = precomputeCoefficients(37, 11, { support, fn });
       for (let o = 0; o < 11; o++) {
         let sum = 0;
-        for (let k = 0; k < co.bounds[o * 2 + 1]; k++) sum += co.kk[o * co.ksize + k];
+        for (let k = 0; k < co.bounds[o * 2 + 1]!; k++) sum += co.kk[o * co.ksize + k]!;
         assert.ok(Math.abs(sum - 2 ** 22) <= co.ksize, `row ${o} sums to ${sum}`);
       }
     }
@@ -150,7 +157,7 @@ describe('resize: identity, sizes, modes', () => {
       const img = noise(12, 9, 'RGB');
       assert.deepEqual(resize(img, 12, 9, f).data, img.data);
       const flat: Bitmap = { width: 7, height: 5, mode: 'RGB', data: new Uint8Array(7 * 5 * 3).fill(77) };
-      for (const [W, H] of [[20, 3], [2, 11], [1, 1]]) {
+      for (const [W, H] of [[20, 3], [2, 11], [1, 1]] as const) {
         const out = resize(flat, W, H, f);
         assert.equal(out.data.length, W * H * 3);
         assert.ok(out.data.every((v) => v === 77), `${name} ${W}x${H}`);

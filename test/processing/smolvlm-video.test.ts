@@ -112,7 +112,7 @@ describe('SmolVLM video frames: sizes and pixels', () => {
     assert.deepEqual(out.data, chain.data);
     const pillow = resize(resize(frame, 192, 128, Resampling.LANCZOS), 64, 64, Resampling.LANCZOS);
     let max = 0;
-    for (let i = 0; i < out.data.length; i++) max = Math.max(max, Math.abs(out.data[i] - pillow.data[i]));
+    for (let i = 0; i < out.data.length; i++) max = Math.max(max, Math.abs(out.data[i]! - pillow.data[i]!));
     assert.ok(max <= 2, `max |Δ| vs Pillow ${max}`);
     // resample 3 selects bicubic.
     const bicubic = new SmolVLMVideoProcessor(parseVideoProcessorConfig({ size: { longest_edge: 192 }, max_image_size: { longest_edge: 64 }, resample: 3 }));
@@ -166,7 +166,7 @@ describe('VlmProcessor with video parts (tiny-smolvlm2)', () => {
       const resized = video.resizeFrame(convertToRGB(await loadImage(file)));
       const plane = 64 * 64;
       for (const at of [0, 1000, 4095]) {
-        for (let c = 0; c < 3; c++) assert.equal(out.pixel_values![(i * 3 + c) * plane + at], lut[c * 256 + resized.data[at * 3 + c]], `frame ${i} channel ${c} pixel ${at}`);
+        for (let c = 0; c < 3; c++) assert.equal(out.pixel_values![(i * 3 + c) * plane + at], lut[c * 256 + resized.data[at * 3 + c]!], `frame ${i} channel ${c} pixel ${at}`);
       }
     }
   });
@@ -182,20 +182,23 @@ describe('VlmProcessor with video parts (tiny-smolvlm2)', () => {
     assert.deepEqual(out.mediaTiles, [[2, 7, 6]]);
     assert.deepEqual([out.rows, out.cols], [[2], [3]]);
     assert.deepEqual(out.pixelShape, [1, 15, 3, 64, 64]);
-    const expanded = out.promptsExpanded[0];
+    const [expanded] = out.promptsExpanded;
+    assert.ok(expanded !== undefined, 'an expanded prompt');
     // transformers writes pixel_values.shape[1] (the padded frame count, here 6) for every video of a call.
     assert.equal(expanded.split('You are provided the following series of six frames').length - 1, 2);
     assert.equal(expanded.split('\nFrame from ').length - 1, 2 + 6);
     assert.ok(expanded.includes(`\nFrame from 00:01:${frameBlock(16)}\n\nand<fake_token_around_image><row_1_col_1>`), 'video, text, then the image block');
     assert.ok(expanded.startsWith('<|im_start|>User: You are provided'), 'the SmolVLM video template renders the whole conversation');
-    const imageTokens = out.input_ids[0].filter((id) => id === processor.imageTokenId).length;
+    const [ids] = out.input_ids;
+    assert.ok(ids, 'input ids');
+    const imageTokens = ids.filter((id) => id === processor.imageTokenId).length;
     assert.equal(imageTokens, 15 * 16, 'one image block per tile or frame');
   });
 
   it('bare {type: "video"} parts take the supplied videos in order; loaded clips are reused as they are', async () => {
     const clip = await processor.loadVideo(three);
     assert.ok(clip instanceof VideoClip);
-    assert.deepEqual([clip.frames.length, clip.frames[0].width, clip.metadata.width, clip.metadata.height], [3, 64, 30, 40]);
+    assert.deepEqual([clip.frames.length, clip.frames[0]?.width, clip.metadata.width, clip.metadata.height], [3, 64, 30, 40]);
     const bare = await processor.fromMessages([{ role: 'user', content: [{ type: 'video' }, { type: 'text', text: 'x' }] }], { videos: [[clip]] });
     const inline = await processor.fromMessages([{ role: 'user', content: [{ type: 'video', video: clip }, { type: 'text', text: 'x' }] }]);
     const byPath = await processor.fromMessages([{ role: 'user', content: [{ type: 'video', path: three }, { type: 'text', text: 'x' }] }]);
@@ -209,7 +212,7 @@ describe('VlmProcessor with video parts (tiny-smolvlm2)', () => {
 
   it('a raw prompt takes <video> markers with videos beside it', async () => {
     const out = await processor.fromPrompt('<|im_start|>User:<video>Hi<end_of_utterance>\nAssistant:', [], {}, [three]);
-    assert.ok(out.promptsExpanded[0].startsWith('<|im_start|>User:You are provided the following series of three frames from a 0:00:03'));
+    assert.ok(out.promptsExpanded[0]?.startsWith('<|im_start|>User:You are provided the following series of three frames from a 0:00:03'));
     await assert.rejects(processor.fromPrompt('<video><video>', [], {}, [three]), /2 <video> marker\(s\) but 0 image\(s\) and 1 video\(s\)/);
   });
 

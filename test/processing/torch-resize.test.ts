@@ -45,7 +45,7 @@ function referenceLine(line: number[], outSize: number, mode: Exclude<TorchInter
   while (P < 22 && Math.trunc(0.5 + wtMax * 2 ** (P + 1)) < 32768) P++;
   return windows.map(({ xmin, w }) => {
     let acc = 2 ** (P - 1);
-    w.forEach((v, j) => { acc += Math.round(Math.abs(v) * 2 ** P) * Math.sign(v) * line[xmin + j]; });
+    w.forEach((v, j) => { acc += Math.round(Math.abs(v) * 2 ** P) * Math.sign(v) * line[xmin + j]!; });
     return Math.min(255, Math.max(0, Math.floor(acc / 2 ** P)));
   });
 }
@@ -53,7 +53,7 @@ function referenceLine(line: number[], outSize: number, mode: Exclude<TorchInter
 /** Width first (every row, rounded to uint8), then height — skipping a direction whose size does not change. */
 function referenceResize(img: Bitmap, height: number, width: number, mode: Exclude<TorchInterpolation, 'nearest-exact'>): Uint8Array {
   const C = img.data.length / (img.width * img.height);
-  let rows = Array.from({ length: img.height }, (_, y) => Array.from({ length: img.width * C }, (_, i) => img.data[y * img.width * C + i]));
+  let rows = Array.from({ length: img.height }, (_, y) => Array.from({ length: img.width * C }, (_, i) => img.data[y * img.width * C + i]!));
   if (width !== img.width) {
     rows = rows.map((row) => {
       const out = new Array(width * C);
@@ -62,9 +62,9 @@ function referenceResize(img: Bitmap, height: number, width: number, mode: Exclu
     });
   }
   if (height !== img.height) {
-    const cols = Array.from({ length: width * C }, (_, i) => rows.map((r) => r[i]));
+    const cols = Array.from({ length: width * C }, (_, i) => rows.map((r) => r[i]!));
     const resized = cols.map((col) => referenceLine(col, height, mode));
-    rows = Array.from({ length: height }, (_, y) => resized.map((col) => col[y]));
+    rows = Array.from({ length: height }, (_, y) => resized.map((col) => col[y]!));
   }
   return Uint8Array.from(rows.flat());
 }
@@ -113,14 +113,14 @@ describe('torchvision antialiased uint8 resize', () => {
   it('agrees with Pillow within 2 levels on photos (both round to uint8 after each direction; weights differ in precision)', async () => {
     for (const name of ['chelsea.png', 'rocket.jpg']) {
       const img = convertToRGB(await loadImage(image(name)));
-      for (const [H, W] of [[64, 64], [301, 517], [900, 1600]]) {
+      for (const [H, W] of [[64, 64], [301, 517], [900, 1600]] as const) {
         for (const [mode, filter] of [['lanczos', Resampling.LANCZOS], ['bicubic', Resampling.BICUBIC]] as const) {
           const a = torchResize(img, H, W, mode).data;
           const b = resize(img, W, H, filter).data;
           let max = 0;
           let differ = 0;
           for (let i = 0; i < a.length; i++) {
-            const d = Math.abs(a[i] - b[i]);
+            const d = Math.abs(a[i]! - b[i]!);
             max = Math.max(max, d);
             if (d) differ++;
           }

@@ -39,8 +39,11 @@ describe('shapes attention targets', () => {
     let checked = 0;
     examples.forEach((e, i) => {
       const conv = conversations[i];
+      assert.ok(conv, `conversation ${i}`);
       if (conv.kind === 'caption') return assert.deepEqual(e.attentionTargets, []);
-      const image = conv.messages[0].content.find((p) => p.type === 'image');
+      const [first] = conv.messages;
+      assert.ok(first, `conversation ${i}: a first message`);
+      const image = first.content.find((p) => p.type === 'image');
       const scene = scenes.get(image?.type === 'image' ? image.image : '')!;
       const imagePositions = [...e.input_ids].flatMap((id, t) => (id === processor.imageTokenId ? [t] : []));
       assert.equal(imagePositions.length, 9);
@@ -49,10 +52,12 @@ describe('shapes attention targets', () => {
       const answerStarts = [...e.assistant_mask].flatMap((m, t) => (t > 0 && m && !e.assistant_mask[t - 1] ? [t - 1] : []));
       const expected = conv.messages.flatMap((m, k) => {
         if (m.role !== 'assistant') return [];
-        const prompt = conv.messages[k - 1].content.find((p) => p.type === 'text');
+        const user = conv.messages[k - 1];
+        assert.ok(user, `conversation ${i}: a message before answer ${k}`);
+        const prompt = user.content.find((p) => p.type === 'text');
         const q = questions.find((x) => prompt?.type === 'text' && x.question === prompt.text)!;
         const turn = conv.messages.slice(0, k).filter((x) => x.role === 'assistant').length;
-        const keys = imagePositions.filter((_, j) => q.cells.includes(cells[j]));
+        const keys = imagePositions.filter((_, j) => q.cells.includes(cells[j]!));
         return keys.length ? [{ query: answerStarts[turn], keys }] : [];
       });
       assert.deepEqual(e.attentionTargets, expected);

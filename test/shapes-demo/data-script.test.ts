@@ -60,7 +60,8 @@ describe('npm run demo:data (examples/shapes-demo/data.ts)', () => {
     assert.equal(convs.length, 36);
     assert.equal(convs.filter((c) => c.kind === 'caption').length, 12);
     for (const c of convs) {
-      const img = c.messages[0].content[0];
+      const img = c.messages[0]?.content[0];
+      assert.ok(img, 'a first message with a first part');
       assert.equal(img.type, 'image');
       if (img.type === 'image') assert.ok(images.includes(path.basename(img.image)) && img.image.startsWith('images/'));
     }
@@ -73,7 +74,8 @@ describe('npm run demo:data (examples/shapes-demo/data.ts)', () => {
     await runData(argv('3', 'b1'));
     await runData(argv('3', 'b2'));
     await runData(argv('4', 'c'));
-    const [b1, b2, c] = await Promise.all(['b1', 'b2', 'c'].map((d) => hashTree(path.join(tmp, d))));
+    const tree = (d: string) => hashTree(path.join(tmp, d));
+    const [b1, b2, c] = await Promise.all([tree('b1'), tree('b2'), tree('c')]);
     assert.equal(b1.size, 8 + 2);
     assert.deepEqual(b2, b1);
     assert.notEqual(c.get('data.jsonl'), b1.get('data.jsonl'));
@@ -85,7 +87,7 @@ describe('npm run demo:data (examples/shapes-demo/data.ts)', () => {
   it('keeps the images when only --questions-per-image changes', async () => {
     await runData(['--n', '6', '--seed', '5', '--out', path.join(tmp, 'q1'), '--questions-per-image', '1']);
     await runData(['--n', '6', '--seed', '5', '--out', path.join(tmp, 'q4'), '--questions-per-image', '4']);
-    const [q1, q4] = await Promise.all(['q1', 'q4'].map((d) => hashTree(path.join(tmp, d))));
+    const [q1, q4] = await Promise.all([hashTree(path.join(tmp, 'q1')), hashTree(path.join(tmp, 'q4'))]);
     for (const [k, h] of q1) if (k !== 'data.jsonl') assert.equal(q4.get(k), h, k);
     assert.notEqual(q4.get('data.jsonl'), q1.get('data.jsonl'));
   });

@@ -30,7 +30,7 @@ function oracle(scene: SceneLine, question: string): string | undefined {
   if (question === 'How many shapes are there?') return NUMBERS[sh.length - 1];
   if ((m = question.match(/^What color is the (\w+)\?$/))) {
     const hits = sh.filter((s) => s.shape === m![1]);
-    return hits.length === 1 ? hits[0].color : undefined;
+    return hits.length === 1 ? hits[0]!.color : undefined;
   }
   if ((m = question.match(/^What shape is (?:at the|in the) ([a-z ]+)\?$/))) {
     if (question.startsWith('What shape is in the') !== (m[1] === 'center')) return undefined;
@@ -41,13 +41,13 @@ function oracle(scene: SceneLine, question: string): string | undefined {
   }
   if ((m = question.match(/^Where is the (\w+) (\w+)\?$/))) {
     const hits = sh.filter((s) => s.color === m![1] && s.shape === m![2]);
-    return hits.length === 1 ? hits[0].position : undefined;
+    return hits.length === 1 ? hits[0]!.position : undefined;
   }
   return undefined;
 }
 
 const turnText = (c: Conversation, i: number) =>
-  c.messages[i].content.map((p) => (p.type === 'text' ? p.text : '')).join('');
+  c.messages[i]!.content.map((p) => (p.type === 'text' ? p.text : '')).join('');
 
 describe('shapes dataset content', () => {
   let tmp: string;
@@ -84,10 +84,10 @@ describe('shapes dataset content', () => {
     const perImage = new Map<string, Set<string>>();
     for (const c of convs) {
       assert.equal(c.messages.length, 2);
-      assert.equal(c.messages[0].role, 'user');
-      assert.equal(c.messages[1].role, 'assistant');
-      const img = c.messages[0].content[0];
-      assert.ok(img.type === 'image');
+      assert.equal(c.messages[0]!.role, 'user');
+      assert.equal(c.messages[1]!.role, 'assistant');
+      const img = c.messages[0]!.content[0];
+      assert.ok(img?.type === 'image');
       const scene = byImage.get(img.image);
       assert.ok(scene, img.image);
       const question = turnText(c, 0);
@@ -118,7 +118,7 @@ describe('shapes dataset content', () => {
             (s) => x >= s.x && x <= s.x + s.size && y >= s.y && y <= s.y + s.size,
           );
           assert.ok(owner >= 0, `${sc.image}: non-white pixel (${x},${y}) outside every shape`);
-          assert.deepEqual(c, RGB[sc.shapes[owner].color], `${sc.image}: pixel (${x},${y})`);
+          assert.deepEqual(c, RGB[sc.shapes[owner]!.color], `${sc.image}: pixel (${x},${y})`);
           painted[owner]++;
         }
       }
@@ -146,7 +146,7 @@ describe('shapes dataset content', () => {
           for (let x = x0; x < x1; x++) {
             const rgb = Array.from(data.subarray((y * width + x) * 4, (y * width + x) * 4 + 3));
             if (rgb.every((v) => v === 255)) continue;
-            colour = Object.keys(RGB).find((k) => RGB[k].every((v, i) => v === rgb[i]))!;
+            colour = Object.keys(RGB).find((k) => RGB[k]!.every((v, i) => v === rgb[i]))!;
             n++;
             [minX, maxX, minY, maxY] = [Math.min(minX, x), Math.max(maxX, x), Math.min(minY, y), Math.max(maxY, y)];
           }

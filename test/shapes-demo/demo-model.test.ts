@@ -54,6 +54,7 @@ describe('demo model files', () => {
     const processor = await VlmProcessor.load(dir);
     const file = path.join(data, DATA_FILE);
     const [example] = await buildExamples(processor, await readConversations(file), file);
+    assert.ok(example, 'one example');
     const grid = 3;
     assert.deepEqual(example.pixelShape, [grid * grid + 1, 3, size.tileSize, size.tileSize]);
     const tokens = [...example.input_ids].map((id) => processor.tokenizer.idToToken(id));

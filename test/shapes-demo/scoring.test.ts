@@ -31,18 +31,21 @@ describe('shapes eval', () => {
     assert.equal(questions.length, 20);
     assert.ok(captions.every((c) => c.prompt === 'Describe the image.' && c.task === 'caption' && c.expected.endsWith('.')));
     assert.ok(questions.every((q) => q.prompt.endsWith('?') && q.task !== 'caption'));
-    assert.equal(captions[0].image, path.resolve('/data/eval/images/000000.png'));
+    assert.equal(captions[0]!.image, path.resolve('/data/eval/images/000000.png'));
 
     const some = selectEvalItems(evalItems(convs, file), { captions: 3, questions: 5 });
     assert.deepEqual(some.map((it) => it.kind).sort(), [...Array(3).fill('caption'), ...Array(5).fill('qa')]);
     assert.equal(selectEvalItems(evalItems(convs, file), {}).length, 30);
 
-    const bare = { messages: convs[0].messages };
+    const [first, second] = convs;
+    assert.ok(first && second, 'two conversations');
+    const bare = { messages: first.messages };
     assert.equal(evalItem(bare, file).kind, 'caption');
-    assert.equal(evalItem({ messages: convs[1].messages }, file).kind, 'qa');
-    assert.throws(() => evalItem({ messages: [convs[0].messages[0]] }, file), TfvlmError);
+    assert.equal(evalItem({ messages: second.messages }, file).kind, 'qa');
+    assert.throws(() => evalItem({ messages: first.messages.slice(0, 1) }, file), TfvlmError);
     // A multi-turn conversation would otherwise be scored on its first answer only.
-    const turns = [...shapesExamples({ n: 3, seed: 4, questionsPerImage: 4, questionsPerConversation: 2 })][0].conversations[1];
+    const turns = [...shapesExamples({ n: 3, seed: 4, questionsPerImage: 4, questionsPerConversation: 2 })][0]?.conversations[1];
+    assert.ok(turns, 'a second conversation');
     assert.equal(turns.messages.length, 4);
     assert.throws(() => evalItem(turns, file, 'eval.jsonl: conversation 2'), /eval\.jsonl: conversation 2: has several user turns/);
   });
@@ -73,13 +76,16 @@ describe('shapes eval', () => {
       }
     }
     const captions = r.byTaskAndShapes.caption;
+    assert.ok(captions, 'caption scores');
     assert.equal(Object.values(captions).reduce((a, s) => a + s.total, 0), 12);
     assert.match(formatShapesEval(r), /by shapes in the image:\s+1\s+2\s+3\n\s+caption\s+\d+\/\d+\s+0\/\d+\s+0\/\d+/);
     assert.throws(() => withShapeCounts(items, '{"image":"a.png"}\n', 's.jsonl'), /s\.jsonl:1: expected a scene/);
     assert.throws(() => withShapeCounts(items, '\n{oops\n', 's.jsonl'), /s\.jsonl:2: invalid JSON/);
     assert.throws(() => withShapeCounts(items, 'null\n', 's.jsonl'), /s\.jsonl:1: expected a scene/);
     // Without scenes the breakdown is empty and not printed.
-    const plain = await evaluateShapes(evalItems(examples[0].conversations, file), async (it) => it.expected);
+    const [firstExample] = examples;
+    assert.ok(firstExample, 'an example');
+    const plain = await evaluateShapes(evalItems(firstExample.conversations, file), async (it) => it.expected);
     assert.deepEqual(plain.byTaskAndShapes, {});
     assert.doesNotMatch(formatShapesEval(plain), /by shapes/);
   });

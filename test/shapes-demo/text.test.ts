@@ -13,7 +13,11 @@ function scene(...shapes: [SceneShape['shape'], SceneShape['color'], number][]):
     image: 'images/000000.png',
     width: 96,
     height: 96,
-    shapes: shapes.map(([shape, color, cell]) => ({ shape, color, cell, position: names[cell], x: 0, y: 0, size: 24 })),
+    shapes: shapes.map(([shape, color, cell]) => {
+      const position = names[cell];
+      assert.ok(position, `no cell ${cell}`);
+      return { shape, color, cell, position, x: 0, y: 0, size: 24 };
+    }),
   };
 }
 

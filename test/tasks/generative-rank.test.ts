@@ -10,7 +10,7 @@ import { ConcatKVCache } from '../../src/layers/kv-cache.ts';
 import { fixture } from '../helpers/paths.ts';
 
 const IMAGES = [fixture('tiny-smolvlm', 'golden', 'inputs', 'small_64x48.png'), fixture('tiny-smolvlm', 'golden', 'inputs', 'batch_b_160x40.png')];
-const TEXTS = ['a cat', 'A red car parked near the tall building.', 'dogs', 'an astronaut holding a flag on the moon'];
+const TEXTS: [string, string, string, string] = ['a cat', 'A red car parked near the tall building.', 'dogs', 'an astronaut holding a flag on the moon'];
 
 describe('GenerativeRanker (tiny-smolvlm)', () => {
   let vlm: Vlm;
@@ -33,12 +33,13 @@ describe('GenerativeRanker (tiny-smolvlm)', () => {
     const s = await ranker.score(IMAGES, TEXTS);
     assert.equal(tf.memory().numTensors, before, 'no tensors left behind');
     assert.equal(s.logProb.length, IMAGES.length);
-    for (let i = 0; i < IMAGES.length; i++) {
-      for (let j = 0; j < TEXTS.length; j++) {
-        const direct = await ranker.scorePairDirect(IMAGES[i], TEXTS[j]);
-        assert.ok(Math.abs(s.logProb[i][j] - direct) <= 1e-4, `image ${i} text ${j}: ${s.logProb[i][j]} vs direct ${direct}`);
-        assert.ok(Math.abs(s.meanLogProb[i][j] - direct / s.answerIds[j].length) <= 1e-5);
-        assert.ok(s.logProb[i][j] < 0);
+    for (const [i, image] of IMAGES.entries()) {
+      for (const [j, text] of TEXTS.entries()) {
+        const direct = await ranker.scorePairDirect(image, text);
+        const logProb = s.logProb[i]![j]!;
+        assert.ok(Math.abs(logProb - direct) <= 1e-4, `image ${i} text ${j}: ${logProb} vs direct ${direct}`);
+        assert.ok(Math.abs(s.meanLogProb[i]![j]! - direct / s.answerIds[j]!.length) <= 1e-5);
+        assert.ok(logProb < 0);
       }
     }
     assert.equal(tf.memory().numTensors, before);
@@ -47,7 +48,7 @@ describe('GenerativeRanker (tiny-smolvlm)', () => {
   it('images ranked for a text: the column of the matrix', async () => {
     const column = await ranker.scoreImages(IMAGES, TEXTS[1]);
     const direct = await Promise.all(IMAGES.map((img) => ranker.scorePairDirect(img, TEXTS[1])));
-    column.forEach((s, i) => assert.ok(Math.abs(s - direct[i]) <= 1e-4, `image ${i}: ${s} vs ${direct[i]}`));
+    column.forEach((s, i) => assert.ok(Math.abs(s - direct[i]!) <= 1e-4, `image ${i}: ${s} vs ${direct[i]}`));
   });
 
   it('ConcatKVCache.tile repeats a batch-1 prefix and refuses larger batches', () => {
@@ -74,9 +75,10 @@ describe('GenerativeRanker (tiny-llava)', () => {
       const img = fixture('tiny-llava', 'golden', 'inputs', 'small_40x52.png');
       const texts = ['a red car', 'a cat sleeping on the sofa'];
       const s = await ranker.score([img], texts);
-      for (let j = 0; j < texts.length; j++) {
-        const direct = await ranker.scorePairDirect(img, texts[j]);
-        assert.ok(Math.abs(s.logProb[0][j] - direct) <= 1e-4, `${s.logProb[0][j]} vs ${direct}`);
+      for (const [j, text] of texts.entries()) {
+        const direct = await ranker.scorePairDirect(img, text);
+        const logProb = s.logProb[0]![j]!;
+        assert.ok(Math.abs(logProb - direct) <= 1e-4, `${logProb} vs ${direct}`);
       }
     } finally {
       vlm.dispose();

@@ -14,10 +14,11 @@ import { fixture } from '../helpers/paths.ts';
 
 const smol = (f: string) => fixture('tiny-smolvlm', 'golden', 'inputs', f);
 
-/** The expansion of the single <image> in `prompt` inside `expanded`. */
-function imageBlock(prompt: string, expanded: string): string {
+/** The expansion of the single <image> in a one-conversation prompt inside its expanded form. */
+function imageBlock({ prompts: [prompt], promptsExpanded: [expanded] }: { prompts: string[]; promptsExpanded: string[] }): string {
+  assert.ok(prompt !== undefined && expanded !== undefined, 'a prompt and its expansion');
   const [before, after] = prompt.split('<image>');
-  assert.ok(expanded.startsWith(before) && expanded.endsWith(after));
+  assert.ok(before !== undefined && after !== undefined && expanded.startsWith(before) && expanded.endsWith(after));
   return expanded.slice(before.length, expanded.length - after.length);
 }
 
@@ -53,15 +54,18 @@ describe('multiple images (tiny-smolvlm)', () => {
   it('two images in one user turn: each gets the block of its own grid, in order', async () => {
     const [a, b] = [smol('tall_90x140.png'), smol('wide_150x100.png')];
     const both = await vlm.prepare(userTurn([a, b], 'Compare the two images.'));
-    const alone = await Promise.all([a, b].map((img) => vlm.prepare(userTurn([img], 'Compare the two images.'))));
+    const alone = await Promise.all([vlm.prepare(userTurn([a], 'Compare the two images.')), vlm.prepare(userTurn([b], 'Compare the two images.'))]);
     assert.deepEqual(both.rows, alone.flatMap((x) => x.rows));
     assert.deepEqual(both.cols, alone.flatMap((x) => x.cols));
     assert.notDeepEqual(alone[0].rows.concat(alone[0].cols), alone[1].rows.concat(alone[1].cols), 'the two grids differ');
-    const blocks = alone.map((x) => imageBlock(x.prompts[0], x.promptsExpanded[0]));
-    const [p0, p1, p2] = both.prompts[0].split('<image>');
-    assert.equal(both.promptsExpanded[0], p0 + blocks[0] + p1 + blocks[1] + p2);
+    const [blockA, blockB] = [imageBlock(alone[0]), imageBlock(alone[1])];
+    const [prompt] = both.prompts;
+    assert.ok(prompt !== undefined, 'a prompt');
+    const [p0, p1, p2] = prompt.split('<image>');
+    assert.ok(p0 !== undefined && p1 !== undefined && p2 !== undefined, 'two <image> in the prompt');
+    assert.equal(both.promptsExpanded[0], p0 + blockA + p1 + blockB + p2);
     assert.deepEqual(both.input_ids[0], vlm.tokenizer.encode(both.promptsExpanded[0]));
-    assert.equal(both.pixelShape![1], alone[0].pixelShape![1] + alone[1].pixelShape![1], 'tiles of both images, in order');
+    assert.equal(both.pixelShape![1], alone[0].pixelShape![1]! + alone[1].pixelShape![1]!, 'tiles of both images, in order');
   });
 });
 
@@ -76,16 +80,22 @@ describe('multiple images (tiny-llava)', () => {
   it('two images in one turn and a third in a later turn: 49 <image> tokens each, pixels [3, 3, 56, 56]', async () => {
     const img = (f: string) => fixture('tiny-llava', 'golden', 'inputs', f);
     const files = fs.readdirSync(fixture('tiny-llava', 'golden', 'inputs')).filter((f) => f.endsWith('.png')).slice(0, 3);
+    const [first, second] = files;
+    assert.ok(first && second, 'at least two input PNGs');
+    const third = files[2] ?? first;
     const out = await vlm.prepare({
       messages: [
-        { role: 'user', content: [{ type: 'image', image: img(files[0]) }, { type: 'image', image: img(files[1]) }, { type: 'text', text: 'Same scene?' }] },
+        { role: 'user', content: [{ type: 'image', image: img(first) }, { type: 'image', image: img(second) }, { type: 'text', text: 'Same scene?' }] },
         { role: 'assistant', content: [{ type: 'text', text: 'No.' }] },
-        { role: 'user', content: [{ type: 'image', image: img(files[2 % files.length]) }, { type: 'text', text: 'And this?' }] },
+        { role: 'user', content: [{ type: 'image', image: img(third) }, { type: 'text', text: 'And this?' }] },
       ],
     });
     const imageId = vlm.processor.imageTokenId;
-    assert.equal(out.input_ids[0].filter((id) => id === imageId).length, 3 * 49);
+    const [ids] = out.input_ids;
+    const [prompt] = out.prompts;
+    assert.ok(ids && prompt !== undefined, 'one conversation');
+    assert.equal(ids.filter((id) => id === imageId).length, 3 * 49);
     assert.deepEqual(out.pixelShape, [3, 3, 56, 56]);
-    assert.equal(out.prompts[0].split('<image>').length - 1, 3);
+    assert.equal(prompt.split('<image>').length - 1, 3);
   });
 });

@@ -8,7 +8,11 @@ const pieces = ['▁', 'H', 'e', 'l', 'o', 'w', 'r', 'd', 'll', '▁H', '▁w', 
 const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
 for (let b = 0; b < 256; b++) vocab[`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`] = 3 + b;
 pieces.forEach((p, i) => { vocab[p] = 259 + i; });
-const id = (t: string) => vocab[t];
+const id = (t: string): number => {
+  const i = vocab[t];
+  if (i === undefined) throw new Error(`no token '${t}' in the test vocab`);
+  return i;
+};
 const model = {
   type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null,
   fuse_unk: true, byte_fallback: true, ignore_merges: false, vocab, merges: ['l l', '▁ H', '▁ ▁', '▁ w', 'll o'],

@@ -17,11 +17,12 @@ describe('SentencePiece ModelProto', () => {
     const expected = json('spiece_pieces.json') as Array<[string, number, number]>;
     assert.equal(proto.pieces.length, expected.length);
     proto.pieces.forEach((p, i) => {
-      assert.equal(p.piece, expected[i][0]);
-      assert.equal(p.score, Math.fround(expected[i][1]));
-      assert.equal(p.type, expected[i][2]);
+      const [piece, score, type] = expected[i]!;
+      assert.equal(p.piece, piece);
+      assert.equal(p.score, Math.fround(score));
+      assert.equal(p.type, type);
     });
-    assert.equal(proto.pieces[2].type, PieceType.UNKNOWN);
+    assert.equal(proto.pieces[2]?.type, PieceType.UNKNOWN);
     assert.equal(proto.normalizer.name, 'nmt_nfkc');
     assert.ok((proto.normalizer.precompiledCharsmap?.length ?? 0) > 1000);
     assert.equal(proto.normalizer.removeExtraWhitespaces, true);
@@ -51,6 +52,7 @@ describe('SiglipTokenizer (tiny-siglip)', () => {
     const texts = json('cases.json').cases.find((c: { name: string }) => c.name === 'three_images_four_texts').texts;
     const f = SafetensorsFile.open(fixture('tiny-siglip', 'golden', 'three_images_four_texts.inputs.safetensors'));
     const [B, T] = f.entry('input_ids').shape;
+    assert.ok(B !== undefined && T !== undefined, 'a 2-D input_ids');
     const flat = Array.from(f.readArray('input_ids') as ArrayLike<number | bigint>, Number);
     f.close();
     const expected = Array.from({ length: B }, (_, b) => flat.slice(b * T, (b + 1) * T));
@@ -61,7 +63,8 @@ describe('SiglipTokenizer (tiny-siglip)', () => {
     assert.equal(canonicalizeText('  a,  b!\tc\u3000 '), 'a b c');
     const ids = tok.encode('éé');
     assert.equal(ids.filter((i) => i === tok.sp.unkId).length, 1);
-    const long = tok.encodeBatch(['a photo of a cat and a dog and a bird on the beach at sunset'], { truncation: true }).input_ids[0];
+    const [long] = tok.encodeBatch(['a photo of a cat and a dog and a bird on the beach at sunset'], { truncation: true }).input_ids;
+    assert.ok(long, 'one row');
     assert.equal(long.length, 16);
     assert.equal(long[15], tok.eosTokenId);
   });

@@ -36,8 +36,8 @@ describe('attentionSupervisionLoss', () => {
     const one = attentionSupervisionLoss(w, targets, [0])!;
     const both = attentionSupervisionLoss(w, targets, [0, 1])!;
     const nll = (m: number) => -Math.log(m + 1e-6);
-    assert.ok(Math.abs(one.dataSync()[0] - (nll(0.7) + nll(0.5)) / 2) < 1e-6);
-    assert.ok(Math.abs(both.dataSync()[0] - (nll(0.7) + nll(0.5) + nll(0.7) + nll(0.1)) / 4) < 1e-6);
+    assert.ok(Math.abs(one.dataSync()[0]! - (nll(0.7) + nll(0.5)) / 2) < 1e-6);
+    assert.ok(Math.abs(both.dataSync()[0]! - (nll(0.7) + nll(0.5) + nll(0.7) + nll(0.1)) / 4) < 1e-6);
     tf.dispose([w, one, both]);
   });
 
@@ -84,10 +84,13 @@ function massOnTargets(trainer: Trainer, examples: readonly TrainExample[], sup:
     });
     const w = capture.get(`text.layers.${sup.layer}.attn_weights`)!;
     const [, H, T, S] = w.shape;
+    assert.ok(H !== undefined && T !== undefined && S !== undefined, `4-D attention weights, got [${w.shape}]`);
+    const [head] = sup.heads;
+    assert.ok(head !== undefined, 'a supervised head');
     const v = w.dataSync();
     let mass = 0;
     batch.attentionTargets!.forEach((list, b) => {
-      for (const { query, keys } of list) for (const k of keys) mass += v[((b * H + sup.heads[0]) * T + query) * S + k];
+      for (const { query, keys } of list) for (const k of keys) mass += v[((b * H + head) * T + query) * S + k]!;
     });
     return mass / examples.length;
   } finally {

@@ -64,6 +64,7 @@ describe('training checkpoints survive kill -9', () => {
     }
     assert.ok(temporaries > 0, 'at least one kill landed in the middle of a write');
     const latest = fs.readdirSync(out).sort((a, b) => Number(b.split('-')[1]) - Number(a.split('-')[1]))[0];
+    assert.ok(latest, 'a checkpoint folder');
     const model = await loadTiny(s);
     const trainer = new Trainer(model, s.modelDir, s.examples, tinyConfig({ maxSteps: 1000 }), 0);
     trainer.resume(path.join(out, latest));

@@ -12,6 +12,7 @@ import { Trainer } from '../../src/train/trainer.ts';
 import { tinyConfig } from './tiny.ts';
 
 const [root, out] = process.argv.slice(2);
+if (!root || !out) throw new Error('usage: checkpoint-writer-child.ts ROOT OUT');
 await initBackend();
 const modelDir = path.join(root, 'model');
 const processor = await VlmProcessor.load(modelDir);

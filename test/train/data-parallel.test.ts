@@ -16,6 +16,15 @@ before(async () => {
 });
 after(() => fs.rmSync(s.root, { recursive: true, force: true }));
 
+/** Every weight of the single-process run is in the parallel one, within the data-parallel tolerance. */
+function assertSameWeights(parallel: Record<string, Float32Array>, single: Record<string, Float32Array>): void {
+  for (const [name, v] of Object.entries(single)) {
+    const p = parallel[name];
+    assert.ok(p, `${name} in the parallel run`);
+    assertClose(p, v, TOLERANCE.dataParallelWeights, name);
+  }
+}
+
 async function run(
   config: TrainConfig, steps: number, workers?: GradientWorkers, examples: readonly TrainExample[] = s.examples,
 ): Promise<{ losses: number[]; values: Record<string, Float32Array>; counts: number[] }> {
@@ -64,7 +73,7 @@ describe('data-parallel training (gradient workers)', () => {
       try {
         const parallel = await run(config, 3, workers);
         assertClose(Float32Array.from(parallel.losses), Float32Array.from(single.losses), TOLERANCE.dataParallelLosses, 'losses');
-        for (const [name, v] of Object.entries(single.values)) assertClose(parallel.values[name], v, TOLERANCE.dataParallelWeights, name);
+        assertSameWeights(parallel.values, single.values);
         assert.deepEqual(parallel.counts.slice(1), parallel.counts.slice(1).map(() => parallel.counts[1]), `tensor counts ${parallel.counts}`);
       } finally {
         await workers.close();
@@ -86,7 +95,7 @@ describe('data-parallel training (gradient workers)', () => {
     try {
       const parallel = await run(config, 3, workers, examples);
       assertClose(Float32Array.from(parallel.losses), Float32Array.from(single.losses), TOLERANCE.dataParallelLosses, 'losses');
-      for (const [name, v] of Object.entries(single.values)) assertClose(parallel.values[name], v, TOLERANCE.dataParallelWeights, name);
+      assertSameWeights(parallel.values, single.values);
     } finally {
       await workers.close();
     }

@@ -29,9 +29,10 @@ describe('training examples', () => {
       assert.ok(text.length > 0 && !text.includes('Assistant'), text);
     }
     const caption = s.examples[0];
+    assert.ok(caption, 'an example');
     const ids = Array.from(caption.input_ids);
     assert.equal(s.processor.tokenizer.decode(ids.filter((_, i) => caption.assistant_mask[i]), { skipSpecialTokens: true }),
-      JSON.parse(fs.readFileSync(path.join(s.root, 'data', 'data.jsonl'), 'utf8').split('\n')[0]).messages[1].content[0].text);
+      JSON.parse(fs.readFileSync(path.join(s.root, 'data', 'data.jsonl'), 'utf8').split('\n')[0]!).messages[1].content[0].text);
   });
 
   it('marks every assistant turn of a multi-turn conversation and nothing of the user turns', async () => {
@@ -51,6 +52,7 @@ describe('training examples', () => {
     // Turn weighting: each answer weighs 1 in all, the 2-token answers of this conversation as much
     // as the caption's many tokens.
     const caption = s.examples[0];
+    assert.ok(caption, 'an example');
     const byToken = collate([e, caption], 0);
     const byTurn = collate([e, caption], 0, 'turn');
     const T = byTurn.input_ids.shape[1];

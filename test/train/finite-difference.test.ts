@@ -23,7 +23,7 @@ describe('gradients against finite differences', () => {
     const checked: string[] = [];
     for (const p of trainer.params) {
       const g = grads.get(p.name)!;
-      const norm = tf.tidy(() => tf.norm(g).dataSync()[0]);
+      const norm = tf.tidy(() => tf.norm(g).dataSync()[0]!);
       // Softmax ignores a bias shared by every key (k_proj.bias): its gradient is exactly 0.
       if (norm < 1e-4) continue;
       const w0 = p.variable.clone();

@@ -48,7 +48,7 @@ describe('training', () => {
       losses.push(trainer.trainStep().loss);
       counts.push(tf.memory().numTensors);
     }
-    assert.ok(losses[7] < 0.7 * losses[0], `loss ${losses[0]} → ${losses[7]}`);
+    assert.ok(losses[7]! < 0.7 * losses[0]!, `loss ${losses[0]} → ${losses[7]}`);
     assert.deepEqual(counts.slice(1), counts.slice(1).map(() => counts[1]), `tensor counts ${counts}`);
     trainer.dispose();
     model.dispose();
@@ -115,7 +115,7 @@ describe('training', () => {
     trainer.trainStep();
     const base = logitsOf(model);
     const adapted = logitsOf(model, () => trainer.lora!.attach());
-    assert.ok(adapted.some((v, i) => Math.abs(v - base[i]) > 1e-4), 'the adapter changes the logits');
+    assert.ok(adapted.some((v, i) => Math.abs(v - base[i]!) > 1e-4), 'the adapter changes the logits');
 
     const adapterDir = path.join(s.root, 'adapter');
     trainer.saveModel(adapterDir);
@@ -168,7 +168,7 @@ describe('training', () => {
       const unsorted = a.map((e) => e.input_ids.length);
       assert.notDeepEqual(unsorted, [...unsorted].sort((x, y) => y - x), 'the plain order is already sorted: the check above proves nothing');
     }
-    assert.notDeepEqual(s.examples.map((e) => e.input_ids.length), s.examples.map(() => s.examples[0].input_ids.length), 'the fixture needs examples of different lengths');
+    assert.notDeepEqual(s.examples.map((e) => e.input_ids.length), s.examples.map(() => s.examples[0]!.input_ids.length), 'the fixture needs examples of different lengths');
     plain.dispose();
     grouped.dispose();
     model.dispose();
@@ -211,7 +211,7 @@ describe('training with tied embeddings', () => {
       const trainer = new Trainer(model, t.modelDir, t.examples.slice(0, 4), tinyConfig({ maxSteps: 6 }), 0);
       assert.ok(!trainer.params.some((p) => p.name === 'lm_head.weight'));
       const losses = Array.from({ length: 6 }, () => trainer.trainStep().loss);
-      assert.ok(losses[5] < losses[0], `loss ${losses}`);
+      assert.ok(losses[5]! < losses[0]!, `loss ${losses}`);
       trainer.finish();
       const dir = path.join(t.root, 'tied');
       trainer.saveModel(dir);

@@ -68,7 +68,8 @@ describe('downloadModel against a fake hub', () => {
 
     const total = TOP_FILES.reduce((a, f) => a + readFileSync(path.join(SRC, f)).length, 0);
     assert.equal(result.bytesDownloaded, total);
-    const last = seen[seen.length - 1];
+    const last = seen.at(-1);
+    assert.ok(last, 'a progress report');
     assert.equal(last.done, true);
     assert.equal(last.bytes, total);
     assert.equal(last.total, total);
@@ -111,8 +112,8 @@ describe('downloadModel against a fake hub', () => {
     const cdn = hub.requestsTo('/cdn/');
     const resumed = cdn.filter((r) => r.url.includes('model.safetensors'));
     assert.equal(resumed.length, 2, 'one cut request, one resumed request');
-    assert.equal(resumed[0].headers.range, undefined);
-    assert.equal(resumed[1].headers.range, `bytes=${weights.length >> 1}-`);
+    assert.equal(resumed[0]!.headers.range, undefined);
+    assert.equal(resumed[1]!.headers.range, `bytes=${weights.length >> 1}-`);
     assert.equal(result.bytesDownloaded, TOP_FILES.reduce((a, f) => a + readFileSync(path.join(SRC, f)).length, 0));
   });
 

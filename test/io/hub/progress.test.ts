@@ -12,14 +12,17 @@ describe('download progress', () => {
       t += 1000;
       tracker.advance(1_000_000);
     }
-    const p = seen[seen.length - 1];
+    const p = seen.at(-1);
+    assert.ok(p, 'a progress report');
     assert.equal(p.bytes, 6_000_000);
     assert.equal(p.fileBytes, 6_000_000);
     assert.equal(p.bytesPerSecond, 1_000_000);
     assert.equal(p.etaSeconds, 4);
     tracker.skip(4_000_000);
     tracker.finish();
-    assert.deepEqual([seen[seen.length - 1].done, seen[seen.length - 1].bytes, seen[seen.length - 1].etaSeconds], [true, 10_000_000, 0]);
+    const end = seen.at(-1);
+    assert.ok(end, 'a final progress report');
+    assert.deepEqual([end.done, end.bytes, end.etaSeconds], [true, 10_000_000, 0]);
   });
 
   it('formats bytes, speed, ETA and the file in one line', () => {

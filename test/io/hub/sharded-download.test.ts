@@ -11,7 +11,7 @@ import { fixture } from '../../helpers/paths.ts';
 import { FakeHub, hubTestEnv, startFakeHub } from '../../helpers/fake-hub.ts';
 
 const quiet = { progress: false, retryDelayMs: 0 } as const;
-const SHARDS = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'];
+const SHARDS = ['model-00001-of-00002.safetensors', 'model-00002-of-00002.safetensors'] as const;
 
 /** A repo with an index and two shards, plus files tfvlm must leave alone. */
 async function writeShardedRepo(dir: string, weightMap: Record<string, string>): Promise<void> {

@@ -141,7 +141,8 @@ export class Vlm {
       onProgress: options.onProgress,
       padTokenId: this.generationConfig.pad_token_id ?? this.tokenizer.padTokenId ?? undefined,
     });
-    return { ...result, prompt: inputs.prompts[0], input_ids: inputs.input_ids[0] };
+    // One request: one prompt row (streamText has generated from it).
+    return { ...result, prompt: inputs.prompts[0]!, input_ids: inputs.input_ids[0]! };
   }
 
   /** The whole answer at once. */

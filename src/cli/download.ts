@@ -33,7 +33,8 @@ private repos), HF_HUB_OFFLINE=1 (refuse to use the network).`,
 
 /** `tfvlm download ID [--revision R]` without the printing; `options` (env, cacheDir...) for tests and embedding. */
 export async function runDownload(args: ParsedArgs, options: HubOptions = {}): Promise<DownloadResult> {
-  if (args.positionals.length !== 1) throw new TfvlmError(`tfvlm download: expected one model id\n\n${downloadCommand.usage}`);
+  const [id, ...extra] = args.positionals;
+  if (id === undefined || extra.length > 0) throw new TfvlmError(`tfvlm download: expected one model id\n\n${downloadCommand.usage}`);
   const revision = typeof args.values.revision === 'string' ? args.values.revision : undefined;
-  return downloadModel(args.positionals[0], { ...options, revision });
+  return downloadModel(id, { ...options, revision });
 }

@@ -70,7 +70,7 @@ Prints one line per input (width and the first values) to stdout.
         process.stdout.write(jsonLine({ model: dir, images: args.positionals, shape, projected, image_embeds: rows }));
       } else {
         args.positionals.forEach((p, i) => {
-          const head = rows[i].slice(0, 4).map((v) => v.toFixed(4)).join(', ');
+          const head = rows[i]!.slice(0, 4).map((v) => v.toFixed(4)).join(', ');
           process.stdout.write(`${p}: [${dim}] ${head}, …\n`);
         });
       }
@@ -110,7 +110,8 @@ async function embedDual(
       }));
     } else {
       const show = (name: string, v: number[]) => process.stdout.write(`${name}: [${v.length}] ${v.slice(0, 4).map((x) => x.toFixed(4)).join(', ')}, …\n`);
-      rows(embeds.image_embeds).forEach((v, i) => show(images[i], v));
+      // One row per image and per text.
+      rows(embeds.image_embeds).forEach((v, i) => show(images[i]!, v));
       rows(embeds.text_embeds).forEach((v, i) => show(JSON.stringify(texts[i]), v));
     }
     process.stderr.write(`dual-encoder embeddings of ${images.length} image(s), ${texts.length} text(s) in ${ms.toFixed(0)} ms${out ? ` → ${out}` : ''}\n`);

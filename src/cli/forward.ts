@@ -57,7 +57,9 @@ ${REQUEST_HELP}`,
       const processor = await VlmProcessor.load(dir);
       const split = imageSplitting(args, 'forward');
       const p = await processor.fromRequest(request, { imageSplitting: split });
-      const [B, T] = [p.input_ids.length, p.input_ids[0].length];
+      const first = p.input_ids[0];
+      if (!first) throw new TfvlmError('tfvlm forward: the request gave no prompt');
+      const [B, T] = [p.input_ids.length, first.length];
       inputs = {
         input_ids: tf.tensor2d(p.input_ids.flat(), [B, T], 'int32'),
         attention_mask: tf.tensor2d(p.attention_mask.flat(), [B, T], 'int32'),
@@ -65,8 +67,8 @@ ${REQUEST_HELP}`,
       if (p.pixel_values && p.pixelShape) {
         inputs.pixel_values = tf.tensor(p.pixel_values, p.pixelShape, 'float32');
         if (p.pixel_attention_mask) {
-          const [b, n, , h, w] = p.pixelShape;
-          inputs.pixel_attention_mask = tf.tensor(p.pixel_attention_mask, [b, n, h, w], 'bool');
+          // [B, tiles, C, H, W] → [B, tiles, H, W]
+          inputs.pixel_attention_mask = tf.tensor(p.pixel_attention_mask, p.pixelShape.filter((_, i) => i !== 2), 'bool');
         }
       }
     }

@@ -36,13 +36,14 @@ Idefics3, pixel_attention_mask (uint8) to OUT.
     const ms = performance.now() - t0;
     const tensors: Record<string, RawTensor> = { pixel_values: { dtype: 'F32', shape: out.shape, data: out.pixel_values } };
     if (out.pixel_attention_mask) {
-      const [B, N, , H, W] = out.shape;
-      tensors.pixel_attention_mask = { dtype: 'U8', shape: [B, N, H, W], data: out.pixel_attention_mask };
+      // [B, tiles, C, H, W] → [B, tiles, H, W]
+      tensors.pixel_attention_mask = { dtype: 'U8', shape: out.shape.filter((_, i) => i !== 2), data: out.pixel_attention_mask };
     }
     writeSafetensors(dump, tensors, { producer: 'tfvlm preprocess' });
     args.positionals.forEach((p, i) => {
       const grid = out.rows[i] ? `${out.rows[i]} rows x ${out.cols[i]} cols + global` : 'not split';
-      process.stdout.write(`${p}: ${images[i].width}x${images[i].height} ${images[i].mode} → ${grid}\n`);
+      const image = images[i]!; // one per positional
+      process.stdout.write(`${p}: ${image.width}x${image.height} ${image.mode} → ${grid}\n`);
     });
     process.stdout.write(`pixel_values [${out.shape}] → ${dump} (${ms.toFixed(0)} ms)\n`);
     return 0;

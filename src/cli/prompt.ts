@@ -25,19 +25,24 @@ ${REQUEST_HELP}`,
     const processor = await VlmProcessor.load(await resolveModel(modelSpec(args)));
     const split = imageSplitting(args, 'prompt');
     const out = await processor.fromRequest(request, { imageSplitting: split });
-    if (out.input_ids.length !== 1) throw new TfvlmError('tfvlm prompt: expected one conversation');
+    const [prompt] = out.prompts;
+    const [expanded] = out.promptsExpanded;
+    const [ids] = out.input_ids;
+    if (out.input_ids.length !== 1 || ids === undefined || prompt === undefined || expanded === undefined) {
+      throw new TfvlmError('tfvlm prompt: expected one conversation');
+    }
     const grid = out.rows.map((r, i) => ({ rows: r, cols: out.cols[i] }));
     if (args.values.json) {
       process.stdout.write(jsonLine({
-        prompt: out.prompts[0], prompt_expanded: out.promptsExpanded[0], input_ids: out.input_ids[0],
-        num_tokens: out.input_ids[0].length, images: grid, videos: out.videos, pixel_values_shape: out.pixelShape ?? null,
+        prompt, prompt_expanded: expanded, input_ids: ids,
+        num_tokens: ids.length, images: grid, videos: out.videos, pixel_values_shape: out.pixelShape ?? null,
       }));
       return 0;
     }
     const w = (s: string) => process.stdout.write(s + '\n');
-    w('# prompt'); w(out.prompts[0]);
-    w('# prompt_expanded'); w(out.promptsExpanded[0]);
-    w(`# input_ids (${out.input_ids[0].length} tokens)`); w(JSON.stringify(out.input_ids[0]));
+    w('# prompt'); w(prompt);
+    w('# prompt_expanded'); w(expanded);
+    w(`# input_ids (${ids.length} tokens)`); w(JSON.stringify(ids));
     if (grid.length) w(`# images: ${grid.map((g) => (g.rows ? `${g.rows}x${g.cols} tiles + global` : 'not split')).join(', ')}`);
     for (const v of out.videos) w(`# video: ${v.timestamps.length} frames at ${v.timestamps.map((t) => `${+t.toFixed(3)}s`).join(', ')} of ${+v.duration.toFixed(3)}s`);
     if (out.pixelShape) w(`# pixel_values [${out.pixelShape}]`);

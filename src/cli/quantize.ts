@@ -32,12 +32,13 @@ loading instead.
   },
   allowPositionals: true,
   async run(args) {
-    if (args.positionals.length !== 1) throw new TfvlmError(`tfvlm quantize: expected one MODEL\n\n${quantizeCommand.usage}`);
+    const [model, ...extra] = args.positionals;
+    if (model === undefined || extra.length > 0) throw new TfvlmError(`tfvlm quantize: expected one MODEL\n\n${quantizeCommand.usage}`);
     const bits = optionalNumber(args, 'bits', 'quantize');
     if (bits !== 4 && bits !== 8) throw new TfvlmError(`tfvlm quantize: --bits must be 4 or 8, got ${bits === undefined ? 'nothing' : bits}`);
     const groupSize = optionalNumber(args, 'group-size', 'quantize') ?? DEFAULT_GROUP_SIZE;
     const out = requireString(args, 'out', 'quantize');
-    const dir = await resolveModel(args.positionals[0]);
+    const dir = await resolveModel(model);
     const t0 = performance.now();
     const result = quantizeCheckpoint(dir, out, { bits, groupSize, onProgress: args.values.quiet ? undefined : progressPrinter() });
     const seconds = (performance.now() - t0) / 1000;

@@ -37,16 +37,19 @@ export function formatRanking(r: RankResult, images: string[], texts: string[], 
   const second = r.secondaryKind === 'prob' ? 'prob' : 'mean/token';
   const fmt = (x: number) => x.toFixed(4).padStart(10);
   lines.push(`method: ${r.method} · score: ${r.scoreKind === 'logit' ? 'logit (scaled cosine)' : 'log p(text | image) summed over its tokens'}`);
+  // r.scores and r.secondary are [images.length][texts.length].
   images.forEach((img, i) => {
+    const scores = r.scores[i]!;
+    const secondary = r.secondary[i]!;
     lines.push('', `image ${i + 1}: ${img}`, `  rank  ${'score'.padStart(10)}  ${second.padStart(10)}  text`);
-    rankOrder(r.scores[i]).slice(0, top).forEach((j, k) => {
-      lines.push(`  ${String(k + 1).padStart(4)}  ${fmt(r.scores[i][j])}  ${fmt(r.secondary[i][j])}  ${quote(texts[j])}`);
+    rankOrder(scores).slice(0, top).forEach((j, k) => {
+      lines.push(`  ${String(k + 1).padStart(4)}  ${fmt(scores[j]!)}  ${fmt(secondary[j]!)}  ${quote(texts[j]!)}`);
     });
   });
   texts.forEach((t, j) => {
-    const column = r.scores.map((row) => row[j]);
+    const column = r.scores.map((row) => row[j]!);
     lines.push('', `text ${j + 1}: ${quote(t)}`, `  rank  ${'score'.padStart(10)}  image`);
-    rankOrder(column).slice(0, top).forEach((i, k) => lines.push(`  ${String(k + 1).padStart(4)}  ${fmt(column[i])}  ${images[i]}`));
+    rankOrder(column).slice(0, top).forEach((i, k) => lines.push(`  ${String(k + 1).padStart(4)}  ${fmt(column[i]!)}  ${images[i]}`));
   });
   return lines.join('\n');
 }

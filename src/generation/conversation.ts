@@ -62,9 +62,11 @@ export class Conversation {
       const prompt = processor.renderMessages(parseMessages(messages), { addGenerationPrompt: true });
       const full = processor.process([prompt], [images], options, [videos]);
       const ids = full.input_ids[0];
+      const mediaTiles = full.mediaTiles[0];
+      if (!ids || !mediaTiles) throw new TfvlmError('conversation: the processor returned no input row for the prompt');
       const shared = this.reuseCache(ids, processor.imageTokenId);
       this.cache ??= this.vlm.model.createCache();
-      const inputs = { input_ids: [ids.slice(shared)], ...tilesAfter(full, shared === 0 ? 0 : this.cachedMedia) };
+      const inputs = { input_ids: [ids.slice(shared)], ...tilesAfter(full, mediaTiles, shared === 0 ? 0 : this.cachedMedia) };
       this.lastPrefillTokens = ids.length - shared;
       const result = yield* streamText(this.vlm.model, this.vlm.tokenizer, inputs, {
         ...gen,
@@ -81,7 +83,7 @@ export class Conversation {
         this.videos.push(...turn.videos);
         // The last generated token was never fed to the model, so it is not in the cache.
         this.cachedIds = ids.concat(result.generatedIds.slice(0, -1));
-        this.cachedMedia = full.mediaTiles[0].length;
+        this.cachedMedia = mediaTiles.length;
         kept = true;
       }
       return { ...result, prompt, input_ids: ids };
@@ -94,7 +96,9 @@ export class Conversation {
   /** The user message of a turn, with its images decoded and videos loaded (nothing of the conversation changes). */
   private async loadTurn(content: string | unknown[], options: GenerateCallOptions) {
     const parsed = parseMessages([{ role: 'user', content }], { baseDir: this.options.baseDir });
-    const given = parsed.messages[0].content;
+    const [message] = parsed.messages;
+    if (!message) throw new TfvlmError('conversation: the turn has no message');
+    const given = message.content;
     const parts: Part[] = (typeof given === 'string' ? [{ type: 'text' as const, text: given }] : given)
       .map((p) => (p.type === 'text' ? { type: 'text', text: p.text } : { type: p.type }));
     const media = await this.vlm.processor.loadMedia(parsed, options, {}, `turn ${this.messages.length}`);
@@ -168,11 +172,17 @@ function commonPrefix(a: number[], b: number[]): number {
   return n;
 }
 
-/** The pixel inputs of the media after the first `skip` (one conversation: `pixel_values [1, tiles, C, H, W]`). */
-function tilesAfter(p: ProcessedInputs, skip: number): Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'> {
+/**
+ * The pixel inputs of the media after the first `skip` (one conversation: `pixel_values [1, tiles, C, H, W]`;
+ * `mediaTiles`: the tiles of each image / video of that conversation).
+ */
+function tilesAfter(p: ProcessedInputs, mediaTiles: number[], skip: number): Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'> {
   if (!p.pixel_values || !p.pixelShape) return {};
   const [, tiles, C, H, W] = p.pixelShape;
-  const first = p.mediaTiles[0].slice(0, skip).reduce((a, b) => a + b, 0);
+  if (tiles === undefined || C === undefined || H === undefined || W === undefined) {
+    throw new TfvlmError(`conversation: pixel values of shape [${p.pixelShape.join(', ')}], expected [1, tiles, C, H, W]`);
+  }
+  const first = mediaTiles.slice(0, skip).reduce((a, b) => a + b, 0);
   if (first === tiles) return {};
   return {
     pixel_values: p.pixel_values.subarray(first * C * H * W),

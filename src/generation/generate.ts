@@ -87,7 +87,7 @@ export async function* generateTokens(
   if (B === 0 || T === 0) throw new TfvlmError('generate: the prompt is empty');
   if (prompt.input_ids.some((row) => row.length !== T)) throw new TfvlmError('generate: input_ids rows differ in length (pad the batch)');
   const cached = options.cache?.[0]?.offset ?? 0;
-  if (options.cache && (B !== 1 || prompt.attention_mask?.[0].some((m) => m === 0))) {
+  if (options.cache && (B !== 1 || prompt.attention_mask?.[0]?.some((m) => m === 0))) {
     throw new TfvlmError('generate: continuing a cached sequence needs one unpadded row');
   }
   if (cached + T >= model.maxPositions) {
@@ -122,7 +122,8 @@ export async function* generateTokens(
           ? {
               pixel_values: tf.tensor(prompt.pixel_values, prompt.pixelShape, 'float32'),
               ...(prompt.pixel_attention_mask
-                ? { pixel_attention_mask: tf.tensor(prompt.pixel_attention_mask, [prompt.pixelShape[0], prompt.pixelShape[1], ...prompt.pixelShape.slice(3)], 'bool') }
+                // [B, tiles, C, H, W] → [B, tiles, H, W]
+                ? { pixel_attention_mask: tf.tensor(prompt.pixel_attention_mask, prompt.pixelShape.filter((_, i) => i !== 2), 'bool') }
                 : {}),
             }
           : {}),
@@ -143,9 +144,10 @@ export async function* generateTokens(
     for (let step = 0; ; step++) {
       for (let b = 0; b < B; b++) {
         if (finished[b]) continue;
-        generated[b].push(tokens[b]);
-        history[b].push(tokens[b]);
-        if (eos.has(tokens[b])) finished[b] = true;
+        const token = tokens[b]!;
+        generated[b]!.push(token);
+        history[b]!.push(token);
+        if (eos.has(token)) finished[b] = true;
       }
       yield { step, tokens, finished: [...finished] };
       if (finished.every(Boolean)) {
@@ -202,8 +204,8 @@ export const PREFILL_CHUNK = 256;
 /** Logits of the last prompt position after running embeds [B, T, H] through the decoder, PREFILL_CHUNK positions per pass. */
 function prefillInChunks(model: GenerativeModel, embeds: tf.Tensor, mask: number[][], positions: Int32Array, cache: KVCache[],
   onProgress: ProgressListener | undefined): tf.Tensor {
-  const [B, T] = embeds.shape;
-  const masked = mask[0].length - T; // positions already in the cache
+  const [B, T] = embeds.shape as [number, number, number];
+  const masked = mask[0]!.length - T; // positions already in the cache (mask has B ≥ 1 rows)
   if (T <= PREFILL_CHUNK) return withProgress(onProgress, () => model.decodeLast(embeds, mask.flat(), positions, cache));
   const passes = Math.ceil(T / PREFILL_CHUNK);
   let logits: tf.Tensor | undefined;
@@ -216,7 +218,7 @@ function prefillInChunks(model: GenerativeModel, embeds: tf.Tensor, mask: number
     const part = tf.slice(embeds, [0, t0, 0], [B, n, -1]);
     try {
       const partMask = mask.flatMap((row) => row.slice(0, masked + t0 + n));
-      const partPositions = Int32Array.from({ length: B * n }, (_, i) => positions[Math.floor(i / n) * T + t0 + (i % n)]);
+      const partPositions = Int32Array.from({ length: B * n }, (_, i) => positions[Math.floor(i / n) * T + t0 + (i % n)]!);
       logits?.dispose();
       logits = withProgress(listener, () => model.decodeLast(part, partMask, partPositions, cache));
     } finally {
@@ -227,7 +229,7 @@ function prefillInChunks(model: GenerativeModel, embeds: tf.Tensor, mask: number
 }
 
 export function prefillPositions(mask: number[][]): Int32Array {
-  const T = mask[0].length;
+  const T = mask[0]?.length ?? 0;
   const out = new Int32Array(mask.length * T);
   mask.forEach((row, b) => {
     let seen = 0;
@@ -262,7 +264,7 @@ function pickTokens(
     const all = logits.dataSync() as Float32Array;
     options.onLogits?.(Float32Array.from(all), step);
     return Array.from({ length: B }, (_, b) =>
-      finished[b] ? pad : sampleToken(all.slice(b * V, (b + 1) * V), history[b], options, rng),
+      finished[b] ? pad : sampleToken(all.slice(b * V, (b + 1) * V), history[b]!, options, rng),
     );
   } finally {
     logits.dispose();

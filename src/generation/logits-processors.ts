@@ -8,21 +8,21 @@ export function applyRepetitionPenalty(logits: Float32Array, seen: Iterable<numb
   if (penalty === 1) return;
   for (const id of new Set(seen)) {
     if (id < 0 || id >= logits.length) continue;
-    const s = logits[id];
+    const s = logits[id]!;
     logits[id] = s < 0 ? s * penalty : s / penalty;
   }
 }
 
 export function applyTemperature(logits: Float32Array, temperature: number): void {
   if (temperature === 1) return;
-  for (let i = 0; i < logits.length; i++) logits[i] /= temperature;
+  for (let i = 0; i < logits.length; i++) logits[i]! /= temperature;
 }
 
 /** TopKLogitsWarper: keep the k largest (ties with the k-th kept, as `scores < topk[..., -1]`). */
 export function applyTopK(logits: Float32Array, k: number): void {
   if (k <= 0 || k >= logits.length) return;
-  const kth = sortedDescending(logits)[k - 1];
-  for (let i = 0; i < logits.length; i++) if (logits[i] < kth) logits[i] = -Infinity;
+  const kth = sortedDescending(logits)[k - 1]!; // 0 < k < length
+  for (let i = 0; i < logits.length; i++) if (logits[i]! < kth) logits[i] = -Infinity;
 }
 
 /**
@@ -32,11 +32,12 @@ export function applyTopK(logits: Float32Array, k: number): void {
 export function applyTopP(logits: Float32Array, topP: number): void {
   if (topP >= 1) return;
   const probs = softmax(logits);
-  const order = Array.from(probs.keys()).sort((a, b) => probs[a] - probs[b]);
+  const order = Array.from(probs.keys()).sort((a, b) => probs[a]! - probs[b]!);
   let cumulative = 0;
   for (let r = 0; r < order.length - 1; r++) {
-    cumulative += probs[order[r]];
-    if (cumulative <= 1 - topP) logits[order[r]] = -Infinity;
+    const id = order[r]!;
+    cumulative += probs[id]!;
+    if (cumulative <= 1 - topP) logits[id] = -Infinity;
     else break;
   }
 }
@@ -48,7 +49,7 @@ export function applyMinP(logits: Float32Array, minP: number): void {
   let top = 0;
   for (const p of probs) top = Math.max(top, p);
   const threshold = minP * top;
-  for (let i = 0; i < logits.length; i++) if (probs[i] < threshold) logits[i] = -Infinity;
+  for (let i = 0; i < logits.length; i++) if (probs[i]! < threshold) logits[i] = -Infinity;
 }
 
 export function softmax(logits: Float32Array): Float64Array {
@@ -57,17 +58,17 @@ export function softmax(logits: Float32Array): Float64Array {
   const out = new Float64Array(logits.length);
   let sum = 0;
   for (let i = 0; i < logits.length; i++) {
-    const e = logits[i] === -Infinity ? 0 : Math.exp(logits[i] - max);
+    const e = logits[i] === -Infinity ? 0 : Math.exp(logits[i]! - max);
     out[i] = e;
     sum += e;
   }
-  for (let i = 0; i < out.length; i++) out[i] /= sum;
+  for (let i = 0; i < out.length; i++) out[i]! /= sum;
   return out;
 }
 
 export function argmax(values: ArrayLike<number>): number {
   let best = 0;
-  for (let i = 1; i < values.length; i++) if (values[i] > values[best]) best = i;
+  for (let i = 1; i < values.length; i++) if (values[i]! > values[best]!) best = i;
   return best;
 }
 

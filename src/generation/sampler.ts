@@ -48,7 +48,7 @@ export function drawFrom(probs: Float64Array, rng: Rng): number {
   let last = 0;
   for (let i = 0; i < probs.length; i++) {
     if (probs[i] === 0) continue;
-    cumulative += probs[i];
+    cumulative += probs[i]!;
     last = i;
     if (u < cumulative) return i;
   }

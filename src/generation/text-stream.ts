@@ -45,12 +45,12 @@ export async function* streamText(
         }
         return {
           text,
-          generatedIds: r.value.generated[0],
+          generatedIds: r.value.generated[0]!, // one sequence (generateTokens refuses an empty batch)
           timings: r.value.timings,
           stopReason: stops.stopped ? 'stop_string' : r.value.stopReason,
         };
       }
-      const delta = stops.push(decoder.push(r.value.tokens[0]));
+      const delta = stops.push(decoder.push(r.value.tokens[0]!));
       if (delta) {
         text += delta;
         yield delta;

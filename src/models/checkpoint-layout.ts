@@ -100,7 +100,7 @@ export function expectedTensors(spec: WeightSpec, matrices: MatrixKey[], layout:
     const hit = quantized.get(key);
     if (hit) {
       const { q } = hit;
-      const rows = shape[0];
+      const rows = shape[0]!; // a matrix: [rows, ...]
       const cols = shape.slice(1).reduce((a, b) => a * b, 1);
       out.set(stored, { shape: [rows, (cols * q.bits) / 32], kind: 'codes' });
       out.set(`${modulePath(stored)}.scales`, { shape: [rows, cols / q.groupSize], kind: 'float' });
@@ -108,7 +108,8 @@ export function expectedTensors(spec: WeightSpec, matrices: MatrixKey[], layout:
       continue;
     }
     const m = matrices.find((x) => x.key === key && x.conv);
-    const convShape = m && layout.convChannelsLast(m) ? [shape[0], shape[2], shape[3], shape[1]] : shape;
+    // A conv weight [out, in, k, k], stored channels-last as [out, k, k, in].
+    const convShape = m && layout.convChannelsLast(m) ? [shape[0]!, shape[2]!, shape[3]!, shape[1]!] : shape;
     out.set(stored, { shape: convShape, kind: 'float' });
   }
   return out;

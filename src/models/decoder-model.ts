@@ -105,7 +105,7 @@ export abstract class DecoderModel implements GenerativeModel {
 
   /** Full forward: logits [B, T, vocab] (or [B, 1, vocab] with lastOnly); images only on a cache's first call. */
   forward(inputs: ModelInputs, opts: ForwardOptions = {}): { logits: tf.Tensor } {
-    const firstCall = !opts.cache || opts.cache[0].offset === 0;
+    const firstCall = (opts.cache?.[0]?.offset ?? 0) === 0;
     const prompt = firstCall ? inputs : { input_ids: inputs.input_ids };
     const embeds = this.embed(prompt, opts.capture);
     try {

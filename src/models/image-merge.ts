@@ -10,7 +10,7 @@ import { TfvlmError } from '../errors.ts';
 export function mergeImageFeatures(
   inputIds: tf.Tensor, inputsEmbeds: tf.Tensor, imageFeatures: tf.Tensor, imageTokenId: number, unit = 'images',
 ): tf.Tensor {
-  const [B, T, Dt] = inputsEmbeds.shape;
+  const [B, T, Dt] = inputsEmbeds.shape as [number, number, number];
   const ids = inputIds.dataSync();
   let count = 0;
   for (let i = 0; i < ids.length; i++) if (ids[i] === imageTokenId) count++;

@@ -55,12 +55,14 @@ export interface LoadedWeights<T> {
 
 const FLOAT_DTYPES = new Set(['F32', 'F16', 'BF16', 'F64']);
 const MAX_LISTED = 20;
-const STORED_DTYPE: Record<string, WeightDType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', F64: 'f32' };
+const STORED_DTYPE: Partial<Record<SafetensorsDType, WeightDType>> = { F32: 'f32', BF16: 'bf16', F16: 'f16', F64: 'f32' };
 const NO_QUANTIZATION: QuantizationLookup = () => undefined;
 
 /** The dtype a float checkpoint tensor keeps in a kernel arena (F64 is narrowed to f32, as float32 residence does). */
 function storedDType(dtype: SafetensorsDType): WeightDType {
-  return STORED_DTYPE[dtype];
+  const stored = STORED_DTYPE[dtype];
+  if (stored === undefined) throw new Error(`internal: ${dtype} is not a float dtype (checkAgainst lets only float matrices through)`);
+  return stored;
 }
 
 function listed(kind: string, items: string[]): string {
@@ -314,8 +316,9 @@ export function residentBytes(checkpoint: Checkpoint, build: (w: WeightSource) =
   for (const m of recorder.matrices) {
     if (weights !== 'stored' || !checkpoint.has(layout.name(m.key))) continue;
     const reader = new MatrixReader(checkpoint, layout, m, options.quantize);
-    const f = formatOf(reader);
-    const perWeight = f.kind === 'float' ? (f.dtype === 'f32' ? 4 : 2) : f.bits / 8 + 8 / f.groupSize;
+    // The checkpoint is not checked yet: a matrix of a non-float dtype (refused by the load) counts 2 bytes.
+    const q = reader.quantization;
+    const perWeight = q ? q.bits / 8 + 8 / q.groupSize : STORED_DTYPE[reader.dtype] === 'f32' ? 4 : 2;
     matrixBytes.set(m.key, (matrixBytes.get(m.key) ?? 0) + m.rows * m.cols * perWeight);
   }
   let bytes = 0;

@@ -108,10 +108,11 @@ export function mergeLoraAdapter(slots: readonly ParamSlot[], dir: string): stri
   }
   targets.forEach((t, i) => {
     const base = t.linear.weightT!;
-    t.linear.weightT = tf.keep(adaptedWeightT(base, pairs[i].A, pairs[i].B, settings.alpha / settings.r));
+    const { A, B } = pairs[i]!; // one pair per target
+    t.linear.weightT = tf.keep(adaptedWeightT(base, A, B, settings.alpha / settings.r));
     base.dispose();
-    pairs[i].A.dispose();
-    pairs[i].B.dispose();
+    A.dispose();
+    B.dispose();
   });
   return targets.map((t) => t.name);
 }

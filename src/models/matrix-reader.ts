@@ -55,7 +55,7 @@ export class QuantizeWorkspace {
 /** Float32 bytes of rows quantized per step (a few MiB: larger buys nothing, measured in fast-quantize.ts). */
 export const QUANTIZE_CHUNK_BYTES = 4 * 2 ** 20;
 
-const ELEMENT_BYTES: Record<string, number> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
+const ELEMENT_BYTES: Partial<Record<SafetensorsDType, number>> = { F32: 4, BF16: 2, F16: 2, F64: 8 };
 
 export class MatrixReader {
   /** The quantization the matrix runs with: as stored, or applied at load; undefined for floats. */
@@ -83,21 +83,29 @@ export class MatrixReader {
     }
   }
 
+  /** Bytes of one stored float (loads read a matrix only after checking its dtype is a float one). */
+  private get elementBytes(): number {
+    const size = ELEMENT_BYTES[this.dtype];
+    if (size === undefined) throw new Error(`internal: '${this.name}' is ${this.dtype}, not a float dtype`);
+    return size;
+  }
+
   /** Bytes the stored matrix occupies for `rows` rows (for progress). */
   storedBytes(rows: number): number {
     if (this.storedQuantized) {
       const q = this.quantization!;
-      return rows * ((this.m.cols * q.bits) / 8 + 2 * (this.m.cols / q.groupSize) * ELEMENT_BYTES[this.dtype]);
+      return rows * ((this.m.cols * q.bits) / 8 + 2 * (this.m.cols / q.groupSize) * this.elementBytes);
     }
-    return rows * this.m.cols * ELEMENT_BYTES[this.dtype];
+    return rows * this.m.cols * this.elementBytes;
   }
 
   /** Raw rows in the stored float dtype (torch row order), into dst (rows · cols elements). F64 is not raw-readable. */
   readRawRows(dst: Uint8Array, rowStart: number, rows: number): void {
     if (this.storedQuantized || this.dtype === 'F64') throw new Error(`internal: '${this.name}' has no raw float rows`);
-    const rowBytes = this.m.cols * ELEMENT_BYTES[this.dtype];
+    const size = this.elementBytes;
+    const rowBytes = this.m.cols * size;
     this.checkpoint.readBytesInto(this.name, dst, (this.m.rowStart + rowStart) * rowBytes);
-    if (this.channelsLast) toChannelsFirst(dst, rows, this.m.conv!, ELEMENT_BYTES[this.dtype]);
+    if (this.channelsLast) toChannelsFirst(dst, rows, this.m.conv!, size);
   }
 
   /** Rows widened to float32, into `out` when given (rows · cols values). */
@@ -114,7 +122,7 @@ export class MatrixReader {
       return dst;
     }
     const dst = out ?? new Float32Array(n);
-    const size = ELEMENT_BYTES[this.dtype];
+    const size = this.elementBytes;
     // Raw 16-bit rows go in the upper half of dst and widen forward in place (dtypes.ts allows it).
     const raw = new Uint8Array(dst.buffer, dst.byteOffset + (4 - size) * n, size * n);
     this.readRawRows(raw, rowStart, rows);
@@ -166,7 +174,7 @@ function toChannelsFirst(bytes: Uint8Array, rows: number, conv: { in: number; ke
         for (let c = 0; c < C; c++) {
           const from = ((y * k + x) * C + c) * size;
           const to = ((c * k + y) * k + x) * size;
-          for (let b = 0; b < size; b++) row[to + b] = src[from + b];
+          for (let b = 0; b < size; b++) row[to + b] = src[from + b]!;
         }
       }
     }

@@ -55,7 +55,7 @@ export function encodeText(
   w: TextTowerWeights, c: TextTowerDims, inputIds: number[][], mask: tf.Tensor | undefined, capture?: Capture,
 ): tf.Tensor {
   const B = inputIds.length;
-  const T = inputIds[0].length;
+  const T = inputIds[0]?.length ?? 0; // checked by checkTextBatch
   const ids = tf.tensor2d(inputIds, [B, T], 'int32');
   let x: tf.Tensor | undefined;
   let last: tf.Tensor | undefined;

@@ -188,7 +188,8 @@ export function fromCheckpointLayout(slot: ParamSlot, t: tf.Tensor): tf.Tensor {
   }
   return tf.tidy(() => {
     if (slot.layout === 'plain') return tf.clone(t);
-    const w = slot.layout === 'conv' ? tf.reshape(t, [slot.hfShape[0], t.size / slot.hfShape[0]]) : t;
+    const out = slot.hfShape[0]!; // a conv weight is [out, in, k, k]
+    const w = slot.layout === 'conv' ? tf.reshape(t, [out, t.size / out]) : t;
     return tf.transpose(w);
   });
 }

@@ -94,10 +94,11 @@ export class DualEncoder {
     const tok = this.tokenizer;
     const rows = texts.map((t) => {
       const ids = tok.encode(t);
-      return ids.length <= maxLength ? ids : [...ids.slice(0, maxLength - 1), ids[ids.length - 1]];
+      return ids.length <= maxLength ? ids : [...ids.slice(0, maxLength - 1), ids[ids.length - 1]!]; // longer than maxLength: not empty
     });
     const T = Math.max(...rows.map((r) => r.length));
-    const pad = tok.padTokenId ?? rows[0][rows[0].length - 1];
+    const pad = tok.padTokenId ?? rows[0]?.at(-1);
+    if (pad === undefined) throw new TfvlmError('give at least one text');
     return {
       input_ids: rows.map((r) => [...r, ...new Array<number>(T - r.length).fill(pad)]),
       attention_mask: rows.map((r) => [...new Array<number>(r.length).fill(1), ...new Array<number>(T - r.length).fill(0)]),

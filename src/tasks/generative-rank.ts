@@ -38,17 +38,25 @@ function decoderOf(vlm: Vlm): LlamaDecoder {
   return text;
 }
 
-/** Prompt tensors of ProcessedInputs row 0 (image tokens merged by the model's embed). */
-function embedPrompt(vlm: Vlm, inputs: Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'>, ids: number[][]): tf.Tensor {
+/** The token ids of the processed prompt (one prompt: one row). */
+function promptIds(inputs: ProcessedInputs): number[] {
+  const row = inputs.input_ids[0];
+  if (!row) throw new TfvlmError('generative ranking: the processor returned no input row for the prompt');
+  return row;
+}
+
+/** Prompt tensors of one prompt's ids (image tokens merged by the model's embed). */
+function embedPrompt(vlm: Vlm, inputs: Pick<ProcessedInputs, 'pixel_values' | 'pixelShape' | 'pixel_attention_mask'>, ids: number[]): tf.Tensor {
   return tf.tidy(() => {
     const shape = inputs.pixelShape;
     return vlm.model.embed({
-      input_ids: tf.tensor2d(ids.flat(), [ids.length, ids[0].length], 'int32'),
+      input_ids: tf.tensor2d(ids, [1, ids.length], 'int32'),
       ...(inputs.pixel_values && shape
         ? {
             pixel_values: tf.tensor(inputs.pixel_values, shape, 'float32'),
             ...(inputs.pixel_attention_mask
-              ? { pixel_attention_mask: tf.tensor(inputs.pixel_attention_mask, [shape[0], shape[1], ...shape.slice(3)], 'bool') }
+              // [B, tiles, C, H, W] → [B, tiles, H, W]
+              ? { pixel_attention_mask: tf.tensor(inputs.pixel_attention_mask, shape.filter((_, i) => i !== 2), 'bool') }
               : {}),
           }
         : {}),
@@ -62,7 +70,7 @@ function gatherLogProbs(logits: tf.Tensor, targets: number[][]): Float32Array {
     const [B, T, V] = logits.shape as [number, number, number];
     const lse = tf.logSumExp(logits, -1); // [B, T]
     const idx = new Int32Array(B * T);
-    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) idx[b * T + t] = (b * T + t) * V + (targets[b][t] ?? 0);
+    for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) idx[b * T + t] = (b * T + t) * V + (targets[b]![t] ?? 0);
     const picked = tf.gather(tf.reshape(logits, [-1]), tf.tensor1d(idx, 'int32'));
     return tf.sub(picked, tf.reshape(lse, [-1])).dataSync() as Float32Array;
   });
@@ -112,8 +120,8 @@ export class GenerativeRanker {
   /** Σ and mean log p of each answer after one image, the prefix encoded once and the answers batched. */
   async scoreAnswers(image: ImageSource, answers: number[][]): Promise<{ sum: number[]; mean: number[] }> {
     const inputs = await this.prefixInputs(image);
-    const prefixIds = inputs.input_ids;
-    const P = prefixIds[0].length;
+    const prefixIds = promptIds(inputs);
+    const P = prefixIds.length;
     const longest = Math.max(...answers.map((a) => a.length));
     if (P + longest > this.vlm.model.maxPositions) {
       throw new TfvlmError(`prompt (${P} tokens) + answer (${longest}) exceed the model's ${this.vlm.model.maxPositions} positions`);
@@ -132,7 +140,8 @@ export class GenerativeRanker {
       } finally {
         embeds.dispose();
       }
-      answers.forEach((a, j) => { sum[j] += firstLogProbs[a[0]]; });
+      // Every answer has at least one token (answerIds).
+      answers.forEach((a, j) => { sum[j]! += firstLogProbs[a[0]!]!; });
       // Tokens 1.. of each answer, fed its tokens 0..n−2 after the tiled prefix; right padding needs no
       // mask under a causal decoder (real positions never see later pads).
       for (let start = 0; start < answers.length; start += this.batchSize) {
@@ -150,7 +159,7 @@ export class GenerativeRanker {
             return gatherLogProbs(logits, targets);
           });
           chunk.forEach((x, b) => {
-            for (let t = 0; t < x.a.length - 1; t++) sum[x.j] += logProbs[b * L + t];
+            for (let t = 0; t < x.a.length - 1; t++) sum[x.j]! += logProbs[b * L + t]!;
           });
         } finally {
           disposeKVCaches(caches);
@@ -159,7 +168,7 @@ export class GenerativeRanker {
     } finally {
       disposeKVCaches(prefix);
     }
-    return { sum, mean: sum.map((s, j) => s / answers[j].length) };
+    return { sum, mean: answers.map((a, j) => sum[j]! / a.length) };
   }
 
   /** The full score matrix [n_images][n_texts]. */
@@ -179,7 +188,7 @@ export class GenerativeRanker {
 
   /** Candidate images for one text: log p(text | image) per image (a column of `score`). */
   async scoreImages(images: ImageSource[], text: string): Promise<number[]> {
-    return (await this.score(images, [text])).logProb.map((row) => row[0]);
+    return (await this.score(images, [text])).logProb.map((row) => row[0]!); // one text: one column
   }
 
   /**
@@ -188,16 +197,17 @@ export class GenerativeRanker {
    */
   async scorePairDirect(image: ImageSource, text: string): Promise<number> {
     const inputs = await this.prefixInputs(image);
-    const answer = this.answerIds([text])[0];
-    const P = inputs.input_ids[0].length;
-    const ids = [[...inputs.input_ids[0], ...answer]];
+    const answer = this.answerIds([text])[0]!; // one text: one row
+    const prefixIds = promptIds(inputs);
+    const P = prefixIds.length;
+    const ids = [...prefixIds, ...answer];
     return tf.tidy(() => {
       const embeds = embedPrompt(this.vlm, inputs, ids);
       const logits = this.decoder.forward({ inputs_embeds: embeds }); // [1, P + A, V]
       const logp = tf.logSoftmax(tf.slice(logits, [0, P - 1, 0], [1, answer.length, -1]));
       const values = logp.dataSync() as Float32Array;
       const V = logits.shape[2] as number;
-      return answer.reduce((s, id, k) => s + values[k * V + id], 0);
+      return answer.reduce((s, id, k) => s + values[k * V + id]!, 0);
     });
   }
 }

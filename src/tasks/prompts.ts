@@ -39,7 +39,8 @@ export function userTurn(media: (ImageSource | VideoSource)[], text: string): { 
 
 /** Captioning: the media and an instruction (default "Describe this image.", or "Describe this video." for one video). */
 export function captionRequest(media: (ImageSource | VideoSource)[], prompt?: string) {
-  const oneVideo = media.length === 1 && mediaPart(media[0]).type === 'video';
+  const only = media.length === 1 ? media[0] : undefined;
+  const oneVideo = only !== undefined && mediaPart(only).type === 'video';
   return userTurn(media, prompt ?? (oneVideo ? DEFAULT_VIDEO_PROMPT : DEFAULT_CAPTION_PROMPT));
 }
 

@@ -26,7 +26,7 @@ export interface RankResult {
 
 /** Indices of row sorted by score, best first. */
 export function rankOrder(row: number[]): number[] {
-  return row.map((_, i) => i).sort((a, b) => row[b] - row[a] || a - b);
+  return row.map((_, i) => i).sort((a, b) => row[b]! - row[a]! || a - b);
 }
 
 export class Retriever {

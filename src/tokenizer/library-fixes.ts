@@ -27,8 +27,8 @@ function byteFallbackChain(tokens: string[]): string[] {
     bytes = [];
   };
   for (const tok of tokens) {
-    const m = tok.length === 6 && /^<0x([0-9A-Fa-f]{2})>$/.exec(tok);
-    if (m) bytes.push(parseInt(m[1], 16));
+    const hex = tok.length === 6 ? /^<0x([0-9A-Fa-f]{2})>$/.exec(tok)?.[1] : undefined;
+    if (hex !== undefined) bytes.push(parseInt(hex, 16));
     else {
       flush();
       out.push(tok);

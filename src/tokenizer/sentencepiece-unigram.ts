@@ -47,7 +47,7 @@ class ProtoReader {
     let mul = 1;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.buf.length) throw new TfvlmError(`${this.what}: truncated protobuf varint`);
-      const b = this.buf[this.pos++];
+      const b = this.buf[this.pos++]!;
       result += (b & 0x7f) * mul;
       if ((b & 0x80) === 0) return result;
       mul *= 128;
@@ -134,24 +134,32 @@ export function parseModelProto(buf: Uint8Array, what = 'spiece.model'): ModelPr
   return { pieces, normalizer, modelType };
 }
 
+const dartsOffset = (unit: number) => (unit >>> 10) << ((unit & (1 << 9)) >>> 6);
+
 /** Darts-clone double array over the charsmap's UTF-8 keys (darts.h DoubleArrayImpl::commonPrefixSearch). */
 class DoubleArray {
-  constructor(private readonly units: Uint32Array) {}
+  /** offset() of the root unit; an empty array has none (0, so every lookup misses). */
+  private readonly rootOffset: number;
+
+  constructor(private readonly units: Uint32Array) {
+    const root = units[0];
+    this.rootOffset = root === undefined ? 0 : dartsOffset(root);
+  }
 
   /** Longest key that is a prefix of bytes[start..]: [length, value] or undefined. */
   longestPrefix(bytes: Uint8Array, start: number): [number, number] | undefined {
     const u = this.units;
-    const offset = (unit: number) => (unit >>> 10) << ((unit & (1 << 9)) >>> 6);
-    let id = offset(u[0]);
+    let id = this.rootOffset;
     let best: [number, number] | undefined;
     for (let i = start; i < bytes.length; i++) {
-      const c = bytes[i];
+      const c = bytes[i]!;
       id ^= c;
       if (id >= u.length) return best;
-      const unit = u[id];
+      const unit = u[id]!;
       if ((unit & ((1 << 31) | 0xff)) >>> 0 !== c) return best;
-      id ^= offset(unit);
-      if ((unit >>> 8) & 1) best = [i + 1 - start, u[id] & 0x7fffffff];
+      id ^= dartsOffset(unit);
+      // A unit with the has-leaf bit set always has its value unit at id (darts.h invariant).
+      if ((unit >>> 8) & 1) best = [i + 1 - start, u[id]! & 0x7fffffff];
     }
     return best;
   }
@@ -250,7 +258,7 @@ export class SentencePieceUnigram {
       while (end < this.normalizedBlob.length && this.normalizedBlob[end] !== 0) end++;
       return [this.normalizedBlob.subarray(value, end), len];
     }
-    const len = Math.min(utf8CharLength(bytes[pos]), bytes.length - pos);
+    const len = Math.min(utf8CharLength(bytes[pos]!), bytes.length - pos);
     return [bytes.subarray(pos, pos + len), len];
   }
 
@@ -279,7 +287,7 @@ export class SentencePieceUnigram {
       if (i < rep.length) {
         for (; i < rep.length; i++) {
           if (spec.escapeWhitespaces && rep[i] === SPACE) out.push(...WS);
-          else out.push(rep[i]);
+          else out.push(rep[i]!);
         }
         prevSpace = rep[rep.length - 1] === SPACE;
       }
@@ -304,20 +312,20 @@ export class SentencePieceUnigram {
     const bestStart = new Int32Array(n + 1).fill(-1);
     const bestId = new Int32Array(n + 1).fill(-1);
     for (let start = 0; start < n; start++) {
-      if (start > 0 && bestStart[start] < 0) continue;
-      const base = bestScore[start];
+      if (start > 0 && bestStart[start]! < 0) continue;
+      const base = bestScore[start]!;
       let hasSingle = false;
       let piece = '';
       for (let len = 1; len <= Math.min(this.maxPieceChars, n - start); len++) {
         piece += chars[start + len - 1];
         const id = this.vocab.get(piece);
         if (id === undefined) continue;
-        const p = this.pieces[id];
+        const p = this.pieces[id]!;
         if (p.type === PieceType.UNUSED) continue;
         const score = p.type === PieceType.USER_DEFINED ? len * this.maxScore + 1 : p.score;
         const cand = Math.fround(base + score);
         const end = start + len;
-        if (bestStart[end] < 0 || cand > bestScore[end]) {
+        if (bestStart[end]! < 0 || cand > bestScore[end]!) {
           bestScore[end] = cand;
           bestStart[end] = start;
           bestId[end] = id;
@@ -326,7 +334,7 @@ export class SentencePieceUnigram {
       }
       if (!hasSingle) {
         const cand = Math.fround(base + unkScore);
-        if (bestStart[start + 1] < 0 || cand > bestScore[start + 1]) {
+        if (bestStart[start + 1]! < 0 || cand > bestScore[start + 1]!) {
           bestScore[start + 1] = cand;
           bestStart[start + 1] = start;
           bestId[start + 1] = this.unkId;
@@ -334,8 +342,8 @@ export class SentencePieceUnigram {
       }
     }
     const out: Array<{ piece: string; id: number }> = [];
-    for (let end = n; end > 0; end = bestStart[end]) {
-      out.push({ piece: chars.slice(bestStart[end], end).join(''), id: bestId[end] });
+    for (let end = n; end > 0; end = bestStart[end]!) {
+      out.push({ piece: chars.slice(bestStart[end]!, end).join(''), id: bestId[end]! });
     }
     out.reverse();
     const merged: Array<{ piece: string; id: number }> = [];
@@ -472,8 +480,10 @@ export class SiglipTokenizer {
     for (let i = 0; i < segments.length; i++) {
       const a = this.added.find((t) => t.content === segments[i]);
       if (!a) continue;
-      if (a.rstrip && i + 1 < segments.length && !this.isSpecial(segments[i + 1])) segments[i + 1] = segments[i + 1].replace(PY_WS_LEAD, '');
-      if (a.lstrip && i > 0 && !this.isSpecial(segments[i - 1])) segments[i - 1] = segments[i - 1].replace(PY_WS_TRAIL, '');
+      const next = segments[i + 1];
+      if (a.rstrip && next !== undefined && !this.isSpecial(next)) segments[i + 1] = next.replace(PY_WS_LEAD, '');
+      const prev = segments[i - 1];
+      if (a.lstrip && prev !== undefined && !this.isSpecial(prev)) segments[i - 1] = prev.replace(PY_WS_TRAIL, '');
     }
     const tokens: string[] = [];
     for (const seg of segments) {
@@ -487,7 +497,8 @@ export class SiglipTokenizer {
       const pieces = this.sp.encode(this.unkToken + canon).map((p) => p.piece);
       tokens.push(...(pieces.length >= this.unkLength ? pieces.slice(this.unkLength) : pieces));
     }
-    if (tokens.length > 1 && tokens[0] === SPIECE_UNDERLINE && this.isSpecial(tokens[1])) tokens.shift();
+    const second = tokens[1];
+    if (second !== undefined && tokens[0] === SPIECE_UNDERLINE && this.isSpecial(second)) tokens.shift();
     return tokens;
   }
 

@@ -93,7 +93,7 @@ function registerMissingTokens(json: Json, settings: TokenizerSettings): Json[] 
   const vocabId = (tok: string): number | undefined => vocab ? vocab[tok] : unigram ? (unigram.indexOf(tok) >= 0 ? unigram.indexOf(tok) : undefined) : undefined;
   let nextId = unigram ? unigram.length : 0;
   for (const t of added) nextId = Math.max(nextId, (t.id as number) + 1);
-  if (vocab) for (const tok in vocab) nextId = Math.max(nextId, vocab[tok] + 1);
+  if (vocab) for (const id of Object.values(vocab)) nextId = Math.max(nextId, id + 1);
   const specials = new Set<string>([
     ...SINGLE_SPECIAL_TOKEN_KEYS.map((k) => settings.specialTokens[k]).filter((t): t is string => t !== undefined),
     ...settings.specialTokens.additional_special_tokens,

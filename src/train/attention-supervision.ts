@@ -62,7 +62,7 @@ export function attentionSupervisionLoss(
   weights: tf.Tensor, targets: readonly (readonly AttentionTarget[])[], heads: readonly number[],
 ): tf.Scalar | undefined {
   if (weights.rank !== 4) throw new TfvlmError(`attention supervision: weights must be [B, H, T, S], got [${weights.shape}]`);
-  const [B, H, T, S] = weights.shape;
+  const [B, H, T, S] = weights.shape as [number, number, number, number];
   if (targets.length !== B) throw new TfvlmError(`attention supervision: ${targets.length} target lists for a batch of ${B}`);
   const keyMask = new Float32Array(B * T * S);
   const rowMask = new Float32Array(B * T);

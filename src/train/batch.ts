@@ -70,7 +70,7 @@ export function collate(examples: readonly TrainExample[], padTokenId: number, w
     ids.set(e.input_ids, b * T);
     attention.fill(1, b * T, b * T + n);
     tokens += n;
-    for (let t = 0; t + 1 < n; t++) targets[b * T + t] = e.input_ids[t + 1];
+    for (let t = 0; t + 1 < n; t++) targets[b * T + t] = e.input_ids[t + 1]!;
     const w = lossWeights(e, weighting);
     weights.set(w.weights, b * T);
     supervised += w.supervised;
@@ -81,10 +81,10 @@ export function collate(examples: readonly TrainExample[], padTokenId: number, w
   };
   if (batch.attentionRows > 0) batch.attentionTargets = examples.map((e) => e.attentionTargets ?? []);
   const withPixels = examples.filter((e) => e.pixel_values);
-  if (withPixels.length > 0) {
+  const firstWithPixels = withPixels[0];
+  if (firstWithPixels) {
     if (withPixels.length !== B) throw new TfvlmError('collate: a batch mixes examples with and without images');
-    const shape = withPixels[0].pixelShape!;
-    const [, C, H, W] = shape;
+    const [, C, H, W] = firstWithPixels.pixelShape!;
     for (const e of withPixels) {
       const [, c, h, w] = e.pixelShape!;
       if (c !== C || h !== H || w !== W) throw new TfvlmError(`collate: image tiles of different sizes [${c}, ${h}, ${w}] and [${C}, ${H}, ${W}]`);

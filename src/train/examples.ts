@@ -20,7 +20,7 @@ export interface TrainExample {
   pixel_values?: Float32Array;
   pixel_attention_mask?: Uint8Array;
   /** [tiles, C, H, W] */
-  pixelShape?: number[];
+  pixelShape?: [number, number, number, number];
   /** Where chosen attention heads should look (used with TrainConfig.attentionSupervision). */
   attentionTargets?: AttentionTarget[];
 }
@@ -34,6 +34,22 @@ function commonPrefix(a: readonly number[], b: readonly number[]): number {
   let n = 0;
   while (n < a.length && n < b.length && a[n] === b[n]) n++;
   return n;
+}
+
+/** The token ids of a one-prompt batch. */
+function onlyRow(inputIds: number[][], where: string): number[] {
+  const row = inputIds[0];
+  if (!row) throw new TfvlmError(`${where}: the processor returned no token ids`);
+  return row;
+}
+
+/** [tiles, C, H, W] from the processor's [1, tiles, C, H, W]. */
+function tileShape(shape: readonly number[] | undefined, where: string): [number, number, number, number] {
+  const [, tiles, C, H, W] = shape ?? [];
+  if (shape?.length !== 5 || tiles === undefined || C === undefined || H === undefined || W === undefined) {
+    throw new TfvlmError(`${where}: the processor returned pixel values of shape [${shape?.join(', ') ?? ''}], expected [1, tiles, C, H, W]`);
+  }
+  return [tiles, C, H, W];
 }
 
 type CachedPixels = Pick<TrainExample, 'pixel_values' | 'pixel_attention_mask' | 'pixelShape'> & { rows: number[]; cols: number[] };
@@ -79,9 +95,9 @@ export async function buildExample(processor: VlmProcessor, conv: Conversation, 
       const expanded = expandIdefics3Prompt(text, full.rows.slice(0, n), full.cols.slice(0, n), opts.idefics3Prompt);
       return processor.tokenizer.encode(expanded);
     }
-    return processor.process([text], [images.slice(0, n)]).input_ids[0];
+    return onlyRow(processor.process([text], [images.slice(0, n)]).input_ids, where);
   };
-  const ids = full.input_ids[0];
+  const ids = onlyRow(full.input_ids, where);
   const mask = new Uint8Array(ids.length);
   let turns = 0;
   conv.messages.forEach((m, i) => {
@@ -97,7 +113,7 @@ export async function buildExample(processor: VlmProcessor, conv: Conversation, 
     let px = opts.pixelCache?.get(key);
     if (!px) {
       const p = full as ProcessedInputs;
-      px = { pixel_values: p.pixel_values, pixel_attention_mask: p.pixel_attention_mask, pixelShape: p.pixelShape!.slice(1), rows: p.rows, cols: p.cols };
+      px = { pixel_values: p.pixel_values, pixel_attention_mask: p.pixel_attention_mask, pixelShape: tileShape(p.pixelShape, where), rows: p.rows, cols: p.cols };
       opts.pixelCache?.set(key, px);
     }
     example.pixel_values = px.pixel_values;
@@ -115,8 +131,8 @@ export async function buildExamples(processor: VlmProcessor, conversations: read
     opts.idefics3Prompt = await loadIdefics3PromptConfig(processor.dir, processor.tokenizer.settings.extraSpecialTokens);
   }
   const out: TrainExample[] = [];
-  for (let i = 0; i < conversations.length; i++) {
-    out.push(await buildExample(processor, conversations[i], `${jsonlFile}: conversation ${i + 1}`, opts));
+  for (const [i, conv] of conversations.entries()) {
+    out.push(await buildExample(processor, conv, `${jsonlFile}: conversation ${i + 1}`, opts));
     if (onProgress && (i + 1) % 100 === 0) onProgress(i + 1);
   }
   return out;
@@ -125,6 +141,6 @@ export async function buildExamples(processor: VlmProcessor, conversations: read
 /** Tokens the loss is computed on (assistant tokens, each predicted from the previous position). */
 export function supervisedTokens(e: TrainExample): number {
   let n = 0;
-  for (let t = 1; t < e.assistant_mask.length; t++) n += e.assistant_mask[t];
+  for (let t = 1; t < e.assistant_mask.length; t++) n += e.assistant_mask[t]!;
   return n;
 }

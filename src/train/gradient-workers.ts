@@ -80,9 +80,10 @@ export class GradientWorkers {
   compute(values: Record<string, Float32Array>, shards: readonly TrainExample[][][], totals: StepTotals): Promise<WorkerGradients[]> {
     if (shards.length !== this.workers.length) throw new TfvlmError(`gradient workers: ${shards.length} shards for ${this.workers.length} workers`);
     return Promise.all(this.workers.map(async (w, i): Promise<WorkerGradients> => {
-      if (shards[i].length === 0) return { loss: 0, grads: {} };
+      const shard = shards[i]!; // one per worker (checked above)
+      if (shard.length === 0) return { loss: 0, grads: {} };
       const id = this.nextId++;
-      const message: WorkerStep = { type: 'step', id, values, shards: shards[i], totals };
+      const message: WorkerStep = { type: 'step', id, values, shards: shard, totals };
       const reply = nextReply(w, i);
       w.postMessage(message);
       const r = await reply;

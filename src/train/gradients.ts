@@ -41,7 +41,7 @@ export function installTrainingGradients(): void {
     kernelName: 'GatherV2',
     inputsToSave: ['x', 'indices'],
     gradFunc: (dy, saved, attrs) => {
-      const [x, indices] = saved;
+      const [x, indices] = saved as [tf.Tensor, tf.Tensor]; // inputsToSave
       const { axis, batchDims } = attrs as unknown as { axis: number; batchDims: number };
       if (batchDims !== 0) return original!.gradFunc(dy, saved, attrs);
       const ax = axis < 0 ? axis + x.rank : axis;
@@ -63,8 +63,8 @@ function gatherGradient(dy: tf.Tensor, x: tf.Tensor, indices: tf.Tensor, axis: n
     const dy3 = tf.reshape(dy, [outerSize, n, innerSize]);
     const rows = tf.reshape(tf.transpose(dy3, [1, 0, 2]), [n, outerSize * innerSize]);
     const idx = tf.reshape(tf.cast(indices, 'int32'), [n, 1]);
-    const summed = tf.scatterND(idx, rows, [x.shape[axis], outerSize * innerSize]); // [V, outer·inner]
-    const back = tf.transpose(tf.reshape(summed, [x.shape[axis], outerSize, innerSize]), [1, 0, 2]); // [outer, V, inner]
+    const summed = tf.scatterND(idx, rows, [x.shape[axis]!, outerSize * innerSize]); // [V, outer·inner]
+    const back = tf.transpose(tf.reshape(summed, [x.shape[axis]!, outerSize, innerSize]), [1, 0, 2]); // [outer, V, inner]
     return tf.reshape(back, x.shape);
   });
 }

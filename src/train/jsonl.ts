@@ -35,8 +35,8 @@ export function toJsonl(records: readonly unknown[]): string {
 export function parseJsonl(text: string, file = '<jsonl>'): unknown[] {
   const out: unknown[] = [];
   const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].trim();
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.trim();
     if (line.length === 0) continue;
     try {
       out.push(JSON.parse(line));

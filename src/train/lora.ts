@@ -90,9 +90,9 @@ export class LoraAdapter {
    * Call inside tf.tidy / variableGrads (the adapted weights are intermediate tensors).
    */
   attach(): () => void {
-    const saved = this.modules.map((m) => weightTOf(m.linear, 'LoRA'));
-    this.modules.forEach((m, i) => { m.linear.weightT = this.adaptedT(m, saved[i]); });
-    return () => this.modules.forEach((m, i) => { m.linear.weightT = saved[i]; });
+    const saved = this.modules.map((m) => ({ m, base: weightTOf(m.linear, 'LoRA') }));
+    for (const { m, base } of saved) m.linear.weightT = this.adaptedT(m, base);
+    return () => { for (const { m, base } of saved) m.linear.weightT = base; };
   }
 
   /** Folds the adapters into the base weights for good (peft merge_and_unload); the adapter stays usable for saving. */

@@ -5,7 +5,7 @@ import { TfvlmError } from '../errors.ts';
 
 /** logits [B, T, V]; targets/weights [B·T] → scalar mean loss (sum of weights must be > 0). */
 export function maskedCrossEntropy(logits: tf.Tensor, targets: Int32Array, weights: Float32Array): tf.Scalar {
-  const V = logits.shape[logits.rank - 1];
+  const V = logits.shape[logits.rank - 1]!;
   const N = logits.size / V;
   if (targets.length !== N || weights.length !== N) {
     throw new TfvlmError(`loss: ${N} logit rows but ${targets.length} targets and ${weights.length} weights`);
@@ -23,7 +23,7 @@ export function maskedCrossEntropy(logits: tf.Tensor, targets: Int32Array, weigh
 
 /** Per-example: is the argmax at every supervised position the target (= greedy decoding reproduces it)? */
 export function exactUnderTeacherForcing(logits: tf.Tensor, targets: Int32Array, weights: Float32Array, batch: number): boolean[] {
-  const V = logits.shape[logits.rank - 1];
+  const V = logits.shape[logits.rank - 1]!;
   const N = logits.size / V;
   const T = N / batch;
   const arg = tf.tidy(() => tf.argMax(tf.reshape(logits, [N, V]), 1));

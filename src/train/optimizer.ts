@@ -99,12 +99,11 @@ export class AdamW {
 /** Scales gradients in place so their global L2 norm is at most maxNorm; returns the norm before clipping. */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor>, maxNorm: number): number {
   const norm = tf.tidy(() => tf.sqrt(tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))));
-  const total = norm.dataSync()[0];
+  const total = norm.dataSync()[0]!;
   norm.dispose();
   if (maxNorm > 0 && total > maxNorm) {
     const scale = maxNorm / (total + 1e-6);
-    for (const k of Object.keys(grads)) {
-      const old = grads[k];
+    for (const [k, old] of Object.entries(grads)) {
       grads[k] = tf.mul(old, scale);
       old.dispose();
     }

@@ -142,7 +142,7 @@ export class TrainableModel {
           capture?.dispose();
         }
         const { value, grads: g } = result;
-        loss += value.dataSync()[0];
+        loss += value.dataSync()[0]!;
         value.dispose();
         for (const [varName, t] of Object.entries(g)) {
           const name = this.variableToParam.get(varName)!;
@@ -198,6 +198,6 @@ export class TrainableModel {
 function fingerprint(values: Float32Array): number {
   const words = new Uint32Array(values.buffer, values.byteOffset, values.length);
   let h = 0x811c9dc5;
-  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i], 0x01000193);
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
   return h >>> 0;
 }

@@ -143,7 +143,7 @@ export class Trainer {
   microBatch(step: number, micro: number): TrainExample[] {
     const order = this.epochOrder(Math.floor(step / this.stepsPerEpoch));
     const start = ((step % this.stepsPerEpoch) * this.config.gradAccum + micro) * this.config.batchSize;
-    return order.slice(start, start + this.config.batchSize).map((i) => this.train[i]);
+    return order.slice(start, start + this.config.batchSize).map((i) => this.train[i]!); // order: a permutation of train's indices
   }
 
   private collate(examples: readonly TrainExample[]): TrainBatch {
@@ -159,7 +159,7 @@ export class Trainer {
     try {
       if (batch.supervised === 0) throw new TfvlmError('gradients: the examples have no assistant tokens to learn');
       const { loss, grads } = this.trainableModel.accumulateGradients([batch], { supervised: batch.supervised, attentionRows: batch.attentionRows });
-      return { loss, grads: new Map(this.params.map((p) => [p.name, grads[p.name]])) };
+      return { loss, grads: new Map(this.params.map((p) => [p.name, grads[p.name]!])) }; // one gradient per param
     } finally {
       disposeBatch(batch);
     }
@@ -169,7 +169,7 @@ export class Trainer {
   loss(examples: readonly TrainExample[]): number {
     const batch = this.collate(examples);
     try {
-      return tf.tidy(() => this.trainableModel.batchLoss(batch).dataSync()[0]);
+      return tf.tidy(() => this.trainableModel.batchLoss(batch).dataSync()[0]!);
     } finally {
       disposeBatch(batch);
     }
@@ -186,7 +186,7 @@ export class Trainer {
     if (this.config.groupByLength) {
       const mega = 50 * this.config.batchSize * this.config.gradAccum;
       for (let i = 0; i < order.length; i += mega) {
-        const chunk = order.slice(i, i + mega).sort((a, b) => this.train[b].input_ids.length - this.train[a].input_ids.length);
+        const chunk = order.slice(i, i + mega).sort((a, b) => this.train[b]!.input_ids.length - this.train[a]!.input_ids.length);
         order.splice(i, chunk.length, ...chunk);
       }
     }
@@ -240,13 +240,13 @@ export class Trainer {
     const shards: TrainExample[][][] = Array.from({ length: workers.size + 1 }, () => []);
     for (const examples of micro) {
       splitEvenly(examples, shards.length).forEach((part, i) => {
-        if (part.length > 0) shards[i].push(part);
+        if (part.length > 0) shards[i]!.push(part); // splitEvenly: shards.length parts
       });
     }
     const totals = { supervised, attentionRows: all.reduce((n, e) => n + (e.attentionTargets?.length ?? 0), 0) };
     const remote = workers.compute(this.trainableModel.values(), shards.slice(1), totals);
     remote.catch(() => undefined); // awaited below; this keeps an early local failure from leaving it unhandled
-    const batches = shards[0].map((ex) => this.collate(ex));
+    const batches = shards[0]!.map((ex) => this.collate(ex));
     try {
       const own = withComputeThreads(1, () => this.trainableModel.accumulateGradients(batches, totals));
       let loss = own.loss;
@@ -255,6 +255,7 @@ export class Trainer {
           loss += r.loss;
           for (const [name, values] of Object.entries(r.grads)) {
             const prev = own.grads[name];
+            if (!prev) throw new TfvlmError(`step ${step}: a gradient worker returned a gradient for unknown parameter ${name}`);
             own.grads[name] = tf.tidy(() => tf.add(prev, tf.tensor(values, prev.shape, 'float32')));
             prev.dispose();
           }
@@ -293,7 +294,7 @@ export class Trainer {
       const b = this.collate(examples.slice(i, i + batchSize));
       try {
         tf.tidy(() => this.trainableModel.withLogits(b, (logits) => {
-          weighted += maskedCrossEntropy(logits, b.targets, b.weights).dataSync()[0] * b.supervised;
+          weighted += maskedCrossEntropy(logits, b.targets, b.weights).dataSync()[0]! * b.supervised;
           supervised += b.supervised;
           exact += exactUnderTeacherForcing(logits, b.targets, b.weights, b.input_ids.shape[0]).filter(Boolean).length;
         }));
@@ -436,7 +437,7 @@ export function shuffled(n: number, seed: number): number[] {
   const order = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rng.next() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
+    [order[i], order[j]] = [order[j]!, order[i]!];
   }
   return order;
 }

@@ -80,7 +80,7 @@ export class CLIPModel {
 
   /** exp(logit_scale). */
   get scale(): number {
-    return Math.exp(this.logitScale.dataSync()[0]);
+    return Math.exp(this.logitScale.dataSync()[0]!);
   }
 
   /** pixel_values [N, C, H, W] → image_embeds [N, projection_dim] (L2-normalised). */

@@ -25,7 +25,7 @@ export function clipEosPositions(ids: number[][], eosTokenId: number | null): nu
   return ids.map((row, b) => {
     if (eosTokenId === 2 || eosTokenId === null) {
       let best = 0;
-      for (let t = 1; t < row.length; t++) if (row[t] > row[best]) best = t;
+      for (let t = 1; t < row.length; t++) if (row[t]! > row[best]!) best = t;
       return best;
     }
     const at = row.indexOf(eosTokenId);

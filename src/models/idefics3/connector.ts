@@ -8,7 +8,7 @@ import type { Capture } from '../capture.ts';
 
 /** x [N, seq, D] with seq = n² → [N, seq/s², D·s²]. */
 export function pixelShuffle(x: tf.Tensor, s: number): tf.Tensor {
-  const [N, seq, D] = x.shape;
+  const [N, seq, D] = x.shape as [number, number, number]; // rank checked below
   const side = Math.round(Math.sqrt(seq));
   if (x.rank !== 3 || side * side !== seq || side % s !== 0) {
     throw new TfvlmError(`pixel shuffle: input must be [N, n², D] with n divisible by scale_factor ${s}, got [${x.shape}]`);

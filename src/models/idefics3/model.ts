@@ -83,7 +83,7 @@ export class Idefics3Model extends DecoderModel {
     if (pixelValues.rank !== 5 || pixelValues.shape[2] !== vc.num_channels) {
       throw new TfvlmError(`pixel_values must be [B, N, ${vc.num_channels}, H, W], got [${pixelValues.shape}]`);
     }
-    const [B, N, C, H, W] = pixelValues.shape;
+    const [B, N, C, H, W] = pixelValues.shape as [number, number, number, number, number];
     const tiles = B * N;
     const perTile = C * H * W;
     const pixels = pixelValues.dataSync() as Float32Array;

@@ -20,7 +20,7 @@ function arangeF32(start: number, end: number, step: number): Float32Array {
 /** torch.bucketize(x, boundaries, right=True): the number of boundaries ≤ x. */
 function bucketizeRight(x: number, boundaries: Float32Array): number {
   let n = 0;
-  while (n < boundaries.length && boundaries[n] <= x) n++;
+  while (n < boundaries.length && boundaries[n]! <= x) n++;
   return n;
 }
 
@@ -51,7 +51,7 @@ export function visionPositionIds(patchMask: ArrayLike<number>, nh: number, nw: 
   for (let i = 0; i < nh * nw; i++) {
     if (!patchMask[i]) continue;
     if (k >= ids.length) break;
-    out[i] = ids[k++];
+    out[i] = ids[k++]!;
   }
   let real = 0;
   for (let i = 0; i < nh * nw; i++) real += patchMask[i] ? 1 : 0;
@@ -88,7 +88,7 @@ export class Idefics3VisionTransformer {
    */
   forward(pixelValues: tf.Tensor, patchMask?: Uint8Array, capture?: Capture): tf.Tensor {
     const c = this.config;
-    const [N, , H, W] = pixelValues.shape;
+    const [N, , H, W] = pixelValues.shape as [number, number, number, number];
     const nh = Math.floor(H / c.patch_size);
     const nw = Math.floor(W / c.patch_size);
     const S = nh * nw;

@@ -132,7 +132,7 @@ export class LlamaDecodeStep {
   run(x: tf.Tensor, rotary: RotaryTables, cache: KVCache[]): tf.Tensor {
     const kernels = heapKernels()!;
     const { H, Hkv, D, hidden, eps } = this;
-    const length = cache[0].offset + 1;
+    const length = cache[0]!.offset + 1;
     const cos = rotary.cos.dataSync() as Float32Array;
     const sin = rotary.sin.dataSync() as Float32Array;
     this.h.set(x.dataSync() as Float32Array);
@@ -140,9 +140,11 @@ export class LlamaDecodeStep {
     const scratch = tf.zeros([2 * H * D + length]);
     try {
       for (let i = 0; i < this.layers.length; i++) {
-        const m = this.layers[i];
-        const layer = this.weights.layers[i];
-        rmsNormRow(this.h, 0, this.norms[i].input.of(layer.input_layernorm), this.normed, 0, hidden, eps);
+        // this.layers and this.norms were built from weights.layers: one entry per layer.
+        const m = this.layers[i]!;
+        const layer = this.weights.layers[i]!;
+        const norms = this.norms[i]!;
+        rmsNormRow(this.h, 0, norms.input.of(layer.input_layernorm), this.normed, 0, hidden, eps);
         packedMatmul(m.q, this.normed, 1, this.qLin);
         packedMatmul(m.k, this.normed, 1, this.kLin);
         packedMatmul(m.v, this.normed, 1, this.vLin);
@@ -160,12 +162,12 @@ export class LlamaDecodeStep {
           keys: view.keys.map((t) => mutableView(t)!), valuesT: view.valuesT.map((t) => mutableView(t)!),
         });
         packedMatmul(m.o, out, 1, this.delta);
-        addRmsNormRow(this.h, this.delta, this.norms[i].post.of(layer.post_attention_layernorm), this.sum, this.normed, 0, hidden, eps);
+        addRmsNormRow(this.h, this.delta, norms.post.of(layer.post_attention_layernorm), this.sum, this.normed, 0, hidden, eps);
         packedMatmul(m.gate, this.normed, 1, this.gate);
         packedMatmul(m.up, this.normed, 1, this.up);
         siluMulRange(this.gate, this.up, this.act, this.act.length);
         packedMatmul(m.down, this.act, 1, this.delta);
-        for (let d = 0; d < hidden; d++) this.h[d] = f32(this.sum[d] + this.delta[d]);
+        for (let d = 0; d < hidden; d++) this.h[d] = f32(this.sum[d]! + this.delta[d]!);
       }
     } finally {
       scratch.dispose();
@@ -180,8 +182,8 @@ function rotate(x: Float32Array, out: Float32Array, cos: Float32Array, sin: Floa
   const half = D / 2;
   for (let o = 0; o < x.length; o += D) {
     for (let d = 0; d < D; d++) {
-      const rotated = d < half ? -x[o + d + half] : x[o + d - half];
-      out[o + d] = rotaryValue(x[o + d], rotated, cos[d], sin[d], scale);
+      const rotated = d < half ? -x[o + d + half]! : x[o + d - half]!;
+      out[o + d] = rotaryValue(x[o + d]!, rotated, cos[d]!, sin[d]!, scale);
     }
   }
 }

@@ -135,12 +135,12 @@ export class LlamaDecoder {
     if (x.rank !== 3 || x.shape[2] !== c.hidden_size) {
       throw new TfvlmError(`inputs_embeds must be [B, T, ${c.hidden_size}], got [${x.shape}]`);
     }
-    const [B, T] = x.shape;
+    const [B, T] = x.shape as [number, number, number];
     const cache = opts.cache;
     if (cache && cache.length !== c.num_hidden_layers) {
       throw new TfvlmError(`cache has ${cache.length} layers, the decoder has ${c.num_hidden_layers}`);
     }
-    const offset = cache ? cache[0].offset : 0;
+    const offset = cache?.[0]?.offset ?? 0;
     let positions: ArrayLike<number>;
     if (inputs.position_ids !== undefined) {
       positions = hostInts(inputs.position_ids);
@@ -161,7 +161,7 @@ export class LlamaDecoder {
         if (this.decodeStep?.accepts(rotary, cache)) return this.decodeStep.run(x, rotary, cache);
       }
       for (let i = 0; i < c.num_hidden_layers; i++) {
-        const next = decoderLayer(this.weights.layers[i], h, {
+        const next = decoderLayer(this.weights.layers[i]!, h, {
           numHeads: c.num_attention_heads, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim,
           rotary, mask, cache: cache?.[i], onWeights: attentionRecorder(capture, `${name}.layers.${i}`),
         });

@@ -118,7 +118,7 @@ export class LlavaModel extends DecoderModel {
     try {
       return tf.tidy(() => {
         const selected = hiddenStates.map((h) => (c.vision_feature_select_strategy === 'default' ? tf.slice(h, [0, 1, 0], [-1, -1, -1]) : h));
-        const input = selected.length === 1 ? selected[0] : tf.concat(selected, -1); // [N, tokens, D·layers]
+        const input = selected.length === 1 ? selected[0]! : tf.concat(selected, -1); // [N, tokens, D·layers]
         capture?.record('projector.input', input);
         const hidden = linear(this.projector.linear_1, input);
         capture?.record('projector.linear_1', hidden);

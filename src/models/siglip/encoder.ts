@@ -71,7 +71,7 @@ export function siglipVisionWeights(w: WeightSource, prefix: string, c: SiglipVi
 /** pixel_values [N, C, H, W] → patch embeddings [N, (H/p)·(W/p), D], patches row-major (conv2d + flatten(2).transpose(1, 2)). */
 export function patchEmbed(weights: { patch_embedding: Linear }, c: Pick<SiglipVisionConfig, 'num_channels' | 'patch_size'>,
   pixelValues: tf.Tensor): tf.Tensor {
-  const [N, C, H, W] = pixelValues.shape;
+  const [N, C, H, W] = pixelValues.shape as [number, number, number, number]; // rank checked below
   const p = c.patch_size;
   if (pixelValues.rank !== 4 || C !== c.num_channels) {
     throw new TfvlmError(`pixel_values must be [N, ${c.num_channels}, H, W], got [${pixelValues.shape}]`);
@@ -129,7 +129,7 @@ export function runEncoderLayers(layers: SiglipEncoderLayer[], c: Pick<EncoderDi
   let h = x;
   try {
     for (let i = 0; i < depth; i++) {
-      const next = siglipEncoderLayer(layers[i], c, h, opts.mask, attentionRecorder(opts.capture, `${name}.layers.${i}`));
+      const next = siglipEncoderLayer(layers[i]!, c, h, opts.mask, attentionRecorder(opts.capture, `${name}.layers.${i}`));
       if (h !== x) h.dispose();
       h = next;
       opts.capture?.record(`${name}.layers.${i}`, h);

@@ -26,7 +26,7 @@ export interface SiglipHeadWeights {
 export function siglipHeadWeights(w: WeightSource, prefix: string, c: SiglipVisionConfig): SiglipHeadWeights {
   const D = c.hidden_size;
   const probe = w.tensor(`${prefix}.probe`, [1, 1, D]);
-  const [q, k, v] = w.packedLinears(`${prefix}.attention.in_proj_weight`, `${prefix}.attention.in_proj_bias`, D, [D, D, D]); // [3D, D]: q; k; v
+  const [q, k, v] = w.packedLinears(`${prefix}.attention.in_proj_weight`, `${prefix}.attention.in_proj_bias`, D, [D, D, D]) as [Linear, Linear, Linear]; // [3D, D]: q; k; v
   return {
     probe, q, k, v,
     out_proj: w.linear(`${prefix}.attention.out_proj`, D, D, true),

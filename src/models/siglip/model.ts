@@ -72,11 +72,11 @@ export class SiglipModel {
   }
 
   get scale(): number {
-    return Math.exp(this.logitScale.dataSync()[0]);
+    return Math.exp(this.logitScale.dataSync()[0]!);
   }
 
   get bias(): number {
-    return this.logitBias.dataSync()[0];
+    return this.logitBias.dataSync()[0]!;
   }
 
   /**

@@ -18,7 +18,14 @@
 // the way MLX's GPU quantizer does, q4 and q8 (G 64): the JS reference quantizeRows beside
 // quantizeRowsFast (the kernels, copies in and out of 1 MiB arena chunks included) on 1 thread and
 // all, and the kernel alone on data already in an arena; "vs" is the reference's time ÷ the row's.
-//   npx tsx bench/kernels.ts [--quick] [--rounds N] [--only quantized|quantize]
+// Batched decode (continuous batching: M sequences decoding together; its own table, after the
+// others, or alone with --only rows): for the decode shapes of SmolVLM-256M (hidden 576,
+// intermediate 1536, vocab 49280) and of a 2048-hidden model (intermediate 8192), f32, bf16 and
+// q4 (G 64), on 1 and 2 threads, M = 1, 4, 8, 16 rows three ways: M separate one-row matvecs,
+// one matvecRows (each row the one-row kernel's bits, the weights streamed once), and the
+// blocked matmul (faster per row, but another summation order); ms and G row-weights/s
+// (M·N·K / time). Weights are filled with normal values straight in their packed layout.
+//   npx tsx bench/kernels.ts [--quick] [--rounds N] [--only quantized|quantize|rows]
 import { parseArgs } from 'node:util';
 import { backendInfo, initBackend, withComputeThreads } from '../src/backend/index.ts';
 import {
@@ -39,7 +46,11 @@ const quick = values.quick!;
 const onlyQuantized = values.only === 'quantized';
 /** --only quantize: the quantizer rows alone. */
 const onlyQuantize = values.only === 'quantize';
-if (values.only !== undefined && !onlyQuantized && !onlyQuantize) throw new Error(`--only ${values.only}: the choices are 'quantized' and 'quantize'`);
+/** --only rows: the batched-decode table alone. */
+const onlyRows = values.only === 'rows';
+if (values.only !== undefined && !onlyQuantized && !onlyQuantize && !onlyRows) {
+  throw new Error(`--only ${values.only}: the choices are 'quantized', 'quantize' and 'rows'`);
+}
 const ROUNDS = Number(values.rounds ?? (quick ? 2 : 4));
 const RUNS = quick ? 3 : 5;
 const MATVEC_RUNS = quick ? 10 : 20;
@@ -111,7 +122,7 @@ function quantizeRowsBench(): Row[] {
     for (let round = 0; round < ROUNDS; round++) {
       for (const c of cases) c.best = Math.min(c.best, time(c.run, { warmup: round === 0 ? 1 : 0, runs: c.runs }).minMs);
     }
-    const js = cases[0].best;
+    const js = cases[0]!.best; // the JS reference, always first
     for (const c of cases) {
       out.push({ name: c.name, shape: `${N}×${K}`, threads: c.threads, ms: c.best, value: (c.best * 1e6) / n, unit: 'ns/weight', vs: js / c.best });
     }
@@ -122,6 +133,124 @@ function quantizeRowsBench(): Row[] {
   return out;
 }
 const WHICH: Which[] = ['one', 'all'];
+
+/** Batched decode: the shapes (name, N outputs, K inputs), formats and row counts. */
+const ROWS_SHAPES: { name: string; N: number; K: number }[] = [
+  { name: 'SmolVLM-256M mlp up/gate', N: 1536, K: 576 },
+  { name: 'SmolVLM-256M mlp down', N: 576, K: 1536 },
+  { name: 'SmolVLM-256M lm head', N: 49280, K: 576 },
+  { name: '2048-hidden mlp up/gate', N: 8192, K: 2048 },
+  { name: '2048-hidden mlp down', N: 2048, K: 8192 },
+];
+type RowsFormat = { kind: 'float'; dtype: WeightDType } | { kind: 'quantized'; bits: QuantBits; G: QuantGroupSize };
+const ROWS_FORMATS: RowsFormat[] = [{ kind: 'float', dtype: 'f32' }, { kind: 'float', dtype: 'bf16' }, { kind: 'quantized', bits: 4, G: 64 }];
+const ROWS_M = [1, 4, 8, 16];
+const ROWS_THREADS = [1, 2] as const;
+const ROWS_METHODS = ['separate', 'rows', 'matmul'] as const;
+
+interface RowsRow {
+  format: string;
+  shape: string;
+  N: number;
+  K: number;
+  threads: number;
+  M: number;
+  /** Best ms of each method. */
+  ms: Record<(typeof ROWS_METHODS)[number], number>;
+}
+
+/**
+ * The batched-decode table: per format, shape, thread count and M, the best time (over ROUNDS
+ * rounds of RUNS runs) of M one-row matvecs, one matvecRows over M rows and one matmul over M rows.
+ */
+function matvecRowsBench(): RowsRow[] {
+  const fname = (f: RowsFormat) => (f.kind === 'float' ? f.dtype : `q${f.bits} (G ${f.G})`);
+  const bytesOf = (f: RowsFormat, N: number, K: number) => (f.kind === 'float' ? packedBytes(f.dtype, N, K) : quantizedBytes(f.bits, f.G, N, K));
+  const maxM = Math.max(...ROWS_M);
+  const maxK = Math.max(...ROWS_SHAPES.map((s) => s.K));
+  const maxN = Math.max(...ROWS_SHAPES.map((s) => paddedColumns(s.N)));
+  // Weights one after another, then x [maxM, maxK] and y [maxM, maxN].
+  const weights: { f: RowsFormat; shape: (typeof ROWS_SHAPES)[number]; at: number }[] = [];
+  let end = 0;
+  for (const f of ROWS_FORMATS) {
+    for (const shape of ROWS_SHAPES) {
+      weights.push({ f, shape, at: end });
+      end += Math.ceil(bytesOf(f, shape.N, shape.K) / 4096) * 4096;
+    }
+  }
+  const weightBytes = end;
+  const x = end;
+  const y = x + Math.ceil((4 * maxM * maxK) / 4096) * 4096;
+  const total = y + 4 * maxM * maxN;
+  const rpools = { 1: new KernelPool({ threads: 1 }), 2: new KernelPool({ threads: 2 }) };
+  const rarenas = { 1: KernelArena.create(total, { pool: rpools[1] }), 2: KernelArena.create(total, { pool: rpools[2] }) };
+  for (const arena of Object.values(rarenas)) {
+    // Normal values everywhere (f32 and bf16 weights in [2^-15, 2), q4 scales and biases as well,
+    // codes anything): what is stored does not change the time, as long as nothing is subnormal.
+    const chunk = Math.min(weightBytes, 1 << 20);
+    const v = new Uint16Array(arena.view(0, chunk).buffer, 0, chunk / 2);
+    for (let i = 0; i < v.length; i++) v[i] = 0x3800 | (Math.imul(i, 2654435761) >>> 21);
+    const bytes = arena.view(0, weightBytes);
+    for (let n = chunk; n < weightBytes; n *= 2) bytes.copyWithin(n, 0, Math.min(n, weightBytes - n));
+    const xv = arena.f32(x, maxM * maxK);
+    for (let i = 0; i < xv.length; i++) xv[i] = Math.sin(i * 0.7) * 0.5;
+  }
+  const out: RowsRow[] = [];
+  const cases: { row: RowsRow; method: (typeof ROWS_METHODS)[number]; run: () => void }[] = [];
+  for (const { f, shape, at: w } of weights) {
+    const { N, K } = shape;
+    const padded = paddedColumns(N);
+    for (const t of ROWS_THREADS) {
+      const arena = rarenas[t];
+      for (const M of ROWS_M) {
+        const row: RowsRow = { format: fname(f), shape: `${shape.name} ${N}×${K}`, N, K, threads: rpools[t].threads, M,
+          ms: { separate: Infinity, rows: Infinity, matmul: Infinity } };
+        out.push(row);
+        if (f.kind === 'float') {
+          const { dtype } = f;
+          cases.push({ row, method: 'separate', run: () => {
+            for (let r = 0; r < M; r++) arena.matvec(dtype, w, x + 4 * r * K, y + 4 * r * padded, N, K);
+          } });
+          cases.push({ row, method: 'rows', run: () => arena.matvecRows(dtype, w, x, y, M, N, K) });
+          cases.push({ row, method: 'matmul', run: () => arena.matmul(dtype, w, x, y, M, N, K) });
+        } else {
+          const { bits, G } = f;
+          cases.push({ row, method: 'separate', run: () => {
+            for (let r = 0; r < M; r++) arena.matvecQuantized(bits, G, w, x + 4 * r * K, y + 4 * r * padded, N, K);
+          } });
+          cases.push({ row, method: 'rows', run: () => arena.matvecRowsQuantized(bits, G, w, x, y, M, N, K) });
+          cases.push({ row, method: 'matmul', run: () => arena.matmulQuantized(bits, G, w, x, y, M, N, K) });
+        }
+      }
+    }
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const c of cases) c.row.ms[c.method] = Math.min(c.row.ms[c.method], time(c.run, { warmup: 1, runs: RUNS }).minMs);
+  }
+  for (const t of ROWS_THREADS) {
+    rarenas[t].dispose();
+    rpools[t].close();
+  }
+  return out;
+}
+
+function printRowsTable(rows: RowsRow[]): void {
+  const g = (r: RowsRow, ms: number) => ((r.M * r.N * r.K) / ms / 1e6).toFixed(2);
+  console.log('\nBatched decode: M rows as M one-row matvecs, one matvecRows (each row the one-row bits), one matmul (M = 1: matvec)');
+  console.log('G/s: G row-weights per second (M·N·K / time); rows ×: M × matvec ms ÷ matvecRows ms\n');
+  console.log('| format | shape | threads | M | M × matvec ms | matvecRows ms | matmul ms | M × matvec G/s | matvecRows G/s | matmul G/s | rows × |');
+  console.log('|---|---|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.format} | ${r.shape} | ${r.threads} | ${r.M} | ${r.ms.separate.toFixed(3)} | ${r.ms.rows.toFixed(3)} | ${r.ms.matmul.toFixed(3)} | ` +
+      `${g(r, r.ms.separate)} | ${g(r, r.ms.rows)} | ${g(r, r.ms.matmul)} | ${(r.ms.separate / r.ms.rows).toFixed(2)} |`);
+  }
+  console.log(JSON.stringify({ bench: 'kernels-matvec-rows', rounds: ROUNDS, rows }));
+}
+
+if (onlyRows) {
+  printRowsTable(matvecRowsBench());
+  process.exit(0);
+}
 const quantizeRowsRows = quantizeRowsBench();
 if (onlyQuantize) {
   printTable(quantizeRowsRows, undefined);
@@ -179,7 +308,7 @@ function fillQuantized(bits: QuantBits, G: QuantGroupSize, N: number, K: number,
     const bv = arena.f32(biases, groups);
     for (let g = 0; g < groups; g++) {
       sv[g] = bf16ToF32(f32ToBf16(0.002 * (1 + next() / 2 ** 32)));
-      bv[g] = bf16ToF32(f32ToBf16(-sv[g] * 2 ** (bits - 1)));
+      bv[g] = bf16ToF32(f32ToBf16(-sv[g]! * 2 ** (bits - 1)));
     }
     arena.packQuantized(bits, G, SRC, scales, biases, w, N, K);
   }
@@ -407,8 +536,10 @@ arenas.one.dispose();
 arenas.all.dispose();
 pools.one.close();
 
+const batchedRows = onlyQuantized ? [] : matvecRowsBench();
 rows.push(...quantizeRowsRows);
 printTable(rows, bandwidth);
+if (batchedRows.length) printRowsTable(batchedRows);
 
 function printTable(rows: Row[], bandwidth: { one: number; all: number } | undefined): void {
   const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));

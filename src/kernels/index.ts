@@ -9,11 +9,13 @@
 //   arena.f32(x, K).set(activations);
 //   arena.matvec('bf16', w, x, y, N, K, bias);          // y: ceil(N/8)·8 floats
 //   arena.matmul('bf16', w, x2, y2, M, N, K, bias);     // x2 [M, K], y2 [M, N]
+//   arena.matvecRows('bf16', w, x2, y3, M, N, K, bias); // y3 [M, ceil(N/8)·8]: each row matvec's bits
 //
 //   // MLX quantized: codes uint32 [N, K·bits/32], scales and biases widened to f32 [N, K/G]
 //   arena.packQuantized(4, 64, codes, scales, biases, q, N, K);   // quantizedBytes(4, 64, N, K)
 //   arena.matvecQuantized(4, 64, q, x, y, N, K, bias);
 //   arena.matmulQuantized(4, 64, q, x2, y2, M, N, K, bias);
+//   arena.matvecRowsQuantized(4, 64, q, x2, y3, M, N, K, bias);
 //
 //   // Quantizing f32 rows the way MLX does (src/quant/fast-quantize.ts wraps this)
 //   arena.quantizeRows(4, 64, src, N, K, codes, scales, biases, 'bf16');   // -1, or the first bad row
@@ -21,7 +23,9 @@
 // Every offset is a byte offset into the arena and must be a multiple of 16. The kernels read and
 // write the arena only: inputs are copied in, outputs read out (views share the memory).
 import { defaultPool, type KernelPool } from './pool.ts';
-import { MATMUL_SCRATCH_BYTES, MATVEC_INPUT_BYTES, MATVEC_INPUT_MAX_K, MAX_PAGES, PAGE, type KernelExports } from './module.ts';
+import {
+  MATMUL_SCRATCH_BYTES, MATVEC_INPUT_BYTES, MATVEC_INPUT_MAX_K, MAX_PAGES, PAGE, matvecInputBytes, type KernelExports,
+} from './module.ts';
 
 export type WeightDType = 'f32' | 'bf16' | 'f16';
 /** Bits per code of a quantized weight (MLX's affine quantization). */
@@ -83,6 +87,8 @@ const MIN_MACS_PER_THREAD = 256 * 1024;
 
 /** quantizeRows: values per thread (~16 µs at ~1 ns per value). */
 const MIN_QUANTIZE_PER_THREAD = 16 * 1024;
+/** matvecRowsQuantized's prepared inputs: values per thread (~20 µs at ~2.5 ns per value). */
+const MIN_INPUT_PER_THREAD = 8 * 1024;
 /** quantize_q<b>'s `check` argument: which values it accepts. */
 const QUANT_CHECK: Record<WeightDType, number> = { f32: 0, bf16: 1, f16: 2 };
 
@@ -186,6 +192,34 @@ export class KernelArena {
   }
 
   /**
+   * M rows of matvec over one W (continuous batching: M sequences decoding together), each row
+   * bit for bit what matvec gives for that row alone, whatever M, the strides or the threads, so
+   * a sequence's tokens do not depend on the rest of the batch (matmul sums in another order).
+   * Row r: y[r·ldy + n] = Σ_k x[r·ldx + k]·W[n, k] (+ bias[n]). x: M rows of K floats at row
+   * stride ldx (floats, default K, ≥ K); y: M rows of paddedColumns(N) floats (the padding gets
+   * bias's padding, or 0) at row stride ldy (default paddedColumns(N), ≥ that); bias as matvec's.
+   * W is read from memory once for all rows (linear.c, matvec_rows_<dt>: the rows run inside the
+   * loop over panel pairs, so a pair is in cache for every row after the first); each row still
+   * costs an in-cache matvec. y's span must not overlap the inputs. All threads.
+   */
+  matvecRows(dtype: WeightDType, w: number, x: number, y: number, M: number, N: number, K: number, bias?: number,
+    strides: RowStrides = {}): void {
+    shape(N, K);
+    const padded = paddedColumns(N);
+    const { ldx, ldy, xBytes, yBytes } = rowSpans('matvecRows', M, K, padded, strides);
+    this.check(w, packedBytes(dtype, N, K), 'matvecRows weights');
+    this.check(x, xBytes, 'matvecRows x');
+    this.check(y, yBytes, 'matvecRows y');
+    if (bias !== undefined) this.check(bias, 4 * padded, 'matvecRows bias');
+    disjoint('matvecRows', [y, yBytes, 'y'], [w, packedBytes(dtype, N, K), 'weights'], [x, xBytes, 'x'],
+      [bias ?? 0, bias === undefined ? 0 : 4 * padded, 'bias']);
+    this.pool.call({
+      arena: this.id, fn: `matvec_rows_${dtype}`, args: [w, x, y, M, K, ldx, ldy, 0, 0, bias ?? 0], beginArg: 7, endArg: 8,
+      begin: 0, end: padded / 8, threads: this.threadsFor(M * packedBytes(dtype, N, K), MIN_BYTES_PER_THREAD),
+    });
+  }
+
+  /**
    * Y [M, N] = X [M, K] · Wᵀ (+ bias) for a packed W at w. Writes the M·N floats of y only (row
    * stride N); bias is read as paddedColumns(N) floats (the padding is not used). y must not
    * overlap the inputs. All threads.
@@ -278,6 +312,55 @@ export class KernelArena {
       // Threads by weights, not bytes (MIN_BYTES_PER_THREAD's measure, bf16).
       begin: 0, end: padded / 8, threads: this.threadsFor(2 * N * K, MIN_BYTES_PER_THREAD),
     });
+  }
+
+  /**
+   * matvecRows for a quantized W at w (packQuantized): M rows of matvecQuantized, each row bit for
+   * bit what matvecQuantized gives for that row alone (linear.c, matvec_rows_q<b>). Shapes,
+   * strides and padding as matvecRows. Each row is first prepared as matvecQuantized prepares its
+   * x (matvec_input_rows_q<b>, rows split over threads): matvecInputBytes(K, groupSize) bytes a
+   * row, row r at xin + r·matvecInputBytes(K, groupSize). `xin`: where (M of them; it must
+   * overlap nothing else); by default the arena's own region for it (MATVEC_INPUT_BYTES, 544 KiB:
+   * 65 rows at K = 2048, 16 at K = 8192 with G = 32 or 64), the rows then taken that many at a
+   * time, each batch a pass over W. All threads.
+   */
+  matvecRowsQuantized(
+    bits: QuantBits, groupSize: QuantGroupSize, w: number, x: number, y: number, M: number, N: number, K: number, bias?: number,
+    options: RowStrides & { xin?: number } = {},
+  ): void {
+    checkQuantized('matvecRowsQuantized', bits, groupSize, N, K);
+    const padded = paddedColumns(N);
+    const { ldx, ldy, xBytes, yBytes } = rowSpans('matvecRowsQuantized', M, K, padded, options);
+    const bytes = quantizedBytes(bits, groupSize, N, K);
+    const rowInput = matvecInputBytes(K, groupSize);
+    this.check(w, bytes, 'matvecRowsQuantized weights');
+    this.check(x, xBytes, 'matvecRowsQuantized x');
+    this.check(y, yBytes, 'matvecRowsQuantized y');
+    if (bias !== undefined) this.check(bias, 4 * padded, 'matvecRowsQuantized bias');
+    const biasRegion: [number, number, string] = [bias ?? 0, bias === undefined ? 0 : 4 * padded, 'bias'];
+    disjoint('matvecRowsQuantized', [y, yBytes, 'y'], [w, bytes, 'weights'], [x, xBytes, 'x'], biasRegion);
+    let xin = this.matvecInput;
+    let perPass = Math.floor(MATVEC_INPUT_BYTES / rowInput);
+    if (options.xin !== undefined) {
+      xin = options.xin;
+      perPass = M;
+      this.check(xin, M * rowInput, 'matvecRowsQuantized xin');
+      disjoint('matvecRowsQuantized', [xin, M * rowInput, 'xin'], [w, bytes, 'weights'], [x, xBytes, 'x'], [y, yBytes, 'y'], biasRegion);
+    } else if (perPass < 1) {
+      throw new RangeError(`matvecRowsQuantized: [N, K] = [${N}, ${K}]: a row's prepared input (${rowInput} bytes) does not fit the arena's ${MATVEC_INPUT_BYTES}; pass options.xin`);
+    }
+    for (let r0 = 0; r0 < M; r0 += perPass) {
+      const n = Math.min(perPass, M - r0);
+      this.pool.call({
+        arena: this.id, fn: `matvec_input_rows_q${bits}`, args: [x + 4 * r0 * ldx, ldx, K, groupSize, xin, 0, 0], beginArg: 5, endArg: 6,
+        begin: 0, end: n, threads: this.threadsFor(n * K, MIN_INPUT_PER_THREAD),
+      });
+      this.pool.call({
+        arena: this.id, fn: `matvec_rows_q${bits}`, args: [w, xin, y + 4 * r0 * ldy, n, K, ldy, 0, 0, bias ?? 0, groupSize],
+        // Threads by weights, not bytes, as matvecQuantized.
+        beginArg: 6, endArg: 7, begin: 0, end: padded / 8, threads: this.threadsFor(n * 2 * N * K, MIN_BYTES_PER_THREAD),
+      });
+    }
   }
 
   /**
@@ -404,6 +487,25 @@ export class KernelArena {
       throw new RangeError(`${what}: bytes [${offset}, ${offset + length}) do not fit in the arena's ${this.bytes}`);
     }
   }
+}
+
+/** Row strides of matvecRows / matvecRowsQuantized, in floats. */
+export interface RowStrides {
+  /** x's row stride (default K, at least K). */
+  ldx?: number;
+  /** y's row stride (default paddedColumns(N), at least that: each row gets a padded y). */
+  ldy?: number;
+}
+
+/** Checks M and the strides; the bytes x and y span. */
+function rowSpans(what: string, M: number, K: number, padded: number, strides: RowStrides) {
+  if (!Number.isSafeInteger(M) || M < 1) throw new RangeError(`${what}: M = ${M} must be a positive integer`);
+  const { ldx = K, ldy = padded } = strides;
+  if (!Number.isSafeInteger(ldx) || ldx < K) throw new RangeError(`${what}: ldx = ${ldx} must be an integer at least ${K} (K)`);
+  if (!Number.isSafeInteger(ldy) || ldy < padded) {
+    throw new RangeError(`${what}: ldy = ${ldy} must be an integer at least ${padded} (N rounded up to a whole panel)`);
+  }
+  return { ldx, ldy, xBytes: 4 * ((M - 1) * ldx + K), yBytes: 4 * ((M - 1) * ldy + padded) };
 }
 
 /** Throws unless the output region [offset, offset + bytes) overlaps none of the input regions. */

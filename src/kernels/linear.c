@@ -372,6 +372,54 @@ MATVEC_EXPORT(matvec_f32, float, matvec_panel_f32, matvec_2panels_f32)
 MATVEC_EXPORT(matvec_bf16, u16, matvec_panel_bf16, matvec_2panels_bf16)
 MATVEC_EXPORT(matvec_f16, u16, matvec_panel_f16, matvec_2panels_f16)
 
+// matvec_rows_<dt>(w, x, y, M, K, ldx, ldy, panel_begin, panel_end, bias): M independent
+// matvec_<dt>s over one W, for continuous batching (M sequences decoding side by side): for
+// r < M and panels p in [begin, end), y[r·ldy + 8p + j] = Σ_k x[r·ldx + k]·W[8p+j, k]
+// (+ bias[8p + j]), j = 0..7. x: M rows of K f32, row stride ldx (floats); y: M rows of f32,
+// row stride ldy ≥ ceil(N/8)·8 (each row gets matvec's padded y, padding included: a stride of N
+// with a ragged N would let a row's last panel write over the next row's first columns); bias as
+// matvec's, shared by all rows.
+//
+// Each row's result is the bits matvec_<dt> gives for that row alone: the same panel functions,
+// panels two by two and the odd one last, with the loop over rows inside the loop over panel
+// pairs. A panel's sums do not depend on what it is paired with or which thread runs it (each
+// panel has its own accumulators; the pair shares only the splat of x[k], and f16's read-ahead
+// adds +0 to an accumulator that cannot be −0, having started at +0), so neither M nor the
+// thread split changes a row's bits (NaN payloads aside). The blocked matmul_<dt> sums in KC
+// blocks through a 4-row tile, another order, and would make a sequence's tokens depend on the
+// rest of the batch.
+//
+// Why rows inside panels: the pair's weights (16·K elements: 18 KB of bf16 at K = 576, 256 KB at
+// K = 8192, in L1 or L2) come from memory for the first row and from cache for the others, so W
+// streams from memory once per call instead of once per row. Each row still does its own
+// widening and multiply-adds, so M rows cost at least M in-cache matvecs: the gain is the memory
+// traffic, not arithmetic. Measured (bench/kernels.ts --only rows, one thread, 16 rows against 16
+// matvecs; every weight here fits the 480 MB L3): f32 2048×8192 22.7 against 38.8 ms (1.7×), f32
+// 49280×576 (an LM head) 39 against 116 ms (3.0×); bf16 1.1–1.4× (2048×8192 19.2 against
+// 23.6 ms); q4, compute-bound even from L3, 1.05×; at 16 rows the blocked matmul is 1.2× faster
+// again (bf16 2048×8192 16.0 ms), the price of each row's own summation order. Sharing each
+// widened weight vector between rows in registers, each row keeping its own accumulators in this
+// order, would give the same bits with less widening per row (f16's is 11 of its 15 ops per 8
+// weights); not done.
+#define MATVEC_ROWS_EXPORT(NAME, T, PANEL, PANELS2)                                                 \
+  void EXPORT(NAME)(const T *w, const float *x, float *y, usize M, usize K, usize ldx, usize ldy, usize pb, \
+                    usize pe, const float *bias) {                                                  \
+    usize p = pb;                                                                                   \
+    for (; p + 2 <= pe; p += 2) {                                                                   \
+      const T *wp = w + p * K * 8;                                                                  \
+      const float *bp = bias ? bias + 8 * p : 0;                                                    \
+      for (usize r = 0; r < M; r++) PANELS2(wp, x + r * ldx, y + r * ldy + 8 * p, K, bp);          \
+    }                                                                                               \
+    if (p < pe) {                                                                                   \
+      const T *wp = w + p * K * 8;                                                                  \
+      const float *bp = bias ? bias + 8 * p : 0;                                                    \
+      for (usize r = 0; r < M; r++) PANEL(wp, x + r * ldx, y + r * ldy + 8 * p, K, bp);             \
+    }                                                                                               \
+  }
+MATVEC_ROWS_EXPORT(matvec_rows_f32, float, matvec_panel_f32, matvec_2panels_f32)
+MATVEC_ROWS_EXPORT(matvec_rows_bf16, u16, matvec_panel_bf16, matvec_2panels_bf16)
+MATVEC_ROWS_EXPORT(matvec_rows_f16, u16, matvec_panel_f16, matvec_2panels_f16)
+
 // ---------------------------------------------------------------------------------------------
 // matmul_<dt>(w, x, y, M, N, K, ldy, panel_begin, panel_end, bias, scratch):
 // Y[m, n] = Σ_k X[m, k]·W[n, k] (+ bias[n]) for m < M and the columns n < N of panels
@@ -811,6 +859,44 @@ static inline void matvec_panel_q4(const u8 *w, const i16 *hi, const i16 *lo, fl
   }
 MATVEC_Q_EXPORT(matvec_q8, matvec_panel_q8, 8)
 MATVEC_Q_EXPORT(matvec_q4, matvec_panel_q4, 4)
+
+// matvec_input_rows_q<b>(x, ldx, K, G, out, row_begin, row_end): matvec_input_q<b> of rows
+// [begin, end) of x (row r at x + r·ldx, ldx in floats), the prepared input of row r at
+//   out + r·(K + 2·K/G) floats   (matvec_input_q<b>'s K/G sums, K/G scales, K hi and K lo: 4K +
+//                                 8K/G bytes, matvecInputBytes in module.ts; a multiple of 8 only,
+//                                 which the kernels' loads, 4 bytes at most, do not mind)
+// so M rows take M·(4K + 8K/G) bytes. Rows are independent: the pool splits them over threads.
+//
+// matvec_rows_q<b>(w, xin, y, M, K, ldy, panel_begin, panel_end, bias, G): M independent
+// matvec_q<b>s over one qpanel-8 W, as matvec_rows_<dt>: row r from the prepared input at
+// xin + r·(K + 2·K/G) floats (matvec_input_rows_q<b>), into y + r·ldy (ldy ≥ ceil(N/8)·8).
+// Each row's bits are matvec_q<b>'s for that row alone: the same panel function with the same
+// read-ahead limit, the loop over rows inside the loop over panels (one qpanel of K = 8192, q4,
+// G = 64 is 40 KB: L1 or L2 for rows after the first). The read-ahead is folded in only when y is
+// NaN (keep_touched), so that the limit depends on the thread's panel range changes nothing else.
+void EXPORT(matvec_input_rows_q8)(const float *x, usize ldx, usize K, usize G, float *out, usize rb, usize re) {
+  for (usize r = rb; r < re; r++) matvec_input(x + r * ldx, K, G, 8, out + r * (K + 2 * (K / G)));
+}
+void EXPORT(matvec_input_rows_q4)(const float *x, usize ldx, usize K, usize G, float *out, usize rb, usize re) {
+  for (usize r = rb; r < re; r++) matvec_input(x + r * ldx, K, G, 4, out + r * (K + 2 * (K / G)));
+}
+
+#define MATVEC_ROWS_Q_EXPORT(NAME, PANEL, BITS)                                                     \
+  void EXPORT(NAME)(const u8 *w, const float *xin, float *y, usize M, usize K, usize ldy, usize pb, usize pe, \
+                    const float *bias, usize G) {                                                   \
+    usize groups = K / G, panel = groups * qblock_bytes(G, BITS), ldx = K + 2 * groups;              \
+    const u8 *limit = w + pe * panel - 16;                                                          \
+    for (usize p = pb; p < pe; p++) {                                                               \
+      const float *bp = bias ? bias + 8 * p : 0;                                                    \
+      for (usize r = 0; r < M; r++) {                                                               \
+        const float *xr = xin + r * ldx;                                                            \
+        const i16 *hi = (const i16 *)(xr + 2 * groups);                                             \
+        PANEL(w + p * panel, hi, hi + K, y + r * ldy + 8 * p, K, G, bp, xr, xr + groups, limit);     \
+      }                                                                                             \
+    }                                                                                               \
+  }
+MATVEC_ROWS_Q_EXPORT(matvec_rows_q8, matvec_panel_q8, 8)
+MATVEC_ROWS_Q_EXPORT(matvec_rows_q4, matvec_panel_q4, 4)
 
 // matmul_q<b>(w, x, y, M, N, K, ldy, panel_begin, panel_end, bias, scratch, G): as matmul_<dt>,
 // for a qpanel-8 W. Each KC-long panel block (whole groups: G divides KC) is dequantized once into

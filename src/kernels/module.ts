@@ -26,6 +26,13 @@ export interface KernelExports {
   matvec_input_q4(x: number, K: number, G: number, out: number): void;
   matvec_q8(w: number, xin: number, y: number, K: number, pb: number, pe: number, bias: number, G: number): void;
   matvec_q4(w: number, xin: number, y: number, K: number, pb: number, pe: number, bias: number, G: number): void;
+  matvec_rows_f32(w: number, x: number, y: number, M: number, K: number, ldx: number, ldy: number, pb: number, pe: number, bias: number): void;
+  matvec_rows_bf16(w: number, x: number, y: number, M: number, K: number, ldx: number, ldy: number, pb: number, pe: number, bias: number): void;
+  matvec_rows_f16(w: number, x: number, y: number, M: number, K: number, ldx: number, ldy: number, pb: number, pe: number, bias: number): void;
+  matvec_input_rows_q8(x: number, ldx: number, K: number, G: number, out: number, rb: number, re: number): void;
+  matvec_input_rows_q4(x: number, ldx: number, K: number, G: number, out: number, rb: number, re: number): void;
+  matvec_rows_q8(w: number, xin: number, y: number, M: number, K: number, ldy: number, pb: number, pe: number, bias: number, G: number): void;
+  matvec_rows_q4(w: number, xin: number, y: number, M: number, K: number, ldy: number, pb: number, pe: number, bias: number, G: number): void;
   matmul_q8(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
   matmul_q4(w: number, x: number, y: number, M: number, N: number, K: number, ldy: number, pb: number, pe: number, bias: number, scratch: number, G: number): void;
   rows_dot_f32(a: number, lda: number, rows: number, b: number, n: number, out: number): void;
@@ -43,6 +50,8 @@ export const POOL_KERNELS = [
   'pack_f32', 'pack_bf16', 'pack_f16',
   'matvec_q8', 'matvec_q4', 'matmul_q8', 'matmul_q4', 'pack_q8', 'pack_q4',
   'quantize_q8', 'quantize_q4',
+  'matvec_rows_f32', 'matvec_rows_bf16', 'matvec_rows_f16', 'matvec_rows_q8', 'matvec_rows_q4',
+  'matvec_input_rows_q8', 'matvec_input_rows_q4',
 ] as const satisfies readonly (keyof KernelExports)[];
 export type PoolKernel = (typeof POOL_KERNELS)[number];
 
@@ -52,7 +61,8 @@ export const MATMUL_SCRATCH_BYTES = 512 * 8 * 4;
 export const MATVEC_INPUT_MAX_K = 131072;
 /**
  * Bytes of a quantized matvec's input (matvec_input_q<b> in linear.c: a sum and a scale per group
- * of x, then x as two i16 halves) for K values in groups of G.
+ * of x, then x as two i16 halves) for K values in groups of G; also the row stride of
+ * matvec_input_rows_q<b>'s M prepared rows.
  */
 export function matvecInputBytes(K: number, G: number): number {
   return 8 * (K / G) + 4 * K;
@@ -109,6 +119,14 @@ function warmUp(module: WebAssembly.Module): void {
       k.matvec_q8(W, XIN, Y, K, 0, N / 8, X, G);
       k.matvec_input_q4(X, K, G, XIN);
       k.matvec_q4(W, XIN, Y, K, 0, N / 8, X, G);
+      k.matvec_rows_f32(W, X, Y, 2, K, K, N, 0, N / 8, X);
+      k.matvec_rows_bf16(W, X, Y, 2, K, K, N, 0, N / 8, X);
+      k.matvec_rows_f16(W, X, Y, 2, K, K, N, 0, N / 8, X);
+      k.matvec_rows_f16(W, X, Y, 2, K, K, N, 0, 1, X);
+      k.matvec_input_rows_q8(X, K, K, G, XIN, 0, 2);
+      k.matvec_rows_q8(W, XIN, Y, 2, K, N, 0, N / 8, X, G);
+      k.matvec_input_rows_q4(X, K, K, G, XIN, 0, 2);
+      k.matvec_rows_q4(W, XIN, Y, 2, K, N, 0, N / 8, X, G);
       k.rows_dot_f32(W, 60, 16, X, 60, Y);
     }
     for (let i = 0; i < 4; i++) {

@@ -1,8 +1,10 @@
 // y = x·Wᵀ (+ b) and row lookups on a PackedMatrix: inputs are copied into the arena's scratch in
 // chunks of rows that fit, the kernel runs (matrix–vector for one row, blocked matrix–matrix for
-// more), outputs are copied out. Rows are independent and the kernels split only output columns
+// more; packedMatvecRows: matrix–vector for every row, for batched decode), outputs are copied out. Rows are independent and the kernels split only output columns
 // across threads, so the result does not depend on the chunking or the thread count.
 import { TfvlmError } from '../errors.ts';
+import { paddedColumns } from '../kernels/index.ts';
+import { matvecInputBytes } from '../kernels/module.ts';
 import type { PackedMatrix } from './weight-store.ts';
 
 const ALIGN = 64;
@@ -33,6 +35,49 @@ export function packedMatmul(m: PackedMatrix, x: Float32Array, rows: number, out
       arena.matmul(f.dtype, m.offset, xOffset, yOffset, n, N, K, m.biasOffset);
     }
     out.set(arena.f32(yOffset, n * N), r0 * N);
+  }
+  return out;
+}
+
+/**
+ * x [rows, cols] (row-major) → [rows, m.rows] like packedMatmul, but each row computed exactly as
+ * the one-row kernel computes it (matvec / matvecQuantized: what packedMatmul gives a single row),
+ * bit for bit, whatever else is in x: for continuous batching, where a sequence's greedy tokens
+ * must not depend on the rest of the batch. The rows of a chunk go through matvecRows /
+ * matvecRowsQuantized, which pass over the weights once for the whole chunk (chunks as
+ * packedMatmul's: as many rows as fit the scratch, with their padded outputs and, quantized,
+ * their prepared inputs). packedMatmul's blocked matmul is faster per row (prefill) but sums in
+ * another order.
+ */
+export function packedMatvecRows(m: PackedMatrix, x: Float32Array, rows: number, out: Float32Array<ArrayBufferLike> = new Float32Array(rows * m.rows)): Float32Array<ArrayBufferLike> {
+  const K = m.cols;
+  const N = m.rows;
+  const padded = paddedColumns(N);
+  if (x.length !== rows * K) throw new TfvlmError(`packed linear: input has ${x.length} values, expected ${rows}×${K}`);
+  if (out.length !== rows * N) throw new Error(`internal: packed linear output of ${out.length} values for ${rows}×${N}`);
+  const f = m.format;
+  const input = f.kind === 'quantized' ? matvecInputBytes(K, f.groupSize) : 0;
+  // Three regions (x, y, prepared inputs), each aligned: at most 3·ALIGN beyond the rows' bytes.
+  const chunk = Math.floor((m.scratch.bytes - 3 * ALIGN) / (4 * K + 4 * padded + input));
+  if (chunk < 1) throw new TfvlmError(`packed linear: a row of ${K} inputs and ${N} outputs does not fit the kernel scratch`);
+  const { arena } = m;
+  const xOffset = m.scratch.offset;
+  for (let r0 = 0; r0 < rows; r0 += chunk) {
+    const n = Math.min(chunk, rows - r0);
+    const yOffset = xOffset + align(n * K * 4);
+    arena.f32(xOffset, n * K).set(x.subarray(r0 * K, (r0 + n) * K));
+    if (f.kind === 'quantized') {
+      const xin = yOffset + align(n * padded * 4);
+      arena.matvecRowsQuantized(f.bits, f.groupSize, m.offset, xOffset, yOffset, n, N, K, m.biasOffset, { xin });
+    } else {
+      arena.matvecRows(f.dtype, m.offset, xOffset, yOffset, n, N, K, m.biasOffset);
+    }
+    const y = arena.f32(yOffset, n * padded);
+    if (padded === N) {
+      out.set(y, r0 * N);
+    } else {
+      for (let r = 0; r < n; r++) out.set(y.subarray(r * padded, r * padded + N), (r0 + r) * N);
+    }
   }
   return out;
 }

@@ -18,7 +18,7 @@ import type { Tokenizer } from './tokenizer/index.ts';
 import {
   readGenerationConfig, resolveGenerateOptions, type GenerateOverrides, type GenerationConfigJson,
 } from './generation/generation-config.ts';
-import { streamText, type TextGenerationResult } from './generation/text-stream.ts';
+import { streamText, type TextGenerationOptions, type TextGenerationResult } from './generation/text-stream.ts';
 import { Conversation, type ConversationOptions } from './generation/conversation.ts';
 
 export type { VlmRequest, GenerateCallOptions };
@@ -55,6 +55,40 @@ function abortedOutput(prompt: string, inputIds: number[]): GenerationOutput {
 
 /** The demo model shipped in the package (weights/tfvlm-demo): what Vlm.load() and the CLI use by default. */
 export const DEMO_MODEL_DIR = fileURLToPath(new URL('../weights/tfvlm-demo/', import.meta.url));
+
+/**
+ * What Vlm.stream does around its token loop, for any loop (Vlm's own, a ContinuousBatcher's): checks
+ * the options, resolves the generation settings, prepares the request (media loading stops on the
+ * signal), then streams the text the loop `run` gives for the prepared inputs.
+ */
+export async function* streamRequest(
+  vlm: Vlm,
+  request: VlmRequest,
+  options: GenerateCallOptions,
+  run: (inputs: ProcessedInputs, loopOptions: TextGenerationOptions) => AsyncGenerator<string, TextGenerationResult>,
+): AsyncGenerator<string, GenerationOutput> {
+  checkCallOptions(options);
+  const gen = vlm.generateOptions(options);
+  const { signal } = options;
+  if (signal?.aborted) return abortedOutput('', []);
+  let inputs: ProcessedInputs;
+  try {
+    inputs = await vlm.prepare(request, options);
+  } catch (e) {
+    if (signal?.aborted) return abortedOutput('', []);
+    throw e;
+  }
+  const result = yield* run(inputs, {
+    ...gen,
+    signal,
+    onLogits: options.onLogits,
+    decodeThreads: options.decodeThreads,
+    onProgress: options.onProgress,
+    padTokenId: vlm.generationConfig.pad_token_id ?? vlm.tokenizer.padTokenId ?? undefined,
+  });
+  // One request: one prompt row (the loop has generated from it).
+  return { ...result, prompt: inputs.prompts[0]!, input_ids: inputs.input_ids[0]! };
+}
 
 export class Vlm {
   private constructor(
@@ -121,28 +155,8 @@ export class Vlm {
    * Streams the answer as text deltas; the iterator's return value is the whole result. Leaving the
    * loop early frees everything; `options.signal` ends it cleanly with stopReason `aborted`.
    */
-  async *stream(request: VlmRequest, options: GenerateCallOptions = {}): AsyncGenerator<string, GenerationOutput> {
-    checkCallOptions(options);
-    const gen = this.generateOptions(options);
-    const { signal } = options;
-    if (signal?.aborted) return abortedOutput('', []);
-    let inputs: ProcessedInputs;
-    try {
-      inputs = await this.prepare(request, options);
-    } catch (e) {
-      if (signal?.aborted) return abortedOutput('', []);
-      throw e;
-    }
-    const result = yield* streamText(this.model, this.tokenizer, inputs, {
-      ...gen,
-      signal,
-      onLogits: options.onLogits,
-      decodeThreads: options.decodeThreads,
-      onProgress: options.onProgress,
-      padTokenId: this.generationConfig.pad_token_id ?? this.tokenizer.padTokenId ?? undefined,
-    });
-    // One request: one prompt row (streamText has generated from it).
-    return { ...result, prompt: inputs.prompts[0]!, input_ids: inputs.input_ids[0]! };
+  stream(request: VlmRequest, options: GenerateCallOptions = {}): AsyncGenerator<string, GenerationOutput> {
+    return streamRequest(this, request, options, (inputs, loopOptions) => streamText(this.model, this.tokenizer, inputs, loopOptions));
   }
 
   /** The whole answer at once. */

@@ -7,7 +7,7 @@ import { TfvlmError } from '../errors.ts';
 import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
 import type { GenerateOptions } from './generation-config.ts';
 import { Rng } from '../util/rng.ts';
-import { isGreedy, sampleToken } from './sampler.ts';
+import { isGreedy, sampleToken, type SamplingOptions } from './sampler.ts';
 import type { GenerativeModel } from '../models/decoder-model.ts';
 import { withProgress, type ProgressListener } from '../util/progress.ts';
 
@@ -115,31 +115,12 @@ export async function* generateTokens(
     if (options.signal?.aborted) return { generated, timings: { ...timings, prefillTokens: 0 }, stopReason: 'aborted' };
     if (maxNew === 0) return { generated, timings, stopReason: options.maxNewTokens === 0 ? 'max_new_tokens' : 'context' };
     let t0 = performance.now();
-    const embeds = withProgress(options.onProgress, () => tf.tidy(() =>
-      model.embed({
-        input_ids: tf.tensor2d(prompt.input_ids.flat(), [B, T], 'int32'),
-        ...(prompt.pixel_values && prompt.pixelShape
-          ? {
-              pixel_values: tf.tensor(prompt.pixel_values, prompt.pixelShape, 'float32'),
-              ...(prompt.pixel_attention_mask
-                // [B, tiles, C, H, W] → [B, tiles, H, W]
-                ? { pixel_attention_mask: tf.tensor(prompt.pixel_attention_mask, prompt.pixelShape.filter((_, i) => i !== 2), 'bool') }
-                : {}),
-            }
-          : {}),
-      }),
-    ));
-    timings.embedMs = performance.now() - t0;
-    t0 = performance.now();
-    let logits: tf.Tensor;
-    try {
-      const positions = options.cache ? Int32Array.from({ length: T }, (_, t) => cached + t) : prefillPositions(mask);
-      logits = prefillInChunks(model, embeds, mask, positions, cache, options.onProgress);
-    } finally {
-      embeds.dispose();
-    }
-    let tokens = pickTokens(logits, history, finished, pad, options, rng, 0);
-    timings.prefillMs = performance.now() - t0;
+    const positions = options.cache ? Int32Array.from({ length: T }, (_, t) => cached + t) : prefillPositions(mask);
+    const { logits, embedMs } = prefillPrompt(model, prompt, cache, { mask, positions, onProgress: options.onProgress });
+    const samplers = () => history.map((h, b) => ({ history: h, rng, sampling: options, done: finished[b]! }));
+    let tokens = pickTokens(logits, samplers(), pad, options.onLogits, 0);
+    timings.embedMs = embedMs;
+    timings.prefillMs = performance.now() - t0 - embedMs;
 
     for (let step = 0; ; step++) {
       for (let b = 0; b < B; b++) {
@@ -180,7 +161,7 @@ export async function* generateTokens(
         } finally {
           stepEmbeds.dispose();
         }
-        return pickTokens(stepLogits, history, finished, pad, options, rng, step + 1);
+        return pickTokens(stepLogits, samplers(), pad, options.onLogits, step + 1);
       });
       timings.decodeMs += performance.now() - t0;
       timings.decodeTokens += B;
@@ -192,7 +173,61 @@ export async function* generateTokens(
   }
 }
 
-/** transformers generate(): position_ids = cumsum(attention_mask) − 1, and 1 where the mask is 0. */
+/**
+ * The prompt through the model: token embeddings with the images merged (the vision encoder runs
+ * here), then the decoder over them, PREFILL_CHUNK positions per pass, into `cache`. Returns the
+ * logits of the last position [B, 1, V] and the milliseconds the embedding took. `mask` and
+ * `positions` default to one unpadded row's.
+ */
+export function prefillPrompt(
+  model: GenerativeModel,
+  prompt: PromptBatch,
+  cache: KVCache[],
+  opts: { mask?: number[][]; positions?: Int32Array; onProgress?: ProgressListener } = {},
+): { logits: tf.Tensor; embedMs: number } {
+  const B = prompt.input_ids.length;
+  const T = prompt.input_ids[0]?.length ?? 0;
+  const mask = opts.mask ?? prompt.input_ids.map((row) => row.map(() => 1));
+  const t0 = performance.now();
+  const embeds = withProgress(opts.onProgress, () => tf.tidy(() =>
+    model.embed({
+      input_ids: tf.tensor2d(prompt.input_ids.flat(), [B, T], 'int32'),
+      ...(prompt.pixel_values && prompt.pixelShape
+        ? {
+            pixel_values: tf.tensor(prompt.pixel_values, prompt.pixelShape, 'float32'),
+            ...(prompt.pixel_attention_mask
+              // [B, tiles, C, H, W] → [B, tiles, H, W]
+              ? { pixel_attention_mask: tf.tensor(prompt.pixel_attention_mask, prompt.pixelShape.filter((_, i) => i !== 2), 'bool') }
+              : {}),
+          }
+        : {}),
+    }),
+  ));
+  const embedMs = performance.now() - t0;
+  try {
+    return { logits: prefillInChunks(model, embeds, mask, opts.positions ?? prefillPositions(mask), cache, opts.onProgress), embedMs };
+  } finally {
+    embeds.dispose();
+  }
+}
+
+/**
+ * Checks a prompt for a sequence of its own (continuous batching): one unpadded, non-empty row that
+ * leaves room in the context window. Returns its length.
+ */
+export function checkSequencePrompt(prompt: PromptBatch, maxPositions: number): number {
+  const [row, ...others] = prompt.input_ids;
+  if (!row || others.length > 0) throw new TfvlmError(`generate: a batched sequence takes one prompt row, got ${prompt.input_ids.length}`);
+  if (row.length === 0) throw new TfvlmError('generate: the prompt is empty');
+  if (prompt.attention_mask && (prompt.attention_mask.length !== 1 || prompt.attention_mask[0]?.some((m) => m !== 1))) {
+    throw new TfvlmError('generate: a batched sequence takes an unpadded prompt (attention_mask all 1)');
+  }
+  if (row.length >= maxPositions) {
+    throw new TfvlmError(`generate: the prompt has ${row.length} tokens but the context window (max_position_embeddings) is ${maxPositions}`);
+  }
+  return row.length;
+}
+
 /**
  * Prompt positions per prefill pass. A long prompt runs through the decoder in passes of this many
  * positions over the growing cache: the same attention and the same rows, with activations bounded
@@ -228,6 +263,7 @@ function prefillInChunks(model: GenerativeModel, embeds: tf.Tensor, mask: number
   return logits!;
 }
 
+/** transformers generate(): position_ids = cumsum(attention_mask) − 1, and 1 where the mask is 0. */
 export function prefillPositions(mask: number[][]): Int32Array {
   const T = mask[0]?.length ?? 0;
   const out = new Int32Array(mask.length * T);
@@ -241,31 +277,42 @@ export function prefillPositions(mask: number[][]): Int32Array {
   return out;
 }
 
-/** Next token per row from logits [B, 1, V]; disposes the logits. Finished rows get the pad id. */
-function pickTokens(
+/** What picks one row's next token: its sequence so far, its sampler settings and random stream. */
+export interface RowSampler {
+  /** Prompt and generated ids (the repetition penalty reads them). */
+  readonly history: readonly number[];
+  readonly sampling: SamplingOptions;
+  readonly rng: Rng;
+  /** A finished row: it gets the pad id. */
+  readonly done?: boolean;
+}
+
+/**
+ * Next token per row from logits [B, 1, V]; disposes the logits. Greedy rows without a repetition
+ * penalty take an argMax on the backend (no download of the logits) unless a row samples or
+ * onLogits wants them.
+ */
+export function pickTokens(
   logits: tf.Tensor,
-  history: number[][],
-  finished: boolean[],
+  rows: readonly RowSampler[],
   pad: number,
-  options: TokenLoopOptions,
-  rng: Rng,
-  step: number,
+  onLogits?: (logits: Float32Array, step: number) => void,
+  step = 0,
 ): number[] {
-  const B = logits.shape[0];
-  const V = logits.shape[2] as number;
+  const B = logits.shape[0] ?? 0;
+  const V = logits.shape[2] ?? 0;
   try {
-    const onDevice = isGreedy(options) && options.repetitionPenalty === 1 && !options.onLogits;
+    if (rows.length !== B) throw new Error(`internal: ${rows.length} row samplers for logits [${logits.shape}]`);
+    const onDevice = !onLogits && rows.every((r) => r.done || (isGreedy(r.sampling) && r.sampling.repetitionPenalty === 1));
     if (onDevice) {
       const best = tf.tidy(() => tf.argMax(tf.reshape(logits, [B, V]), -1));
       const ids = best.dataSync();
       best.dispose();
-      return Array.from(ids, (id, b) => (finished[b] ? pad : id));
+      return Array.from(ids, (id, b) => (rows[b]!.done ? pad : id));
     }
     const all = logits.dataSync() as Float32Array;
-    options.onLogits?.(Float32Array.from(all), step);
-    return Array.from({ length: B }, (_, b) =>
-      finished[b] ? pad : sampleToken(all.slice(b * V, (b + 1) * V), history[b]!, options, rng),
-    );
+    onLogits?.(Float32Array.from(all), step);
+    return rows.map((r, b) => (r.done ? pad : sampleToken(all.slice(b * V, (b + 1) * V), r.history, r.sampling, r.rng)));
   } finally {
     logits.dispose();
   }

@@ -2,7 +2,7 @@
 // token), stop strings matched across token boundaries, special tokens left out of the text.
 import type { Tokenizer } from '../tokenizer/index.ts';
 import { createStreamDecoder } from '../tokenizer/index.ts';
-import { generateTokens, type GenerationTimings, type PromptBatch, type TokenLoopOptions, type TokenLoopResult } from './generate.ts';
+import { generateTokens, type GenerationTimings, type PromptBatch, type TokenLoopOptions, type TokenLoopResult, type TokenStep } from './generate.ts';
 import { StopStringMatcher } from './stop-strings.ts';
 import type { GenerativeModel } from '../models/decoder-model.ts';
 
@@ -22,15 +22,28 @@ export interface TextGenerationResult {
  * Streams the text of one sequence as it is generated; returns the whole result at the end. Leaving early
  * (break, return(), throw()) ends the token loop too, which frees its KV cache.
  */
-export async function* streamText(
+export function streamText(
   model: GenerativeModel,
   tokenizer: Tokenizer,
   prompt: PromptBatch,
   options: TextGenerationOptions,
 ): AsyncGenerator<string, TextGenerationResult> {
+  return textOfTokens(tokenizer, options.stopStrings ?? [], (stopped) =>
+    generateTokens(model, prompt, { ...options, shouldStop: () => stopped() || (options.shouldStop?.() ?? false) }));
+}
+
+/**
+ * The text of the token loop that `start` begins (one sequence), handed a check that says when a stop
+ * string has been seen, which the loop must obey between tokens.
+ */
+export async function* textOfTokens(
+  tokenizer: Tokenizer,
+  stopStrings: readonly string[],
+  start: (stopped: () => boolean) => AsyncGenerator<TokenStep, TokenLoopResult>,
+): AsyncGenerator<string, TextGenerationResult> {
   const decoder = createStreamDecoder(tokenizer, { skipSpecialTokens: true });
-  const stops = new StopStringMatcher(options.stopStrings ?? []);
-  const loop = generateTokens(model, prompt, { ...options, shouldStop: () => stops.stopped || (options.shouldStop?.() ?? false) });
+  const stops = new StopStringMatcher(stopStrings);
+  const loop = start(() => stops.stopped);
   let text = '';
   let finished = false;
   try {

@@ -209,51 +209,75 @@ export function chooseAttentionKernel(opts: Pick<AttentionOptions, 'cache' | 'on
 
 /** Self-attention over x [B, T, hidden] → [B, T, hidden_out]; new keys and values go into opts.cache. */
 export function attention(w: AttentionWeights, x: tf.Tensor, opts: AttentionOptions): tf.Tensor {
-  const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = opts;
   if (!isRank3(x)) throw new TfvlmError(`attention: input must be [B, T, hidden], got [${x.shape}]`);
-  const [B, T] = x.shape;
+  return tf.tidy(() => linear(w.o, attendProjected(linear(w.q, x), linear(w.k, x), linear(w.v, x), opts)));
+}
+
+/**
+ * One new token for each of N sequences, x [N, 1, hidden], row r over its own cache caches[r] with
+ * its own RoPE row (opts.rotary [N, 1, 1, D]): the four projections take the N rows in one pass over
+ * their weights (continuous batching); between them each row attends as attention() attends one.
+ */
+export function attentionRows(
+  w: AttentionWeights, x: tf.Tensor, opts: Omit<AttentionOptions, 'cache' | 'mask' | 'onWeights'> & { caches: KVCache[] },
+): tf.Tensor {
+  const N = opts.caches.length;
+  if (!isRank3(x) || x.shape[0] !== N || x.shape[1] !== 1) throw new TfvlmError(`attention rows: input must be [${N}, 1, hidden], got [${x.shape}]`);
+  const { caches, rotary, ...rest } = opts;
+  return tf.tidy(() => {
+    const [qLin, kLin, vLin] = [linear(w.q, x), linear(w.k, x), linear(w.v, x)];
+    const row = (t: tf.Tensor, r: number) => tf.slice(t, [r, 0, 0], [1, 1, -1]);
+    const rowRotary = (r: number): RotaryTables | undefined =>
+      rotary && { cos: tf.slice(rotary.cos, [r, 0, 0, 0], [1, -1, -1, -1]), sin: tf.slice(rotary.sin, [r, 0, 0, 0], [1, -1, -1, -1]) };
+    const merged = caches.map((cache, r) =>
+      attendProjected(row(qLin, r), row(kLin, r), row(vLin, r), { ...rest, rotary: rowRotary(r), cache }));
+    return linear(w.o, tf.concat(merged, 0));
+  });
+}
+
+/**
+ * Attention from the projections qLin [B, T, H·D], kLin / vLin [B, T, Hkv·D] to the merged heads
+ * [B, T, H·D] (before the output projection); new keys and values go into opts.cache.
+ */
+function attendProjected(qLin: tf.Tensor, kLin: tf.Tensor, vLin: tf.Tensor, opts: AttentionOptions): tf.Tensor {
+  const { numHeads: H, numKeyValueHeads: Hkv, headDim: D } = opts;
+  const [B, T] = qLin.shape as [number, number, number];
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   const kernel = chooseAttentionKernel(opts, T);
   // Rotary straight from the projections' [B, T, n·D] into [B, n, T, D] in one pass (fused kernel).
   const fusedRotary = opts.rotary !== undefined && opts.rotary.cos.shape[3] === D && fusedKernelsActive();
-  return tf.tidy(() => {
-    const heads = (y: tf.Tensor, n: number) => tf.transpose(tf.reshape(y, [B, T, n, D]), [0, 2, 1, 3]); // [B, n, T, D]
-    const qLin = linear(w.q, x);
-    const kLin = linear(w.k, x);
-    const vLin = linear(w.v, x);
-    if (kernel === 'fused-decode-step') {
-      const { cos, sin } = opts.rotary!;
-      const qTs = rotaryGroupedFused(qLin, cos, sin, { heads: H, headDim: D, scale, groups: H / Hkv }); // [D, groups] per (b, kv head)
-      opts.cache!.update(rotaryFused(kLin, cos, sin, { heads: Hkv, headDim: D }), tf.reshape(vLin, [B, Hkv, 1, D]));
-      return linear(w.o, decodeStepFused(qTs, opts.cache!.view())); // [B, 1, H·D] → [B, 1, hidden]
+  const heads = (y: tf.Tensor, n: number) => tf.transpose(tf.reshape(y, [B, T, n, D]), [0, 2, 1, 3]); // [B, n, T, D]
+  if (kernel === 'fused-decode-step') {
+    const { cos, sin } = opts.rotary!;
+    const qTs = rotaryGroupedFused(qLin, cos, sin, { heads: H, headDim: D, scale, groups: H / Hkv }); // [D, groups] per (b, kv head)
+    opts.cache!.update(rotaryFused(kLin, cos, sin, { heads: Hkv, headDim: D }), tf.reshape(vLin, [B, Hkv, 1, D]));
+    return decodeStepFused(qTs, opts.cache!.view()); // [B, 1, H·D]
+  }
+  let q: tf.Tensor;
+  let k: tf.Tensor;
+  if (fusedRotary) {
+    q = rotaryFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D });
+    k = rotaryFused(kLin, opts.rotary!.cos, opts.rotary!.sin, { heads: Hkv, headDim: D });
+  } else {
+    q = heads(qLin, H);
+    k = heads(kLin, Hkv);
+    if (opts.rotary) {
+      q = applyRotary(q, opts.rotary);
+      k = applyRotary(k, opts.rotary);
     }
-    let q: tf.Tensor;
-    let k: tf.Tensor;
-    if (fusedRotary) {
-      q = rotaryFused(qLin, opts.rotary!.cos, opts.rotary!.sin, { heads: H, headDim: D });
-      k = rotaryFused(kLin, opts.rotary!.cos, opts.rotary!.sin, { heads: Hkv, headDim: D });
+  }
+  const v = heads(vLin, Hkv);
+  let out: tf.Tensor;
+  if (kernel === 'reference') {
+    out = scaledDotProductAttention(q, k, v, opts.mask, scale, opts.onWeights);
+  } else {
+    opts.cache!.update(k, v);
+    if (kernel === 'cache') {
+      out = attendToCache(q, opts.cache!.view(), opts.mask, scale);
     } else {
-      q = heads(qLin, H);
-      k = heads(kLin, Hkv);
-      if (opts.rotary) {
-        q = applyRotary(q, opts.rotary);
-        k = applyRotary(k, opts.rotary);
-      }
+      const all = cachedKeysValues(opts.cache!.view());
+      out = scaledDotProductAttention(q, all.k, all.v, opts.mask, scale, opts.onWeights);
     }
-    const v = heads(vLin, Hkv);
-    let out: tf.Tensor;
-    if (kernel === 'reference') {
-      out = scaledDotProductAttention(q, k, v, opts.mask, scale, opts.onWeights);
-    } else {
-      opts.cache!.update(k, v);
-      if (kernel === 'cache') {
-        out = attendToCache(q, opts.cache!.view(), opts.mask, scale);
-      } else {
-        const all = cachedKeysValues(opts.cache!.view());
-        out = scaledDotProductAttention(q, all.k, all.v, opts.mask, scale, opts.onWeights);
-      }
-    }
-    const merged = tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
-    return linear(w.o, merged);
-  });
+  }
+  return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [B, T, H * D]); // [B, T, H·D]
 }

@@ -45,6 +45,11 @@ export interface GenerativeModel {
   embed(inputs: PromptTensors): tf.Tensor;
   /** Decoder over new embeddings; logits of the last position [B, 1, vocab]. */
   decodeLast(inputsEmbeds: tf.Tensor, attentionMask: HostInts | undefined, positionIds: HostInts, cache: KVCache[]): tf.Tensor;
+  /**
+   * One new token for each of N sequences, each over its own per-layer caches (continuous
+   * batching): inputsEmbeds [N, 1, hidden] → logits [N, 1, vocab].
+   */
+  decodeRows(inputsEmbeds: tf.Tensor, caches: KVCache[][]): tf.Tensor;
   /** Throws a named error when a prompt's KV cache and activations cannot fit where they live. */
   checkPromptFits(p: { batch: number; promptTokens: number; cachedTokens: number; newTokens: number }): void;
 }
@@ -90,6 +95,10 @@ export abstract class DecoderModel implements GenerativeModel {
   decodeLast(inputsEmbeds: tf.Tensor, attentionMask: HostInts | undefined, positionIds: HostInts, cache: KVCache[]): tf.Tensor {
     return this.onTextThreads(() =>
       this.text.forward({ inputs_embeds: inputsEmbeds, attention_mask: attentionMask, position_ids: positionIds }, { cache, lastOnly: true }));
+  }
+
+  decodeRows(inputsEmbeds: tf.Tensor, caches: KVCache[][]): tf.Tensor {
+    return this.onTextThreads(() => this.text.forwardRows(inputsEmbeds, caches));
   }
 
   /**

@@ -36,6 +36,7 @@ describe('chunked prefill', () => {
         createCache: (capacity) => model.createCache(capacity),
         embed: (inputs) => model.embed(inputs),
         checkPromptFits: (p) => model.checkPromptFits(p),
+        decodeRows: (embeds, caches) => model.decodeRows(embeds, caches),
         decodeLast: (embeds, m, positions, cache) => {
           const logits = model.decodeLast(embeds, m, positions, cache);
           passes.push(Float32Array.from(logits.dataSync() as Float32Array));

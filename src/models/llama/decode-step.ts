@@ -1,6 +1,7 @@
 // One new token through a Llama decoder whose linears are packed (layers/weight-store.ts), on plain
-// float32 arrays: the fast path beside decoderLayer (model.ts), which stays the reference. Batch 1,
-// no attention mask, no capture, RoPE over whole heads, SiLU MLP. Per layer, as decoderLayer:
+// float32 arrays: the fast path beside decoderLayer (model.ts), which stays the reference. One token
+// for each of N sequences (N = 1 for generate; more under continuous batching, each row with its own
+// caches), no attention mask, no capture, RoPE over whole heads, SiLU MLP. Per layer, as decoderLayer:
 //   RMSNorm → q, k, v products → RoPE (q scaled by 1/√D) → k, v into the KV cache in place →
 //   attention over the cache (layers/heap-attention.ts) → o product → residual + RMSNorm →
 //   gate, up products → SiLU·up → down product → residual.
@@ -16,7 +17,7 @@ import { silu } from '../../layers/activations.ts';
 import { attendOneToken, heapKernels } from '../../layers/heap-attention.ts';
 import type { KVCache } from '../../layers/kv-cache.ts';
 import type { Linear } from '../../layers/linear.ts';
-import { packedMatmul } from '../../layers/packed-matmul.ts';
+import { packedMatvecRows } from '../../layers/packed-matmul.ts';
 import { PreallocatedKVCache } from '../../layers/preallocated-kv-cache.ts';
 import type { RMSNorm } from '../../layers/rms-norm.ts';
 import type { RotaryTables } from '../../layers/rotary.ts';
@@ -58,27 +59,40 @@ class NormValues {
   }
 }
 
+type BufferName = 'h' | 'sum' | 'normed' | 'delta' | 'qLin' | 'kLin' | 'vLin' | 'kRot' | 'attn' | 'gate' | 'up' | 'act';
+type Buffers = Record<BufferName, Float32Array>;
+
+/** The step's host arrays (floats per row of each), for n rows; reallocated when a step has more rows than any before. */
+class RowBuffers {
+  private rows = 0;
+  private arrays = {} as Buffers;
+
+  constructor(private readonly sizes: Record<BufferName, number>) {}
+
+  of(n: number): Buffers {
+    const names = Object.keys(this.sizes) as BufferName[];
+    if (n > this.rows) {
+      for (const name of names) this.arrays[name] = new Float32Array(n * this.sizes[name]);
+      this.rows = n;
+    }
+    const views = {} as Buffers;
+    for (const name of names) views[name] = this.arrays[name].subarray(0, n * this.sizes[name]);
+    return views;
+  }
+}
+
 export class LlamaDecodeStep {
   private readonly H: number;
   private readonly Hkv: number;
   private readonly D: number;
   private readonly hidden: number;
+  private readonly intermediate: number;
   private readonly eps: number;
   private readonly scale: number;
   private readonly norms: { input: NormValues; post: NormValues }[];
   private readonly finalNorm = new NormValues();
-  // Host buffers, reused every step.
-  private readonly h: Float32Array;
-  private readonly sum: Float32Array;
-  private readonly normed: Float32Array;
-  private readonly qLin: Float32Array;
-  private readonly kLin: Float32Array;
-  private readonly vLin: Float32Array;
-  private readonly kRot: Float32Array;
-  private readonly delta: Float32Array;
-  private readonly gate: Float32Array;
-  private readonly up: Float32Array;
-  private readonly act: Float32Array;
+  /** Host arrays, reused every step. */
+  private readonly buffers: RowBuffers;
 
   private constructor(
     private readonly config: LlamaConfig,
@@ -88,20 +102,13 @@ export class LlamaDecodeStep {
   ) {
     const c = config;
     [this.H, this.Hkv, this.D, this.hidden, this.eps] = [c.num_attention_heads, c.num_key_value_heads, c.head_dim, c.hidden_size, c.rms_norm_eps];
+    this.intermediate = c.intermediate_size;
     this.scale = 1 / Math.sqrt(this.D);
     this.norms = layers.map(() => ({ input: new NormValues(), post: new NormValues() }));
-    const I = c.intermediate_size;
-    this.h = new Float32Array(this.hidden);
-    this.sum = new Float32Array(this.hidden);
-    this.normed = new Float32Array(this.hidden);
-    this.delta = new Float32Array(this.hidden);
-    this.qLin = new Float32Array(this.H * this.D);
-    this.kLin = new Float32Array(this.Hkv * this.D);
-    this.vLin = new Float32Array(this.Hkv * this.D);
-    this.kRot = new Float32Array(this.Hkv * this.D);
-    this.gate = new Float32Array(I);
-    this.up = new Float32Array(I);
-    this.act = new Float32Array(I);
+    const [hidden, qDim, kvDim, I] = [this.hidden, this.H * this.D, this.Hkv * this.D, this.intermediate];
+    this.buffers = new RowBuffers({
+      h: hidden, sum: hidden, normed: hidden, delta: hidden, qLin: qDim, kLin: kvDim, vLin: kvDim, kRot: kvDim, attn: qDim, gate: I, up: I, act: I,
+    });
   }
 
   /** The step for a decoder whose every linear (and LM head) is packed and whose MLP is SiLU; else undefined. */
@@ -120,60 +127,75 @@ export class LlamaDecodeStep {
   }
 
   /**
-   * Whether this token can take the step: the fast kernels are on, the rotary tables cover whole
-   * heads, and every layer's cache can take one position of batch 1 in place.
+   * Whether these tokens can take the step: the fast kernels are on, the rotary tables cover whole
+   * heads, and every layer's cache of every row can take one position of batch 1 in place.
    */
-  accepts(rotary: RotaryTables, cache: KVCache[]): boolean {
+  accepts(rotary: RotaryTables, caches: KVCache[][]): boolean {
     return decodeStep.enabled && fusedKernelsActive() && heapKernels() !== undefined && rotary.cos.shape[3] === this.D
-      && cache.every((c) => c instanceof PreallocatedKVCache && c.canAppendOne(this.Hkv, this.D));
+      && caches.every((cache) => cache.every((c) => c instanceof PreallocatedKVCache && c.canAppendOne(this.Hkv, this.D)));
   }
 
-  /** Logits [1, 1, vocab] for inputs_embeds x [1, 1, hidden] (accepts() first); appends to every cache. */
-  run(x: tf.Tensor, rotary: RotaryTables, cache: KVCache[]): tf.Tensor {
+  /**
+   * Logits [N, 1, vocab] for inputs_embeds x [N, 1, hidden], row r the next token of the sequence
+   * whose per-layer caches are caches[r] (accepts() first); appends to every cache. The linears take
+   * all N rows in one pass over the weights (packedMatvecRows: each row as one row alone gives it);
+   * the norms, RoPE and attention run row by row.
+   */
+  run(x: tf.Tensor, rotary: RotaryTables, caches: KVCache[][]): tf.Tensor {
     const kernels = heapKernels()!;
     const { H, Hkv, D, hidden, eps } = this;
-    const length = cache[0]!.offset + 1;
-    const cos = rotary.cos.dataSync() as Float32Array;
+    const [N, qDim, kvDim] = [caches.length, H * D, Hkv * D];
+    const b = this.buffers.of(N);
+    const cos = rotary.cos.dataSync() as Float32Array; // [N, D]
     const sin = rotary.sin.dataSync() as Float32Array;
-    this.h.set(x.dataSync() as Float32Array);
+    b.h.set(x.dataSync() as Float32Array);
+    const row = (a: Float32Array, r: number, size: number) => a.subarray(r * size, (r + 1) * size);
     // q [H·D], the merged heads [H·D] and the scores [length] on the tfjs heap, for the attention kernel.
-    const scratch = tf.zeros([2 * H * D + length]);
+    const longest = Math.max(...caches.map((cache) => cache[0]!.offset)) + 1;
+    const scratch = tf.zeros([2 * qDim + longest]);
     try {
       for (let i = 0; i < this.layers.length; i++) {
         // this.layers and this.norms were built from weights.layers: one entry per layer.
         const m = this.layers[i]!;
         const layer = this.weights.layers[i]!;
         const norms = this.norms[i]!;
-        rmsNormRow(this.h, 0, norms.input.of(layer.input_layernorm), this.normed, 0, hidden, eps);
-        packedMatmul(m.q, this.normed, 1, this.qLin);
-        packedMatmul(m.k, this.normed, 1, this.kLin);
-        packedMatmul(m.v, this.normed, 1, this.vLin);
-        rotate(this.kLin, this.kRot, cos, sin, D, 1);
-        const c = cache[i] as PreallocatedKVCache;
-        c.appendOne(Hkv, D, this.kRot, this.vLin);
-        // Views after the append: growing the cache allocates, which may grow the heap.
-        const s = mutableView(scratch)!;
-        const q = s.subarray(0, H * D);
-        const out = s.subarray(H * D, 2 * H * D);
-        rotate(this.qLin, q, cos, sin, D, this.scale);
-        const view = c.view();
-        attendOneToken(kernels, {
-          q, out, scores: s.subarray(2 * H * D), length, capacity: view.capacity, headDim: D,
-          keys: view.keys.map((t) => mutableView(t)!), valuesT: view.valuesT.map((t) => mutableView(t)!),
-        });
-        packedMatmul(m.o, out, 1, this.delta);
-        addRmsNormRow(this.h, this.delta, norms.post.of(layer.post_attention_layernorm), this.sum, this.normed, 0, hidden, eps);
-        packedMatmul(m.gate, this.normed, 1, this.gate);
-        packedMatmul(m.up, this.normed, 1, this.up);
-        siluMulRange(this.gate, this.up, this.act, this.act.length);
-        packedMatmul(m.down, this.act, 1, this.delta);
-        for (let d = 0; d < hidden; d++) this.h[d] = f32(this.sum[d]! + this.delta[d]!);
+        const inputNorm = norms.input.of(layer.input_layernorm);
+        for (let r = 0; r < N; r++) rmsNormRow(b.h, r * hidden, inputNorm, b.normed, r * hidden, hidden, eps);
+        packedMatvecRows(m.q, b.normed, N, b.qLin);
+        packedMatvecRows(m.k, b.normed, N, b.kLin);
+        packedMatvecRows(m.v, b.normed, N, b.vLin);
+        for (let r = 0; r < N; r++) {
+          const [rCos, rSin] = [row(cos, r, D), row(sin, r, D)];
+          rotate(row(b.kLin, r, kvDim), row(b.kRot, r, kvDim), rCos, rSin, D, 1);
+          const c = caches[r]![i] as PreallocatedKVCache;
+          c.appendOne(Hkv, D, row(b.kRot, r, kvDim), row(b.vLin, r, kvDim));
+          // Views after the append: growing the cache allocates, which may grow the heap.
+          const s = mutableView(scratch)!;
+          const q = s.subarray(0, qDim);
+          const out = s.subarray(qDim, 2 * qDim);
+          rotate(row(b.qLin, r, qDim), q, rCos, rSin, D, this.scale);
+          const view = c.view();
+          attendOneToken(kernels, {
+            q, out, scores: s.subarray(2 * qDim), length: c.offset, capacity: view.capacity, headDim: D,
+            keys: view.keys.map((t) => mutableView(t)!), valuesT: view.valuesT.map((t) => mutableView(t)!),
+          });
+          b.attn.set(out, r * qDim);
+        }
+        packedMatvecRows(m.o, b.attn, N, b.delta);
+        const postNorm = norms.post.of(layer.post_attention_layernorm);
+        for (let r = 0; r < N; r++) addRmsNormRow(b.h, b.delta, postNorm, b.sum, b.normed, r * hidden, hidden, eps);
+        packedMatvecRows(m.gate, b.normed, N, b.gate);
+        packedMatvecRows(m.up, b.normed, N, b.up);
+        siluMulRange(b.gate, b.up, b.act, b.act.length);
+        packedMatvecRows(m.down, b.act, N, b.delta);
+        for (let d = 0; d < N * hidden; d++) b.h[d] = f32(b.sum[d]! + b.delta[d]!);
       }
     } finally {
       scratch.dispose();
     }
-    rmsNormRow(this.h, 0, this.finalNorm.of(this.weights.norm), this.normed, 0, hidden, eps);
-    return tf.tensor3d(packedMatmul(this.head, this.normed, 1) as Float32Array, [1, 1, this.head.rows]);
+    const finalNorm = this.finalNorm.of(this.weights.norm);
+    for (let r = 0; r < N; r++) rmsNormRow(b.h, r * hidden, finalNorm, b.normed, r * hidden, hidden, eps);
+    return tf.tensor3d(packedMatvecRows(this.head, b.normed, N) as Float32Array, [N, 1, this.head.rows]);
   }
 }
 

@@ -5,7 +5,7 @@
 import { tf } from '../../backend/index.ts';
 import { TfvlmError } from '../../errors.ts';
 import { activation } from '../../layers/activations.ts';
-import { attention, type AttentionOptions, type AttentionWeights } from '../../layers/attention.ts';
+import { attention, attentionRows, type AttentionOptions, type AttentionWeights } from '../../layers/attention.ts';
 import { embed, type Embedding } from '../../layers/embedding.ts';
 import type { KVCache } from '../../layers/kv-cache.ts';
 import { createKVCaches } from '../../layers/preallocated-kv-cache.ts';
@@ -100,6 +100,15 @@ export function decoderLayer(layer: LlamaDecoderLayer, h: tf.Tensor, attn: Atten
   });
 }
 
+/** decoderLayer for one new token of each of N sequences, h [N, 1, hidden], each over its own cache (attentionRows). */
+export function decoderLayerRows(layer: LlamaDecoderLayer, h: tf.Tensor, attn: Parameters<typeof attentionRows>[2]): tf.Tensor {
+  return tf.tidy(() => {
+    const attended = attentionRows(layer.self_attn, rmsNorm(layer.input_layernorm, h), attn);
+    const { sum, normed } = addRmsNorm(layer.post_attention_layernorm, h, attended);
+    return tf.add(sum, gatedMlp(layer.mlp, normed));
+  });
+}
+
 export class LlamaDecoder {
   private readonly invFreq: Float32Array;
   /** The packed one-token step (decode-step.ts); null when the weights do not allow it. */
@@ -158,7 +167,7 @@ export class LlamaDecoder {
     try {
       if (B === 1 && T === 1 && cache && !mask && !capture) {
         this.decodeStep ??= LlamaDecodeStep.for(c, this.weights, this.lmHead) ?? null;
-        if (this.decodeStep?.accepts(rotary, cache)) return this.decodeStep.run(x, rotary, cache);
+        if (this.decodeStep?.accepts(rotary, [cache])) return this.decodeStep.run(x, rotary, [cache]);
       }
       for (let i = 0; i < c.num_hidden_layers; i++) {
         const next = decoderLayer(this.weights.layers[i]!, h, {
@@ -181,6 +190,43 @@ export class LlamaDecoder {
     } finally {
       if (h !== x) h.dispose();
       tf.dispose([rotary.cos, rotary.sin, ...(mask ? [mask] : [])]);
+    }
+  }
+
+  /**
+   * One new token for each of N sequences (continuous batching): x [N, 1, hidden] → logits
+   * [N, 1, V]; row r continues the sequence whose per-layer caches are caches[r], at the position
+   * they hold. The linears take the N rows in one pass over the weights, attention runs per row over
+   * its own cache. On packed weights each row's logits are those forward() gives it alone.
+   */
+  forwardRows(x: tf.Tensor, caches: KVCache[][]): tf.Tensor {
+    const c = this.config;
+    const N = caches.length;
+    if (x.rank !== 3 || x.shape[0] !== N || x.shape[1] !== 1 || x.shape[2] !== c.hidden_size) {
+      throw new TfvlmError(`decoder rows: inputs_embeds must be [${N}, 1, ${c.hidden_size}] for ${N} caches, got [${x.shape}]`);
+    }
+    const positions = caches.map((cache, r) => {
+      if (cache.length !== c.num_hidden_layers) throw new TfvlmError(`decoder rows: cache ${r} has ${cache.length} layers, the decoder has ${c.num_hidden_layers}`);
+      return cache[0]?.offset ?? 0;
+    });
+    const rotary = rotaryTables(this.invFreq, positions, N, 1);
+    let h = x;
+    try {
+      this.decodeStep ??= LlamaDecodeStep.for(c, this.weights, this.lmHead) ?? null;
+      if (this.decodeStep?.accepts(rotary, caches)) return this.decodeStep.run(x, rotary, caches);
+      for (let i = 0; i < c.num_hidden_layers; i++) {
+        const next = decoderLayerRows(this.weights.layers[i]!, h, {
+          numHeads: c.num_attention_heads, numKeyValueHeads: c.num_key_value_heads, headDim: c.head_dim,
+          rotary, caches: caches.map((cache) => cache[i]!),
+        });
+        if (h !== x) h.dispose();
+        h = next;
+      }
+      const last = h;
+      return tf.tidy(() => linear(this.lmHead, rmsNorm(this.weights.norm, last)));
+    } finally {
+      if (h !== x) h.dispose();
+      tf.dispose([rotary.cos, rotary.sin]);
     }
   }
 

@@ -13,7 +13,7 @@ export const describeCommand: Command = {
   usage: `Usage: tfvlm describe IMAGE|VIDEO… [--prompt P] [--model DIR|ID] [generation options]
 
 Captions the images and videos, all in one user turn: several images get one answer about all of
-them (to caption images one by one, run describe once per image). A video is a video file (through
+them (to caption images one by one, use tfvlm batch). A video is a video file (through
 ffmpeg), an animated GIF or a folder of frames, sampled at the checkpoint's video_sampling
 fps/max_frames and prompted as SmolVLM2 is (SmolVLM-family models). The answer streams to stdout;
 timings go to stderr.
@@ -32,7 +32,7 @@ ${GENERATION_HELP}`,
   },
 };
 
-const ONE_BY_ONE = 'to caption images one by one, run `tfvlm describe IMAGE` for each';
+const ONE_BY_ONE = 'to caption images one by one, run `tfvlm batch --input FOLDER|ITEMS.jsonl --output RESULTS.jsonl`';
 
 /** What the inputs mean, when it may not be what was meant: folders (one video) and several images (one answer). */
 function inputNotes(inputs: string[]): string[] {

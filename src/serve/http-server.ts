@@ -7,6 +7,7 @@ import http from 'node:http';
 import path from 'node:path';
 import type { GenerateCallOptions, GenerationOutput, Vlm, VlmRequest } from '../engine.ts';
 import { TfvlmError } from '../errors.ts';
+import { BatcherClosedError, QueueFullError } from '../generation/continuous-batching.ts';
 import { resolvePixelLimits, type PixelLimits } from '../io/pixel-budget.ts';
 import { ApiError } from './api-error.ts';
 import { messagesSize, parseChatRequest } from './chat-request.ts';
@@ -318,10 +319,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   function toApiError(e: unknown): ApiError {
     if (e instanceof ApiError) return e;
-    // The batcher's errors by name (QueueFullError, BatcherClosedError of src/generation/continuous-batching.ts):
-    // the server depends on the batcher's contract only.
-    if (e instanceof TfvlmError && e.name === 'QueueFullError') return queueFull(batcher.load);
-    if (e instanceof TfvlmError && e.name === 'BatcherClosedError') return closingError();
+    if (e instanceof QueueFullError) return queueFull(batcher.load);
+    if (e instanceof BatcherClosedError) return closingError();
     if (e instanceof TfvlmError) return new ApiError(400, e.message, null, 'invalid_request');
     return new ApiError(500, `internal server error (${e instanceof Error ? e.message : String(e)})`, null, null);
   }

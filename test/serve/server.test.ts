@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import OpenAI from 'openai';
 import { Vlm } from '../../src/engine.ts';
 import { TfvlmError } from '../../src/errors.ts';
+import { BatcherClosedError, QueueFullError } from '../../src/generation/continuous-batching.ts';
 import { tf } from '../../src/backend/index.ts';
 import { startServer, type RunningServer } from '../../src/serve/http-server.ts';
 import { fixture, image } from '../helpers/paths.ts';
@@ -409,8 +410,6 @@ describe('tfvlm serve error paths and shutdown', () => {
       throw error;
     },
   });
-  class QueueFullError extends TfvlmError { override name = 'QueueFullError'; }
-  class BatcherClosedError extends TfvlmError { override name = 'BatcherClosedError'; }
 
   it('maps the batcher errors: queue full 429, closed 503, bad input 400, a bug 500; mid-stream as an SSE error event', async () => {
     for (const [error, status, type] of [

@@ -3,7 +3,7 @@
 // weights, each in its own process), every figure beside the limit it chases.
 //   npm run bench                      full run
 //   npm run bench -- --quick           fewer sizes and runs (a few minutes)
-//   npm run bench -- --only machine,kernels,attention,qkv,cache,e2e
+//   npm run bench -- --only machine,kernels,attention,qkv,cache,e2e,serve
 //   npm run bench -- --big             also the published sizes (SmolVLM-Instruct 2.2B, LLaVA-1.5-7B),
 //                                      their random checkpoints generated on demand (~19 GB of disk)
 // Writes bench/results/<timestamp>.json, latest.json and latest.md, and prints the markdown.
@@ -20,6 +20,7 @@ import { benchAttentionKernels, benchQkvProjection, type KernelRow } from './lib
 import { benchDecodeCaches, type CacheRow } from './lib/decode-cache-bench.ts';
 import type { BigResult } from './lib/big.ts';
 import type { E2EResult } from './lib/e2e.ts';
+import type { ServeResult } from './lib/serve-bench.ts';
 import type { KernelsResult } from './lib/result.ts';
 import type { WeightsResidence } from '../src/models/weights.ts';
 import type { LoadDType } from '../src/models/load-options.ts';
@@ -28,7 +29,7 @@ import { UNITS, type BenchResult } from './lib/result.ts';
 import { ensurePublishedCheckpoint } from './lib/published-models.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SECTIONS = ['machine', 'kernels', 'attention', 'qkv', 'cache', 'e2e'] as const;
+const SECTIONS = ['machine', 'kernels', 'attention', 'qkv', 'cache', 'e2e', 'serve'] as const;
 
 const { values } = parseArgs({
   options: {
@@ -152,6 +153,17 @@ if (only.has('e2e')) {
   }
 }
 
+// The HTTP server under 1-16 concurrent streams (continuous batching), on the stored-weights checkpoint.
+let serve: ServeResult | null = null;
+if (only.has('serve')) {
+  try {
+    serve = runChild<ServeResult>('bench/lib/serve-bench.ts', ['--dir', ensureCheckpoint(), '--streams', quick ? '1,8' : '1,4,8,16', '--tokens', quick ? '32' : '64'],
+      'serve: concurrent streams through the HTTP server');
+  } catch (e) {
+    log(`serve failed: ${(e as Error).message}`);
+  }
+}
+
 const big: BigResult[] = [];
 if (values.big) {
   for (const run of BIG_RUNS) {
@@ -203,6 +215,7 @@ const result: BenchResult = {
   e2e_float32: e2eFloat32,
   e2e_quantized: e2eQuantized,
   kernels,
+  serve,
   big,
   ...(e2eError ? { e2e_error: e2eError } : {}),
 };

@@ -4,6 +4,7 @@ import type { KernelRow } from './attention-bench.ts';
 import type { CacheRow } from './decode-cache-bench.ts';
 import type { BigResult } from './big.ts';
 import type { E2EResult } from './e2e.ts';
+import { serveTable } from './serve-bench.ts';
 import type { BenchResult, KernelsResult } from './result.ts';
 
 const f = (x: number | null | undefined, digits = 1): string => (x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits));
@@ -142,6 +143,13 @@ export function markdownReport(r: BenchResult): string {
     out.push('targets: decode q8 ≥ 2.5× and q4 ≥ 3.5× float32 tok/s; q4 peak RSS ≤ 0.6 GB; vision at q8 no slower than bf16.');
     out.push('');
   }
+  if (r.serve) {
+    out.push(`### \`tfvlm serve\`: concurrent streams (continuous batching), ${r.serve.tokens_per_request} tokens each, temperature 0`);
+    out.push(serveTable(r.serve));
+    out.push('');
+    out.push('decode tok/s (clients): every stream\'s tokens after its first, over the window from the first first token to the last end; decode steps: the batcher\'s own tokens per step time; TTFT under load includes waiting for the other requests\' prefills (one per step). target: 8 streams ≥ 4× 1 stream.');
+    out.push('');
+  }
   if (r.big.length) {
     out.push('### Published sizes (`--big`)');
     out.push(bigTable(r.big));
@@ -180,6 +188,6 @@ export function markdownReport(r: BenchResult): string {
   }
   out.push('GFLOP/s counts the two attention matMuls (4·H·T·S·D); "MB moved" is q, k, v, output plus four passes over materialised score matrices (an estimate); % bw is against the matvec bandwidth above (machine limits are best runs, everything else medians). One-token rows run on `--decode-threads` (default 1). Every row was checked against the reference (max |Δ| ≤ 1e-4 · max(1, |ref|)) before timing; times are medians after warm-up.');
   out.push('');
-  out.push('Reproduce: `npm run bench` (full) or `npm run bench -- --quick`; `--only machine,kernels,attention,qkv,cache,e2e` picks sections; `--big` adds the published sizes; TFVLM_BACKEND / TFVLM_THREADS / TFVLM_KERNEL_THREADS pick the backend and threads.');
+  out.push('Reproduce: `npm run bench` (full) or `npm run bench -- --quick`; `--only machine,kernels,attention,qkv,cache,e2e,serve` picks sections; `--big` adds the published sizes; TFVLM_BACKEND / TFVLM_THREADS / TFVLM_KERNEL_THREADS pick the backend and threads.');
   return out.join('\n');
 }

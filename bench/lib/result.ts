@@ -4,6 +4,7 @@ import type { KernelRow } from './attention-bench.ts';
 import type { CacheRow } from './decode-cache-bench.ts';
 import type { BigResult } from './big.ts';
 import type { E2EResult } from './e2e.ts';
+import type { ServeResult } from './serve-bench.ts';
 import type { LimitRow } from './machine.ts';
 
 export interface BenchResult {
@@ -44,6 +45,8 @@ export interface BenchResult {
   /** Stored weights quantized at load: q8, then q4 (groups of 64). */
   e2e_quantized?: E2EResult[];
   kernels: KernelsResult | null;
+  /** `tfvlm serve` under concurrent streams (serve section). */
+  serve?: ServeResult | null;
   /** --big: published sizes end to end. */
   big: BigResult[];
   e2e_error?: string;

@@ -45,8 +45,8 @@ export class VlmBatcher {
     return { ...this.batcher.load, maxBatch: this.batcher.maxBatch, maxQueue: this.batcher.maxQueue };
   }
 
-  /** Steps run and the rows they held. */
-  get stats(): { steps: number; rows: number; maxRows: number } {
+  /** Decode steps run, the tokens they made, the most rows in one step, and their milliseconds. */
+  get stats(): ContinuousBatcher['stats'] {
     return { ...this.batcher.stats };
   }
 

@@ -141,8 +141,8 @@ export class ContinuousBatcher {
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
   private closed = false;
-  /** Steps run and the sequences they held (for tests and the bench). */
-  readonly stats = { steps: 0, rows: 0, maxRows: 0 };
+  /** Decode steps run, the tokens they made (rows), the most rows in one, and their milliseconds (for tests and the bench). */
+  readonly stats = { steps: 0, rows: 0, maxRows: 0, decodeMs: 0 };
 
   constructor(private readonly model: GenerativeModel, options: BatcherOptions = {}) {
     this.maxBatch = options.maxBatch ?? 8;
@@ -298,6 +298,7 @@ export class ContinuousBatcher {
     this.stats.steps++;
     this.stats.rows += rows.length;
     this.stats.maxRows = Math.max(this.stats.maxRows, rows.length);
+    this.stats.decodeMs += ms;
     rows.forEach((seq, i) => {
       seq.timings.decodeMs += ms;
       seq.timings.decodeTokens++;

@@ -28,7 +28,10 @@ export const LAYERS = {
   train: ['generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
   engine: ['generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
   tasks: ['engine', 'generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
-  cli: ['engine', 'tasks', 'train', 'generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  serve: ['engine', 'generation', 'processing', 'models', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  batch: ['engine', 'tasks', 'generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  queue: ['batch', 'engine', 'tasks', 'generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  cli: ['engine', 'tasks', 'serve', 'batch', 'queue', 'train', 'generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
 };
 
 function tsFiles(dir) {

@@ -5,6 +5,7 @@ import { envCommand } from './cli/env.ts';
 import { downloadCommand } from './cli/download.ts';
 import { describeCommand } from './cli/describe.ts';
 import { askCommand } from './cli/ask.ts';
+import { batchCommand } from './cli/batch.ts';
 import { chatCommand } from './cli/chat.ts';
 import { generateCommand } from './cli/generate.ts';
 import { promptCommand } from './cli/prompt.ts';
@@ -14,9 +15,11 @@ import { embedCommand } from './cli/embed.ts';
 import { retrieveCommand } from './cli/retrieve.ts';
 import { trainCommand } from './cli/train.ts';
 import { quantizeCommand } from './cli/quantize.ts';
+import { serveCommand } from './cli/serve.ts';
+import { workerCommand } from './cli/worker.ts';
 
 const COMMANDS: Command[] = [
-  describeCommand, askCommand, chatCommand, generateCommand,
+  describeCommand, askCommand, batchCommand, workerCommand, chatCommand, generateCommand, serveCommand,
   retrieveCommand, embedCommand, forwardCommand, promptCommand, preprocessCommand,
   trainCommand, quantizeCommand, downloadCommand, envCommand,
 ];

@@ -51,3 +51,27 @@ export { loadVideo, sampleFrameIndices, ffmpegAvailable, type SampledVideo, type
 export { captionRequest, questionRequest, videoRequest, userTurn, isVideoInput, DEFAULT_CAPTION_PROMPT, DEFAULT_VIDEO_PROMPT } from './tasks/prompts.ts';
 export { SmolVLMVideoProcessor, loadVideoProcessorConfig, parseVideoProcessorConfig, type SmolVLMVideoProcessorConfig } from './processing/smolvlm-video-processor.ts';
 export { VideoClip } from './processing/video-clip.ts';
+
+// Continuous batching: many requests' tokens decoded together, each as it would be alone
+export { VlmBatcher } from './vlm-batcher.ts';
+export { ContinuousBatcher, QueueFullError, BatcherClosedError, type BatcherOptions, type SequenceOptions } from './generation/continuous-batching.ts';
+
+// Serving: the OpenAI-compatible HTTP server (`tfvlm serve`)
+export { startServer, SERVE_DEFAULTS, type ServerOptions, type RunningServer, type ServeBatcher } from './serve/http-server.ts';
+export { parseChatRequest, type ChatCompletionParams, type ChatRequestOptions } from './serve/chat-request.ts';
+export { DEFAULT_IMAGE_POLICY, type ImagePolicy } from './serve/image-url.ts';
+export { ApiError } from './serve/api-error.ts';
+
+// Batches: items (JSONL or a folder) → one result line each, resumable (`tfvlm batch`)
+export { runBatch, type RunBatchOptions, type BatchSummary } from './batch/run-batch.ts';
+export { runItem, itemRequest, resultLine, errorLine, type ItemGenerator, type ItemDefaults, type ResultLine, type ErrorLine } from './batch/item.ts';
+export { openInput, inputItems, folderItems, parseItemLine, BatchInputError, type BatchItem, type BatchInput } from './batch/input.ts';
+export { planBatch, type BatchPlan, type PlanOptions } from './batch/plan.ts';
+export { readResults, dropErrorLines, parseResultLine, ResultsWriter, type ResultsState } from './batch/results-file.ts';
+export { parseShard, shardOf, inShard, type Shard } from './batch/shard.ts';
+
+// Many machines: the batch as BullMQ jobs on Redis (`tfvlm batch --queue`, `tfvlm worker`); bullmq loads on first use
+export { runQueueBatch, type QueueBatchOptions } from './queue/batch-run.ts';
+export { startQueueWorker, type QueueWorker, type QueueWorkerOptions, type QueueWorkerStats } from './queue/worker.ts';
+export { parseRedisUrl, type RedisTarget } from './queue/redis-url.ts';
+export { QUEUE_DEFAULTS } from './queue/defaults.ts';

@@ -12,6 +12,7 @@ import { DEFAULT_CAPTION_PROMPT } from '../tasks/prompts.ts';
 import { optionalNumber, requireString, type Command, type ParsedArgs } from './command.ts';
 import { GENERATION_HELP, GENERATION_OPTIONS, generationOptions, loadOptions } from './generation-flags.ts';
 import { MODEL_OPTION_HELP, modelSpec } from './model-option.ts';
+import { QUEUE_BATCH_HELP } from '../queue/defaults.ts';
 import { abortOnSigint, EXIT_INTERRUPTED, withModel } from './run-generation.ts';
 
 const { json: _json, ...BATCH_GENERATION_OPTIONS } = GENERATION_OPTIONS;
@@ -54,10 +55,13 @@ lines included (their number is said on stderr). Progress goes to stderr: a bar 
 on a terminal, a line every 10 s or 5% otherwise. Ctrl-C stops cleanly: the items in flight are
 dropped (a rerun does them) and the exit status is 130.
 
+${QUEUE_BATCH_HELP}
+
 ${GENERATION_HELP_HERE}`,
   options: {
     input: { type: 'string' }, output: { type: 'string' }, prompt: { type: 'string' }, question: { type: 'string' },
     model: { type: 'string' }, 'max-batch': { type: 'string' }, shard: { type: 'string' }, 'retry-errors': { type: 'boolean' },
+    queue: { type: 'string' }, 'queue-name': { type: 'string' },
     ...BATCH_GENERATION_OPTIONS,
   },
   async run(args) {
@@ -73,6 +77,13 @@ ${GENERATION_HELP_HERE}`,
     const load = loadOptions(args, 'batch');
     const quiet = args.values.quiet === true;
     const say = (line: string) => process.stderr.write(`tfvlm batch: ${line}\n`);
+    if (args.values.queue !== undefined) { // many machines, Redis + BullMQ: src/queue/ (loaded only here)
+      const { runQueueBatch } = await import('../queue/batch-run.ts');
+      return runQueueBatch({
+        url: String(args.values.queue), queueName: args.values['queue-name'] as string | undefined, input, output, prompt, question, shard,
+        retryErrors: args.values['retry-errors'] === true, generation, quiet, say, flagsGiven: Object.keys(args.values).filter((k) => args.values[k] !== undefined),
+      });
+    }
 
     const plan = await planBatch({ input: openInput(input), output, shard, retryErrors: args.values['retry-errors'] === true });
     if (plan.repaired) say(`${output}:${plan.repaired.line} was torn (${plan.repaired.bytes} bytes, no newline or not JSON: a crash mid-write): cut off; its item is redone`);

@@ -159,20 +159,15 @@ export class ContinuousBatcher {
   }
 
   /**
-   * Queues one prompt row; its tokens come as generateTokens yields them. Throws QueueFullError when
-   * maxQueue sequences already wait, and a TfvlmError for a prompt that cannot be generated from.
+   * One prompt row's sequence; its tokens come as generateTokens yields them. It joins the queue at
+   * the first next() (a generator never iterated holds nothing). Throws QueueFullError when
+   * maxQueue sequences already wait (here, or at the first next() if the queue filled meanwhile),
+   * and a TfvlmError for a prompt that cannot be generated from.
    */
   generate(prompt: PromptBatch, options: SequenceOptions): AsyncGenerator<TokenStep, TokenLoopResult> {
-    if (this.closed) throw new BatcherClosedError('batcher: closed');
     const seq = new Sequence(prompt, options, this.model.maxPositions);
-    if (this.waiting.length >= this.maxQueue + Math.max(0, this.maxBatch - this.running.length)) {
-      throw new QueueFullError(`batcher: ${this.running.length} sequences running and ${this.waiting.length} waiting (max_batch ${this.maxBatch}, max_queue ${this.maxQueue})`);
-    }
-    this.waiting.push(seq);
-    const onAbort = () => this.nudge();
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    this.start();
-    return this.consume(seq, () => options.signal?.removeEventListener('abort', onAbort));
+    this.checkRoom();
+    return this.consume(seq);
   }
 
   /** Turns waiting sequences away, ends the running ones (stop reason `aborted`) and waits for the loop. */
@@ -184,7 +179,19 @@ export class ContinuousBatcher {
     await this.loop;
   }
 
-  private async *consume(seq: Sequence, detach: () => void): AsyncGenerator<TokenStep, TokenLoopResult> {
+  private checkRoom(): void {
+    if (this.closed) throw new BatcherClosedError('batcher: closed');
+    if (this.waiting.length >= this.maxQueue + Math.max(0, this.maxBatch - this.running.length)) {
+      throw new QueueFullError(`batcher: ${this.running.length} sequences running and ${this.waiting.length} waiting (max_batch ${this.maxBatch}, max_queue ${this.maxQueue})`);
+    }
+  }
+
+  private async *consume(seq: Sequence): AsyncGenerator<TokenStep, TokenLoopResult> {
+    this.checkRoom();
+    this.waiting.push(seq);
+    const onAbort = () => this.nudge();
+    seq.options.signal?.addEventListener('abort', onAbort, { once: true });
+    this.start();
     try {
       for (;;) {
         this.nudge();
@@ -197,7 +204,7 @@ export class ContinuousBatcher {
         else if (seq.options.shouldStop?.()) seq.end('stopped');
       }
     } finally {
-      detach();
+      seq.options.signal?.removeEventListener('abort', onAbort);
       if (!seq.ended) seq.release(); // the consumer left early
     }
   }
@@ -216,6 +223,8 @@ export class ContinuousBatcher {
   }
 
   private async run(): Promise<void> {
+    // Started from a consumer's next(): let the caller (an HTTP handler, say) go on before the first prefill.
+    await new Promise<void>((resolve) => setImmediate(resolve));
     for (;;) {
       this.dropEnded();
       // One prefill per round, then a step for the rest: running sequences keep streaming while a

@@ -224,13 +224,19 @@ describe('ContinuousBatcher', () => {
     const p = prompts(1)[0]!;
     const a = batcher.generate({ input_ids: [p] }, options({ maxNewTokens: 50 }));
     const b = batcher.generate({ input_ids: [p] }, options());
+    const never = batcher.generate({ input_ids: [p] }, options());
+    assert.deepEqual(batcher.load, { running: 0, waiting: 0 }, 'a sequence joins at its first next()');
+    const firstA = a.next(); // joins now, synchronously
+    const firstB = b.next();
+    assert.deepEqual(batcher.load, { running: 0, waiting: 2 });
     assert.throws(() => batcher.generate({ input_ids: [p] }, options()), QueueFullError);
+    await assert.rejects(never.next(), QueueFullError, 'the queue filled before its first next()');
     assert.throws(() => batcher.generate({ input_ids: [p, p] }, options()), /one prompt row, got 2/);
     assert.throws(() => batcher.generate({ input_ids: [p], attention_mask: [p.map((_, i) => (i ? 1 : 0))] }, options()), /unpadded/);
     assert.throws(() => batcher.generate({ input_ids: [new Array(model.maxPositions).fill(1)] }, options()), /context window/);
-    await a.next();
+    await firstA;
     const closing = batcher.close();
-    await assert.rejects(drain(b), BatcherClosedError);
+    await assert.rejects(firstB, BatcherClosedError);
     assert.equal((await drain(a)).stopReason, 'aborted');
     await closing;
     assert.throws(() => batcher.generate({ input_ids: [p] }, options()), BatcherClosedError);

@@ -361,6 +361,41 @@ static void matvec_2panels_f32(const float *w, const float *x, float *y, usize K
 MATVEC_16(matvec_panel_bf16, matvec_2panels_bf16, bf16_even, bf16_odd, 0)
 MATVEC_16(matvec_panel_f16, matvec_2panels_f16, f16_even, f16_odd, 1)
 
+// PANELS2 plus bursts of NEXT_BURST 16-byte loads 64 bytes apart, from t on (clamped to tlimit),
+// one burst every `gap` k steps: matvec_rows_<dt>'s rows ≥ 1 fetching the next panel pair while
+// they compute from cache (see there). The same sums in the same order as PANELS2; the loads are
+// kept alive as PANELS2's read-ahead is: folded into e0 under a mask that is zero unless x[0] is
+// NaN (and then e0 is NaN anyway); e0 started at +0 and so cannot be −0, and adding +0 to it
+// leaves its bits.
+#define NEXT_BURST 8
+#define MATVEC_16_NEXT(NAME, EVEN, ODD)                                                             \
+  static void NAME(const u16 *w, const float *x, float *y, usize K, const float *bias, const char *t, usize gap, \
+                   const char *tlimit) {                                                            \
+    const u16 *v = w + K * 8;                                                                       \
+    v128_t e0 = wasm_f32x4_const_splat(0), o0 = e0, e1 = e0, o1 = e0;                               \
+    v128_t f0 = e0, p0 = e0, f1 = e0, p1 = e0, ahead = e0;                                          \
+    usize k = 0, K2 = K & ~(usize)1;                                                                \
+    while (k < K2) {                                                                                \
+      for (usize b = 0; b < NEXT_BURST; b++, t += 64)                                               \
+        ahead = wasm_v128_or(ahead, wasm_v128_load(MIN(t, tlimit)));                                \
+      for (usize end = MIN(K2, k + gap); k < end; k += 2, w += 16, v += 16)                         \
+        MATVEC_16_STEP2(EVEN, ODD)                                                                  \
+    }                                                                                               \
+    if (k < K) {                                                                                    \
+      v128_t xa = splat(x + k), wa = wasm_v128_load(w), va = wasm_v128_load(v);                     \
+      e0 = madd(e0, xa, EVEN(wa));                                                                  \
+      o0 = madd(o0, xa, ODD(wa));                                                                   \
+      f0 = madd(f0, xa, EVEN(va));                                                                  \
+      p0 = madd(p0, xa, ODD(va));                                                                   \
+    }                                                                                               \
+    v128_t x0 = splat(x);                                                                           \
+    e0 = wasm_f32x4_add(e0, wasm_v128_and(ahead, wasm_f32x4_ne(x0, x0)));                           \
+    matvec_store_evenodd(y, wasm_f32x4_add(e0, e1), wasm_f32x4_add(o0, o1), bias);                  \
+    matvec_store_evenodd(y + 8, wasm_f32x4_add(f0, f1), wasm_f32x4_add(p0, p1), bias ? bias + 8 : 0); \
+  }
+MATVEC_16_NEXT(matvec_2panels_bf16_next, bf16_even, bf16_odd)
+MATVEC_16_NEXT(matvec_2panels_f16_next, f16_even, f16_odd)
+
 // Panels two by two, the odd one last.
 #define MATVEC_EXPORT(NAME, T, PANEL, PANELS2)                                                      \
   void EXPORT(NAME)(const T *w, const float *x, float *y, usize K, usize pb, usize pe, const float *bias) { \
@@ -384,8 +419,9 @@ MATVEC_EXPORT(matvec_f16, u16, matvec_panel_f16, matvec_2panels_f16)
 // panels two by two and the odd one last, with the loop over rows inside the loop over panel
 // pairs. A panel's sums do not depend on what it is paired with or which thread runs it (each
 // panel has its own accumulators; the pair shares only the splat of x[k], and f16's read-ahead
-// adds +0 to an accumulator that cannot be −0, having started at +0), so neither M nor the
-// thread split changes a row's bits (NaN payloads aside). The blocked matmul_<dt> sums in KC
+// and the 16-bit kinds' fetching of the next pair below add +0 to an accumulator that cannot be
+// −0, having started at +0), so neither M nor the thread split changes a row's bits (NaN payloads
+// aside). The blocked matmul_<dt> sums in KC
 // blocks through a 4-row tile, another order, and would make a sequence's tokens depend on the
 // rest of the batch.
 //
@@ -401,6 +437,23 @@ MATVEC_EXPORT(matvec_f16, u16, matvec_panel_f16, matvec_2panels_f16)
 // widened weight vector between rows in registers, each row keeping its own accumulators in this
 // order, would give the same bits with less widening per row (f16's is 11 of its 15 ops per 8
 // weights); not done.
+//
+// Fetching the next pair (bf16, f16): past the last-level cache, rows inside panels still leave
+// memory and arithmetic one after the other: row 0 of a pair waits on memory while rows 1..M−1,
+// computing from L1, leave it idle. So rows ≥ 1 (matvec_2panels_<dt>_next) also load the next pair
+// of the call (never past its last panel), row r the (r−1)-th of M − 1 slices, one 16-byte load per
+// 64-byte line, and row 0 finds the pair in cache. Wasm has no prefetch instruction, and a load
+// that misses holds up retirement once the reorder buffer fills behind it: loads spread one at a
+// time every few k steps gained nothing (each waited alone); bursts of NEXT_BURST = 8 back to back
+// (in flight together, one wait per burst), spread evenly over the row, do. Measured on 608 MiB of
+// SmolVLM-256M-shaped layers (q, k, v, o, gate, up, down; hidden 576, intermediate 1536), 8 rows,
+// ms per 30 layers, before → after (two alternating runs): bf16 one thread 85–88 → 69–71, two
+// threads 43–46 → 37–38 (the same layers from L3: 32–34); f16 185–187 → 170–171 and 93–96 → 83–87;
+// 1 row unchanged (it has no row ≥ 1). Bursts of 4 to 16, or slices over 4 to 7 rows, were all
+// within noise of this. SmolVLM-256M bf16 (bench/lib/serve-bench.ts --streams 1,8 --tokens 64, six
+// alternating before/after pairs): 8 streams' decode steps 90.0–95.0 → 98.8–104.4 tok/s (mean 92.2
+// → 101.6, +10%; clients' decode tok/s 73–77 → 79–83), 1 stream 37–39 either way. f32 gained 0–4%
+// on the same layers (45 of them, 608 MiB): not done; q8/q4 not tried.
 #define MATVEC_ROWS_EXPORT(NAME, T, PANEL, PANELS2)                                                 \
   void EXPORT(NAME)(const T *w, const float *x, float *y, usize M, usize K, usize ldx, usize ldy, usize pb, \
                     usize pe, const float *bias) {                                                  \
@@ -417,8 +470,39 @@ MATVEC_EXPORT(matvec_f16, u16, matvec_panel_f16, matvec_2panels_f16)
     }                                                                                               \
   }
 MATVEC_ROWS_EXPORT(matvec_rows_f32, float, matvec_panel_f32, matvec_2panels_f32)
-MATVEC_ROWS_EXPORT(matvec_rows_bf16, u16, matvec_panel_bf16, matvec_2panels_bf16)
-MATVEC_ROWS_EXPORT(matvec_rows_f16, u16, matvec_panel_f16, matvec_2panels_f16)
+
+// The 16-bit kinds, fetching the next pair (see above): a pair is K/2 lines of 64 bytes; row r ≥ 1
+// loads lines [(r−1)·slice, r·slice) of the next pair, NEXT_BURST at a time, a burst every `gap`
+// k steps; the last pair (no next one in the call) goes without.
+#define MATVEC_ROWS_NEXT_EXPORT(NAME, PANEL, PANELS2, NEXT)                                       \
+  void EXPORT(NAME)(const u16 *w, const float *x, float *y, usize M, usize K, usize ldx, usize ldy, usize pb, \
+                    usize pe, const float *bias) {                                                  \
+    const char *tlimit = (const char *)(w + pe * K * 8) - 16;                                       \
+    usize lines = K / 2, slice = M > 1 ? (lines + M - 2) / (M - 1) : 0;                             \
+    usize bursts = (slice + NEXT_BURST - 1) / NEXT_BURST;                                           \
+    usize gap = bursts ? 2 * ((K / 2 + bursts - 1) / bursts) : 0;                                   \
+    if (gap == 0) gap = 2;                                                                          \
+    usize p = pb;                                                                                   \
+    for (; p + 2 <= pe; p += 2) {                                                                   \
+      const u16 *wp = w + p * K * 8;                                                                \
+      const float *bp = bias ? bias + 8 * p : 0;                                                    \
+      const char *next = (const char *)(wp + K * 16);                                               \
+      PANELS2(wp, x, y + 8 * p, K, bp);                                                             \
+      for (usize r = 1; r < M; r++) {                                                               \
+        if (p + 2 < pe)                                                                             \
+          NEXT(wp, x + r * ldx, y + r * ldy + 8 * p, K, bp, next + (r - 1) * slice * 64, gap, tlimit); \
+        else                                                                                        \
+          PANELS2(wp, x + r * ldx, y + r * ldy + 8 * p, K, bp);                                     \
+      }                                                                                             \
+    }                                                                                               \
+    if (p < pe) {                                                                                   \
+      const u16 *wp = w + p * K * 8;                                                                \
+      const float *bp = bias ? bias + 8 * p : 0;                                                    \
+      for (usize r = 0; r < M; r++) PANEL(wp, x + r * ldx, y + r * ldy + 8 * p, K, bp);             \
+    }                                                                                               \
+  }
+MATVEC_ROWS_NEXT_EXPORT(matvec_rows_bf16, matvec_panel_bf16, matvec_2panels_bf16, matvec_2panels_bf16_next)
+MATVEC_ROWS_NEXT_EXPORT(matvec_rows_f16, matvec_panel_f16, matvec_2panels_f16, matvec_2panels_f16_next)
 
 // ---------------------------------------------------------------------------------------------
 // matmul_<dt>(w, x, y, M, N, K, ldy, panel_begin, panel_end, bias, scratch):

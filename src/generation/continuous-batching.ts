@@ -53,9 +53,6 @@ class Sequence implements RowSampler {
   readonly maxNew: number;
   readonly timings: GenerationTimings;
   cache: KVCache[] | undefined;
-  /** The last token, the next step's input. */
-  last = 0;
-  step = 0;
   /** Set once the sequence has its result (or error): the batcher drops it. */
   ended = false;
   /** A token (or the end) handed over but not yet taken. */
@@ -70,6 +67,11 @@ class Sequence implements RowSampler {
     this.pad = options.padTokenId ?? options.eosTokenIds[0] ?? 0;
     this.maxNew = Math.min(options.maxNewTokens, maxPositions - T);
     this.timings = { embedMs: 0, prefillMs: 0, prefillTokens: T, decodeMs: 0, decodeTokens: 0 };
+  }
+
+  /** The last token, the next step's input. */
+  get last(): number {
+    return this.history[this.history.length - 1]!;
   }
 
   get sampling(): SamplingOptions {
@@ -97,12 +99,10 @@ class Sequence implements RowSampler {
 
   /** A new token: recorded, handed over, and the sequence ended if it was eos or the last allowed. */
   accept(token: number): void {
-    this.last = token;
     this.generated.push(token);
     this.history.push(token);
     const finished = this.eos.has(token);
-    this.deliver({ step: { step: this.step, tokens: [token], finished: [finished] } });
-    this.step++;
+    this.deliver({ step: { step: this.generated.length - 1, tokens: [token], finished: [finished] } });
     if (finished) this.end('eos');
     else if (this.generated.length >= this.maxNew) this.end(this.maxNew < this.options.maxNewTokens ? 'context' : 'max_new_tokens');
   }

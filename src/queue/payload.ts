@@ -10,15 +10,8 @@ import type { ErrorLine, ItemDefaults, ResultLine } from '../batch/item.ts';
 /** Bumped when the payload's shape changes; a worker refuses other versions. */
 export const PAYLOAD_VERSION = 1;
 
-/** The item as the worker needs it: image paths as the input wrote them (for the line) and as absolute paths (to load). */
-export interface PayloadItem {
-  id: string;
-  images: string[];
-  single: boolean;
-  sources: string[];
-  prompt?: string;
-  question?: string;
-}
+/** The item as the worker needs it: image paths as the input wrote them (for the line) and as absolute paths (to load); not where it was read. */
+export type PayloadItem = Omit<BatchItem, 'where'>;
 
 /** The generation options a job carries: the JSON-safe ones the batch command sets. */
 export type PayloadGeneration = Pick<GenerateCallOptions,

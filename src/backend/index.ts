@@ -1,7 +1,10 @@
 // One place where tfjs is set up. Picks the best backend present at run time:
 // tfjs-node-gpu → tfjs-node → wasm (SIMD, XNNPACK) → cpu. TFVLM_BACKEND overrides.
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { TfvlmError } from '../errors.ts';
+import { missingNativeBinding } from './native-binding.ts';
 import { setWasmThreads, startWasm, wasmThreading, wasmThreadsInEffect } from './wasm.ts';
 import { tfjsVersionCheck, WASM_FAST_PATHS_VERIFIED_ON, type TfjsVersions } from './tfjs-versions.ts';
 
@@ -24,8 +27,20 @@ const ALIASES: Record<string, BackendName> = {
 let initialised: Promise<BackendName> | undefined;
 let chosen: BackendName | undefined;
 
+/** The folder of an installed package, or undefined (the import then says why it is missing). */
+function installedAt(pkg: string): string | undefined {
+  try {
+    return path.dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`));
+  } catch {
+    return undefined;
+  }
+}
+
 async function tryLoad(pkg: string): Promise<string | undefined> {
   try {
+    const dir = pkg.startsWith('@tensorflow/tfjs-node') ? installedAt(pkg) : undefined;
+    const missing = dir === undefined ? undefined : missingNativeBinding(dir);
+    if (missing) return missing;
     await import(pkg);
     return undefined;
   } catch (e) {

@@ -255,7 +255,11 @@ export class ContinuousBatcher {
     }
   }
 
-  /** Prefills the first waiting sequence if there is room: it gets its first token. Whether one was taken. */
+  /**
+   * Prefills the first waiting sequence if there is room: a place in the batch, and memory for its
+   * cache and prefill (GenerativeModel.checkPromptFits) — while running sequences hold that memory it
+   * waits; alone, it fails with the check's error. It gets its first token. Whether one was taken.
+   */
   private admitOne(): boolean {
     if (this.running.length >= this.maxBatch) return false;
     const seq = this.waiting.shift();
@@ -264,9 +268,19 @@ export class ContinuousBatcher {
       seq.end(seq.options.maxNewTokens === 0 ? 'max_new_tokens' : 'context');
       return true;
     }
+    const T = seq.timings.prefillTokens;
     try {
-      const T = seq.timings.prefillTokens;
       this.model.checkPromptFits({ batch: 1, promptTokens: T, cachedTokens: 0, newTokens: seq.maxNew });
+    } catch (e) {
+      // The running sequences' caches hold the room it needs: it waits, first in line, for one to end.
+      if (this.running.length > 0) {
+        this.waiting.unshift(seq);
+        return false;
+      }
+      seq.fail(e);
+      return true;
+    }
+    try {
       seq.cache = this.model.createCache(T + seq.maxNew);
       const t0 = performance.now();
       const { logits, embedMs } = prefillPrompt(this.model, seq.prompt, seq.cache);

@@ -10,6 +10,8 @@ import { generateTokens, type TokenLoopResult, type TokenStep } from '../../src/
 import { BatcherClosedError, ContinuousBatcher, QueueFullError, type SequenceOptions } from '../../src/generation/continuous-batching.ts';
 import { GREEDY } from '../../src/generation/sampler.ts';
 import type { KVCache } from '../../src/layers/kv-cache.ts';
+import type { GenerativeModel } from '../../src/models/decoder-model.ts';
+import { TfvlmError } from '../../src/errors.ts';
 import { loadModel, type LoadedModel } from '../../src/models/index.ts';
 import { LlamaDecodeStep, withoutDecodeStep } from '../../src/models/llama/decode-step.ts';
 import type { ModelLoadOptions } from '../../src/models/load-options.ts';
@@ -206,6 +208,40 @@ describe('ContinuousBatcher', () => {
     assert.equal(st.generated[0]!.length, 3);
     assert.deepEqual(fu.generated, a3!.generated);
     await batcher.close();
+    assert.equal(tf.memory().numTensors, before);
+  });
+
+  it('a sequence whose cache does not fit beside the running ones waits for them; alone, it fails with the check', async () => {
+    const before = tf.memory().numTensors;
+    const ids = prompts(3);
+    const alone = await sequential(ids, ids.map(() => options({ maxNewTokens: 5 })));
+    // The model's memory check, as if its heap held two sequences' caches at most.
+    let full = false;
+    let batcher: ContinuousBatcher | undefined;
+    const tight: GenerativeModel = {
+      maxPositions: model.maxPositions,
+      embed: (inputs) => model.embed(inputs),
+      decodeLast: (...args) => model.decodeLast(...args),
+      decodeRows: (...args) => model.decodeRows(...args),
+      createCache: (capacity) => model.createCache(capacity),
+      checkPromptFits: () => {
+        if (full || (batcher?.load.running ?? 0) >= 2) throw new TfvlmError('no room for its KV cache');
+      },
+    };
+    batcher = new ContinuousBatcher(tight, { maxBatch: 3 });
+    let most = 0;
+    const results = await Promise.all(ids.map(async (p) => {
+      const gen = batcher!.generate({ input_ids: [p] }, options({ maxNewTokens: 5 }));
+      for (;;) {
+        most = Math.max(most, batcher!.load.running);
+        const r = await gen.next();
+        if (r.done) return r.value;
+      }
+    }));
+    assert.deepEqual(results.map((r) => r.generated), alone.map((r) => r.generated), 'the third ran once a place was free');
+    assert.equal(most, 2);
+    full = true; // nothing running, and still no room: the check's own error
+    await assert.rejects(drain(batcher.generate({ input_ids: [ids[0]!] }, options())), /no room for its KV cache/);
     assert.equal(tf.memory().numTensors, before);
   });
 

@@ -14,9 +14,9 @@ import type { GenerativeModel } from '../../src/models/decoder-model.ts';
 import { TfvlmError } from '../../src/errors.ts';
 import { loadModel, type LoadedModel } from '../../src/models/index.ts';
 import { LlamaDecodeStep, withoutDecodeStep } from '../../src/models/llama/decode-step.ts';
-import type { ModelLoadOptions } from '../../src/models/load-options.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { fixture } from '../helpers/paths.ts';
+import { PACKED_DECODER_CASES } from '../helpers/packed-decoders.ts';
 
 const VOCAB_SAFE = 50; // ids below every tiny fixture's vocabulary size
 
@@ -63,11 +63,7 @@ describe('decodeRows', () => {
     await initBackend();
   });
 
-  const packed: [string, ModelLoadOptions][] = [
-    ['tiny-smolvlm', {}], ['tiny-smolvlm', { dtype: 'q8', groupSize: 32 }], ['tiny-smolvlm', { dtype: 'q4', groupSize: 32 }],
-    ['tiny-llava', {}], ['tiny-llava', { dtype: 'q4', groupSize: 32 }],
-  ];
-  for (const [name, load] of packed) {
+  for (const [name, load] of PACKED_DECODER_CASES) {
     it(`${name} ${load.dtype ?? 'stored'}: five rows in one step, each bit for bit its step alone, three steps running`, async () => {
       const model = await loadModel(fixture(name), load);
       const before = tf.memory().numTensors;

@@ -11,9 +11,9 @@ import { PreallocatedKVCache } from '../../src/layers/preallocated-kv-cache.ts';
 import { Capture } from '../../src/models/capture.ts';
 import { loadModel, type LoadedModel } from '../../src/models/index.ts';
 import { LlamaDecodeStep, withoutDecodeStep } from '../../src/models/llama/decode-step.ts';
-import type { ModelLoadOptions } from '../../src/models/load-options.ts';
 import { assertClose, TOLERANCE } from '../helpers/compare.ts';
 import { fixture } from '../helpers/paths.ts';
+import { PACKED_DECODER_CASES } from '../helpers/packed-decoders.ts';
 
 /** Counts LlamaDecodeStep.run calls while fn runs. */
 async function stepsTaken(fn: () => Promise<void> | void): Promise<number> {
@@ -54,11 +54,7 @@ describe('LlamaDecodeStep', () => {
     await initBackend();
   });
 
-  const cases: [string, ModelLoadOptions][] = [
-    ['tiny-smolvlm', {}], ['tiny-smolvlm', { dtype: 'q8', groupSize: 32 }], ['tiny-smolvlm', { dtype: 'q4', groupSize: 32 }],
-    ['tiny-llava', {}], ['tiny-llava', { dtype: 'q4', groupSize: 32 }],
-  ];
-  for (const [name, options] of cases) {
+  for (const [name, options] of PACKED_DECODER_CASES) {
     it(`${name} ${options.dtype ?? 'stored'}: 12 decode steps give the tfjs layers' logits and tokens, caches alike, nothing leaked`, async () => {
       const model = await loadModel(fixture(name), options);
       const before = tf.memory().numTensors;

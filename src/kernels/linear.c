@@ -454,6 +454,12 @@ MATVEC_EXPORT(matvec_f16, u16, matvec_panel_f16, matvec_2panels_f16)
 // alternating before/after pairs): 8 streams' decode steps 90.0–95.0 → 98.8–104.4 tok/s (mean 92.2
 // → 101.6, +10%; clients' decode tok/s 73–77 → 79–83), 1 stream 37–39 either way. f32 gained 0–4%
 // on the same layers (45 of them, 608 MiB): not done; q8/q4 not tried.
+// The last, odd panel of a rows call (p < pe after the pairs), every row through PANEL.
+#define MATVEC_ROWS_ODD_PANEL(PANEL)                                                                \
+  if (p < pe) {                                                                                     \
+    const float *bp = bias ? bias + 8 * p : 0;                                                      \
+    for (usize r = 0; r < M; r++) PANEL(w + p * K * 8, x + r * ldx, y + r * ldy + 8 * p, K, bp);    \
+  }
 #define MATVEC_ROWS_EXPORT(NAME, T, PANEL, PANELS2)                                                 \
   void EXPORT(NAME)(const T *w, const float *x, float *y, usize M, usize K, usize ldx, usize ldy, usize pb, \
                     usize pe, const float *bias) {                                                  \
@@ -463,11 +469,7 @@ MATVEC_EXPORT(matvec_f16, u16, matvec_panel_f16, matvec_2panels_f16)
       const float *bp = bias ? bias + 8 * p : 0;                                                    \
       for (usize r = 0; r < M; r++) PANELS2(wp, x + r * ldx, y + r * ldy + 8 * p, K, bp);          \
     }                                                                                               \
-    if (p < pe) {                                                                                   \
-      const T *wp = w + p * K * 8;                                                                  \
-      const float *bp = bias ? bias + 8 * p : 0;                                                    \
-      for (usize r = 0; r < M; r++) PANEL(wp, x + r * ldx, y + r * ldy + 8 * p, K, bp);             \
-    }                                                                                               \
+    MATVEC_ROWS_ODD_PANEL(PANEL)                                                                    \
   }
 MATVEC_ROWS_EXPORT(matvec_rows_f32, float, matvec_panel_f32, matvec_2panels_f32)
 
@@ -495,11 +497,7 @@ MATVEC_ROWS_EXPORT(matvec_rows_f32, float, matvec_panel_f32, matvec_2panels_f32)
           PANELS2(wp, x + r * ldx, y + r * ldy + 8 * p, K, bp);                                     \
       }                                                                                             \
     }                                                                                               \
-    if (p < pe) {                                                                                   \
-      const u16 *wp = w + p * K * 8;                                                                \
-      const float *bp = bias ? bias + 8 * p : 0;                                                    \
-      for (usize r = 0; r < M; r++) PANEL(wp, x + r * ldx, y + r * ldy + 8 * p, K, bp);             \
-    }                                                                                               \
+    MATVEC_ROWS_ODD_PANEL(PANEL)                                                                    \
   }
 MATVEC_ROWS_NEXT_EXPORT(matvec_rows_bf16, matvec_panel_bf16, matvec_2panels_bf16, matvec_2panels_bf16_next)
 MATVEC_ROWS_NEXT_EXPORT(matvec_rows_f16, matvec_panel_f16, matvec_2panels_f16, matvec_2panels_f16_next)

@@ -114,3 +114,29 @@ async function* numbered(items: AsyncIterable<BatchItem>): AsyncGenerator<{ item
   let line = 0;
   for await (const item of items) yield { item, line: ++line };
 }
+
+/** `1 item`, `3 items`. */
+export const plural = (n: number, what = 'item') => `${n} ${what}${n === 1 ? '' : 's'}`;
+
+/**
+ * What a run says of its plan before it starts (the local batch and the queue's collector alike):
+ * a torn last line that was cut off (said even when quiet), the summary lines, and, when every item
+ * already has a line, that there is nothing to do.
+ */
+export function planReport(plan: BatchPlan, o: { input: string; output: string; shard?: Shard }): { repaired?: string; lines: string[]; nothingToDo?: string } {
+  const { input, output, shard } = o;
+  const lines: string[] = [];
+  const what = shard ? `${plural(plan.total)} in ${input}, ${plan.inShard} in shard ${shard.index}/${shard.count}` : `${plural(plan.total)} in ${input}`;
+  lines.push(`${what}; ${plan.todo} to do`);
+  if (plan.skipped > 0) {
+    const errors = plan.skippedErrors > 0 ? ` (${plan.skippedErrors} of them error lines; --retry-errors redoes those)` : '';
+    lines.push(`skipped ${plan.skipped} already in ${output}${errors}`);
+  }
+  if (plan.retried > 0) lines.push(`retrying ${plural(plan.retried, 'failed item')} (their error lines dropped from ${output})`);
+  if (plan.foreign > 0) lines.push(`${plural(plan.foreign, 'line')} of ${output} are for ids not in ${path.basename(input)} (kept)`);
+  return {
+    ...(plan.repaired ? { repaired: `${output}:${plan.repaired.line} was torn (${plan.repaired.bytes} bytes, no newline or not JSON: a crash mid-write): cut off; its item is redone` } : {}),
+    lines,
+    ...(plan.todo === 0 ? { nothingToDo: `nothing to do: every item${shard ? ' of the shard' : ''} has a line in ${output}` } : {}),
+  };
+}

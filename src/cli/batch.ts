@@ -1,9 +1,8 @@
-import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
 import type { GenerateCallOptions } from '../engine.ts';
 import { VlmBatcher } from '../vlm-batcher.ts';
 import { IMAGE_EXTENSIONS, openInput } from '../batch/input.ts';
-import { planBatch, type BatchPlan } from '../batch/plan.ts';
+import { planBatch, planReport, plural } from '../batch/plan.ts';
 import { formatDuration, batchProgress } from '../batch/progress.ts';
 import { ResultsWriter } from '../batch/results-file.ts';
 import { runBatch, type BatchSummary } from '../batch/run-batch.ts';
@@ -86,10 +85,11 @@ ${GENERATION_HELP_HERE}`,
     }
 
     const plan = await planBatch({ input: openInput(input), output, shard, retryErrors: args.values['retry-errors'] === true });
-    if (plan.repaired) say(`${output}:${plan.repaired.line} was torn (${plan.repaired.bytes} bytes, no newline or not JSON: a crash mid-write): cut off; its item is redone`);
-    if (!quiet) for (const line of planLines(plan, input, output, shard)) say(line);
-    if (plan.todo === 0) {
-      if (!quiet) say(`nothing to do: every item${shard ? ' of the shard' : ''} has a line in ${output}`);
+    const report = planReport(plan, { input, output, shard });
+    if (report.repaired) say(report.repaired);
+    if (!quiet) for (const line of report.lines) say(line);
+    if (report.nothingToDo) {
+      if (!quiet) say(report.nothingToDo);
       return 0;
     }
 
@@ -123,7 +123,6 @@ ${GENERATION_HELP_HERE}`,
   },
 };
 
-const plural = (n: number, what = 'item') => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 function maxBatchOption(args: ParsedArgs): number {
   const n = optionalNumber(args, 'max-batch', 'batch') ?? 8;
@@ -131,16 +130,3 @@ function maxBatchOption(args: ParsedArgs): number {
   return n;
 }
 
-/** What the run will do, before it starts. */
-function planLines(plan: BatchPlan, input: string, output: string, shard: { index: number; count: number } | undefined): string[] {
-  const lines: string[] = [];
-  const what = shard ? `${plural(plan.total)} in ${input}, ${plan.inShard} in shard ${shard.index}/${shard.count}` : `${plural(plan.total)} in ${input}`;
-  lines.push(`${what}; ${plan.todo} to do`);
-  if (plan.skipped > 0) {
-    const errors = plan.skippedErrors > 0 ? ` (${plan.skippedErrors} of them error lines; --retry-errors redoes those)` : '';
-    lines.push(`skipped ${plan.skipped} already in ${output}${errors}`);
-  }
-  if (plan.retried > 0) lines.push(`retrying ${plural(plan.retried, 'failed item')} (their error lines dropped from ${output})`);
-  if (plan.foreign > 0) lines.push(`${plural(plan.foreign, 'line')} of ${output} are for ids not in ${path.basename(input)} (kept)`);
-  return lines;
-}

@@ -10,7 +10,7 @@ import type { GenerateCallOptions } from '../engine.ts';
 import type { BatchItem } from '../batch/input.ts';
 import { openInput } from '../batch/input.ts';
 import type { ItemDefaults } from '../batch/item.ts';
-import { planBatch } from '../batch/plan.ts';
+import { planBatch, planReport, plural } from '../batch/plan.ts';
 import { batchProgress, formatDuration } from '../batch/progress.ts';
 import { readResults, ResultsWriter } from '../batch/results-file.ts';
 import type { Shard } from '../batch/shard.ts';
@@ -59,15 +59,11 @@ export async function runQueueBatch(o: QueueBatchOptions): Promise<number> {
 
   const version = await checkRedis(target);
   const plan = await planBatch({ input: openInput(o.input), output: o.output, shard: o.shard, retryErrors: o.retryErrors });
-  if (plan.repaired) say(`${o.output}:${plan.repaired.line} was torn (${plan.repaired.bytes} bytes, no newline or not JSON: a crash mid-write): cut off; its item is redone`);
-  if (!o.quiet) {
-    const shard = o.shard ? `, ${plan.inShard} in shard ${o.shard.index}/${o.shard.count}` : '';
-    say(`${plural(plan.total)} in ${o.input}${shard}; ${plan.todo} to do`);
-    if (plan.skipped > 0) say(`skipped ${plan.skipped} already in ${o.output}${plan.skippedErrors > 0 ? ` (${plan.skippedErrors} of them error lines; --retry-errors redoes those)` : ''}`);
-    if (plan.retried > 0) say(`retrying ${plural(plan.retried, 'failed item')} (their error lines dropped from ${o.output})`);
-  }
-  if (plan.todo === 0) {
-    if (!o.quiet) say(`nothing to do: every item${o.shard ? ' of the shard' : ''} has a line in ${o.output}`);
+  const report = planReport(plan, o);
+  if (report.repaired) say(report.repaired);
+  if (!o.quiet) for (const line of report.lines) say(line);
+  if (report.nothingToDo) {
+    if (!o.quiet) say(report.nothingToDo);
     return 0;
   }
 
@@ -152,7 +148,6 @@ export async function runQueueBatch(o: QueueBatchOptions): Promise<number> {
   }
 }
 
-const plural = (n: number, what = 'item') => `${n} ${what}${n === 1 ? '' : 's'}`;
 
 async function* filterItems(items: AsyncIterable<BatchItem>, keep: (item: BatchItem) => boolean): AsyncGenerator<BatchItem> {
   for await (const item of items) if (keep(item)) yield item;

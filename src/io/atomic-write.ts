@@ -12,7 +12,8 @@ export function temporaryPathFor(target: string): string {
   return `${target}.tmp-${process.pid}-${Date.now()}`;
 }
 
-function fsyncPath(p: string): void {
+/** fsync of a file or folder by path: its data reaches the disk, whichever descriptor wrote it. */
+export function fsyncPath(p: string): void {
   const fd = fs.openSync(p, 'r');
   try {
     fs.fsyncSync(fd);

@@ -4,8 +4,8 @@
 // processes on any machine, and the finished jobs' lines are written to the output as they come
 // (collect.ts). Killed at any point, the same command resumes: done ids are skipped, jobs still in
 // Redis (queued, running or finished while no collector ran) are collected, none is added twice.
-import fs from 'node:fs';
 import { TfvlmError } from '../errors.ts';
+import { fsyncPath } from '../io/atomic-write.ts';
 import type { GenerateCallOptions } from '../engine.ts';
 import type { BatchItem } from '../batch/input.ts';
 import { openInput } from '../batch/input.ts';
@@ -119,7 +119,7 @@ export async function runQueueBatch(o: QueueBatchOptions): Promise<number> {
       queue, pending, hasLine: (id) => done.has(id), requeue, signal: stop.signal, pollMs: o.pollMs,
       write: (lines) => {
         for (const line of lines) writer.append(line);
-        fsyncFile(o.output);
+        fsyncPath(o.output);
         for (const line of lines) done.set(line.id, 'error' in line ? 'error' : 'ok');
       },
       onLine: (line) => progress?.item('error' in line),
@@ -153,12 +153,3 @@ async function* filterItems(items: AsyncIterable<BatchItem>, keep: (item: BatchI
   for await (const item of items) if (keep(item)) yield item;
 }
 
-/** fsync of a file written through another descriptor: its data, whoever wrote it, reaches the disk. */
-function fsyncFile(file: string): void {
-  const fd = fs.openSync(file, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}

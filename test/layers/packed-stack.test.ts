@@ -30,7 +30,7 @@ function place(parts: Part[], seed: number): { store: WeightStore; matrices: Pac
     const bias = plan.bias ? Float32Array.from({ length: plan.rows }, () => normal()) : undefined;
     const f = plan.format;
     if (f.kind === 'quantized') {
-      const q = quantizeRows(values, plan.rows, plan.cols, { bits: f.bits, groupSize: f.groupSize, scaleDType: 'float32', mlxBackend: 'cpu' });
+      const q = quantizeRows(values, plan.rows, plan.cols, { bits: f.bits, groupSize: f.groupSize, scaleDType: 'F32', mlxBackend: 'cpu' });
       const perRow = { codes: (plan.cols * f.bits) / 32, groups: plan.cols / f.groupSize };
       return store.placeQuantized(plan, `w${i}`, (rowStart, rows) => ({
         codes: q.codes.subarray(rowStart * perRow.codes, (rowStart + rows) * perRow.codes),

@@ -26,7 +26,7 @@ export const LAYERS = {
   processing: ['models', 'quant', 'tokenizer', 'io', 'backend', 'errors', 'util'],
   generation: ['processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
   train: ['generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
-  engine: ['generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
+  engine: ['generation', 'processing', 'models', 'quant', 'layers', 'kernels', 'tokenizer', 'io', 'backend', 'errors', 'util'],
   tasks: ['engine', 'generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],
   serve: ['engine', 'generation', 'processing', 'models', 'tokenizer', 'io', 'backend', 'errors', 'util'],
   batch: ['engine', 'tasks', 'generation', 'processing', 'models', 'quant', 'layers', 'tokenizer', 'io', 'backend', 'errors', 'util'],

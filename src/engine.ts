@@ -1,12 +1,10 @@
 // The library's front door: a model folder (or hub id) → model + processor + generation settings,
 // and the things users do with it: prepare inputs, generate (streamed or whole), forward with
 // activation capture, multi-turn conversations.
-import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { initBackend } from './backend/index.ts';
 import { TfvlmError } from './errors.ts';
 import { resolveModel, type HubOptions } from './io/hub/index.ts';
+import { host } from './io/host.ts';
 import { loadModel, type LoadedModel } from './models/registry.ts';
 import { isLoraAdapterFolder, mergeLoraAdapter } from './models/lora-adapter.ts';
 import type { WeightsResidence } from './models/weights.ts';
@@ -54,7 +52,7 @@ function abortedOutput(prompt: string, inputIds: number[]): GenerationOutput {
 }
 
 /** The demo model shipped in the package (weights/tfvlm-demo): what Vlm.load() and the CLI use by default. */
-export const DEMO_MODEL_DIR = fileURLToPath(new URL('../weights/tfvlm-demo/', import.meta.url));
+export const DEMO_MODEL_DIR = host().fromUrl(new URL('../weights/tfvlm-demo/', import.meta.url));
 
 /**
  * What Vlm.stream does around its token loop, for any loop (Vlm's own, a ContinuousBatcher's): checks
@@ -105,7 +103,8 @@ export class Vlm {
    * spec, the shipped demo model (DEMO_MODEL_DIR).
    */
   static async load(spec: string = DEMO_MODEL_DIR, options: VlmLoadOptions = {}): Promise<Vlm> {
-    if (spec === DEMO_MODEL_DIR && !fs.existsSync(path.join(DEMO_MODEL_DIR, 'config.json'))) {
+    const h = host();
+    if (spec === DEMO_MODEL_DIR && h.name === 'node' && !h.exists(h.join(DEMO_MODEL_DIR, 'config.json'))) {
       throw new TfvlmError(`Vlm.load(): no model given and the demo model is not at ${DEMO_MODEL_DIR}; pass a model folder or hub id`);
     }
     await initBackend();
@@ -116,11 +115,11 @@ export class Vlm {
       throw new TfvlmError(`an adapter is merged into float32 weights; ${given} does not go with --adapter (merge it once with \`tfvlm train --merge\` to quantize the result)`);
     }
     const dir = await resolveModel(spec, hub);
-    const hasWeights = ['model.safetensors', 'model.safetensors.index.json'].some((f) => fs.existsSync(path.join(dir, f)));
+    const hasWeights = ['model.safetensors', 'model.safetensors.index.json'].some((f) => h.exists(h.join(dir, f)));
     if (isLoraAdapterFolder(dir) && !hasWeights) {
       throw new TfvlmError(`${dir} is a LoRA adapter, not a model: load its base model with --adapter ${dir} (Vlm.load(base, { adapter }))`);
     }
-    if (!fs.existsSync(path.join(dir, 'config.json'))) throw new TfvlmError(`${dir}: no config.json (not a model folder)`);
+    if (!h.exists(h.join(dir, 'config.json'))) throw new TfvlmError(`${dir}: no config.json (not a model folder)`);
     if (adapter !== undefined && !isLoraAdapterFolder(adapter)) throw new TfvlmError(`--adapter ${adapter}: no adapter_config.json (not a LoRA adapter folder)`);
     // The weights are disposed if anything after them fails (tokenizer, processor files).
     const generationConfig = readGenerationConfig(dir);

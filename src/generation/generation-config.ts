@@ -1,8 +1,7 @@
 // Generation settings: the checkpoint's generation_config.json (HF field names), overridden by
 // what the caller asks for. Defaults are transformers' GenerationConfig defaults.
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
+import { host } from '../io/host.ts';
 import type { SamplingOptions } from './sampler.ts';
 
 /** The fields of generation_config.json that tfvlm uses. */
@@ -38,11 +37,12 @@ export const GENERATE_OPTION_KEYS = Object.keys({
 export const DEFAULT_MAX_NEW_TOKENS = 256;
 
 export function readGenerationConfig(modelDir: string): GenerationConfigJson {
-  const file = path.join(modelDir, 'generation_config.json');
-  if (!existsSync(file)) return {};
+  const h = host();
+  const file = h.join(modelDir, 'generation_config.json');
+  if (!h.exists(file)) return {};
   let config: GenerationConfigJson;
   try {
-    const json = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    const json = JSON.parse(h.readText(file)) as unknown;
     if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not an object');
     config = json as GenerationConfigJson;
   } catch (e) {

@@ -1,8 +1,7 @@
 // A model's weights: one model.safetensors, or shards listed by model.safetensors.index.json
 // (transformers modeling_utils.py: SAFE_WEIGHTS_NAME / SAFE_WEIGHTS_INDEX_NAME, index = {metadata, weight_map}).
-import fs from 'node:fs';
-import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
+import { host, type HostStat } from './host.ts';
 import type { tf } from '../backend/index.ts';
 import { ReadScratch, SafetensorsFile, type TensorArray, type TensorEntry } from './safetensors.ts';
 
@@ -36,21 +35,23 @@ export class Checkpoint {
    * single *.safetensors), a .safetensors file, or an index .json file.
    */
   static open(dirOrFile: string): Checkpoint {
-    let st: fs.Stats;
+    const h = host();
+    let st: HostStat | undefined;
     try {
-      st = fs.statSync(dirOrFile);
+      st = h.stat(dirOrFile);
     } catch {
-      throw new TfvlmError(`checkpoint ${dirOrFile}: no such file or directory`);
+      st = undefined;
     }
-    if (!st.isDirectory()) {
+    if (st === undefined) throw new TfvlmError(`checkpoint ${dirOrFile}: no such file or directory`);
+    if (st.kind !== 'directory') {
       return dirOrFile.endsWith('.json') ? Checkpoint.fromIndex(dirOrFile) : Checkpoint.fromFile(dirOrFile);
     }
-    const index = path.join(dirOrFile, SAFE_WEIGHTS_INDEX_NAME);
-    if (fs.existsSync(index)) return Checkpoint.fromIndex(index);
-    const single = path.join(dirOrFile, SAFE_WEIGHTS_NAME);
-    if (fs.existsSync(single)) return Checkpoint.fromFile(single);
-    const found = fs.readdirSync(dirOrFile).filter((f) => f.endsWith('.safetensors')).sort();
-    if (found.length === 1) return Checkpoint.fromFile(path.join(dirOrFile, found[0]!));
+    const index = h.join(dirOrFile, SAFE_WEIGHTS_INDEX_NAME);
+    if (h.exists(index)) return Checkpoint.fromIndex(index);
+    const single = h.join(dirOrFile, SAFE_WEIGHTS_NAME);
+    if (h.exists(single)) return Checkpoint.fromFile(single);
+    const found = h.list(dirOrFile).filter((f) => f.endsWith('.safetensors')).sort();
+    if (found.length === 1) return Checkpoint.fromFile(h.join(dirOrFile, found[0]!));
     throw new TfvlmError(
       `checkpoint ${dirOrFile}: looked for ${SAFE_WEIGHTS_INDEX_NAME}, ${SAFE_WEIGHTS_NAME}, or a single *.safetensors; ` +
       (found.length === 0 ? 'found none' : `found ${found.length} *.safetensors without an index: ${found.join(', ')}`),
@@ -70,7 +71,7 @@ export class Checkpoint {
     };
     let index: unknown;
     try {
-      index = JSON.parse(fs.readFileSync(indexFile, 'utf8'));
+      index = JSON.parse(host().readText(indexFile));
     } catch (e) {
       return fail(`cannot read as JSON: ${(e as Error).message}`);
     }
@@ -80,13 +81,14 @@ export class Checkpoint {
       fail(`'weight_map' is ${weightMap === undefined ? 'missing' : 'not an object'}`);
     }
     const map = weightMap as Record<string, unknown>;
-    const dir = path.dirname(indexFile);
+    const h = host();
+    const dir = h.dirname(indexFile);
     const shardNames: string[] = [];
     for (const [tensor, shard] of Object.entries(map)) {
       if (typeof shard !== 'string' || shard === '') fail(`weight_map['${tensor}'] is ${JSON.stringify(shard)}, not a file name`);
       if (!shardNames.includes(shard as string)) shardNames.push(shard as string);
     }
-    const missing = shardNames.filter((s) => !fs.existsSync(path.join(dir, s)));
+    const missing = shardNames.filter((s) => !h.exists(h.join(dir, s)));
     if (missing.length > 0) {
       const example = Object.keys(map).find((t) => map[t] === missing[0]);
       fail(`shard file${missing.length > 1 ? 's' : ''} not found in ${dir}: ${missing.join(', ')} (e.g. for tensor '${example}')`);
@@ -97,7 +99,7 @@ export class Checkpoint {
     try {
       const byName = new Map<string, SafetensorsFile>();
       for (const s of shardNames) {
-        const f = SafetensorsFile.open(path.join(dir, s), scratch);
+        const f = SafetensorsFile.open(h.join(dir, s), scratch);
         shards.push(f);
         byName.set(s, f);
       }

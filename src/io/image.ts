@@ -3,13 +3,12 @@
 // PNG, GIF and BMP decode with jimp; WebP with libwebp (@jsquash/webp, bit-identical to libwebp's
 // dwebp and so to Pillow, which decodes with libwebp); JPEG with MozJPEG (@jsquash/jpeg, libjpeg-turbo based, bit-identical
 // to Pillow's libjpeg-turbo on the fixture photos where jimp's jpeg-js is not).
-import fs from 'node:fs';
-import { createRequire } from 'node:module';
-import { Jimp } from 'jimp';
+import { decodePngGifBmp } from './png-gif-bmp.ts';
 import decodeJpeg, { init as initJpeg } from '@jsquash/jpeg/decode.js';
 import decodeWebp, { init as initWebp } from '@jsquash/webp/decode.js';
 import encodeJpegWasm, { init as initJpegEncoder } from '@jsquash/jpeg/encode.js';
 import { TfvlmError } from '../errors.ts';
+import { host, type HostStat } from './host.ts';
 import { type Bitmap, type ImageMode, MODE_CHANNELS, checkBitmap, convertToRGBA } from './bitmap.ts';
 import { PixelBudget, type ImageGate } from './pixel-budget.ts';
 
@@ -62,16 +61,17 @@ function fromRaw(img: DecodedImage, what: string): DecodedImage {
 }
 
 function readImageFile(file: string): Uint8Array {
-  let stat: fs.Stats;
+  const h = host();
+  let stat: HostStat | undefined;
   try {
-    stat = fs.statSync(file);
+    stat = h.stat(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new TfvlmError(`cannot read image ${file}: ${code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new TfvlmError(`cannot read image ${file}: ${(e as Error).message}`);
   }
-  if (stat.isDirectory()) throw new TfvlmError(`cannot read image ${file}: it is a directory, not an image file`);
+  if (stat === undefined) throw new TfvlmError(`cannot read image ${file}: no such file`);
+  if (stat.kind === 'directory') throw new TfvlmError(`cannot read image ${file}: it is a directory, not an image file`);
   try {
-    return fs.readFileSync(file);
+    return h.readBytes(file);
   } catch (e) {
     throw new TfvlmError(`cannot read image ${file}: ${(e as Error).message}`);
   }
@@ -85,13 +85,22 @@ export function parseDataUri(uri: string): Uint8Array {
   if (/;base64$/i.test(meta)) {
     const clean = payload.replace(/\s+/g, '');
     if (!/^[A-Za-z0-9+/_-]*=*$/.test(clean)) throw new TfvlmError('malformed data: URI: invalid base64 payload');
-    return Buffer.from(clean, 'base64');
+    if (typeof Buffer === 'function') return Buffer.from(clean, 'base64');
+    return binaryString(atob(clean.replace(/-/g, '+').replace(/_/g, '/')));
   }
   try {
-    return Buffer.from(decodeURIComponent(payload), 'latin1');
+    const text = decodeURIComponent(payload);
+    return typeof Buffer === 'function' ? Buffer.from(text, 'latin1') : binaryString(text);
   } catch {
     throw new TfvlmError('malformed data: URI: invalid percent-encoding');
   }
+}
+
+/** A string's UTF-16 code units as bytes, each taken mod 256 (Buffer.from(s, 'latin1'), where Buffer is absent). */
+function binaryString(s: string): Uint8Array {
+  const out = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
+  return out;
 }
 
 /** An image file's format and size from its header alone (GIF frames validated too); nothing is decoded. */
@@ -364,8 +373,7 @@ let webpReady: Promise<void> | undefined;
 /** libwebp's decoder (@jsquash/webp, WebPDecodeRGBA with its default fancy upsampling, as Pillow decodes). */
 async function decodeWebpBytes(bytes: Uint8Array, header: Header, what: string): Promise<Bitmap> {
   webpReady ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const wasm = fs.readFileSync(require.resolve('@jsquash/webp/codec/dec/webp_dec.wasm'));
+    const wasm = await host().readPackageAsset('@jsquash/webp/codec/dec/webp_dec.wasm');
     await initWebp(await WebAssembly.compile(wasm) as never);
   })();
   await webpReady;
@@ -396,8 +404,7 @@ let jpegReady: Promise<void> | undefined;
 /** MozJPEG's wasm, compiled once from the package's bundled .wasm file (no fetch in Node). */
 function ensureJpegDecoder(): Promise<void> {
   jpegReady ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const wasm = fs.readFileSync(require.resolve('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm'));
+    const wasm = await host().readPackageAsset('@jsquash/jpeg/codec/dec/mozjpeg_dec.wasm');
     await initJpeg(await WebAssembly.compile(wasm) as never);
   })();
   return jpegReady;
@@ -409,8 +416,7 @@ let jpegEncoderReady: Promise<void> | undefined;
 export async function encodeJpeg(img: Bitmap, quality = 90): Promise<Uint8Array> {
   const grayscale = img.mode === 'L';
   jpegEncoderReady ??= (async () => {
-    const require = createRequire(import.meta.url);
-    const wasm = fs.readFileSync(require.resolve('@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm'));
+    const wasm = await host().readPackageAsset('@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm');
     await initJpegEncoder(await WebAssembly.compile(wasm) as never);
   })();
   await jpegEncoderReady;
@@ -460,11 +466,7 @@ async function decodeWithJimp(bytes: Uint8Array, header: Header, what: string): 
   let bitmap: { data: Uint8Array; width: number; height: number };
   const raw16 = header.bitDepth === 16;
   try {
-    // pngjs rounds 16-bit samples to 8 bits; Pillow (PngImagePlugin "RGB;16B" etc.) keeps the high byte
-    const options = raw16 ? { 'image/png': { skipRescale: true } } : undefined;
-    const img = await Jimp.fromBuffer(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), options as never);
-    bitmap = img.bitmap;
-    if (raw16) bitmap = { ...bitmap, data: Uint8Array.from(bitmap.data as unknown as Uint16Array, (v) => v >> 8) };
+    bitmap = await decodePngGifBmp(bytes, raw16);
   } catch (e) {
     throw new TfvlmError(`cannot decode image ${what}: truncated or corrupt ${header.format.toUpperCase()} (${(e as Error).message})`);
   }

@@ -2,12 +2,8 @@
 // safetensors/src/tensor.rs (read_metadata + Metadata::validate): u64 LE header length N (≤ 100 MB),
 // N bytes of UTF-8 JSON, then a data area the tensors must tile exactly (sorted by offsets, no gap,
 // no overlap, last end = end of file). Tensors are read one at a time with positioned reads.
-import fs from 'node:fs';
-import path from 'node:path';
-import os from 'node:os';
-import { performance } from 'node:perf_hooks';
 import { TfvlmError } from '../errors.ts';
-import { fsyncFolder, temporaryPathFor } from './atomic-write.ts';
+import { host, type FileSink, type RandomAccessFile } from './host.ts';
 import { tf } from '../backend/index.ts';
 import {
   DTYPE_BYTES, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, isSafetensorsDType,
@@ -41,10 +37,7 @@ export interface ReadStats {
 /** Same cap as the Rust crate (MAX_HEADER_SIZE = 100_000_000). */
 export const MAX_HEADER_BYTES = 100_000_000;
 const METADATA_KEY = '__metadata__';
-/** One readSync/writeSync moves at most this much (node caps a single call near 2 GiB). */
-const IO_CHUNK = 1 << 30;
-
-if (os.endianness() !== 'LE') {
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new TfvlmError('tfvlm safetensors I/O assumes a little-endian host (safetensors data is little-endian)');
 }
 
@@ -55,10 +48,10 @@ export class SafetensorsFile {
   readonly stats: ReadStats;
   /** Bytes of the JSON header (N); the data area starts at 8 + N. */
   readonly headerLength: number;
-  private fd: number | undefined;
+  private fd: RandomAccessFile | undefined;
   private readonly scratch: ReadScratch;
 
-  private constructor(file: string, fd: number, headerLength: number, metadata: Record<string, string>,
+  private constructor(file: string, fd: RandomAccessFile, headerLength: number, metadata: Record<string, string>,
     entries: Map<string, TensorEntry>, stats: ReadStats, scratch: ReadScratch) {
     this.scratch = scratch;
     scratch.users.add(this);
@@ -75,19 +68,19 @@ export class SafetensorsFile {
    * (e.g. the shards of one checkpoint) share one staging buffer for readTensor.
    */
   static open(file: string, scratch: ReadScratch = new ReadScratch()): SafetensorsFile {
-    let fd: number;
+    let fd: RandomAccessFile;
     try {
-      fd = fs.openSync(file, 'r');
+      fd = host().open(file);
     } catch (e) {
+      if ((e as { code?: unknown }).code === 'EISDIR') throw new TfvlmError(`safetensors ${file}: not a regular file (a directory?)`);
       throw new TfvlmError(`safetensors ${file}: cannot open: ${(e as Error).message}`);
     }
     try {
-      if (!fs.fstatSync(fd).isFile()) throw new TfvlmError(`safetensors ${file}: not a regular file (a directory?)`);
       const stats: ReadStats = { bytesRead: 0, readMs: 0 };
       const { headerLength, metadata, entries } = readHeader(file, fd, stats);
       return new SafetensorsFile(file, fd, headerLength, metadata, entries, stats, scratch);
     } catch (e) {
-      fs.closeSync(fd);
+      fd.close();
       if (e instanceof TfvlmError) throw e;
       throw new TfvlmError(`safetensors ${file}: cannot read: ${(e as Error).message}`);
     }
@@ -224,7 +217,7 @@ export class SafetensorsFile {
   /** Closes the file and drops the staging buffer (unless shared with other open files). */
   close(): void {
     if (this.fd !== undefined) {
-      fs.closeSync(this.fd);
+      this.fd.close();
       this.fd = undefined;
     }
     this.scratch.release(this);
@@ -277,22 +270,22 @@ export function toTensor(e: TensorEntry, arr: TensorArray): tf.Tensor {
   return tf.tensor(arr, e.shape, arr instanceof Float32Array ? 'float32' : 'int32');
 }
 
-function readFully(fd: number, dst: Uint8Array, position: number, ended: () => string): void {
+function readFully(fd: RandomAccessFile, dst: Uint8Array, position: number, ended: () => string): void {
   let done = 0;
   while (done < dst.length) {
-    const n = fs.readSync(fd, dst, done, Math.min(dst.length - done, IO_CHUNK), position + done);
+    const n = fd.read(done === 0 ? dst : dst.subarray(done), position + done);
     if (n === 0) throw new TfvlmError(ended());
     done += n;
   }
 }
 
-function readHeader(file: string, fd: number, stats: ReadStats): {
+function readHeader(file: string, fd: RandomAccessFile, stats: ReadStats): {
   headerLength: number; metadata: Record<string, string>; entries: Map<string, TensorEntry>;
 } {
   const fail = (what: string): never => {
     throw new TfvlmError(`safetensors ${file}: ${what}`);
   };
-  const fileSize = fs.fstatSync(fd).size;
+  const fileSize = fd.size;
   if (fileSize < 8) fail(`file is ${fileSize} bytes, shorter than the 8-byte header length`);
 
   const t0 = performance.now();
@@ -547,18 +540,10 @@ export function writeSafetensors(
   new DataView(head.buffer).setBigUint64(0, BigInt(headerLength), true);
   head.set(json, 8);
 
-  const tmp = temporaryPathFor(file);
-  let fd: number | undefined;
+  let sink: FileSink | undefined;
   try {
-    fd = fs.openSync(tmp, 'w');
-    let position = 0;
-    const write = (buf: Uint8Array) => {
-      let done = 0;
-      while (done < buf.length) {
-        done += fs.writeSync(fd!, buf, done, Math.min(buf.length - done, IO_CHUNK), position + done);
-      }
-      position += buf.length;
-    };
+    sink = host().create(file);
+    const write = (buf: Uint8Array) => sink!.write(buf);
     write(head);
     for (const p of plan) {
       const bytes = p.bytes();
@@ -567,14 +552,10 @@ export function writeSafetensors(
       }
       write(bytes);
     }
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
-    fd = undefined;
-    fs.renameSync(tmp, file);
-    fsyncFolder(path.dirname(path.resolve(file)));
+    sink.commit();
+    sink = undefined;
   } catch (e) {
-    if (fd !== undefined) fs.closeSync(fd);
-    fs.rmSync(tmp, { force: true });
+    sink?.abort();
     if (e instanceof TfvlmError) throw e;
     throw new TfvlmError(`safetensors ${file}: write failed: ${(e as Error).message}`);
   }

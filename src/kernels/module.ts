@@ -1,7 +1,7 @@
 // The compiled kernel module (linear.wasm, built from linear.c by scripts/build-kernels.mjs): compiled
 // once per process, instantiated once per arena memory on every pool thread. The compiled code is
 // shared by every instance and every worker it is posted to.
-import { readFileSync } from 'node:fs';
+import { compileKernelModule } from './module-bytes.ts';
 
 /** The exports of linear.wasm; every pointer is a byte offset in the instance's memory. */
 export interface KernelExports {
@@ -80,7 +80,7 @@ let compiled: WebAssembly.Module | undefined;
 /** linear.wasm, compiled on first use (about 22 KB: synchronous compilation is fine). */
 export function kernelModule(): WebAssembly.Module {
   if (!compiled) {
-    compiled = new WebAssembly.Module(readFileSync(new URL('./linear.wasm', import.meta.url)));
+    compiled = compileKernelModule();
     warmUp(compiled);
   }
   return compiled;

@@ -17,8 +17,7 @@
 // the caller notifies only when a worker sleeps. The caller spins while claimed chunks finish,
 // then waits too. Workers are unref'd (they never keep the process alive) and stop on close() or
 // at exit.
-import { availableParallelism } from 'node:os';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { defaultThreads, MessageChannel, onExit, receiveMessageOnPort, Worker, type MessagePort } from './pool-threads.ts';
 import { instantiate, kernelModule, POOL_KERNELS, type KernelExports, type PoolKernel } from './module.ts';
 
 /** Int32 indices into the control block. */
@@ -124,10 +123,12 @@ export class KernelPool {
   private closed = false;
 
   constructor(options: PoolOptions = {}) {
-    const requested = options.threads ?? positiveIntEnv('TFVLM_KERNEL_THREADS') ?? availableParallelism();
+    const requested = options.threads ?? positiveIntEnv('TFVLM_KERNEL_THREADS') ?? defaultThreads();
     const spinMicros = options.spinMicros ?? nonNegativeIntEnv('TFVLM_KERNEL_SPIN_US') ?? DEFAULT_SPIN_MICROS;
     const workers = Math.max(0, requested - 1);
-    this.ctl = new Int32Array(new SharedArrayBuffer(4 * (L.SLEEP + L.LINE * Math.max(1, workers))));
+    // A page that is not cross-origin isolated has no SharedArrayBuffer; one thread needs none.
+    const Shared = typeof SharedArrayBuffer === 'function' ? SharedArrayBuffer : ArrayBuffer;
+    this.ctl = new Int32Array(new Shared(4 * (L.SLEEP + L.LINE * Math.max(1, workers))));
     this.threads = 1;
     if (workers > 0) {
       const failure = this.start(workers, options.workerUrl ?? new URL('./pool-worker.mjs', import.meta.url),
@@ -142,7 +143,7 @@ export class KernelPool {
     livePools.add(this);
     if (!exitHookInstalled) {
       exitHookInstalled = true;
-      process.once('exit', () => {
+      onExit(() => {
         for (const pool of livePools) pool.close();
       });
     }

@@ -20,7 +20,8 @@ let onHeap: { memory: WebAssembly.Memory; kernels: KernelExports } | undefined;
 export function heapKernels(): KernelExports | undefined {
   if (tf.getBackend() !== 'wasm' || !fastPathsVerified()) return undefined;
   const memory = (tf.backend() as unknown as { wasm?: { wasmMemory?: unknown } }).wasm?.wasmMemory;
-  if (!(memory instanceof WebAssembly.Memory) || !(memory.buffer instanceof SharedArrayBuffer)) return undefined;
+  // (A page that is not cross-origin isolated has no SharedArrayBuffer at all.)
+  if (!(memory instanceof WebAssembly.Memory) || typeof SharedArrayBuffer !== 'function' || !(memory.buffer instanceof SharedArrayBuffer)) return undefined;
   if (onHeap?.memory !== memory) {
     try {
       onHeap = { memory, kernels: instantiate(kernelModule(), memory) };

@@ -3,8 +3,7 @@
 // `base_model.model.<module>.lora_A.weight` [r, in] and `.lora_B.weight` [out, r]; the adapted
 // weight is W + (lora_alpha / r)·B·A. Read here for both training (train/lora.ts) and for merging
 // into a float32 model at load (mergeLoraAdapter, what Vlm.load's `adapter` does).
-import fs from 'node:fs';
-import path from 'node:path';
+import { host } from '../io/host.ts';
 import { tf } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { SafetensorsFile } from '../io/safetensors.ts';
@@ -27,15 +26,15 @@ export function peftKey(module: string, which: 'lora_A' | 'lora_B'): string {
 
 /** Whether dir holds a LoRA adapter (its adapter_config.json). */
 export function isLoraAdapterFolder(dir: string): boolean {
-  return fs.existsSync(path.join(dir, ADAPTER_CONFIG_NAME));
+  return host().exists(host().join(dir, ADAPTER_CONFIG_NAME));
 }
 
 /** adapter_config.json's r, lora_alpha and target_modules (a list becomes peft's suffix match). */
 export function readLoraSettings(dir: string): LoraSettings {
-  const configFile = path.join(dir, ADAPTER_CONFIG_NAME);
+  const configFile = host().join(dir, ADAPTER_CONFIG_NAME);
   let raw: Record<string, unknown>;
   try {
-    raw = JSON.parse(fs.readFileSync(configFile, 'utf8'));
+    raw = JSON.parse(host().readText(configFile));
   } catch (e) {
     throw new TfvlmError(`${configFile}: cannot read adapter config (${(e as Error).message})`);
   }
@@ -96,7 +95,7 @@ export function mergeLoraAdapter(slots: readonly ParamSlot[], dir: string): stri
   const settings = readLoraSettings(dir);
   const targets = loraTargets(slots, settings.targetModules);
   for (const t of targets) weightTOf(t.linear, 'merging a LoRA adapter');
-  const file = SafetensorsFile.open(path.join(dir, ADAPTER_WEIGHTS_NAME));
+  const file = SafetensorsFile.open(host().join(dir, ADAPTER_WEIGHTS_NAME));
   const pairs: { A: tf.Tensor; B: tf.Tensor }[] = [];
   try {
     for (const t of targets) pairs.push(readLoraPair(file, dir, t.name, settings.r, t.linear));

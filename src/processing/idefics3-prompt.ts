@@ -1,8 +1,7 @@
 // Idefics3 / SmolVLM prompt expansion: each <image> marker becomes the image's token block.
 // transformers models/idefics3/processing_idefics3.py and models/smolvlm/processing_smolvlm.py
 // (get_image_prompt_string, _prompt_split_image, _prompt_single_image); both expand images identically.
-import fs from 'node:fs/promises';
-import path from 'node:path';
+import { host } from '../io/host.ts';
 import { TfvlmError } from '../errors.ts';
 
 export interface Idefics3PromptConfig {
@@ -89,10 +88,10 @@ export function mediaMarkers(prompt: string, cfg: Pick<Idefics3PromptConfig, 'im
  */
 export async function loadIdefics3PromptConfig(dir: string, extraSpecialTokens: Record<string, string> = {}): Promise<Idefics3PromptConfig> {
   const read = async (name: string): Promise<Record<string, any> | undefined> => {
-    const file = path.join(dir, name);
+    const file = host().join(dir, name);
     let text: string;
     try {
-      text = await fs.readFile(file, 'utf8');
+      text = await host().readTextAsync(file);
     } catch {
       return undefined;
     }
@@ -111,7 +110,7 @@ export async function loadIdefics3PromptConfig(dir: string, extraSpecialTokens: 
     if (Number.isInteger(v.image_size) && Number.isInteger(v.patch_size)) seq = Math.floor((Math.floor(v.image_size / v.patch_size) ** 2) / (s * s));
   }
   if (!Number.isInteger(seq) || seq <= 0) {
-    throw new TfvlmError(`${path.join(dir, 'processor_config.json')}: field "image_seq_len" missing or not a positive integer (and config.json cannot give it)`);
+    throw new TfvlmError(`${host().join(dir, 'processor_config.json')}: field "image_seq_len" missing or not a positive integer (and config.json cannot give it)`);
   }
   return { image_seq_len: seq, ...idefics3PromptTokens(extraSpecialTokens, config?.model_type) };
 }

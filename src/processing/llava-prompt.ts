@@ -1,7 +1,6 @@
 // LLaVA prompt expansion: each <image> marker becomes one <image> token per image feature.
 // transformers models/llava/processing_llava.py (LlavaProcessor.__call__).
-import fs from 'node:fs/promises';
-import path from 'node:path';
+import { host } from '../io/host.ts';
 import { TfvlmError } from '../errors.ts';
 
 export interface LlavaPromptConfig {
@@ -49,10 +48,10 @@ export function expandLlavaPrompt(
 /** Reads processor_config.json (LlavaProcessor arguments; defaults as in its __init__; missing file = legacy). */
 export async function loadLlavaPromptConfig(dir: string, extraSpecialTokens: Record<string, string> = {}): Promise<LlavaPromptConfig> {
   const read = async (name: string): Promise<Record<string, any>> => {
-    const file = path.join(dir, name);
+    const file = host().join(dir, name);
     let text: string;
     try {
-      text = await fs.readFile(file, 'utf8');
+      text = await host().readTextAsync(file);
     } catch {
       return {};
     }
@@ -63,7 +62,7 @@ export async function loadLlavaPromptConfig(dir: string, extraSpecialTokens: Rec
     }
   };
   const p = await read('processor_config.json');
-  const file = path.join(dir, 'processor_config.json');
+  const file = host().join(dir, 'processor_config.json');
   const patch = p.patch_size ?? null;
   if (patch !== null && !(Number.isInteger(patch) && patch > 0)) throw new TfvlmError(`${file}: field "patch_size" must be a positive integer`);
   const extra = p.num_additional_image_tokens ?? 0;

@@ -1,7 +1,6 @@
 // The chat request format (issue 4): [{role, content: string | [{type:'text',text} | {type:'image',...} | {type:'video',...}]}].
 // Image/video sources are collected in prompt order; the chat template only sees types and text.
-import fs from 'node:fs/promises';
-import path from 'node:path';
+import { host } from '../io/host.ts';
 import { TfvlmError } from '../errors.ts';
 import type { TemplateMessage } from '../tokenizer/index.ts';
 import { VideoClip } from './video-clip.ts';
@@ -65,7 +64,7 @@ function sourceFromString(s: string, where: string, baseDir: string): MediaRef {
   if (s.startsWith('data:')) return { kind: 'data-uri', uri: s };
   if (/^https?:\/\//i.test(s)) return { kind: 'url', url: s };
   if (s.startsWith('file://')) return { kind: 'path', path: new URL(s).pathname };
-  return { kind: 'path', path: path.resolve(baseDir, s) };
+  return { kind: 'path', path: host().resolve(baseDir, s) };
 }
 
 function parseSource(part: Record<string, unknown>, where: string, baseDir: string, mediaKey: string): MediaRef {
@@ -111,7 +110,7 @@ function describe(v: unknown): string {
  * object `{messages: [...]}`. `content` is a string or a list of parts; errors name the message index and field.
  */
 export function parseMessages(raw: unknown, opts: ParseOptions = {}): ParsedRequest {
-  const baseDir = opts.baseDir ?? process.cwd();
+  const baseDir = opts.baseDir ?? host().cwd();
   let list = raw;
   if (typeof raw === 'object' && raw !== null && !Array.isArray(raw) && 'messages' in raw) list = (raw as { messages: unknown }).messages;
   if (!Array.isArray(list)) throw new TfvlmError(`messages: expected a list of {role, content} messages, got ${describe(list)}`);
@@ -169,7 +168,7 @@ export function parseMessages(raw: unknown, opts: ParseOptions = {}): ParsedRequ
 export async function readMessagesFile(file: string): Promise<ParsedRequest> {
   let text: string;
   try {
-    text = await fs.readFile(file, 'utf8');
+    text = await host().readTextAsync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new TfvlmError(`${file}: messages file not found`);
@@ -183,7 +182,7 @@ export async function readMessagesFile(file: string): Promise<ParsedRequest> {
     throw new TfvlmError(`${file}: not valid JSON (${(err as Error).message})`);
   }
   try {
-    return parseMessages(raw, { baseDir: path.dirname(path.resolve(file)) });
+    return parseMessages(raw, { baseDir: host().dirname(host().resolve(host().cwd(), file)) });
   } catch (err) {
     if (err instanceof TfvlmError) throw new TfvlmError(`${file}: ${err.message}`);
     throw err;

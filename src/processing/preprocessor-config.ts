@@ -1,8 +1,7 @@
 // preprocessor_config.json with Hugging Face field names, and the defaults each transformers image
 // processor applies when a field is absent (transformers 4.47 Idefics3ImageProcessor /
 // CLIPImageProcessor / SiglipImageProcessor `__init__`, image_processing_utils.get_size_dict).
-import fs from 'node:fs';
-import path from 'node:path';
+import { host } from '../io/host.ts';
 import { TfvlmError } from '../errors.ts';
 import { type ResamplingFilter, Resampling, isResamplingFilter } from './resample.ts';
 import { Idefics3ImageProcessor, MAX_IMAGE_SIZE } from './idefics3-image-processor.ts';
@@ -211,14 +210,18 @@ export function loadPreprocessorConfig(dirOrFile: string, overrides: Preprocesso
 
 function readPreprocessorConfig(dirOrFile: string): ImageProcessorConfig {
   let file = dirOrFile;
+  const h = host();
+  let st;
   try {
-    if (fs.statSync(dirOrFile).isDirectory()) file = path.join(dirOrFile, 'preprocessor_config.json');
+    st = h.stat(dirOrFile);
   } catch {
-    throw new TfvlmError(`cannot read preprocessor config ${dirOrFile}: no such file or directory`);
+    st = undefined;
   }
+  if (st === undefined) throw new TfvlmError(`cannot read preprocessor config ${dirOrFile}: no such file or directory`);
+  if (st.kind === 'directory') file = h.join(dirOrFile, 'preprocessor_config.json');
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = h.readText(file);
   } catch (e) {
     throw new TfvlmError(`cannot read preprocessor config ${file}: ${(e as Error).message}`);
   }

@@ -1,8 +1,7 @@
 // The whole request → model inputs path, as transformers' Idefics3Processor / SmolVLMProcessor /
 // LlavaProcessor do it: chat template → image and video processors → prompt expansion (image token
 // blocks, SmolVLM2 video blocks) → tokenizer.
-import fs from 'node:fs';
-import path from 'node:path';
+import { host } from '../io/host.ts';
 import { TfvlmError } from '../errors.ts';
 import { loadImage, type ImageSource } from '../io/image.ts';
 import { architectureOf, type ProcessorFamily } from '../models/registry.ts';
@@ -99,13 +98,13 @@ export class VlmProcessor {
     const extra = tokenizer.settings.extraSpecialTokens;
     if (family === 'idefics3') {
       if (!(imageProcessor instanceof Idefics3ImageProcessor)) {
-        throw new TfvlmError(`${path.join(dir, 'preprocessor_config.json')}: an Idefics3 / SmolVLM model needs an Idefics3ImageProcessor or SmolVLMImageProcessor`);
+        throw new TfvlmError(`${host().join(dir, 'preprocessor_config.json')}: an Idefics3 / SmolVLM model needs an Idefics3ImageProcessor or SmolVLMImageProcessor`);
       }
       const video = new SmolVLMVideoProcessor(loadVideoProcessorConfig(dir));
       return new VlmProcessor(dir, family, tokenizer, imageProcessor, await loadIdefics3PromptConfig(dir, extra), video);
     }
     if (!(imageProcessor instanceof CLIPImageProcessor)) {
-      throw new TfvlmError(`${path.join(dir, 'preprocessor_config.json')}: llava needs a CLIPImageProcessor`);
+      throw new TfvlmError(`${host().join(dir, 'preprocessor_config.json')}: llava needs a CLIPImageProcessor`);
     }
     return new VlmProcessor(dir, family, tokenizer, imageProcessor, await loadLlavaPromptConfig(dir, extra));
   }

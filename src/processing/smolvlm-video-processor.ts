@@ -9,8 +9,7 @@
 // `size` beside `video_sampling` wins over `video_sampling.video_size`, as SmolVLMVideoProcessor.__init__
 // does: published SmolVLM2 folders, which ship only preprocessor_config.json, resize frames to the image
 // `size` (e.g. 2048) first and then to the `max_image_size` square.
-import fs from 'node:fs';
-import path from 'node:path';
+import { host } from '../io/host.ts';
 import { TfvlmError } from '../errors.ts';
 import { loadVideo, type LoadVideoOptions, type VideoSampling } from '../io/video.ts';
 import type { NormalizeSettings } from './image.ts';
@@ -100,7 +99,7 @@ export function parseVideoProcessorConfig(raw: unknown, source = 'video_preproce
 function readJson(file: string): unknown {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = host().readText(file);
   } catch (e) {
     throw new TfvlmError(`cannot read ${file}: ${(e as Error).message}`);
   }
@@ -117,16 +116,17 @@ function readJson(file: string): unknown {
  * preprocessor_config.json.
  */
 export function loadVideoProcessorConfig(dir: string): SmolVLMVideoProcessorConfig {
-  const processorFile = path.join(dir, 'processor_config.json');
-  if (fs.existsSync(processorFile)) {
+  const h = host();
+  const processorFile = h.join(dir, 'processor_config.json');
+  if (h.exists(processorFile)) {
     const processor = readJson(processorFile) as Json | null;
     if (processor && typeof processor === 'object' && processor.video_processor !== undefined) {
       return parseVideoProcessorConfig(processor.video_processor, `${processorFile} video_processor`);
     }
   }
   for (const name of ['video_preprocessor_config.json', 'preprocessor_config.json']) {
-    const file = path.join(dir, name);
-    if (fs.existsSync(file)) return parseVideoProcessorConfig(readJson(file), file);
+    const file = h.join(dir, name);
+    if (h.exists(file)) return parseVideoProcessorConfig(readJson(file), file);
   }
   throw new TfvlmError(`${dir}: no video_preprocessor_config.json or preprocessor_config.json`);
 }

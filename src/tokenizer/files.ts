@@ -1,6 +1,5 @@
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
+import { host } from '../io/host.ts';
 
 /** Reads `dir/name` as JSON; a missing optional file gives undefined, anything unreadable a TfvlmError naming it. */
 export async function readJsonFile(dir: string, name: string, required: boolean): Promise<unknown> {
@@ -9,14 +8,14 @@ export async function readJsonFile(dir: string, name: string, required: boolean)
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new TfvlmError(`${path.join(dir, name)}: not valid JSON (${(err as Error).message})`);
+    throw new TfvlmError(`${host().join(dir, name)}: not valid JSON (${(err as Error).message})`);
   }
 }
 
 export async function readTextFile(dir: string, name: string, required: boolean): Promise<string | undefined> {
-  const file = path.join(dir, name);
+  const file = host().join(dir, name);
   try {
-    return await fs.readFile(file, 'utf8');
+    return await host().readTextAsync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT' && !required) return undefined;

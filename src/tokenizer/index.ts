@@ -4,9 +4,8 @@
 // Rust-parity decode (special-token skipping, ByteFallback/Metaspace fixes in library-fixes.ts, CLIP's `</w>`),
 // Llama-class post-processor rebuilding, padding/truncation, chat-template selection and variables, and a
 // streaming decoder.
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { TfvlmError } from '../errors.ts';
+import { host } from '../io/host.ts';
 import { isObject, readJsonFile, readTextFile } from './files.ts';
 import { resolveSettings } from './config.ts';
 import { Tokenizer } from './tokenizer.ts';
@@ -28,11 +27,12 @@ export type { SpecialTokens, TokenizerSettings } from './config.ts';
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   let stat;
   try {
-    stat = await fs.stat(dir);
+    stat = host().stat(dir);
   } catch {
-    throw new TfvlmError(`${dir}: tokenizer folder not found`);
+    stat = undefined;
   }
-  if (!stat.isDirectory()) throw new TfvlmError(`${dir}: expected a folder holding tokenizer.json and tokenizer_config.json`);
+  if (stat === undefined) throw new TfvlmError(`${dir}: tokenizer folder not found`);
+  if (stat.kind !== 'directory') throw new TfvlmError(`${dir}: expected a folder holding tokenizer.json and tokenizer_config.json`);
 
   const [tokenizerJson, tokenizerConfig, specialTokensMap, addedTokens, chatTemplateJson, chatTemplateJinja] = await Promise.all([
     readJsonFile(dir, 'tokenizer.json', true),
@@ -48,7 +48,7 @@ export async function loadTokenizer(dir: string): Promise<Tokenizer> {
     return new Tokenizer(tokenizerJson, settings);
   } catch (err) {
     // The validators name the file ("tokenizer.json: field ..."); add the folder so the message names the input.
-    if (err instanceof TfvlmError && /^[\w.-]+\.json: /.test(err.message)) throw new TfvlmError(`${path.join(dir, path.sep)}${err.message}`);
+    if (err instanceof TfvlmError && /^[\w.-]+\.json: /.test(err.message)) throw new TfvlmError(`${host().join(dir, '/')}${err.message}`);
     throw err;
   }
 }

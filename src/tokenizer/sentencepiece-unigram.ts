@@ -5,8 +5,7 @@
 // References: sentencepiece normalizer.cc (Normalize, NormalizePrefix, DecodePrecompiledCharsMap),
 // unigram_model.cc (PopulateNodes: unk score = min_score − 10; Viterbi), sentencepiece_processor.cc
 // (consecutive unknown pieces are merged into one), darts.h (double-array commonPrefixSearch).
-import fs from 'node:fs';
-import path from 'node:path';
+import { host } from '../io/host.ts';
 import { TfvlmError } from '../errors.ts';
 
 export const SPIECE_UNDERLINE = '\u2581';
@@ -228,9 +227,9 @@ export class SentencePieceUnigram {
   }
 
   static fromFile(file: string, opts: { addDummyPrefix?: boolean } = {}): SentencePieceUnigram {
-    let buf: Buffer;
+    let buf: Uint8Array;
     try {
-      buf = fs.readFileSync(file);
+      buf = host().readBytes(file);
     } catch (e) {
       throw new TfvlmError(`${file}: cannot read SentencePiece model (${(e as Error).message})`);
     }
@@ -422,11 +421,12 @@ export class SiglipTokenizer {
 
   /** A folder with spiece.model and tokenizer_config.json (tokenizer_class SiglipTokenizer). */
   static load(dir: string): SiglipTokenizer {
-    const configPath = path.join(dir, 'tokenizer_config.json');
+    const h = host();
+    const configPath = h.join(dir, 'tokenizer_config.json');
     let raw: Record<string, unknown> = {};
-    if (fs.existsSync(configPath)) {
+    if (h.exists(configPath)) {
       try {
-        raw = JSON.parse(fs.readFileSync(configPath, 'utf8'));
+        raw = JSON.parse(h.readText(configPath));
       } catch (e) {
         throw new TfvlmError(`${configPath}: cannot parse (${(e as Error).message})`);
       }
@@ -439,7 +439,7 @@ export class SiglipTokenizer {
     const added: AddedToken[] = Object.values(decoderMap).map((t) => ({ content: t.content, lstrip: !!t.lstrip, rstrip: !!t.rstrip }));
     for (const t of [eos, unk, pad]) if (!added.some((a) => a.content === t)) added.push({ content: t, lstrip: false, rstrip: false });
     const maxLen = typeof raw.model_max_length === 'number' && raw.model_max_length < 1e12 ? raw.model_max_length : 64;
-    const sp = SentencePieceUnigram.fromFile(path.join(dir, 'spiece.model'), { addDummyPrefix: false });
+    const sp = SentencePieceUnigram.fromFile(h.join(dir, 'spiece.model'), { addDummyPrefix: false });
     return new SiglipTokenizer(sp, {
       model_max_length: maxLen, do_lower_case: raw.do_lower_case !== false, eos_token: eos, pad_token: pad, unk_token: unk, added,
     });

@@ -1,5 +1,6 @@
 // One place where tfjs is set up. Picks the best backend present at run time:
-// tfjs-node-gpu → tfjs-node → wasm (SIMD, XNNPACK) → cpu. TFVLM_BACKEND overrides.
+// tfjs-node-gpu → tfjs-node → webgpu (a real GPU adapter only) → wasm (SIMD, XNNPACK) → cpu.
+// TFVLM_BACKEND overrides (TFVLM_BACKEND=webgpu takes any adapter, SwiftShader included).
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -7,13 +8,15 @@ import { TfvlmError } from '../errors.ts';
 import { missingNativeBinding } from './native-binding.ts';
 import { setWasmThreads, startWasm, wasmThreading, wasmThreadsInEffect } from './wasm.ts';
 import { tfjsVersionCheck, WASM_FAST_PATHS_VERIFIED_ON, type TfjsVersions } from './tfjs-versions.ts';
+import { startWebGpu, webGpuAdapter, type WebGpuAdapter } from './webgpu.ts';
 
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'webgpu' | 'wasm' | 'cpu';
 
 /** Preference order, best first. `tensorflow` is the name tfjs-node registers. */
 const CANDIDATES: { name: BackendName; pkg: string; tfName: string }[] = [
   { name: 'tensorflow-gpu', pkg: '@tensorflow/tfjs-node-gpu', tfName: 'tensorflow' },
   { name: 'tensorflow', pkg: '@tensorflow/tfjs-node', tfName: 'tensorflow' },
+  { name: 'webgpu', pkg: '@tensorflow/tfjs-backend-webgpu', tfName: 'webgpu' },
   { name: 'wasm', pkg: '@tensorflow/tfjs-backend-wasm', tfName: 'wasm' },
   { name: 'cpu', pkg: '@tensorflow/tfjs-backend-cpu', tfName: 'cpu' },
 ];
@@ -21,7 +24,7 @@ const CANDIDATES: { name: BackendName; pkg: string; tfName: string }[] = [
 const ALIASES: Record<string, BackendName> = {
   'tensorflow-gpu': 'tensorflow-gpu', 'node-gpu': 'tensorflow-gpu', gpu: 'tensorflow-gpu',
   tensorflow: 'tensorflow', node: 'tensorflow',
-  wasm: 'wasm', cpu: 'cpu',
+  webgpu: 'webgpu', wasm: 'wasm', cpu: 'cpu',
 };
 
 let initialised: Promise<BackendName> | undefined;
@@ -54,13 +57,29 @@ export interface BackendStartOptions {
    * installed ones (tests pass an unverified release to see the fast paths left out).
    */
   tfjsVersions?: TfjsVersions;
+  /**
+   * What is starting the backend, when it reads results synchronously (dataSync; e.g. 'training'):
+   * the automatic choice then passes over webgpu, which cannot in Node (readsSync), and
+   * TFVLM_BACKEND=webgpu stops with an error naming it.
+   */
+  syncReads?: string;
 }
 
-async function activate(c: (typeof CANDIDATES)[number], options: BackendStartOptions): Promise<string | undefined> {
-  const loadError = await tryLoad(c.pkg);
+/** Starts candidate `c`; undefined, or why it did not. `forced`: named by TFVLM_BACKEND (or `preferred`). */
+async function activate(c: (typeof CANDIDATES)[number], options: BackendStartOptions, forced: boolean): Promise<string | undefined> {
+  // tfjs-backend-webgpu registers itself on import only once navigator.gpu exists: startWebGpu imports it.
+  if (c.name === 'webgpu' && options.syncReads) {
+    const why = `${options.syncReads} reads results synchronously, which the webgpu backend cannot do in Node`;
+    if (forced) throw new TfvlmError(`${why}; run it with TFVLM_BACKEND=wasm`);
+    return why;
+  }
+  const loadError = c.name === 'webgpu' ? undefined : await tryLoad(c.pkg);
   if (loadError) return loadError;
   try {
-    if (c.name === 'wasm') {
+    if (c.name === 'webgpu') {
+      const err = await startWebGpu({ realGpuOnly: !forced });
+      if (err) return err;
+    } else if (c.name === 'wasm') {
       const err = await startWasm(options.tfjsVersions);
       if (err) return err;
     } else {
@@ -97,14 +116,14 @@ export function initBackend(
         );
       }
       const c = CANDIDATES.find((x) => x.name === name)!;
-      const err = await activate(c, options);
+      const err = await activate(c, options, true);
       if (err) throw new TfvlmError(`backend '${name}' (${c.pkg}) is not available: ${err}`);
       chosen = name;
       return name;
     }
     const failures: string[] = [];
     for (const c of CANDIDATES) {
-      const err = await activate(c, options);
+      const err = await activate(c, options, false);
       if (!err) {
         chosen = c.name;
         return c.name;
@@ -124,6 +143,14 @@ export function initBackend(
 /** The backend chosen by initBackend, or undefined before it ran. */
 export function activeBackend(): BackendName | undefined {
   return chosen;
+}
+
+/**
+ * Whether results can be read synchronously (dataSync). Not on webgpu in Node: tfjs reads a GPU
+ * buffer synchronously through an OffscreenCanvas, which Node lacks; read those with tensor.data().
+ */
+export function readsSync(): boolean {
+  return chosen !== 'webgpu';
 }
 
 export interface BackendInfo {
@@ -146,6 +173,8 @@ export interface BackendInfo {
   fastPaths: boolean | null;
   /** wasm: why the fast paths are left out (the installed tfjs is not the verified release), or null. */
   fastPathsOff: string | null;
+  /** webgpu: the adapter the backend runs on; otherwise null. */
+  webgpuAdapter: WebGpuAdapter | null;
   numTensors: number;
   numBytes: number;
   rssMB: number;
@@ -194,6 +223,7 @@ export async function backendInfo(): Promise<BackendInfo> {
     fastPathsVerifiedOn: { ...WASM_FAST_PATHS_VERIFIED_ON },
     fastPaths: versions ? versions.off === null : null,
     fastPathsOff: versions?.off ?? null,
+    webgpuAdapter: backend === 'webgpu' ? (webGpuAdapter() ?? null) : null,
     numTensors: mem.numTensors,
     numBytes: mem.numBytes,
     rssMB: usage.rss / 2 ** 20,
@@ -201,4 +231,5 @@ export async function backendInfo(): Promise<BackendInfo> {
   };
 }
 
+export type { WebGpuAdapter };
 export { tf };

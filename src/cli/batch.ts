@@ -1,3 +1,4 @@
+import { initBackend } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import type { GenerateCallOptions } from '../engine.ts';
 import { VlmBatcher } from '../vlm-batcher.ts';
@@ -93,6 +94,7 @@ ${GENERATION_HELP_HERE}`,
       return 0;
     }
 
+    await initBackend(undefined, { syncReads: 'continuous batching' });
     return withModel(modelSpec(args), async (vlm) => {
       const batcher = new VlmBatcher(vlm, { maxBatch, maxQueue: maxBatch + PREFETCH });
       const writer = ResultsWriter.open(output);

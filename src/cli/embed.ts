@@ -40,7 +40,7 @@ Prints one line per input (width and the first values) to stdout.
     if (args.positionals.length === 0 && texts.length === 0) throw new TfvlmError('tfvlm embed: give at least one IMAGE or --text');
     const out = args.values.out;
     if (out !== undefined && (typeof out !== 'string' || out.length === 0)) throw new TfvlmError('tfvlm embed: --out needs a file name');
-    await initBackend();
+    await initBackend(undefined, { syncReads: 'embedding' });
     const dir = await resolveModel(modelSpec(args));
     const convertRgb = !!args.values['convert-rgb'];
     if (isDualEncoderFolder(dir)) return embedDual(dir, args.positionals, texts, out as string | undefined, !!args.values.json, convertRgb);

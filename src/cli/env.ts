@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { jsonLine } from './json-output.ts';
-import { backendInfo } from '../backend/index.ts';
+import { backendInfo, type WebGpuAdapter } from '../backend/index.ts';
 import type { Command } from './command.ts';
 
 export const envCommand: Command = {
@@ -8,9 +8,10 @@ export const envCommand: Command = {
   summary: 'print the tfjs backend, its version, SIMD/threads and memory',
   usage: `Usage: tfvlm env [--json]
 
-Prints the backend tfvlm chose (tfjs-node-gpu → tfjs-node → wasm → cpu; TFVLM_BACKEND overrides),
-the tfjs version, SIMD and thread count of the wasm backend, whether its fast paths are in (only on
-the tfjs release they were verified on; otherwise why not), and memory.`,
+Prints the backend tfvlm chose (tfjs-node-gpu → tfjs-node → webgpu on a real GPU → wasm → cpu;
+TFVLM_BACKEND overrides), the tfjs version, SIMD and thread count of the wasm backend, whether its
+fast paths are in (only on the tfjs release they were verified on; otherwise why not), the WebGPU
+adapter on webgpu, and memory.`,
   options: { json: { type: 'boolean' } },
   async run(args) {
     const info = await backendInfo();
@@ -30,6 +31,7 @@ the tfjs release they were verified on; otherwise why not), and memory.`,
       ['tfjs', `${info.tfjsVersion}${info.wasmVersion ? ` (@tensorflow/tfjs-backend-wasm ${info.wasmVersion})` : ''}`],
       ['simd', info.simd === null ? 'n/a' : String(info.simd)],
       ['threads', `${info.threads}${info.threadsFallback ? ` (${info.threadsFallback})` : ''}`],
+      ...(info.webgpuAdapter ? [['webgpu adapter', adapterLine(info.webgpuAdapter)] as [string, string]] : []),
       ['fast paths', info.fastPaths === null ? 'n/a (wasm only)'
         : info.fastPaths ? `on (verified on ${verifiedOn})` : `off (${info.fastPathsOff})`],
       ['node', machine.node],
@@ -43,3 +45,10 @@ the tfjs release they were verified on; otherwise why not), and memory.`,
     return 0;
   },
 };
+
+/** "google swiftshader swiftshader-device-subzero- (SwiftShader driver 5.0.0; CPU fallback adapter)": vendor architecture device (notes). */
+function adapterLine(a: WebGpuAdapter): string {
+  const name = [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unnamed adapter';
+  const notes = [a.description, a.isFallbackAdapter ? 'CPU fallback adapter' : ''].filter(Boolean);
+  return notes.length ? `${name} (${notes.join('; ')})` : name;
+}

@@ -44,7 +44,7 @@ ${REQUEST_HELP}`,
     const capture = parseCaptureList(args.values.capture as string | undefined);
     const load = dtypeOptions(args, 'forward');
     const dir = await resolveModel(modelSpec(args));
-    await initBackend();
+    await initBackend(undefined, { syncReads: 'writing the dump' });
     let inputs: ModelInputTensors;
     const fromFile = typeof args.values.inputs === 'string';
     if (fromFile) {

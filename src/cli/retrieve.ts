@@ -96,7 +96,7 @@ export async function runRetrieve(args: ParsedArgs, out = (s: string) => { proce
   if (!Number.isInteger(top) || top < 1) throw new TfvlmError(`--top must be a positive integer, got ${top}`);
   const batch = optionalNumber(args, 'batch', 'retrieve');
   if (batch !== undefined && (!Number.isInteger(batch) || batch < 1)) throw new TfvlmError(`--batch must be a positive integer, got ${batch}`);
-  await initBackend();
+  await initBackend(undefined, { syncReads: 'retrieval' });
   const t0 = performance.now();
   const progress = args.values.quiet ? undefined : progressPrinter();
   const retriever = await withProgressAsync(progress, () => Retriever.load(modelSpec(args), {

@@ -1,4 +1,5 @@
 // `tfvlm serve`: the model behind OpenAI's Chat Completions API (src/serve/), batching concurrent requests.
+import { initBackend } from '../backend/index.ts';
 import { Vlm } from '../engine.ts';
 import { TfvlmError } from '../errors.ts';
 import { DEFAULT_IMAGE_POLICY } from '../serve/image-url.ts';
@@ -85,6 +86,7 @@ generations in flight (their clients get 503) and frees the model.`,
     const splitting = imageSplitting(args, 'serve');
     const load = loadOptions(args, 'serve');
 
+    await initBackend(undefined, { syncReads: 'continuous batching' });
     const vlm = await Vlm.load(spec, load);
     const batcher = new VlmBatcher(vlm, { maxBatch, maxQueue });
     try {

@@ -113,7 +113,7 @@ or absent (written aside, fsynced, renamed), whenever the process dies.`,
     const workers = num('workers') ?? 0;
     if (!Number.isInteger(workers) || workers < 0) throw new TfvlmError(`tfvlm train: --workers must be a non-negative integer, got ${workers}`);
     const log = (s: string) => process.stderr.write(`${s}\n`);
-    await initBackend();
+    await initBackend(undefined, { syncReads: 'training' });
     const model = await loadModel(modelDir, { weights: 'float32' });
     if (!(model instanceof Idefics3Model)) {
       model.dispose();

@@ -1,6 +1,7 @@
 // `tfvlm worker --queue redis://…`: one machine's share of a `tfvlm batch --queue` run. Loads the model
 // once and processes the queue's jobs until stopped. BullMQ and ioredis are loaded only here and under
 // `batch --queue`, so the other commands start as fast as before.
+import { initBackend } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { QUEUE_DEFAULTS } from '../queue/defaults.ts';
 import { parseRedisUrl } from '../queue/redis-url.ts';
@@ -61,6 +62,7 @@ collector's machine, so the workers need the same files at the same paths (a sha
 
     const { checkRedis } = await import('../queue/reach.ts');
     const version = await checkRedis(target);
+    await initBackend(undefined, { syncReads: 'continuous batching' });
     return withModel(modelSpec(args), async (vlm) => {
       const { startQueueWorker } = await import('../queue/worker.ts');
       const worker = await startQueueWorker(vlm, {

@@ -2,7 +2,7 @@
 // a per-layer KV cache. Batched rows follow transformers' generate(): position ids from the
 // attention mask (cumsum − 1), the first new token taken from the last column, finished rows
 // continued with the pad id.
-import { tf, withComputeThreads } from '../backend/index.ts';
+import { readsSync, tf, withComputeThreads } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { disposeKVCaches, type KVCache } from '../layers/kv-cache.ts';
 import type { GenerateOptions } from './generation-config.ts';
@@ -118,7 +118,9 @@ export async function* generateTokens(
     const positions = options.cache ? Int32Array.from({ length: T }, (_, t) => cached + t) : prefillPositions(mask);
     const { logits, embedMs } = prefillPrompt(model, prompt, cache, { mask, positions, onProgress: options.onProgress });
     const samplers = () => history.map((h, b) => ({ history: h, rng, sampling: options, done: finished[b]! }));
-    let tokens = pickTokens(logits, samplers(), pad, options.onLogits, 0);
+    const syncReads = readsSync();
+    let tokens = syncReads ? pickTokens(logits, samplers(), pad, options.onLogits, 0)
+      : await pickTokensAsync(logits, samplers(), pad, options.onLogits, 0);
     timings.embedMs = embedMs;
     timings.prefillMs = performance.now() - t0 - embedMs;
 
@@ -151,18 +153,19 @@ export async function* generateTokens(
       for (const row of mask) row.push(1);
       const positions = mask.map((row) => row.reduce((a, m) => a + m, 0) - 1);
       const stepTokens = tokens;
-      // The whole step on decodeThreads: an op on the full pool (the embedding gather, argMax) wakes
-      // XNNPACK's other threads, which then spin against this one.
-      tokens = withComputeThreads(decodeThreads, () => {
+      const stepLogits = (): tf.Tensor => {
         const stepEmbeds = tf.tidy(() => model.embed({ input_ids: tf.tensor2d(stepTokens, [B, 1], 'int32') }));
-        let stepLogits: tf.Tensor;
         try {
-          stepLogits = model.decodeLast(stepEmbeds, mask.flat(), positions, cache);
+          return model.decodeLast(stepEmbeds, mask.flat(), positions, cache);
         } finally {
           stepEmbeds.dispose();
         }
-        return pickTokens(stepLogits, samplers(), pad, options.onLogits, step + 1);
-      });
+      };
+      // The whole step on decodeThreads: an op on the full pool (the embedding gather, argMax) wakes
+      // XNNPACK's other threads, which then spin against this one.
+      tokens = syncReads
+        ? withComputeThreads(decodeThreads, () => pickTokens(stepLogits(), samplers(), pad, options.onLogits, step + 1))
+        : await pickTokensAsync(stepLogits(), samplers(), pad, options.onLogits, step + 1);
       timings.decodeMs += performance.now() - t0;
       timings.decodeTokens += B;
       await new Promise<void>((resolve) => setImmediate(resolve));
@@ -287,6 +290,39 @@ export interface RowSampler {
   readonly done?: boolean;
 }
 
+/** What a step downloads (the on-device argMax ids, or the logits) and how it turns them into tokens. */
+interface TokenReadout {
+  tensor: tf.Tensor;
+  tokens(values: ArrayLike<number>): number[];
+}
+
+function tokenReadout(
+  logits: tf.Tensor,
+  rows: readonly RowSampler[],
+  pad: number,
+  onLogits: ((logits: Float32Array, step: number) => void) | undefined,
+  step: number,
+): TokenReadout {
+  const B = logits.shape[0] ?? 0;
+  const V = logits.shape[2] ?? 0;
+  if (rows.length !== B) throw new Error(`internal: ${rows.length} row samplers for logits [${logits.shape}]`);
+  const onDevice = !onLogits && rows.every((r) => r.done || (isGreedy(r.sampling) && r.sampling.repetitionPenalty === 1));
+  if (onDevice) {
+    return {
+      tensor: tf.tidy(() => tf.argMax(tf.reshape(logits, [B, V]), -1)),
+      tokens: (ids) => Array.from(ids, (id, b) => (rows[b]!.done ? pad : id)),
+    };
+  }
+  return {
+    tensor: logits,
+    tokens: (values) => {
+      const all = values as Float32Array;
+      onLogits?.(Float32Array.from(all), step);
+      return rows.map((r, b) => (r.done ? pad : sampleToken(all.slice(b * V, (b + 1) * V), r.history, r.sampling, r.rng)));
+    },
+  };
+}
+
 /**
  * Next token per row from logits [B, 1, V]; disposes the logits. Greedy rows without a repetition
  * penalty take an argMax on the backend (no download of the logits) unless a row samples or
@@ -299,20 +335,33 @@ export function pickTokens(
   onLogits?: (logits: Float32Array, step: number) => void,
   step = 0,
 ): number[] {
-  const B = logits.shape[0] ?? 0;
-  const V = logits.shape[2] ?? 0;
   try {
-    if (rows.length !== B) throw new Error(`internal: ${rows.length} row samplers for logits [${logits.shape}]`);
-    const onDevice = !onLogits && rows.every((r) => r.done || (isGreedy(r.sampling) && r.sampling.repetitionPenalty === 1));
-    if (onDevice) {
-      const best = tf.tidy(() => tf.argMax(tf.reshape(logits, [B, V]), -1));
-      const ids = best.dataSync();
-      best.dispose();
-      return Array.from(ids, (id, b) => (rows[b]!.done ? pad : id));
+    const readout = tokenReadout(logits, rows, pad, onLogits, step);
+    try {
+      return readout.tokens(readout.tensor.dataSync());
+    } finally {
+      if (readout.tensor !== logits) readout.tensor.dispose();
     }
-    const all = logits.dataSync() as Float32Array;
-    onLogits?.(Float32Array.from(all), step);
-    return rows.map((r, b) => (r.done ? pad : sampleToken(all.slice(b * V, (b + 1) * V), r.history, r.sampling, r.rng)));
+  } finally {
+    logits.dispose();
+  }
+}
+
+/** pickTokens, downloading with tensor.data(): for backends that cannot read synchronously (readsSync()). */
+export async function pickTokensAsync(
+  logits: tf.Tensor,
+  rows: readonly RowSampler[],
+  pad: number,
+  onLogits?: (logits: Float32Array, step: number) => void,
+  step = 0,
+): Promise<number[]> {
+  try {
+    const readout = tokenReadout(logits, rows, pad, onLogits, step);
+    try {
+      return readout.tokens(await readout.tensor.data());
+    } finally {
+      if (readout.tensor !== logits) readout.tensor.dispose();
+    }
   } finally {
     logits.dispose();
   }

@@ -1,5 +1,6 @@
 // How a model is loaded: where its weight matrices live, whether they are quantized as they load,
 // and who hears about the progress.
+import { readsSync } from '../backend/index.ts';
 import { TfvlmError } from '../errors.ts';
 import { MLX_SUPPORTED_GROUP_SIZES } from '../quant/mlx-affine.ts';
 import { parseQuantizationConfig } from '../quant/mlx-config.ts';
@@ -26,6 +27,8 @@ export interface ModelLoadOptions {
    * quantized) in kernel arenas outside the tfjs heap, run by tfvlm's wasm kernels — inference at any
    * size the machine's memory holds. 'float32': widened into tfjs tensors — what training
    * differentiates, and the reference path (quantized matrices are dequantized). TFVLM_WEIGHTS sets the default.
+   * On the webgpu backend matrices are always 'float32' (on the GPU): the wasm kernels read their
+   * input synchronously, which webgpu cannot give in Node.
    */
   weights?: WeightsResidence;
   /** Quantize while loading ('q8', 'q4'), or run the weights as stored ('auto', the default). */
@@ -66,8 +69,9 @@ export function resolveLoadDType(options: Pick<ModelLoadOptions, 'dtype' | 'grou
 /** The loadWeights options of a model load (everything but the architecture's ignore rule). */
 export function weightLoadOptions(options: ModelLoadOptions, rawConfig: unknown, mlxNames?: MlxNaming): LoadWeightsOptions {
   const q = resolveLoadDType(options);
+  const residence = resolveResidence(options.weights);
   return {
-    weights: resolveResidence(options.weights),
+    weights: readsSync() ? residence : 'float32',
     onProgress: options.onProgress,
     mlxNames,
     quantization: parseQuantizationConfig(rawConfig),

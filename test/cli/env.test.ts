@@ -10,7 +10,7 @@ describe('tfvlm env', () => {
   it('prints the chosen backend as JSON', () => {
     const out = execFileSync(process.execPath, [BIN, 'env', '--json'], { encoding: 'utf8' });
     const info = JSON.parse(out);
-    assert.ok(['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'].includes(info.backend));
+    assert.ok(['tensorflow-gpu', 'tensorflow', 'webgpu', 'wasm', 'cpu'].includes(info.backend));
     assert.equal(info.tfjs_version, '4.22.0');
     assert.ok(info.threads >= 1);
   });

@@ -16,8 +16,8 @@ import { checkTfjsVersions, fastPathsVerified, installedTfjsVersions, tfjsVersio
 
 export type BackendName = 'webgpu' | 'wasm' | 'cpu';
 
-/** XNNPACK's cap in tfjs-backend-wasm (as under Node). */
-const MAX_WASM_THREADS = 8;
+/** tfjs-backend-wasm's cap on its thread pool in a page (backend.cc: at most 4). */
+const MAX_WASM_THREADS = 4;
 
 export interface BrowserBackendInfo {
   backend: BackendName;
@@ -105,7 +105,8 @@ async function tryWasm(notUsed: string[]): Promise<{ simd: boolean; threads: num
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', threads > 1);
   wasm.setThreadsCount(threads);
   try {
-    if (!(await tf.setBackend('wasm'))) return "tf.setBackend('wasm') returned false";
+    const ok = await seeingCores(2 * threads, () => tf.setBackend('wasm'));
+    if (!ok) return "tf.setBackend('wasm') returned false";
     await tf.ready();
   } catch (e) {
     return (e as Error).message.split('\n')[0] ?? 'failed';
@@ -121,6 +122,24 @@ async function tryWasm(notUsed: string[]): Promise<{ simd: boolean; threads: num
     installFusedKernels();
   }
   return { simd, threads: started, fastPaths: fastPathsVerified() };
+}
+
+/**
+ * Runs `start` with navigator.hardwareConcurrency reading `cores`. In a page, tfjs-backend-wasm
+ * 4.22 sizes its thread pool to hardwareConcurrency / 2 (at most 4; backend.cc, assuming two
+ * hyperthreads per core) and ignores setThreadsCount (tensorflow/tfjs#8513): a 2-core machine got
+ * one thread. Seeing twice the threads wanted while the backend starts gives one per logical
+ * core, as under Node.
+ */
+async function seeingCores<T>(cores: number, start: () => Promise<T>): Promise<T> {
+  const nav = (globalThis as { navigator?: object }).navigator;
+  if (!nav) return start();
+  Object.defineProperty(nav, 'hardwareConcurrency', { value: cores, configurable: true });
+  try {
+    return await start();
+  } finally {
+    delete (nav as { hardwareConcurrency?: number }).hardwareConcurrency;
+  }
 }
 
 async function tryCpu(): Promise<string | undefined> {

@@ -69,7 +69,11 @@ describe('the page in headless chromium', { skip: missing }, () => {
         const shown = await page.$eval('#backend', (e) => e.textContent ?? '');
         assert.equal(await page.evaluate(() => document.body.dataset.state), 'ready', `page: ${await page.$eval('#error', (e) => e.textContent)}`);
         assert.ok(shown.startsWith(backend), `backend shown: ${shown}`);
-        if (backend === 'wasm') assert.match(shown, /SIMD/);
+        if (backend === 'wasm') {
+          // The page is cross-origin isolated: one thread per logical core, at most tfjs's 4.
+          const threads = Math.min(4, await page.evaluate(() => navigator.hardwareConcurrency));
+          assert.match(shown, new RegExp(`^wasm, SIMD, ${threads} threads?, weights stored$`));
+        }
         const input = await page.$('input#file[type=file]');
         assert.ok(input, 'no file input');
         await (input as ElementHandle<HTMLInputElement>).uploadFile(IMAGE);

@@ -6,7 +6,7 @@
 // (kernels/linear.c, matvec_rows), so each output is the bits its part alone gives.
 import { paddedColumns } from '../kernels/index.ts';
 import { packedMatvecRows } from './packed-matmul.ts';
-import { formatBytes, type PackedMatrix } from './weight-store.ts';
+import { formatBytes, formatName, type PackedMatrix } from './weight-store.ts';
 
 /**
  * The parts as one matrix [Σ rows, cols], when that is the same panels: one arena and format, the
@@ -18,9 +18,8 @@ export function stackedMatrix(parts: readonly PackedMatrix[]): PackedMatrix | un
   if (!first) return undefined;
   let end = first.offset;
   for (const [i, m] of parts.entries()) {
-    const sameFormat = JSON.stringify(m.format) === JSON.stringify(first.format);
     const whole = i === parts.length - 1 || m.rows === paddedColumns(m.rows);
-    if (m.arena !== first.arena || !sameFormat || m.cols !== first.cols || m.biasOffset !== undefined || m.offset !== end || !whole) {
+    if (m.arena !== first.arena || formatName(m.format) !== formatName(first.format) || m.cols !== first.cols || m.biasOffset !== undefined || m.offset !== end || !whole) {
       return undefined;
     }
     end += formatBytes(m.format, m.rows, m.cols);
